@@ -1,0 +1,275 @@
+"""Ports: what the use cases need from the world, as small ``typing.Protocol`` classes.
+
+Adapters implement them (``adapters/``); in-memory fakes live in ``adapters/memory``; the
+contract suites in ``tests/contract`` prove every implementation behaves the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Literal, Protocol, Self
+
+from domain.account import Account, BrokerPosition
+from domain.audit import ExecutionRecord, Notification
+from domain.clock import Clock
+from domain.commands import SubmitOrder
+from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
+from domain.market import Bar, MarketClock
+from domain.orders import Order, OrderReport
+from domain.position import ClosedPosition, Position
+from domain.signal import Signal
+
+__all__ = [
+    "BrokerPort",
+    "Clock",
+    "FillRepo",
+    "JournalRepo",
+    "Notifier",
+    "OrderRepo",
+    "PositionRepo",
+    "PriceFeedPort",
+    "SignalSource",
+    "StateRepo",
+    "Strategy",
+    "UnitOfWork",
+]
+
+OrderQueryStatus = Literal["open", "closed", "all"]
+
+
+class BrokerPort(Protocol):
+    """A place that takes orders and holds positions (simulated exchange, Alpaca, fakes).
+
+    Every order carries our deterministic ``client_order_id``. Submitting an id the broker
+    already holds raises :class:`domain.errors.DuplicateClientOrderId`: the caller then
+    looks the order up instead of placing a second one. Vendor errors arrive translated
+    into :mod:`domain.errors`.
+    """
+
+    def submit_order(self, request: SubmitOrder) -> OrderReport:
+        """Place an order and return the broker's first view of it."""
+        ...
+
+    def cancel_order(self, client_order_id: str) -> None:
+        """Request cancellation of a working order; raises OrderNotFound if unknown."""
+        ...
+
+    def get_order(self, broker_order_id: str) -> OrderReport:
+        """Return an order by the broker's id; raises OrderNotFound if unknown."""
+        ...
+
+    def get_order_by_client_id(self, client_order_id: str) -> OrderReport | None:
+        """Return an order by our client order id, or None if the broker never saw it."""
+        ...
+
+    def list_orders(self, status: OrderQueryStatus = "open") -> list[OrderReport]:
+        """Return orders, newest first."""
+        ...
+
+    def get_positions(self) -> list[BrokerPosition]:
+        """Return every open position."""
+        ...
+
+    def get_account(self) -> Account:
+        """Return cash, equity and buying power."""
+        ...
+
+    def close_position(self, ticker: str) -> OrderReport | None:
+        """Flatten one position with a market order; None when there is nothing to close."""
+        ...
+
+    def close_all_positions(self, cancel_orders: bool = True) -> list[OrderReport]:
+        """Flatten every position, canceling working orders first when asked."""
+        ...
+
+    def get_clock(self) -> MarketClock:
+        """Return whether the market is open and its next open and close."""
+        ...
+
+    def poll_events(self) -> list[OrderEvent]:
+        """Return order events (status changes and fills) not returned before, in order."""
+        ...
+
+
+class PriceFeedPort(Protocol):
+    """Prices: the latest trade and historical bars."""
+
+    def latest_price(self, ticker: str) -> Decimal | None:
+        """Return the last known price of ``ticker``, or None if none is known."""
+        ...
+
+    def latest_bar(self, ticker: str) -> Bar | None:
+        """Return the last completed bar of ``ticker``, or None."""
+        ...
+
+    def get_bars(
+        self, ticker: str, start: datetime, end: datetime, timeframe: str = "1Day"
+    ) -> list[Bar]:
+        """Return bars with ``start <= ts <= end`` in time order."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells people what happened. Must never raise into the caller."""
+
+    def notify(self, notification: Notification) -> None:
+        """Send (or queue) ``notification``."""
+        ...
+
+
+class SignalSource(Protocol):
+    """Anything that produces signals: alert rules, strategies, RL agents."""
+
+    def poll(self, now: datetime) -> Sequence[Signal]:
+        """Return the signals that became known at or before ``now`` and were not returned."""
+        ...
+
+
+class Strategy(Protocol):
+    """A bar-driven strategy for users who embed the core."""
+
+    def on_bar(self, bar: Bar) -> Iterable[Signal]:
+        """Return the signals this bar causes (usually none)."""
+        ...
+
+
+class OrderRepo(Protocol):
+    """Orders, keyed by client order id."""
+
+    def add(self, order: Order) -> None:
+        """Insert a new order; raises DuplicateClientOrderId if the id exists."""
+        ...
+
+    def get(self, client_order_id: str) -> Order | None:
+        """Return the order or None."""
+        ...
+
+    def save(self, order: Order) -> None:
+        """Store the order's new state (optimistic: ConcurrencyConflict on a stale version)."""
+        ...
+
+    def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
+        """Return orders, oldest first."""
+        ...
+
+    def record_event(self, event: OrderEvent) -> None:
+        """Append an order event to the audit trail."""
+        ...
+
+
+class FillRepo(Protocol):
+    """Fills, unique by fill id."""
+
+    def add(self, fill: Fill) -> None:
+        """Insert a fill; raises DuplicateFill if its id exists."""
+        ...
+
+    def exists(self, fill_id: str) -> bool:
+        """Return True when a fill with this id is stored."""
+        ...
+
+    def for_order(self, client_order_id: str) -> list[Fill]:
+        """Return the fills of one order in time order."""
+        ...
+
+
+class PositionRepo(Protocol):
+    """Open positions (with optimistic concurrency) and closed ones."""
+
+    def add(self, position: Position) -> None:
+        """Insert a new open position."""
+        ...
+
+    def get(self, position_id: str) -> Position | None:
+        """Return an open position by id."""
+        ...
+
+    def open_for(self, ticker: str) -> Position | None:
+        """Return the open position in ``ticker``, if any."""
+        ...
+
+    def list_open(self) -> list[Position]:
+        """Return every open position."""
+        ...
+
+    def save(self, position: Position) -> None:
+        """Store new state; raises ConcurrencyConflict if someone saved it first."""
+        ...
+
+    def close(self, position: Position, closed: ClosedPosition) -> None:
+        """Move a position to the closed table (atomically with the unit of work)."""
+        ...
+
+    def list_closed(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ClosedPosition]:
+        """Return closed positions by close time."""
+        ...
+
+
+class JournalRepo(Protocol):
+    """Append-only audit: execution log, risk events, exit (stop-loss) events."""
+
+    def add_execution(self, record: ExecutionRecord) -> None:
+        """Append one execution-log row."""
+        ...
+
+    def add_risk_event(self, event: RiskEvent) -> None:
+        """Append one risk event."""
+        ...
+
+    def add_exit_event(self, event: ExitTriggered) -> None:
+        """Append one stop-loss / take-profit / trailing / time exit event."""
+        ...
+
+    def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
+        """Return execution-log rows, oldest first."""
+        ...
+
+    def risk_events(self) -> list[RiskEvent]:
+        """Return risk events, oldest first."""
+        ...
+
+
+class StateRepo(Protocol):
+    """Small durable key/value state: risk state, source offsets, engine cursor."""
+
+    def get(self, key: str) -> str | None:
+        """Return the value stored under ``key``."""
+        ...
+
+    def set(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic use case: everything written inside commits together or not at all."""
+
+    orders: OrderRepo
+    fills: FillRepo
+    positions: PositionRepo
+    journal: JournalRepo
+    state: StateRepo
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back anything not committed."""
+        ...
+
+    def commit(self) -> None:
+        """Make everything written since entering durable."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard everything written since the last commit."""
+        ...
