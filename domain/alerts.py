@@ -26,25 +26,40 @@ class CatalystType(StrEnum):
     OTHER = "other"
 
 
-def _bounded(lo: float, hi: float, field: str) -> Any:
-    def convert(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(field, value, f"a number in [{lo:g}, {hi:g}]")
-        f = float(value)
-        if math.isnan(f) or not (lo <= f <= hi):
-            raise InvalidInput(field, value, f"a number in [{lo:g}, {hi:g}]")
-        return f
-
-    return convert
+def _bounded(value: Any, lo: float, hi: float, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(field, value, f"a number in [{lo:g}, {hi:g}]")
+    f = float(value)
+    if math.isnan(f) or not (lo <= f <= hi):
+        raise InvalidInput(field, value, f"a number in [{lo:g}, {hi:g}]")
+    return f
 
 
-def _text(field: str) -> Any:
-    def convert(value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInput(field, value, "a non-empty string")
-        return value.strip()
+def _score(value: Any) -> float:
+    return _bounded(value, 0.0, 1.0, "score")
 
-    return convert
+
+def _sentiment(value: Any) -> float:
+    return _bounded(value, -1.0, 1.0, "sentiment")
+
+
+def _id(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("id", value, "a non-empty string")
+    return value.strip()
+
+
+
+def _known_at(v: Any) -> datetime:
+    return aware(v, "known_at")
+
+
+def _catalyst_type(v: Any) -> CatalystType:
+    return enum_value(CatalystType, v, "catalyst_type")
+
+
+def _frozen_map(v: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(v or {}))
 
 
 @attrs.frozen
@@ -54,16 +69,16 @@ class Alert:
     ``known_at`` is when the news became public to us; nothing may act on it earlier.
     """
 
-    id: str = attrs.field(converter=_text("id"))
+    id: str = attrs.field(converter=_id)
     ticker: str = attrs.field(converter=ticker)
-    known_at: datetime = attrs.field(converter=lambda v: aware(v, "known_at"))
+    known_at: datetime = attrs.field(converter=_known_at)
     catalyst_type: CatalystType = attrs.field(
-        converter=lambda v: enum_value(CatalystType, v, "catalyst_type")
+        converter=_catalyst_type
     )
-    score: float = attrs.field(converter=_bounded(0.0, 1.0, "score"))
-    sentiment: float = attrs.field(converter=_bounded(-1.0, 1.0, "sentiment"))
+    score: float = attrs.field(converter=_score)
+    sentiment: float = attrs.field(converter=_sentiment)
     headline: str = ""
     source: str = ""
     data: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=lambda v: MappingProxyType(dict(v or {}))
+        factory=dict, converter=_frozen_map
     )

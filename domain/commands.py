@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from typing import Any
+
 import attrs
 
 from domain.errors import InvalidInput
@@ -35,6 +37,51 @@ def _trail_percent(value: object) -> Decimal | None:
     return d
 
 
+
+def _quantity(v: Any) -> Decimal:
+    return positive(v, "quantity")
+
+
+def _limit_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "limit_price")
+
+
+def _stop_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "stop_price")
+
+
+def _trail_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "trail_price")
+
+
+def _take_profit_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "take_profit_price")
+
+
+def _stop_loss_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "stop_loss_price")
+
+
+def _stop_loss_limit_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "stop_loss_limit_price")
+
+
+def _side(v: Any) -> Side:
+    return enum_value(Side, v, "side")
+
+
+def _order_type(v: Any) -> OrderType:
+    return enum_value(OrderType, v, "order_type")
+
+
+def _time_in_force(v: Any) -> TimeInForce:
+    return enum_value(TimeInForce, v, "time_in_force")
+
+
+def _order_class(v: Any) -> OrderClass:
+    return enum_value(OrderClass, v, "order_class")
+
+
 @attrs.frozen
 class SubmitOrder:
     """Everything a broker needs to place one order (and its bracket legs).
@@ -46,35 +93,35 @@ class SubmitOrder:
 
     client_order_id: str = attrs.field(converter=_client_order_id)
     ticker: str = attrs.field(converter=ticker)
-    side: Side = attrs.field(converter=lambda v: enum_value(Side, v, "side"))
-    quantity: Decimal = attrs.field(converter=lambda v: positive(v, "quantity"))
+    side: Side = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_quantity)
     order_type: OrderType = attrs.field(
-        default=OrderType.MARKET, converter=lambda v: enum_value(OrderType, v, "order_type")
+        default=OrderType.MARKET, converter=_order_type
     )
     time_in_force: TimeInForce = attrs.field(
-        default=TimeInForce.DAY, converter=lambda v: enum_value(TimeInForce, v, "time_in_force")
+        default=TimeInForce.DAY, converter=_time_in_force
     )
     limit_price: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "limit_price")
+        default=None, converter=_limit_price
     )
     stop_price: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "stop_price")
+        default=None, converter=_stop_price
     )
     trail_price: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "trail_price")
+        default=None, converter=_trail_price
     )
     trail_percent: Decimal | None = attrs.field(default=None, converter=_trail_percent)
     order_class: OrderClass = attrs.field(
-        default=OrderClass.SIMPLE, converter=lambda v: enum_value(OrderClass, v, "order_class")
+        default=OrderClass.SIMPLE, converter=_order_class
     )
     take_profit_price: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "take_profit_price")
+        default=None, converter=_take_profit_price
     )
     stop_loss_price: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "stop_loss_price")
+        default=None, converter=_stop_loss_price
     )
     stop_loss_limit_price: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "stop_loss_limit_price")
+        default=None, converter=_stop_loss_limit_price
     )
     extended_hours: bool = False
     signal_id: str | None = None

@@ -78,6 +78,31 @@ def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+
+def _quantity(v: Any) -> Decimal:
+    return positive(v, "quantity")
+
+
+def _price(v: Any) -> Decimal:
+    return positive(v, "price")
+
+
+def _ts_event(v: Any) -> datetime:
+    return aware(v, "ts_event")
+
+
+def _commission(v: Any) -> Decimal:
+    return non_negative(v, "commission")
+
+
+def _side(v: Any) -> Side:
+    return enum_value(Side, v, "side")
+
+
+def _status(v: Any) -> OrderStatus:
+    return enum_value(OrderStatus, v, "status")
+
+
 @attrs.frozen
 class Fill:
     """One execution of (part of) an order. ``fill_id`` is unique per broker execution."""
@@ -85,12 +110,12 @@ class Fill:
     fill_id: str
     client_order_id: str
     ticker: str = attrs.field(converter=ticker)
-    side: Side = attrs.field(converter=lambda v: enum_value(Side, v, "side"))
-    quantity: Decimal = attrs.field(converter=lambda v: positive(v, "quantity"))
-    price: Decimal = attrs.field(converter=lambda v: positive(v, "price"))
-    ts_event: datetime = attrs.field(converter=lambda v: aware(v, "ts_event"))
+    side: Side = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_quantity)
+    price: Decimal = attrs.field(converter=_price)
+    ts_event: datetime = attrs.field(converter=_ts_event)
     commission: Decimal = attrs.field(
-        default=Decimal(0), converter=lambda v: non_negative(v, "commission")
+        default=Decimal(0), converter=_commission
     )
     ts_init: datetime | None = None
     broker_order_id: str | None = None
@@ -115,7 +140,7 @@ class OrderEvent:
     """Base of the events that move an order through its state table."""
 
     client_order_id: str
-    ts_event: datetime = attrs.field(converter=lambda v: aware(v, "ts_event"))
+    ts_event: datetime = attrs.field(converter=_ts_event)
     ts_init: datetime | None = None
     broker_order_id: str | None = None
     event_id: str = ""
@@ -147,7 +172,7 @@ class OrderSubmitted(OrderEvent):
 class OrderStatusChanged(OrderEvent):
     """The broker reports a status that carries no fill (accepted, new, held, canceled...)."""
 
-    status: OrderStatus = attrs.field(converter=lambda v: enum_value(OrderStatus, v, "status"))
+    status: OrderStatus = attrs.field(converter=_status)
     reason: str | None = None
 
     def __attrs_post_init__(self) -> None:

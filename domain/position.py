@@ -22,6 +22,19 @@ def _pct(value: Any, field: str) -> Decimal:
     return d
 
 
+
+def _activation_pct(v: Any) -> Decimal:
+    return _pct(v, "activation_pct")
+
+
+def _trail_pct(v: Any) -> Decimal:
+    return _pct(v, "trail_pct")
+
+
+def _frozen_map(v: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(v or {}))
+
+
 @attrs.frozen
 class TrailingStopConfig:
     """Trailing stop that arms after a favourable move and then trails the extreme.
@@ -30,10 +43,10 @@ class TrailingStopConfig:
     """
 
     activation_pct: Decimal = attrs.field(
-        default=Decimal("0.05"), converter=lambda v: _pct(v, "activation_pct")
+        default=Decimal("0.05"), converter=_activation_pct
     )
     trail_pct: Decimal = attrs.field(
-        default=Decimal("0.03"), converter=lambda v: _pct(v, "trail_pct")
+        default=Decimal("0.03"), converter=_trail_pct
     )
 
 
@@ -70,7 +83,7 @@ class ClosedPosition:
     entry_order_id: str | None = None
     exit_order_id: str | None = None
     metadata: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=lambda v: MappingProxyType(dict(v or {}))
+        factory=dict, converter=_frozen_map
     )
 
     @property

@@ -37,6 +37,31 @@ def _size_hint(_: object, attribute: attrs.Attribute[float | None], value: float
         raise InvalidInput(attribute.name, value, "a fraction of the portfolio in (0, 1]")
 
 
+
+def _confidence(v: Any) -> float:
+    return unit_interval(v, "confidence")
+
+
+def _ts(v: Any) -> datetime:
+    return aware(v, "ts")
+
+
+def _entry_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "entry_price")
+
+
+def _stop_loss(v: Any) -> Decimal | None:
+    return optional_positive(v, "stop_loss")
+
+
+def _take_profit(v: Any) -> Decimal | None:
+    return optional_positive(v, "take_profit")
+
+
+def _action(v: Any) -> Action:
+    return enum_value(Action, v, "action")
+
+
 @attrs.frozen
 class Signal:
     """A request to trade, validated on construction.
@@ -62,18 +87,18 @@ class Signal:
 
     signal_id: str = attrs.field(validator=_non_empty)
     ticker: str = attrs.field(converter=ticker)
-    action: Action = attrs.field(converter=lambda v: enum_value(Action, v, "action"))
-    confidence: float = attrs.field(converter=lambda v: unit_interval(v, "confidence"))
-    ts: datetime = attrs.field(converter=lambda v: aware(v, "ts"))
+    action: Action = attrs.field(converter=_action)
+    confidence: float = attrs.field(converter=_confidence)
+    ts: datetime = attrs.field(converter=_ts)
     catalyst_score: float = attrs.field(default=0.0, validator=_finite_score)
     entry_price: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "entry_price")
+        default=None, converter=_entry_price
     )
     stop_loss: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "stop_loss")
+        default=None, converter=_stop_loss
     )
     take_profit: Decimal | None = attrs.field(
-        default=None, converter=lambda v: optional_positive(v, "take_profit")
+        default=None, converter=_take_profit
     )
     size_hint: float | None = attrs.field(default=None, validator=_size_hint)
     strategy: str = attrs.field(default="default", validator=_non_empty)
