@@ -12,8 +12,15 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
+from application.rl import ModelVersion
 from domain.account import Account, BrokerPosition
-from domain.audit import ExecutionRecord, Notification
+from domain.audit import (
+    ExecutionRecord,
+    Notification,
+    PerformanceRecord,
+    PortfolioSnapshot,
+    RunRecord,
+)
 from domain.clock import Clock
 from domain.commands import SubmitOrder
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -27,10 +34,13 @@ __all__ = [
     "Clock",
     "FillRepo",
     "JournalRepo",
+    "ModelRegistry",
     "Notifier",
     "OrderRepo",
     "PositionRepo",
     "PriceFeedPort",
+    "ReportRepo",
+    "RunRepo",
     "SignalSource",
     "StateRepo",
     "Strategy",
@@ -234,6 +244,48 @@ class JournalRepo(Protocol):
         ...
 
 
+class ReportRepo(Protocol):
+    """Portfolio snapshots and performance metrics."""
+
+    def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
+        """Store a snapshot; a second snapshot with the same ``(run_id, ts)`` replaces it."""
+        ...
+
+    def snapshots(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[PortfolioSnapshot]:
+        """Return snapshots in time order."""
+        ...
+
+    def save_metrics(self, record: PerformanceRecord) -> None:
+        """Store metrics; the same ``(run_id, period, period_start)`` replaces the old row."""
+        ...
+
+    def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
+        """Return stored metrics, oldest period first."""
+        ...
+
+
+class RunRepo(Protocol):
+    """Engine runs: which run wrote what."""
+
+    def start(self, run: RunRecord) -> None:
+        """Insert a run (or leave an existing run with the same id as it is)."""
+        ...
+
+    def finish(self, run_id: str, ts: datetime, status: str) -> None:
+        """Mark a run finished / interrupted / failed."""
+        ...
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """Return a run by id."""
+        ...
+
+    def latest(self, kind: str | None = None) -> RunRecord | None:
+        """Return the most recently started run (of ``kind``)."""
+        ...
+
+
 class StateRepo(Protocol):
     """Small durable key/value state: risk state, source offsets, engine cursor."""
 
@@ -254,6 +306,8 @@ class UnitOfWork(Protocol):
     positions: PositionRepo
     journal: JournalRepo
     state: StateRepo
+    reports: ReportRepo
+    runs: RunRepo
 
     def __enter__(self) -> Self: ...
 
@@ -272,4 +326,45 @@ class UnitOfWork(Protocol):
 
     def rollback(self) -> None:
         """Discard everything written since the last commit."""
+        ...
+
+
+class ModelRegistry(Protocol):
+    """Trained RL models by name and version (artifact files plus metadata).
+
+    ``register`` stores a new ``candidate`` version; ``promote`` / ``rollback`` follow
+    :func:`application.rl.plan_promotion` / :func:`application.rl.plan_rollback`.
+    Unknown names or versions raise :class:`application.rl.ModelNotFoundError`.
+    """
+
+    def register(
+        self,
+        name: str,
+        algo: str,
+        artifact: str,
+        *,
+        hyperparams: dict[str, object],
+        data_hash: str,
+        env_config: dict[str, object],
+        seed: int,
+        library_versions: dict[str, str],
+        metrics: dict[str, object],
+    ) -> ModelVersion:
+        """Copy the artifact (file or directory) in and record a new version."""
+        ...
+
+    def get(self, name: str, version: int | None = None) -> ModelVersion:
+        """Return a version; ``None`` means production if any, else the latest."""
+        ...
+
+    def list(self, name: str | None = None) -> Sequence[ModelVersion]:
+        """Return every version (of one model), by name then version."""
+        ...
+
+    def promote(self, name: str, version: int) -> ModelVersion:
+        """Make ``version`` production (the previous production is archived)."""
+        ...
+
+    def rollback(self, name: str) -> ModelVersion:
+        """Archive production and restore the previously promoted version; return it."""
         ...

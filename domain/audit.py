@@ -56,3 +56,41 @@ class Notification:
     body: str
     ts: datetime
     data: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+
+
+@attrs.frozen(kw_only=True)
+class PortfolioSnapshot:
+    """The portfolio at one moment (the tickets' ``portfolio_snapshots``; daily by default)."""
+
+    ts: datetime
+    cash: Decimal
+    equity: Decimal
+    long_market_value: Decimal
+    short_market_value: Decimal
+    open_positions: int
+    daily_pnl: Decimal
+    cumulative_pnl: Decimal
+    run_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PerformanceRecord:
+    """Performance metrics over one period (the tickets' ``performance_metrics``)."""
+
+    period: str  # daily | weekly | monthly | all
+    period_start: datetime
+    period_end: datetime
+    metrics: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+    run_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RunRecord:
+    """One engine run: what kind, with which parameters, when, and how it ended."""
+
+    run_id: str
+    kind: str  # backtest | run | replay | train | ...
+    started_at: datetime
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+    finished_at: datetime | None = None
+    status: str = "running"  # running | finished | interrupted | failed

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 import attrs
 
-from domain.audit import ExecutionRecord
+from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot, RunRecord
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
 from domain.orders import Order
@@ -31,6 +31,9 @@ class _State:
     risk_events: list[RiskEvent] = attrs.field(factory=list)
     exit_events: list[ExitTriggered] = attrs.field(factory=list)
     kv: dict[str, str] = attrs.field(factory=dict)
+    snapshots: dict[tuple[str | None, datetime], PortfolioSnapshot] = attrs.field(factory=dict)
+    metrics: dict[tuple[str | None, str, datetime], PerformanceRecord] = attrs.field(factory=dict)
+    runs: dict[str, RunRecord] = attrs.field(factory=dict)
 
 
 class _Base:
@@ -163,12 +166,55 @@ class _Journal(_Base):
         return list(self._s.risk_events)
 
 
-class _State_(_Base):
+class _KeyValue(_Base):
     def get(self, key: str) -> str | None:
         return self._s.kv.get(key)
 
     def set(self, key: str, value: str) -> None:
         self._s.kv[key] = value
+
+
+class _Reports(_Base):
+    def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
+        self._s.snapshots[(snapshot.run_id, snapshot.ts)] = snapshot
+
+    def snapshots(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[PortfolioSnapshot]:
+        return sorted(
+            (
+                s for s in self._s.snapshots.values()
+                if (since is None or s.ts >= since) and (until is None or s.ts <= until)
+            ),
+            key=lambda s: s.ts,
+        )
+
+    def save_metrics(self, record: PerformanceRecord) -> None:
+        self._s.metrics[(record.run_id, record.period, record.period_start)] = record
+
+    def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
+        return sorted(
+            (m for m in self._s.metrics.values() if period is None or m.period == period),
+            key=lambda m: (m.period_start, m.period),
+        )
+
+
+class _Runs(_Base):
+    def start(self, run: RunRecord) -> None:
+        self._s.runs.setdefault(run.run_id, run)
+
+    def finish(self, run_id: str, ts: datetime, status: str) -> None:
+        run = self._s.runs.get(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} was never started")
+        self._s.runs[run_id] = attrs.evolve(run, finished_at=ts, status=status)
+
+    def get(self, run_id: str) -> RunRecord | None:
+        return self._s.runs.get(run_id)
+
+    def latest(self, kind: str | None = None) -> RunRecord | None:
+        runs = [r for r in self._s.runs.values() if kind is None or r.kind == kind]
+        return max(runs, key=lambda r: r.started_at) if runs else None
 
 
 class InMemoryUnitOfWork:
@@ -181,7 +227,9 @@ class InMemoryUnitOfWork:
         self.fills = _Fills(self)
         self.positions = _Positions(self)
         self.journal = _Journal(self)
-        self.state = _State_(self)
+        self.state = _KeyValue(self)
+        self.reports = _Reports(self)
+        self.runs = _Runs(self)
         self.commits = 0
 
     def _working(self) -> _State:

@@ -1,0 +1,348 @@
+"""Validate, repair and enrich OHLCV frames; build the feature file and the RL panel.
+
+This is the pandas side of the pipeline: it converts frames to arrays, calls the pure
+rules in :mod:`application.data_pipeline` and :mod:`application.features`, and converts
+the results back. The feature file (Parquet) has one row per ticker and date with:
+
+* the canonical OHLCV columns;
+* the raw indicators :data:`application.features.INDICATOR_COLUMNS`;
+* the catalyst columns :data:`application.data_pipeline.CATALYST_FEATURES`;
+* ``split``: ``train``, ``validation``, ``test`` or ``embargo`` (chronological per ticker);
+* ``f_<name>`` for each of the 30 market features of the RL observation (``float32``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adapters.data.alerts import read_alerts
+from adapters.data.cache import ParquetCache, content_hash
+from adapters.data.calendar import session_bounds_ns, sessions_between
+from adapters.data.ohlcv import frame_to_series, load_ohlcv, series_to_frame
+from adapters.data.sample import sample_paths
+from application.data_pipeline import (
+    Availability,
+    ValidationIssue,
+    alert_known_ns,
+    catalyst_features,
+    chronological_splits,
+    first_usable_bar,
+    repair_series,
+    validate_series,
+)
+from application.features import (
+    INDICATOR_COLUMNS,
+    MARKET_FEATURES,
+    WARMUP_BARS,
+    TickerFeatures,
+    indicator_columns,
+    market_matrix,
+)
+from domain.alerts import Alert
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "PIPELINE_VERSION",
+    "benchmark_close",
+    "build_features",
+    "catalyst_dates",
+    "feature_panel",
+    "repair_frame",
+    "sample_features",
+    "sample_panel",
+    "validate_frame",
+]
+
+#: Bump when a feature definition changes: it is part of every cache key.
+PIPELINE_VERSION = "features-v1"
+FEATURE_COLUMNS = tuple(f"f_{n}" for n in MARKET_FEATURES)
+
+Progress = Callable[[str], None]
+
+
+def _by_ticker(alerts: Iterable[Alert]) -> dict[str, list[Alert]]:
+    out: dict[str, list[Alert]] = defaultdict(list)
+    for a in alerts:
+        out[a.ticker].append(a)
+    return out
+
+
+def catalyst_dates(alerts: Sequence[Alert], dates: np.ndarray) -> list[str]:
+    """Return the dates (ISO) on which ``alerts`` became known or first usable."""
+    if not alerts:
+        return []
+    o, c = session_bounds_ns(dates)
+    first = first_usable_bar(alert_known_ns(alerts), o, c)
+    out = [
+        str(pd.Timestamp(a.known_at).tz_convert("America/New_York").date())
+        for a in alerts
+    ]
+    out += [str(dates[i])[:10] for i in first.tolist() if i < len(dates)]
+    return out
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    alerts: Iterable[Alert] = (),
+    *,
+    calendar: str = "XNYS",
+    jump_threshold: float = 0.40,
+) -> list[ValidationIssue]:
+    """Validate a canonical frame, ticker by ticker, against the exchange calendar.
+
+    Parameters
+    ----------
+    df
+        Canonical OHLCV frame.
+    alerts
+        Catalyst alerts; a large move on or the day after an alert is not a split.
+    calendar
+        Exchange calendar name for sessions and gaps.
+    jump_threshold
+        Close-to-close move above which a move with no catalyst looks like a split.
+
+    Returns
+    -------
+    list of ValidationIssue
+        Every finding, sorted by ticker and date.
+    """
+    by_t = _by_ticker(alerts)
+    issues: list[ValidationIssue] = []
+    for ticker, s in frame_to_series(df).items():
+        if len(s) == 0:
+            continue
+        d = np.sort(s.dates)
+        sess = sessions_between(d[0], d[-1], calendar)
+        issues += validate_series(
+            s,
+            sess,
+            jump_threshold=jump_threshold,
+            catalyst_dates=catalyst_dates(by_t.get(ticker, []), np.unique(d)),
+        )
+    return issues
+
+
+def repair_frame(
+    df: pd.DataFrame,
+    alerts: Iterable[Alert] = (),
+    *,
+    calendar: str = "XNYS",
+    jump_threshold: float = 0.40,
+) -> tuple[pd.DataFrame, list[ValidationIssue]]:
+    """Repair a canonical frame (see :func:`application.data_pipeline.repair_series`).
+
+    Returns
+    -------
+    tuple
+        The repaired canonical frame and one finding per action taken or refused.
+    """
+    by_t = _by_ticker(alerts)
+    fixed = []
+    actions: list[ValidationIssue] = []
+    for ticker, s in frame_to_series(df).items():
+        if len(s) == 0:
+            continue
+        d = np.sort(s.dates)
+        r = repair_series(
+            s,
+            sessions_between(d[0], d[-1], calendar),
+            jump_threshold=jump_threshold,
+            catalyst_dates=catalyst_dates(by_t.get(ticker, []), np.unique(d)),
+        )
+        fixed.append(r.series)
+        actions += r.actions
+    return series_to_frame(fixed), actions
+
+
+def benchmark_close(df: pd.DataFrame, benchmark: str | None = None) -> pd.Series:
+    """Return the benchmark's closes indexed by date.
+
+    Parameters
+    ----------
+    df
+        Canonical frame.
+    benchmark
+        A ticker in ``df`` (e.g. ``SPY``), or ``None`` for an equal-weighted index of every
+        ticker in ``df``: each day's return is the mean of the tickers' close-to-close
+        returns that day, compounded from 1.
+
+    Returns
+    -------
+    pandas.Series
+        Closes by date.
+    """
+    if benchmark is not None:
+        b = df[df["ticker"] == benchmark.upper()]
+        if b.empty:
+            raise ValueError(f"benchmark {benchmark!r} is not in the data")
+        return b.set_index("date")["close"].sort_index()
+    wide = df.pivot_table(
+        index="date", columns="ticker", values="close", aggfunc="first"
+    )
+    rets = wide.pct_change(fill_method=None).mean(axis=1, skipna=True).fillna(0.0)
+    return (1.0 + rets).cumprod().rename("benchmark")
+
+
+def _one_ticker(
+    g: pd.DataFrame,
+    alerts: Sequence[Alert],
+    bench: pd.Series,
+    availability: Availability,
+    split_fractions: tuple[float, float, float],
+    embargo: int,
+) -> pd.DataFrame:
+    dates = g["date"].to_numpy("datetime64[ns]")
+    o, h, lo, c, v = (
+        g[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")
+    )
+    b = bench.reindex(g["date"]).to_numpy(np.float64)
+    open_ns, close_ns = session_bounds_ns(dates)
+    cat = catalyst_features(alerts, open_ns, close_ns, availability=availability)
+    raw = indicator_columns(h, lo, c, v, b)
+    mat = market_matrix(o, h, lo, c, v, cat, b, raw)
+    out = g[["date", "ticker", "open", "high", "low", "close", "volume"]].reset_index(
+        drop=True
+    )
+    extra: dict[str, object] = {k: raw[k] for k in INDICATOR_COLUMNS}
+    extra.update(cat.as_dict())
+    n = len(g)
+    try:
+        extra["split"] = chronological_splits(
+            n, *split_fractions, embargo=embargo
+        ).labels(n)
+    except ValueError:
+        extra["split"] = ["train"] * n
+    extra.update({name: mat[:, j] for j, name in enumerate(FEATURE_COLUMNS)})
+    return pd.concat([out, pd.DataFrame(extra)], axis=1)
+
+
+def build_features(
+    df: pd.DataFrame,
+    alerts: Iterable[Alert] = (),
+    *,
+    benchmark: str | None = None,
+    availability: Availability = Availability.OPEN,
+    split_fractions: tuple[float, float, float] = (0.70, 0.15, 0.15),
+    embargo: int = 5,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Compute indicators, catalyst features, split labels and the RL matrix per ticker.
+
+    Parameters
+    ----------
+    df
+        Canonical frame, validated (run :func:`validate_frame` first).
+    alerts
+        Alert history; only each ticker's own alerts are used.
+    benchmark
+        Benchmark ticker for beta, or ``None`` for the panel's equal-weighted index.
+    availability
+        When an alert becomes usable (see :class:`application.data_pipeline.Availability`).
+    split_fractions, embargo
+        Chronological train/validation/test fractions and the embargo in bars.
+    progress
+        Called with each ticker after it is done (drives a progress bar).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The feature frame described in this module's docstring.
+    """
+    by_t = _by_ticker(alerts)
+    bench = benchmark_close(df, benchmark)
+    parts = []
+    for ticker, g in df.groupby("ticker", sort=True):
+        g = g.sort_values("date", kind="stable")
+        parts.append(
+            _one_ticker(
+                g,
+                by_t.get(str(ticker), []),
+                bench,
+                availability,
+                split_fractions,
+                embargo,
+            )
+        )
+        if progress is not None:
+            progress(str(ticker))
+    if not parts:
+        raise ValueError("no bars to build features from")
+    return pd.concat(parts, ignore_index=True)
+
+
+def feature_panel(
+    features: pd.DataFrame,
+    split: str | None = None,
+    tickers: Iterable[str] | None = None,
+    warmup: int = WARMUP_BARS,
+) -> dict[str, TickerFeatures]:
+    """Turn a feature frame into the RL environment's panel.
+
+    Parameters
+    ----------
+    features
+        Output of :func:`build_features` (or the Parquet file it was saved to).
+    split
+        ``train``, ``validation`` or ``test`` to keep only that split's bars; ``None``
+        keeps every bar (embargo bars included).
+    tickers
+        Keep only these tickers.
+    warmup
+        Drop each ticker's first ``warmup`` bars (indicators still warming up).
+
+    Returns
+    -------
+    dict of str to TickerFeatures
+        Tickers with at least two bars left (an episode needs a next bar to fill at).
+    """
+    keep = None if tickers is None else {t.upper() for t in tickers}
+    out: dict[str, TickerFeatures] = {}
+    for ticker, g in features.groupby("ticker", sort=True):
+        t = str(ticker)
+        if keep is not None and t not in keep:
+            continue
+        g = g.sort_values("date", kind="stable").iloc[warmup:]
+        if split is not None:
+            g = g[g["split"] == split]
+        if len(g) < 2:
+            continue
+        out[t] = TickerFeatures(
+            t,
+            g["date"].to_numpy("datetime64[ns]").astype("datetime64[D]"),
+            g["open"].to_numpy(np.float64, copy=True),
+            g["close"].to_numpy(np.float64, copy=True),
+            np.ascontiguousarray(g[list(FEATURE_COLUMNS)].to_numpy(np.float32)),
+        )
+    return out
+
+
+@lru_cache(maxsize=2)
+def _sample_features_cached(cache_root: str | None) -> pd.DataFrame:
+    paths = sample_paths()
+
+    def build() -> pd.DataFrame:
+        return build_features(load_ohlcv(paths.prices), read_alerts(paths.alerts))
+
+    if cache_root is None:
+        return build()
+    key = content_hash(PIPELINE_VERSION, paths.prices, paths.alerts)
+    df, _ = ParquetCache(cache_root).get_or_build("features", key, build)
+    return df
+
+
+def sample_features(cache_root: str | Path | None = None) -> pd.DataFrame:
+    """Return the feature frame of the bundled sample (built once per process)."""
+    return _sample_features_cached(
+        None if cache_root is None else str(cache_root)
+    ).copy()
+
+
+def sample_panel(split: str | None = None) -> dict[str, TickerFeatures]:
+    """Return the RL panel of the bundled sample, optionally one split of it."""
+    return feature_panel(_sample_features_cached(None), split=split)

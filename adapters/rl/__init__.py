@@ -1,0 +1,1 @@
+"""Reinforcement-learning adapters: the trading environment, simple agents, evaluation."""

@@ -1,0 +1,1 @@
+"""Adapters to the local system: files, signals, the process."""

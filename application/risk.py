@@ -1,0 +1,447 @@
+"""The risk use case: pre-trade checks, circuit breakers, kill switch and resume, persisted.
+
+State lives in the unit of work's ``state`` repository under ``risk:`` keys, so a restarted
+process (or another process: the CLI) sees the same trading state, peak and day-start equity.
+Every decision, trip, warning, kill and resume is journaled as a :class:`RiskEvent`; people
+hear about trips, kills, resumes and rejections through the :class:`Notifier` port.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import attrs
+import structlog
+
+from application.ports import BrokerPort, Clock, Notifier, PriceFeedPort, UnitOfWork
+from domain.account import Account, BrokerPosition
+from domain.audit import Notification, Severity
+from domain.errors import DomainError
+from domain.events import RiskEvent, RiskState
+from domain.ids import digest
+from domain.ids import event_id as make_event_id
+from domain.position import ClosedPosition, Position
+from domain.risk.breaker import BreakerState, CircuitBreaker, ResumeRefused
+from domain.risk.config import RiskConfig
+from domain.risk.decision import RiskDecision, Verdict
+from domain.risk.inputs import Holding, MarketView, OrderIntent, Quote, holdings
+from domain.risk.policy import TRADING_STATE, LimitStatus, RiskPolicy
+from domain.risk.sizing import TradeStats, stats_by_strategy
+
+log = structlog.get_logger(__name__)
+
+STATE_KEY = "risk:state"
+BREAKER_KEY = "risk:breaker"
+_NY = ZoneInfo("America/New_York")
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+KillFlag = Callable[[], bool]
+AnyPosition = Position | BrokerPosition | Holding
+
+
+def new_york_session(ts: datetime) -> date:
+    """Return the US equity trading day of ``ts`` (its date in New York)."""
+    return ts.astimezone(_NY).date()
+
+
+@attrs.frozen
+class KillReport:
+    """What the kill switch did: orders canceled (or not), positions flattened, final state."""
+
+    state: RiskState
+    canceled: tuple[str, ...]
+    cancel_failures: tuple[str, ...]
+    flatten_orders: tuple[str, ...]
+    flatten_error: str | None
+    event: RiskEvent
+
+
+@attrs.frozen
+class StepReport:
+    """What one engine step did to the risk state."""
+
+    state: BreakerState
+    events: tuple[RiskEvent, ...]
+    kill: KillReport | None = None
+
+    @property
+    def trading_state(self) -> RiskState:
+        """Return ACTIVE, REDUCING or HALTED after the step."""
+        return self.state.state
+
+
+@attrs.frozen
+class RiskStatus:
+    """Everything ``catalyst risk status`` shows."""
+
+    state: BreakerState
+    limits: tuple[LimitStatus, ...]
+    account: Account
+    recent_events: tuple[RiskEvent, ...]
+    kill_flag_set: bool
+
+
+class RiskService:
+    """Pre-trade checks, breakers, kill switch and resume over a unit of work.
+
+    Parameters
+    ----------
+    uow
+        A reusable unit of work (``with uow:`` opens a transaction); state lives in ``uow.state``.
+    broker
+        Used by the kill switch to cancel open orders and flatten positions.
+    notifier
+        Where trips, kills, resumes and rejections are announced (must never raise; failures
+        are swallowed here too).
+    clock
+        Supplies event times.
+    config
+        Risk limits (tickets' defaults if None).
+    kill_flag
+        A callable that returns True while the kill flag (a file, a webhook latch) is set; the
+        application never reads the file itself.
+    kill_flag_flattens
+        Whether a kill triggered by the flag also flattens positions.
+    session_day
+        Maps a time to its trading day (New York date by default).
+    notify_min_severity
+        Notifications below this severity are not sent (the journal keeps everything).
+    journal_approvals
+        Journal approved decisions too (rejections and warnings are always journaled).
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        broker: BrokerPort,
+        notifier: Notifier,
+        clock: Clock,
+        config: RiskConfig | None = None,
+        *,
+        kill_flag: KillFlag | None = None,
+        kill_flag_flattens: bool = False,
+        session_day: Callable[[datetime], date] = new_york_session,
+        notify_min_severity: Severity = Severity.WARNING,
+        journal_approvals: bool = True,
+    ) -> None:
+        self.config = config or RiskConfig()
+        self.policy = RiskPolicy(self.config)
+        self.breaker = CircuitBreaker(self.config)
+        self._uow = uow
+        self._broker = broker
+        self._notifier = notifier
+        self._clock = clock
+        self._kill_flag = kill_flag
+        self._kill_flag_flattens = kill_flag_flattens
+        self._session_day = session_day
+        self._min_severity = notify_min_severity
+        self._journal_approvals = journal_approvals
+
+    # --- persistence ------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self, uow: UnitOfWork | None) -> Iterator[UnitOfWork]:
+        if uow is not None:  # the caller's transaction: the caller commits
+            yield uow
+            return
+        with self._uow as u:
+            yield u
+            u.commit()
+
+    @staticmethod
+    def load(uow: UnitOfWork) -> BreakerState:
+        """Return the persisted breaker state (a fresh ACTIVE state when none is stored)."""
+        raw = uow.state.get(BREAKER_KEY)
+        if not raw:
+            legacy = uow.state.get(STATE_KEY)  # only the state was written: keep it latched
+            return BreakerState(state=RiskState(legacy)) if legacy else BreakerState()
+        return BreakerState.from_record(json.loads(raw))
+
+    @staticmethod
+    def save(uow: UnitOfWork, st: BreakerState) -> None:
+        """Persist ``st`` (the full record and the plain trading state)."""
+        uow.state.set(BREAKER_KEY, json.dumps(st.to_record(), sort_keys=True))
+        uow.state.set(STATE_KEY, st.state.value)
+
+    def current(self) -> BreakerState:
+        """Return the persisted breaker state."""
+        with self._uow as uow:
+            return self.load(uow)
+
+    def trading_state(self) -> RiskState:
+        """Return ACTIVE, REDUCING or HALTED as persisted."""
+        return self.current().state
+
+    def kill_flag_set(self) -> bool:
+        """Return True when the kill flag is set (never raises)."""
+        if self._kill_flag is None:
+            return False
+        try:
+            return bool(self._kill_flag())
+        except Exception as exc:  # noqa: BLE001 - a broken flag reader must not stop trading
+            log.warning("risk.kill_flag_unreadable", error=str(exc))
+            return False
+
+    # --- pre-trade ----------------------------------------------------------------------------
+    def check_order(
+        self,
+        intent: OrderIntent,
+        account: Account,
+        positions: Iterable[AnyPosition],
+        market: MarketView,
+        *,
+        uow: UnitOfWork | None = None,
+    ) -> RiskDecision:
+        """Decide on ``intent`` under the persisted state; journal it; announce a rejection.
+
+        Returns the :class:`RiskDecision`; the executor submits only when ``approved``.
+        """
+        with self._tx(uow) as u:
+            st = self.load(u)
+            decision = self.policy.check(intent, account, positions, market, st)
+            if decision.verdict is not Verdict.APPROVED or self._journal_approvals:
+                u.journal.add_risk_event(self._decision_event(intent, decision, st, market.now))
+        if not decision.approved:
+            sev = Severity.INFO if decision.rule == TRADING_STATE else Severity.WARNING
+            self._notify(sev, f"Order rejected: {intent.side.value} {intent.quantity} "
+                              f"{intent.ticker}", decision.message, market.now,
+                         {"rule": decision.rule, "value": decision.value_text,
+                          "limit": decision.limit_text})
+        return decision
+
+    def _decision_event(
+        self, it: OrderIntent, d: RiskDecision, st: BreakerState, ts: datetime
+    ) -> RiskEvent:
+        ident = it.client_order_id or digest(it.ticker, it.side, it.quantity, it.price,
+                                             it.stop_loss, it.purpose, it.signal_id)
+        return RiskEvent(
+            kind="decision", rule=d.rule, message=d.message, ts_event=ts, value=d.value_text,
+            limit=d.limit_text, state=st.state,
+            data={
+                "verdict": d.verdict.value, "ticker": it.ticker, "side": it.side.value,
+                "quantity": str(it.quantity), "price": str(it.price),
+                "stop_loss": str(it.stop_loss) if it.stop_loss is not None else None,
+                "purpose": it.purpose.value, "strategy": it.strategy,
+                "client_order_id": it.client_order_id, "signal_id": it.signal_id,
+                "reduces_risk": d.reduces_risk,
+                "rejections": [c.message for c in d.rejections],
+                "warnings": [c.message for c in d.warnings],
+            },
+            event_id=make_event_id("risk-decision", ident, ts.isoformat(), d.verdict.value),
+        )
+
+    # --- each engine step ---------------------------------------------------------------------
+    def step(
+        self,
+        account: Account,
+        market: MarketView | None = None,
+        positions: Iterable[AnyPosition] = (),
+        *,
+        uow: UnitOfWork | None = None,
+    ) -> StepReport:
+        """Run the breakers for one engine step; call it before taking any new signal.
+
+        Checks the kill flag first (and executes the kill within this step), then marks equity
+        (day roll, peak, daily loss, drawdown), then the age of held tickers' prices.
+        """
+        now = market.now if market is not None else self._clock.now()
+        kill: KillReport | None = None
+        if self.kill_flag_set():
+            with self._tx(uow) as u:
+                already = self.load(u).killed
+            if not already:
+                kill = self.kill("kill-flag", "kill flag is set", flatten=self._kill_flag_flattens,
+                                 ts=now)
+        events: list[RiskEvent] = []
+        with self._tx(uow) as u:
+            st = self.load(u)
+            st, evs = self.breaker.mark(st, account.equity, now, self._session_day(now))
+            events.extend(evs)
+            if market is not None:
+                held = holdings(positions, market)
+                ages = {t: market.age_seconds(t) for t in held}
+                st, evs = self.breaker.check_prices(st, ages, now)
+                events.extend(evs)
+            self.save(u, st)
+            for ev in events:
+                u.journal.add_risk_event(ev)
+        self._announce(events)
+        return StepReport(st, tuple(events), kill)
+
+    def record_trade(self, closed: ClosedPosition, *, uow: UnitOfWork | None = None) -> StepReport:
+        """Count a closed trade towards the consecutive-loss breaker."""
+        return self._apply(lambda st: self.breaker.record_trade(st, closed.realized_pnl,
+                                                                 closed.closed_at), uow)
+
+    def record_broker_call(
+        self, ok: bool, ts: datetime | None = None, *, uow: UnitOfWork | None = None
+    ) -> StepReport:
+        """Count one broker call's outcome towards the error-rate breaker."""
+        when = ts or self._clock.now()
+        return self._apply(lambda st: self.breaker.record_broker_call(st, ok, when), uow)
+
+    def _apply(
+        self, fn: Callable[[BreakerState], tuple[BreakerState, tuple[RiskEvent, ...]]],
+        uow: UnitOfWork | None,
+    ) -> StepReport:
+        with self._tx(uow) as u:
+            st, events = fn(self.load(u))
+            self.save(u, st)
+            for ev in events:
+                u.journal.add_risk_event(ev)
+        self._announce(events)
+        return StepReport(st, events)
+
+    # --- kill and resume ---------------------------------------------------------------------
+    def kill(
+        self, by: str, reason: str = "", *, flatten: bool = False, ts: datetime | None = None
+    ) -> KillReport:
+        """Halt trading, cancel every open order and, when asked, flatten every position.
+
+        The HALTED state is committed before the broker is touched, so a broker failure
+        cannot leave trading active; broker failures are recorded in the report and the event.
+        """
+        now = ts or self._clock.now()
+        with self._uow as u:
+            st, (event,) = self.breaker.kill(self.load(u), by, reason, now)
+            self.save(u, st)
+            u.commit()
+        canceled: list[str] = []
+        failures: list[str] = []
+        try:
+            open_orders = self._broker.list_orders("open")
+        except DomainError as exc:
+            open_orders = []
+            failures.append(f"list_orders: {exc}")
+        for o in open_orders:
+            try:
+                self._broker.cancel_order(o.client_order_id)
+                canceled.append(o.client_order_id)
+            except DomainError as exc:
+                failures.append(f"{o.client_order_id}: {exc}")
+        flat: list[str] = []
+        flat_err: str | None = None
+        if flatten:
+            try:
+                flat = [r.client_order_id for r in self._broker.close_all_positions(True)]
+            except DomainError as exc:
+                flat_err = str(exc)
+        event = attrs.evolve(event, data={
+            **event.data, "flatten": flatten, "canceled": canceled, "cancel_failures": failures,
+            "flatten_orders": flat, "flatten_error": flat_err,
+        })
+        with self._uow as u:
+            u.journal.add_risk_event(event)
+            u.commit()
+        body = (f"{event.message}. Canceled {len(canceled)} open order(s)"
+                f"{f', {len(failures)} failed' if failures else ''}; "
+                + (f"flatten: {len(flat)} closing order(s)" if flatten else "positions kept")
+                + (f" (flatten failed: {flat_err})" if flat_err else ""))
+        self._notify(Severity.CRITICAL, "KILL SWITCH: trading halted", body, now,
+                     {"by": event.actor, "flatten": flatten})
+        return KillReport(st.state, tuple(canceled), tuple(failures), tuple(flat), flat_err, event)
+
+    def resume(
+        self, by: str, reason: str = "", *, approve: bool = False, ts: datetime | None = None
+    ) -> BreakerState:
+        """Return to ACTIVE on an explicit, named approval; recorded with who and why.
+
+        Raises
+        ------
+        ResumeRefused
+            Without ``approve=True``, without a name, or while the kill flag is still set.
+        """
+        if not approve:
+            raise ResumeRefused("resuming needs an explicit approval (--approve)")
+        if not isinstance(by, str) or not by.strip():
+            raise ResumeRefused("resuming needs the name of who approves (--by NAME)")
+        if self.kill_flag_set():
+            raise ResumeRefused("the kill flag is still set: remove it before resuming")
+        now = ts or self._clock.now()
+        with self._uow as u:
+            st, events = self.breaker.resume(self.load(u), by, reason, now)
+            self.save(u, st)
+            for ev in events:
+                u.journal.add_risk_event(ev)
+            u.commit()
+        self._notify(Severity.WARNING, f"Trading resumed by {by.strip()}", events[0].message,
+                     now, {"by": by.strip(), "reason": reason})
+        return st
+
+    # --- monitoring ----------------------------------------------------------------------------
+    def status(
+        self, account: Account, positions: Iterable[AnyPosition] = (),
+        market: MarketView | None = None, recent: int = 20,
+    ) -> RiskStatus:
+        """Return the state, every limit with its headroom, and the latest risk events."""
+        with self._uow as u:
+            st = self.load(u)
+            events = u.journal.risk_events()
+        limits = self.policy.limits(account, list(positions), market, st)
+        return RiskStatus(st, limits, account, tuple(events[-recent:]) if recent else (),
+                          self.kill_flag_set())
+
+    def strategy_stats(self, since: datetime | None = None) -> dict[str, TradeStats]:
+        """Return win rate and payoff per strategy over the closed positions (Kelly's inputs)."""
+        with self._uow as u:
+            closed = u.positions.list_closed(since=since)
+        return stats_by_strategy(closed)
+
+    # --- notifications -------------------------------------------------------------------------
+    def _announce(self, events: Sequence[RiskEvent]) -> None:
+        for ev in events:
+            if ev.kind == "trip":
+                sev = Severity.CRITICAL if ev.state is RiskState.HALTED else Severity.WARNING
+                title = f"Circuit breaker {ev.rule}: trading {ev.state.value if ev.state else ''}"
+            elif ev.kind == "warning":
+                sev, title = Severity.WARNING, f"Risk limit near: {ev.rule}"
+            else:
+                continue
+            self._notify(sev, title, ev.message, ev.ts_event,
+                         {"rule": ev.rule, "value": ev.value, "limit": ev.limit})
+
+    def _notify(
+        self, severity: Severity, title: str, body: str, ts: datetime, data: dict[str, object]
+    ) -> None:
+        if _SEVERITY_RANK[severity] < _SEVERITY_RANK[self._min_severity]:
+            return
+        try:
+            self._notifier.notify(Notification(severity=severity, title=title, body=body, ts=ts,
+                                               data=data))
+        except Exception as exc:  # noqa: BLE001 - the port says never raise; enforce it
+            log.error("risk.notify_failed", error=str(exc), title=title)
+
+
+def market_view(
+    feed: PriceFeedPort, tickers: Iterable[str], now: datetime, lookback: int = 60,
+) -> MarketView:
+    """Build a :class:`MarketView` from a price feed: latest bars and aligned daily returns.
+
+    Quotes carry the latest bar's close, its time and its high/low (the day's range for daily
+    bars). Returns are close-to-close on the union of dates, NaN where a ticker has no bar.
+    """
+    quotes: dict[str, Quote] = {}
+    closes: dict[str, dict[date, float]] = {}
+    start = now - timedelta(days=int(lookback * 1.6) + 10)
+    for t in dict.fromkeys(tickers):
+        bar = feed.latest_bar(t)
+        if bar is not None and bar.close > 0:
+            quotes[t] = Quote(price=Decimal(repr(bar.close)), ts=bar.ts,
+                              day_low=Decimal(repr(bar.low)), day_high=Decimal(repr(bar.high)))
+        closes[t] = {b.ts.date(): b.close for b in feed.get_bars(t, start, now)}
+    days = sorted({d for s in closes.values() for d in s})[-(lookback + 1):]
+    returns: dict[str, list[float]] = {}
+    for t, s in closes.items():
+        r: list[float] = []
+        for prev, cur in itertools.pairwise(days):
+            a, b = s.get(prev), s.get(cur)
+            r.append(b / a - 1 if a and b and a > 0 else math.nan)
+        if r:
+            returns[t] = r
+    return MarketView(now=now, quotes=quotes, returns=returns)

@@ -1,0 +1,1 @@
+"""Entrypoints: the CLI, the webhook and the dashboard, each wiring adapters to ports."""

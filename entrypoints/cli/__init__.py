@@ -1,0 +1,1 @@
+"""The ``catalyst`` command-line interface (Typer)."""

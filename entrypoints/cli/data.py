@@ -1,0 +1,413 @@
+"""``catalyst data``: import, fetch, build and validate market data.
+
+Exit codes: 0 success, 1 validation errors remain, 2 bad input (file, option, source).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from adapters.data.alerts import AlertFileError, read_alerts
+from adapters.data.cache import ParquetCache, content_hash
+from adapters.data.features import (
+    PIPELINE_VERSION,
+    build_features,
+    repair_frame,
+    validate_frame,
+)
+from adapters.data.ohlcv import DataError, fetch_ohlcv, load_ohlcv
+from adapters.data.sample import sample_paths
+from application.data_pipeline import Availability, Severity, ValidationIssue
+from domain.alerts import Alert
+
+app = typer.Typer(
+    help="Market data: import OHLCV files, fetch from Alpaca, build features, validate.",
+    no_args_is_help=True,
+)
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_OHLCV = Path("var/data/ohlcv.parquet")
+DEFAULT_FEATURES = Path("var/data/features.parquet")
+DEFAULT_CACHE = Path("var/cache")
+
+
+class AvailabilityOpt(StrEnum):
+    """CLI spelling of :class:`Availability`."""
+
+    open = "open"
+    close = "close"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _load(
+    path: Path | None, ticker: str | None, cache_dir: Path | None
+) -> tuple[pd.DataFrame, Path]:
+    src = path or sample_paths().prices
+    try:
+        if cache_dir is None:
+            return load_ohlcv(src, ticker=ticker), src
+        if not src.exists():
+            raise DataError(f"no such file: {src}")
+        key = content_hash(PIPELINE_VERSION, "ohlcv", ticker or "", src)
+        df, _ = ParquetCache(cache_dir).get_or_build(
+            "ohlcv", key, lambda: load_ohlcv(src, ticker=ticker)
+        )
+        return df, src
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _alerts(paths: list[Path] | None, use_sample: bool) -> list[Alert]:
+    try:
+        if paths:
+            missing = [p for p in paths if not p.exists()]
+            if missing:
+                raise _fail(f"no such alert file: {missing[0]}")
+            return read_alerts(paths)
+        return read_alerts(sample_paths().alerts) if use_sample else []
+    except AlertFileError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _write(df: pd.DataFrame, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.suffix.lower() == ".csv":
+        df.to_csv(dest, index=False)
+    else:
+        df.to_parquet(dest, index=False)
+
+
+def _summary_table(df: pd.DataFrame, title: str) -> Table:
+    t = Table(title=title)
+    for c in ("ticker", "bars", "first", "last"):
+        t.add_column(c, justify="right" if c == "bars" else "left")
+    for ticker, g in df.groupby("ticker", sort=True):
+        t.add_row(
+            str(ticker),
+            str(len(g)),
+            g["date"].min().strftime("%Y-%m-%d"),
+            g["date"].max().strftime("%Y-%m-%d"),
+        )
+    return t
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="OHLCV file (.csv or .parquet).")],
+    ticker: Annotated[
+        str | None, typer.Option(help="Ticker for a file without a ticker column.")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--out", help="Canonical Parquet written here.")
+    ] = (DEFAULT_OHLCV),
+    cache_dir: Annotated[
+        Path, typer.Option(help="Parquet cache folder.")
+    ] = DEFAULT_CACHE,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary.")
+    ] = False,
+) -> None:
+    """Read an OHLCV file into the canonical layout and store it as Parquet."""
+    df, _ = _load(path, ticker, cache_dir)
+    _write(df, output)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "output": str(output),
+                    "rows": len(df),
+                    "tickers": df["ticker"].nunique(),
+                }
+            )
+        )
+        return
+    out.print(_summary_table(df, f"imported {path.name}"))
+    out.print(
+        f"wrote {len(df):,} rows to [bold]{output}[/]; check them with 'catalyst data validate {output}'"
+    )
+
+
+@app.command()
+def fetch(
+    tickers: Annotated[list[str], typer.Argument(help="Symbols to fetch.")],
+    start: Annotated[datetime, typer.Option(help="First day (YYYY-MM-DD).")],
+    end: Annotated[
+        datetime | None, typer.Option(help="Last day; default today.")
+    ] = None,
+    timeframe: Annotated[
+        str, typer.Option(help="Bar size: 1Day, 1Hour or 1Min.")
+    ] = "1Day",
+    feed: Annotated[str, typer.Option(help="Alpaca data feed: iex or sip.")] = "iex",
+    output: Annotated[
+        Path, typer.Option("--out", help="Canonical Parquet written here.")
+    ] = (DEFAULT_OHLCV),
+) -> None:
+    """Fetch historical bars from Alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY)."""
+    from adapters.data.alpaca_source import AlpacaBarSource
+
+    start_utc = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+    end_dt = end or datetime.now(UTC)
+    end_utc = end_dt.replace(tzinfo=UTC) if end_dt.tzinfo is None else end_dt
+    try:
+        source = AlpacaBarSource(feed=feed)
+        with Progress(
+            TextColumn("fetching {task.description}"), console=err, transient=True
+        ) as p:
+            p.add_task(", ".join(tickers))
+            df = fetch_ohlcv(
+                source, [t.upper() for t in tickers], start_utc, end_utc, timeframe
+            )
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+    if df.empty:
+        raise _fail("Alpaca returned no bars for that range")
+    _write(df, output)
+    out.print(_summary_table(df, "fetched from Alpaca"))
+    out.print(f"wrote {len(df):,} rows to [bold]{output}[/]")
+
+
+@app.command()
+def build(
+    data: Annotated[
+        Path | None, typer.Option(help="OHLCV file; default the bundled sample.")
+    ] = None,
+    alerts: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Alert JSONL file(s); default the sample's alerts with the sample."
+        ),
+    ] = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(help="Benchmark ticker for beta; default equal-weighted panel."),
+    ] = None,
+    availability: Annotated[
+        AvailabilityOpt,
+        typer.Option(help="When an alert becomes usable: open or close rule."),
+    ] = AvailabilityOpt.open,
+    train: Annotated[float, typer.Option(help="Train fraction.")] = 0.70,
+    validation: Annotated[float, typer.Option(help="Validation fraction.")] = 0.15,
+    test: Annotated[float, typer.Option(help="Test fraction.")] = 0.15,
+    embargo: Annotated[int, typer.Option(help="Bars left out between splits.")] = 5,
+    output: Annotated[Path, typer.Option("--out", help="Feature Parquet file.")] = (
+        DEFAULT_FEATURES
+    ),
+    cache_dir: Annotated[
+        Path, typer.Option(help="Parquet cache folder.")
+    ] = DEFAULT_CACHE,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Rebuild even if cached.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary.")
+    ] = False,
+) -> None:
+    """Compute indicators, catalyst features and splits into a Parquet feature file."""
+    df, src = _load(data, None, None if no_cache else cache_dir)
+    alert_list = _alerts(alerts, use_sample=data is None)
+    params = [benchmark, availability.value, train, validation, test, embargo]
+    alert_files = alerts or ([sample_paths().alerts] if data is None else [])
+    key = content_hash(PIPELINE_VERSION, src, *alert_files, params)
+    cache = ParquetCache(cache_dir)
+    feats = None if no_cache else cache.get("features", key)
+    hit = feats is not None
+    if feats is None:
+        n = df["ticker"].nunique()
+        with Progress(
+            TextColumn("building features"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as prog:
+            task = prog.add_task("", total=n)
+            try:
+                feats = build_features(
+                    df,
+                    alert_list,
+                    benchmark=benchmark,
+                    availability=Availability(availability.value),
+                    split_fractions=(train, validation, test),
+                    embargo=embargo,
+                    progress=lambda t: prog.update(task, advance=1, description=t),
+                )
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+        if not no_cache:
+            cache.put("features", key, feats)
+    _write(feats, output)
+    counts = feats.groupby(["ticker", "split"]).size().unstack(fill_value=0)
+    if as_json:
+        summary: dict[str, Any] = {
+            "output": str(output),
+            "rows": len(feats),
+            "cached": hit,
+            "alerts": len(alert_list),
+            "splits": {
+                str(t): {str(k): int(v) for k, v in r.items()}
+                for t, r in counts.iterrows()
+            },
+        }
+        typer.echo(json.dumps(summary))
+        return
+    t = Table(title=f"features from {src.name}" + (" (cached)" if hit else ""))
+    t.add_column("ticker")
+    for c in ("train", "validation", "test", "embargo", "catalysts"):
+        t.add_column(c, justify="right")
+    cats = feats.groupby("ticker")["catalyst_score"].apply(lambda s: int((s > 0).sum()))
+    for ticker, row in counts.iterrows():
+        t.add_row(
+            str(ticker),
+            *(
+                str(int(row.get(c, 0)))
+                for c in ("train", "validation", "test", "embargo")
+            ),
+            str(int(cats.get(ticker, 0))),
+        )
+    out.print(t)
+    out.print(
+        f"wrote {len(feats):,} rows x {feats.shape[1]} columns to [bold]{output}[/]"
+    )
+
+
+def _issue_dict(i: ValidationIssue) -> dict[str, str]:
+    return {
+        "ticker": i.ticker,
+        "date": i.date,
+        "problem": i.problem.value,
+        "severity": i.severity.value,
+        "detail": i.detail,
+    }
+
+
+def _issue_table(issues: list[ValidationIssue], title: str, limit: int) -> Table:
+    t = Table(title=title)
+    for c in ("ticker", "date", "problem", "severity", "detail"):
+        t.add_column(c)
+    for i in issues[:limit]:
+        style = "red" if i.severity is Severity.ERROR else "yellow"
+        t.add_row(
+            i.ticker,
+            i.date,
+            i.problem.value,
+            f"[{style}]{i.severity.value}[/]",
+            i.detail,
+        )
+    if len(issues) > limit:
+        t.add_row("…", "", f"{len(issues) - limit} more", "", "use --json for all")
+    return t
+
+
+@app.command()
+def validate(
+    path: Annotated[
+        Path | None, typer.Argument(help="OHLCV file; default the bundled sample.")
+    ] = None,
+    alerts: Annotated[
+        list[Path] | None,
+        typer.Option(help="Alert JSONL: large moves on catalyst days are fine."),
+    ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="Drop or fix what can be fixed and save the result."
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where --repair writes; default <name>.repaired.parquet."
+        ),
+    ] = None,
+    ticker: Annotated[
+        str | None, typer.Option(help="Ticker for a single-ticker file.")
+    ] = None,
+    jump_threshold: Annotated[
+        float, typer.Option(help="Close-to-close move that looks like a split.")
+    ] = 0.40,
+    strict: Annotated[bool, typer.Option(help="Fail on warnings (gaps) too.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print findings as JSON.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="Rows shown in the table.")] = 50,
+) -> None:
+    """Check bars for gaps, NaN, bad prices, duplicates and split-like jumps."""
+    df, src = _load(path, ticker, None)
+    alert_list = _alerts(alerts, use_sample=path is None)
+    issues = validate_frame(df, alert_list, jump_threshold=jump_threshold)
+    actions: list[ValidationIssue] = []
+    remaining = issues
+    dest: Path | None = None
+    if repair and issues:
+        fixed, actions = repair_frame(df, alert_list, jump_threshold=jump_threshold)
+        remaining = validate_frame(fixed, alert_list, jump_threshold=jump_threshold)
+        dest = output or Path("var/data") / f"{src.name.split('.')[0]}.repaired.parquet"
+        _write(fixed, dest)
+    failing = [
+        i
+        for i in remaining
+        if i.severity is Severity.ERROR or (strict and i.severity is Severity.WARNING)
+    ]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "file": str(src),
+                    "rows": len(df),
+                    "tickers": int(df["ticker"].nunique()),
+                    "issues": [_issue_dict(i) for i in issues],
+                    "repairs": [_issue_dict(i) for i in actions],
+                    "repaired_file": str(dest) if dest else None,
+                    "remaining": [_issue_dict(i) for i in remaining]
+                    if repair
+                    else None,
+                    "ok": not failing,
+                }
+            )
+        )
+        raise typer.Exit(1 if failing else 0)
+    n_err = sum(i.severity is Severity.ERROR for i in issues)
+    n_warn = len(issues) - n_err
+    if issues:
+        out.print(
+            _issue_table(
+                issues, f"{src.name}: {n_err} error(s), {n_warn} warning(s)", limit
+            )
+        )
+    if actions:
+        out.print(_issue_table(actions, "repairs", limit))
+        out.print(f"wrote the repaired data to [bold]{dest}[/]")
+    if failing:
+        err.print(
+            f"[bold red]{len(failing)} problem(s) remain[/]"
+            + ("" if repair else "; run with --repair to drop or fix what can be fixed")
+        )
+        raise typer.Exit(1)
+    out.print(
+        f"[green]ok[/]: {len(df):,} bars of {df['ticker'].nunique()} ticker(s) in {src.name}"
+        + (f" ({n_warn} warning(s))" if n_warn and not repair else "")
+    )

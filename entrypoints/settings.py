@@ -1,0 +1,133 @@
+"""Settings: ``CATALYST_*`` environment variables, a ``.env`` file and an optional TOML file.
+
+Precedence, highest first: explicit keyword arguments, environment variables, ``.env``,
+the TOML file named by ``CATALYST_CONFIG`` (default ``./catalyst.toml`` when present), defaults.
+Secrets are :class:`pydantic.SecretStr`, so printing the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DB_URL = "sqlite:///var/catalyst.db"
+LIVE_CONFIRMATION = "I-UNDERSTAND"
+
+
+def _toml_file() -> Path | None:
+    path = Path(os.environ.get("CATALYST_CONFIG", "catalyst.toml"))
+    return path if path.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with defaults that run offline on the simulated exchange."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CATALYST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = DEFAULT_DB_URL
+    var_dir: Path = Path("var")
+    broker: Literal["sim", "alpaca"] = "sim"
+    log_level: str = "INFO"
+    log_format: Literal["auto", "console", "json"] = "auto"
+
+    alpaca_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("APCA_API_KEY_ID", "CATALYST_ALPACA_API_KEY")
+    )
+    alpaca_secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("APCA_API_SECRET_KEY", "CATALYST_ALPACA_SECRET_KEY"),
+    )
+    alpaca_base_url: str | None = None
+    alpaca_data_url: str | None = None
+    alpaca_paper: bool = True
+    live_confirm: SecretStr | None = None
+
+    discord_webhook_url: SecretStr | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_to: str | None = None
+
+    webhook_token: SecretStr | None = None
+    kill_file: Path = Path("var/KILL")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(
+                f"log_level {value!r}: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+            )
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        toml = _toml_file()
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+    def secret_values(self) -> list[str]:
+        """Return every configured secret in clear text, for the log redactor only."""
+        out = []
+        for value in (
+            self.alpaca_api_key,
+            self.alpaca_secret_key,
+            self.discord_webhook_url,
+            self.smtp_password,
+            self.webhook_token,
+            self.live_confirm,
+        ):
+            if value is not None and value.get_secret_value():
+                out.append(value.get_secret_value())
+        return out
+
+    def masked(self) -> dict[str, Any]:
+        """Return the settings as a dict with every secret replaced by a mask."""
+        data = self.model_dump()
+        for key, value in data.items():
+            if isinstance(value, SecretStr):
+                data[key] = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                data[key] = str(value)
+        data["database_url"] = mask_url(self.database_url)
+        return data
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
