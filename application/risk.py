@@ -4,6 +4,15 @@ State lives in the unit of work's ``state`` repository under ``risk:`` keys, so 
 process (or another process: the CLI) sees the same trading state, peak and day-start equity.
 Every decision, trip, warning, kill and resume is journaled as a :class:`RiskEvent`; people
 hear about trips, kills, resumes and rejections through the :class:`Notifier` port.
+
+API notes for callers (executor, engine, CLI): ``RiskService(uow, broker, notifier, clock,
+config, *, kill_flag, kill_flag_flattens, ...)``; ``broker`` may be None (a kill then stays
+pending until an engine step with a broker carries it out); ``kill_flag_flattens`` may be a
+callable; ``kill(...)`` and ``execute_pending_kill(...)`` take an optional caller ``uow`` like
+the other methods; ``check_order`` refuses entries while the kill flag is set, even before the
+next ``step`` records the kill. Call ``step`` once per engine step before taking signals; it
+executes a kill from the flag itself (inside the caller's ``uow`` when one is given, with
+``kill_flag_flattens()``), so an engine need not call ``kill`` for the flag.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from domain.events import RiskEvent, RiskState
 from domain.ids import digest
 from domain.ids import event_id as make_event_id
 from domain.position import ClosedPosition, Position
-from domain.risk.breaker import BreakerState, CircuitBreaker, ResumeRefused
+from domain.risk.breaker import KILL_SWITCH, BreakerState, CircuitBreaker, ResumeRefused
 from domain.risk.config import RiskConfig
 from domain.risk.decision import RiskDecision, Verdict
 from domain.risk.inputs import Holding, MarketView, OrderIntent, Quote, holdings
@@ -61,6 +70,7 @@ class KillReport:
     flatten_orders: tuple[str, ...]
     flatten_error: str | None
     event: RiskEvent
+    executed: bool = True  # False: no broker here; the engine cancels / flattens at its next step
 
 
 @attrs.frozen
@@ -96,7 +106,9 @@ class RiskService:
     uow
         A reusable unit of work (``with uow:`` opens a transaction); state lives in ``uow.state``.
     broker
-        Used by the kill switch to cancel open orders and flatten positions.
+        Used by the kill switch to cancel open orders and flatten positions. None where the
+        process has no broker of its own (the CLI of a simulated run): a kill then stays
+        pending in the persisted state and the engine's next :meth:`step` carries it out.
     notifier
         Where trips, kills, resumes and rejections are announced (must never raise; failures
         are swallowed here too).
@@ -108,7 +120,9 @@ class RiskService:
         A callable that returns True while the kill flag (a file, a webhook latch) is set; the
         application never reads the file itself.
     kill_flag_flattens
-        Whether a kill triggered by the flag also flattens positions.
+        Whether a kill triggered by the flag also flattens positions (a bool, or a callable
+        asked when the flag is seen, e.g. reading what ``catalyst risk kill --flatten`` wrote
+        into the flag file).
     session_day
         Maps a time to its trading day (New York date by default).
     notify_min_severity
@@ -120,13 +134,13 @@ class RiskService:
     def __init__(
         self,
         uow: UnitOfWork,
-        broker: BrokerPort,
+        broker: BrokerPort | None,
         notifier: Notifier,
         clock: Clock,
         config: RiskConfig | None = None,
         *,
         kill_flag: KillFlag | None = None,
-        kill_flag_flattens: bool = False,
+        kill_flag_flattens: bool | Callable[[], bool] = False,
         session_day: Callable[[datetime], date] = new_york_session,
         notify_min_severity: Severity = Severity.WARNING,
         journal_approvals: bool = True,
@@ -202,8 +216,12 @@ class RiskService:
 
         Returns the :class:`RiskDecision`; the executor submits only when ``approved``.
         """
+        flagged = self.kill_flag_set()
         with self._tx(uow) as u:
             st = self.load(u)
+            if flagged and st.state is not RiskState.HALTED:
+                # the flag halts at once, even before the next step records the kill
+                st = attrs.evolve(st, state=RiskState.HALTED)
             decision = self.policy.check(intent, account, positions, market, st)
             if decision.verdict is not Verdict.APPROVED or self._journal_approvals:
                 u.journal.add_risk_event(self._decision_event(intent, decision, st, market.now))
@@ -247,17 +265,21 @@ class RiskService:
     ) -> StepReport:
         """Run the breakers for one engine step; call it before taking any new signal.
 
-        Checks the kill flag first (and executes the kill within this step), then marks equity
-        (day roll, peak, daily loss, drawdown), then the age of held tickers' prices.
+        Checks the kill flag first (and executes the kill within this step: open orders
+        canceled, positions flattened when asked), then carries out a kill another process
+        (the CLI) recorded but could not execute, then marks equity (day roll, peak, daily loss,
+        drawdown), then the age of held tickers' prices.
         """
         now = market.now if market is not None else self._clock.now()
         kill: KillReport | None = None
-        if self.kill_flag_set():
-            with self._tx(uow) as u:
-                already = self.load(u).killed
-            if not already:
-                kill = self.kill("kill-flag", "kill flag is set", flatten=self._kill_flag_flattens,
-                                 ts=now)
+        flag = self.kill_flag_set()
+        with self._tx(uow) as u:
+            before = self.load(u)
+        if flag and not before.killed:
+            kill = self.kill("kill-flag", "kill flag is set", flatten=self.kill_flag_flattens(),
+                             ts=now, uow=uow)
+        elif before.kill_pending and self._broker is not None:
+            kill = self.execute_pending_kill(ts=now, uow=uow)
         events: list[RiskEvent] = []
         with self._tx(uow) as u:
             st = self.load(u)
@@ -273,6 +295,17 @@ class RiskService:
                 u.journal.add_risk_event(ev)
         self._announce(events)
         return StepReport(st, tuple(events), kill)
+
+    def kill_flag_flattens(self) -> bool:
+        """Return whether a kill triggered by the flag should flatten (never raises)."""
+        f = self._kill_flag_flattens
+        if isinstance(f, bool):
+            return f
+        try:
+            return bool(f())
+        except Exception as exc:  # noqa: BLE001 - unreadable details: keep positions, still halt
+            log.warning("risk.kill_flag_details_unreadable", error=str(exc))
+            return False
 
     def record_trade(self, closed: ClosedPosition, *, uow: UnitOfWork | None = None) -> StepReport:
         """Count a closed trade towards the consecutive-loss breaker."""
@@ -300,52 +333,94 @@ class RiskService:
 
     # --- kill and resume ---------------------------------------------------------------------
     def kill(
-        self, by: str, reason: str = "", *, flatten: bool = False, ts: datetime | None = None
+        self, by: str, reason: str = "", *, flatten: bool = False, ts: datetime | None = None,
+        uow: UnitOfWork | None = None,
     ) -> KillReport:
         """Halt trading, cancel every open order and, when asked, flatten every position.
 
-        The HALTED state is committed before the broker is touched, so a broker failure
-        cannot leave trading active; broker failures are recorded in the report and the event.
+        The HALTED state is written before the broker is touched (and committed, unless the
+        caller's ``uow`` is given), so a broker failure cannot leave trading active. Without
+        a broker (the CLI of a simulated run), the cancel / flatten stays pending in the
+        persisted state and the engine carries it out at its next :meth:`step`.
         """
         now = ts or self._clock.now()
-        with self._uow as u:
-            st, (event,) = self.breaker.kill(self.load(u), by, reason, now)
+        with self._tx(uow) as u:
+            st, (event,) = self.breaker.kill(self.load(u), by, reason, now, flatten=flatten)
             self.save(u, st)
-            u.commit()
+        report = self._execute_kill(st, event, flatten, now, uow)
+        if report.executed:
+            failed = f", {len(report.cancel_failures)} failed" if report.cancel_failures else ""
+            done = (f"Canceled {len(report.canceled)} open order(s){failed}; "
+                    + (f"flatten: {len(report.flatten_orders)} closing order(s)" if flatten
+                       else "positions kept"))
+        else:
+            done = ("Open orders are canceled" + (" and positions flattened" if flatten else "")
+                    + " by the engine at its next step")
+        if report.flatten_error:
+            done += f" (flatten failed: {report.flatten_error}; retried at the next step)"
+        body = f"{event.message}. {done}"
+        self._notify(Severity.CRITICAL, "KILL SWITCH: trading halted", body, now,
+                     {"by": report.event.actor, "flatten": flatten})
+        return report
+
+    def execute_pending_kill(
+        self, *, ts: datetime | None = None, uow: UnitOfWork | None = None
+    ) -> KillReport | None:
+        """Carry out the cancel / flatten of a kill recorded elsewhere; None when none pends."""
+        now = ts or self._clock.now()
+        with self._tx(uow) as u:
+            st = self.load(u)
+        if not st.kill_pending or self._broker is None:
+            return None
+        event = RiskEvent(
+            kind="kill_executed", rule=KILL_SWITCH, message=(
+                f"{KILL_SWITCH}: carrying out the kill recorded at "
+                f"{st.tripped_at.isoformat() if st.tripped_at else 'an earlier step'}"),
+            ts_event=now, value=st.state.value, limit=RiskState.HALTED.value, state=st.state,
+            actor="engine", data={"flatten": st.kill_flatten},
+        )
+        return self._execute_kill(st, event, st.kill_flatten, now, uow)
+
+    def _execute_kill(
+        self, st: BreakerState, event: RiskEvent, flatten: bool, now: datetime,
+        uow: UnitOfWork | None,
+    ) -> KillReport:
         canceled: list[str] = []
         failures: list[str] = []
-        try:
-            open_orders = self._broker.list_orders("open")
-        except DomainError as exc:
-            open_orders = []
-            failures.append(f"list_orders: {exc}")
-        for o in open_orders:
-            try:
-                self._broker.cancel_order(o.client_order_id)
-                canceled.append(o.client_order_id)
-            except DomainError as exc:
-                failures.append(f"{o.client_order_id}: {exc}")
         flat: list[str] = []
         flat_err: str | None = None
-        if flatten:
+        executed = self._broker is not None
+        if self._broker is not None:
             try:
-                flat = [r.client_order_id for r in self._broker.close_all_positions(True)]
+                open_orders = self._broker.list_orders("open")
             except DomainError as exc:
-                flat_err = str(exc)
+                open_orders = []
+                failures.append(f"list_orders: {exc}")
+            for o in open_orders:
+                try:
+                    self._broker.cancel_order(o.client_order_id)
+                    canceled.append(o.client_order_id)
+                except DomainError as exc:
+                    failures.append(f"{o.client_order_id}: {exc}")
+            if flatten:
+                try:
+                    flat = [r.client_order_id for r in self._broker.close_all_positions(True)]
+                except DomainError as exc:
+                    flat_err = str(exc)
         event = attrs.evolve(event, data={
-            **event.data, "flatten": flatten, "canceled": canceled, "cancel_failures": failures,
-            "flatten_orders": flat, "flatten_error": flat_err,
+            **event.data, "flatten": flatten, "executed": executed, "canceled": canceled,
+            "cancel_failures": failures, "flatten_orders": flat, "flatten_error": flat_err,
         })
-        with self._uow as u:
+        with self._tx(uow) as u:
+            cur = self.load(u)
+            # a failed flatten stays pending: the next step tries again
+            listed = not any(f.startswith("list_orders:") for f in failures)
+            if executed and listed and flat_err is None:
+                cur = self.breaker.kill_executed(cur, now)
+                self.save(u, cur)
             u.journal.add_risk_event(event)
-            u.commit()
-        body = (f"{event.message}. Canceled {len(canceled)} open order(s)"
-                f"{f', {len(failures)} failed' if failures else ''}; "
-                + (f"flatten: {len(flat)} closing order(s)" if flatten else "positions kept")
-                + (f" (flatten failed: {flat_err})" if flat_err else ""))
-        self._notify(Severity.CRITICAL, "KILL SWITCH: trading halted", body, now,
-                     {"by": event.actor, "flatten": flatten})
-        return KillReport(st.state, tuple(canceled), tuple(failures), tuple(flat), flat_err, event)
+        return KillReport(cur.state, tuple(canceled), tuple(failures), tuple(flat), flat_err,
+                          event, executed)
 
     def resume(
         self, by: str, reason: str = "", *, approve: bool = False, ts: datetime | None = None

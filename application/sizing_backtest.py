@@ -11,11 +11,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import ROUND_DOWN, Decimal
+from zoneinfo import ZoneInfo
 
 import attrs
+import numpy as np
+import numpy.typing as npt
 
+from domain.alerts import Alert
+from domain.indicators import atr as atr_indicator
 from domain.position import ClosedPosition
 from domain.risk.sizing import (
     SizingConfig,
@@ -40,6 +45,7 @@ class TradeRecord:
     atr: Decimal | None = None
     strategy: str = "default"
     cost_pct: Decimal = ZERO  # round-trip costs as a fraction of the notional
+    rvol: Decimal | None = None  # relative volume known at entry (VOLATILITY sizing)
 
     @property
     def return_pct(self) -> Decimal:
@@ -57,6 +63,89 @@ class TradeRecord:
                    exit_price=c.exit_price, opened_at=c.opened_at, closed_at=c.closed_at,
                    confidence=c.signal_confidence if c.signal_confidence is not None else 1.0,
                    atr=atr, strategy=c.strategy or "default", cost_pct=cost)
+
+
+@attrs.frozen
+class DailyBars:
+    """One ticker's daily bars as arrays, oldest first (``dates`` aligned with the prices)."""
+
+    dates: tuple[date, ...]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64] | None = None
+
+
+def _d(x: float) -> Decimal:
+    return Decimal(repr(round(float(x), 6)))
+
+
+_NY = ZoneInfo("America/New_York")
+
+
+def _open_at(d: date) -> datetime:
+    return datetime.combine(d, time(9, 30), _NY)
+
+
+def trades_from_alerts(
+    bars: dict[str, DailyBars],
+    alerts: Iterable[Alert],
+    *,
+    hold_days: int = 5,
+    stop_atr: float = 2.0,
+    atr_period: int = 14,
+    rvol_period: int = 20,
+    min_score: float = 0.0,
+    cost_pct: Decimal = Decimal("0.002"),
+) -> list[TradeRecord]:
+    """Turn catalyst alerts into size-free trades over daily bars (a simple, fixed strategy).
+
+    Each alert is entered at the first 09:30 New York open at or after the time it became
+    known (long on positive sentiment, short on negative), with confidence = its score and
+    the ATR and the relative volume (the previous session's volume over the mean of the
+    ``rvol_period`` sessions before it) known at the previous close. The trade leaves at a
+    stop ``stop_atr`` ATRs away (filled at the stop, or at the open when the day gaps through
+    it) or at the close of the ``hold_days``-th session. Nothing after the entry decides the
+    entry (no look-ahead).
+    """
+    out: list[TradeRecord] = []
+    atrs = {t: atr_indicator(b.high, b.low, b.close, atr_period) for t, b in bars.items()}
+    for a in sorted(alerts, key=lambda x: (x.known_at, x.ticker)):
+        b = bars.get(a.ticker)
+        if b is None or a.score < min_score or a.sentiment == 0:
+            continue
+        i = next((k for k, d in enumerate(b.dates) if _open_at(d) >= a.known_at), None)
+        if i is None or i == 0 or i + hold_days >= len(b.dates):
+            continue
+        a_prev = float(atrs[a.ticker][i - 1])
+        if not math.isfinite(a_prev) or a_prev <= 0:
+            continue
+        rvol: Decimal | None = None
+        if b.volume is not None and i > rvol_period:
+            avg = float(np.mean(b.volume[i - 1 - rvol_period:i - 1]))
+            if avg > 0 and math.isfinite(float(b.volume[i - 1])):
+                rvol = _d(float(b.volume[i - 1]) / avg)
+        long = a.sentiment > 0
+        entry = float(b.open[i])
+        stop = entry - stop_atr * a_prev if long else entry + stop_atr * a_prev
+        exit_px, exit_i = float(b.close[i + hold_days - 1]), i + hold_days - 1
+        for k in range(i, i + hold_days):
+            hit = b.low[k] <= stop if long else b.high[k] >= stop
+            if hit:
+                gap = b.open[k] <= stop if long else b.open[k] >= stop
+                exit_px = float(b.open[k]) if gap and k > i else stop
+                exit_i = k
+                break
+        opened = datetime.combine(b.dates[i], datetime.min.time(), a.known_at.tzinfo)
+        closed = datetime.combine(b.dates[exit_i], datetime.max.time(), a.known_at.tzinfo)
+        out.append(TradeRecord(
+            ticker=a.ticker, side=PositionSide.LONG if long else PositionSide.SHORT,
+            entry_price=_d(entry), exit_price=_d(max(exit_px, 0.01)), opened_at=opened,
+            closed_at=closed, confidence=a.score, atr=_d(a_prev), strategy=a.catalyst_type.value,
+            cost_pct=cost_pct, rvol=rvol,
+        ))
+    return out
 
 
 @attrs.frozen
@@ -127,7 +216,7 @@ def replay(
         t = ts[i]
         if kind == 1:
             res = size_position(method, equity, t.entry_price, config=cfg,
-                                confidence=Decimal(repr(t.confidence)), atr=t.atr,
+                                confidence=Decimal(repr(t.confidence)), atr=t.atr, rvol=t.rvol,
                                 stats=_stats(closed_by_strategy.get(t.strategy, [])))
             notional = min(res.notional, max(ZERO, equity - committed))
             qty = (notional / t.entry_price).to_integral_value(rounding=ROUND_DOWN) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from adapters.notifiers.background import (
     BackgroundNotifier,
@@ -25,6 +26,7 @@ __all__ = [
     "SeverityFilter",
     "SmtpNotifier",
     "build_notifier",
+    "notifier_from_settings",
 ]
 
 
@@ -48,3 +50,30 @@ def build_notifier(
             smtp_host, smtp_port, smtp_sender, smtp_recipients, username=smtp_username,
             password=smtp_password, starttls=smtp_starttls), name="smtp"), min_severity))
     return FanoutNotifier(outs)
+
+
+def _secret(v: Any) -> str | None:
+    if v is None:
+        return None
+    get = getattr(v, "get_secret_value", None)
+    out = get() if get is not None else str(v)
+    return out or None
+
+
+def notifier_from_settings(settings: Any) -> FanoutNotifier:
+    """Return :func:`build_notifier` configured from the project's settings object.
+
+    Reads ``discord_webhook_url``, ``smtp_host``, ``smtp_port``, ``smtp_user``,
+    ``smtp_password``, ``smtp_from`` and ``smtp_to`` (comma-separated); STARTTLS on port 587.
+    The log notifier is always on.
+    """
+    to = [x.strip() for x in (getattr(settings, "smtp_to", None) or "").split(",") if x.strip()]
+    port = int(getattr(settings, "smtp_port", 25) or 25)
+    return build_notifier(
+        discord_url=_secret(getattr(settings, "discord_webhook_url", None)),
+        smtp_host=getattr(settings, "smtp_host", None), smtp_port=port,
+        smtp_sender=getattr(settings, "smtp_from", None) or "catalyst@localhost",
+        smtp_recipients=to, smtp_username=getattr(settings, "smtp_user", None),
+        smtp_password=_secret(getattr(settings, "smtp_password", None)),
+        smtp_starttls=port == 587,
+    )

@@ -158,9 +158,11 @@ class FanoutNotifier:
     def close(self, timeout: float = 5.0) -> None:
         """Close every notifier that can be closed."""
         for n in self.notifiers:
-            close = getattr(n, "close", None)
-            if close is not None:
-                close(timeout) if isinstance(n, BackgroundNotifier) else close()
+            _close(n, timeout)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every background notifier delivered what is queued (False on timeout)."""
+        return all([_flush(n, timeout) for n in self.notifiers])
 
 
 class SeverityFilter:
@@ -174,3 +176,30 @@ class SeverityFilter:
         """Forward ``notification`` when it is severe enough."""
         if SEVERITY_RANK[notification.severity] >= SEVERITY_RANK[self.min_severity]:
             self.inner.notify(notification)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Flush the wrapped notifier when it can be flushed."""
+        return _flush(self.inner, timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the wrapped notifier (delivering what a background one has queued)."""
+        _close(self.inner, timeout)
+
+
+def _flush(n: object, timeout: float) -> bool:
+    flush = getattr(n, "flush", None)
+    return bool(flush(timeout)) if flush is not None else True
+
+
+def _close(n: object, timeout: float) -> None:
+    # a short-lived process (the CLI) must deliver a kill notice before it exits
+    close = getattr(n, "close", None)
+    if close is None:
+        return
+    try:
+        if isinstance(n, BackgroundNotifier | SeverityFilter | FanoutNotifier):
+            close(timeout)
+        else:
+            close()
+    except Exception as exc:  # noqa: BLE001 - closing must not raise either
+        log.error("notification.close_failed", notifier=repr(n), error=str(exc))

@@ -24,7 +24,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
-from adapters.rl.evaluate import Agent, max_drawdown, sharpe_ratio
+from adapters.rl.evaluate import Agent
+from application import metrics as perf
 from application.features import OBSERVATION_FEATURES, TickerFeatures
 from application.ports import ModelRegistry
 from application.rl import ModelVersion, check_env_config, parse_model_ref
@@ -32,6 +33,7 @@ from domain.costs import CostModel
 
 __all__ = [
     "ALGORITHMS",
+    "METRIC_KEYS",
     "EpisodeMetrics",
     "ModelAgent",
     "data_hash",
@@ -47,7 +49,16 @@ __all__ = [
 ALGORITHMS = ("ppo", "sac", "a2c")
 MODEL_FILE = "model.zip"
 ENSEMBLE_FILE = "ensemble.json"
-METRIC_KEYS = ("total_return", "sharpe", "max_drawdown", "turnover", "trades")
+METRIC_KEYS = (
+    "total_return",
+    "annual_return",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "turnover",
+    "trades",
+)
 
 
 def env_config_json(config: EnvConfig) -> dict[str, Any]:
@@ -165,7 +176,10 @@ class EpisodeMetrics:
     end: str
     steps: int
     total_return: float
+    annual_return: float
+    annual_volatility: float
     sharpe: float
+    sortino: float
     max_drawdown: float
     trades: int
     turnover: float
@@ -179,7 +193,7 @@ class EpisodeMetrics:
         d = attrs.asdict(self)
         d.pop("dates")
         d.pop("values")
-        return d
+        return {k: _finite(v) for k, v in d.items()}
 
 
 def run_episodes(
@@ -190,9 +204,13 @@ def run_episodes(
 ) -> list[EpisodeMetrics]:
     """Run ``agent`` over every ticker of ``panel`` from its first bar to its last.
 
-    The metrics are those of :func:`adapters.rl.evaluate.evaluate` (same Sharpe and
-    drawdown functions); ``turnover`` is the traded notional divided by the mean portfolio
-    value (1.0 = the whole portfolio traded once).
+    The metrics are the trading report's (:mod:`application.metrics`: simple daily
+    returns, 252 periods, zero risk-free rate, sample standard deviation), so RL and paper
+    results read the same way; they equal :func:`adapters.rl.evaluate.evaluate`'s return,
+    Sharpe and drawdown. A Sharpe ratio without variation (an agent that never trades) is
+    reported as 0, as the evaluate module does, instead of the report's NaN. ``turnover``
+    is the traded notional divided by the mean portfolio value (1.0 = the whole portfolio
+    traded once).
     """
     cfg = attrs.evolve(config or EnvConfig(), episode_length=None)
     env = CatalystTradingEnv(panel, cfg)
@@ -217,6 +235,8 @@ def run_episodes(
             total_reward += float(reward)
             done = term or trunc
         v = np.asarray(values, dtype=np.float64)
+        r = perf.returns_from_equity(v)
+        sharpe = perf.sharpe_ratio(r, cfg.periods_per_year)
         out.append(
             EpisodeMetrics(
                 ticker=ticker,
@@ -224,8 +244,11 @@ def run_episodes(
                 end=env.current_date,
                 steps=len(v) - 1,
                 total_return=float(v[-1] / v[0] - 1.0),
-                sharpe=sharpe_ratio(v, cfg.periods_per_year),
-                max_drawdown=max_drawdown(v),
+                annual_return=perf.annual_return(r, cfg.periods_per_year),
+                annual_volatility=perf.annual_volatility(r, cfg.periods_per_year),
+                sharpe=0.0 if np.isnan(sharpe) else sharpe,
+                sortino=perf.sortino_ratio(r, cfg.periods_per_year),
+                max_drawdown=perf.max_drawdown(r),
                 trades=int(info["trades"]),
                 turnover=float(traded / v.mean()),
                 final_value=float(v[-1]),
@@ -240,7 +263,16 @@ def run_episodes(
 
 
 def mean_metrics(results: Sequence[EpisodeMetrics]) -> dict[str, float]:
-    """Return the mean of each metric over tickers."""
-    if not results:
-        return dict.fromkeys(METRIC_KEYS, 0.0)
-    return {k: float(np.mean([getattr(r, k) for r in results])) for k in METRIC_KEYS}
+    """Return the mean of each metric over tickers (non-finite values left out)."""
+    out: dict[str, float] = {}
+    for k in METRIC_KEYS:
+        x = np.asarray([float(getattr(r, k)) for r in results], dtype=np.float64)
+        x = x[np.isfinite(x)]
+        out[k] = float(x.mean()) if x.size else 0.0
+    return out
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v

@@ -89,14 +89,14 @@ class SqlMetadataStore:
     """The ``model_versions`` table (``adapters.sqlalchemy.tables``)."""
 
     def __init__(self, url_or_engine: Any) -> None:
-        from adapters.sqlalchemy import make_engine
         from adapters.sqlalchemy.tables import model_versions
 
-        self.engine = (
-            make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
-        )
+        if isinstance(url_or_engine, str):
+            from adapters.sqlalchemy import make_engine
+
+            url_or_engine = make_engine(url_or_engine)
+        self.engine = url_or_engine
         self.table = model_versions
-        self.table.create(self.engine, checkfirst=True)
 
     def save(self, versions: Sequence[ModelVersion]) -> None:
         """Upsert the versions in one transaction (also writes ``metadata.json``)."""

@@ -4,6 +4,11 @@ The engine's :class:`application.risk.RiskService` takes any ``() -> bool`` call
 answers by checking whether the file exists (one ``stat`` per engine step). Anyone who can
 write to the folder can stop trading: ``touch var/KILL``; the flag must be removed again
 (``catalyst risk resume`` refuses while it exists).
+
+``catalyst risk kill [--flatten]`` writes the file as JSON (who, why, when, whether to flatten);
+a file created by hand (``touch``) halts without flattening. The engine halts and cancels open
+orders at its next step after the file appears (and refuses new entries at once: every
+pre-trade check looks at the flag); it flattens when the file says ``"flatten": true``.
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ class FileKillSwitch:
         except OSError:
             return False
 
-    def engage(self, by: str = "", reason: str = "") -> None:
-        """Create the flag file, recording who set it, why and when."""
+    def engage(self, by: str = "", reason: str = "", *, flatten: bool = False) -> None:
+        """Create the flag file, recording who set it, why, when and whether to flatten."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"by": by, "reason": reason, "at": datetime.now(UTC).isoformat()}
+        record = {"by": by, "reason": reason, "at": datetime.now(UTC).isoformat(),
+                  "flatten": flatten}
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)
@@ -55,6 +61,10 @@ class FileKillSwitch:
             return True
         except FileNotFoundError:
             return False
+
+    def wants_flatten(self) -> bool:
+        """Return True when the flag file asks for positions to be flattened."""
+        return self.details().get("flatten", "").lower() == "true"
 
     def details(self) -> dict[str, str]:
         """Return what :meth:`engage` recorded (empty when unset or written by hand)."""

@@ -84,7 +84,15 @@ def result(
 ) -> RuleResult:
     """Build a :class:`RuleResult` whose message reads ``rule: what value relation limit``."""
     v, lim = format_value(value, unit), format_value(limit, unit)
-    return RuleResult(rule, verdict, value, limit, unit, f"{rule}: {what} {v} {relation} limit {lim}")
+    msg = f"{rule}: {what} {v} {relation} limit {lim}"
+    if v == lim and _numeric(value) and _numeric(limit) and value != limit:
+        # rounding hides why it failed ("2.00% vs limit 2.00%"): show the exact numbers
+        msg += f" (exactly {value} vs {limit})"
+    return RuleResult(rule, verdict, value, limit, unit, msg)
+
+
+def _numeric(x: object) -> bool:
+    return isinstance(x, Decimal | int | float) and not isinstance(x, bool)
 
 
 def passed(rule: str, value: Number | str | None, limit: Number | str | None, unit: Unit,

@@ -66,6 +66,10 @@ def _conv_atr_multiple(v: Any) -> Decimal:
     return positive(v, "atr_multiple")
 
 
+def _conv_rvol_floor(v: Any) -> Decimal:
+    return _fraction(v, "rvol_floor")
+
+
 def _conv_kelly_fraction(v: Any) -> Decimal:
     return _fraction(v, "kelly_fraction")
 
@@ -92,6 +96,10 @@ class SizingConfig:
         Below this confidence CONFIDENCE sizes zero.
     risk_per_trade_pct, atr_multiple
         VOLATILITY risks ``risk_per_trade_pct`` of equity over a move of ``atr_multiple`` ATRs.
+    rvol_floor
+        VOLATILITY also scales by relative volume (RVOL, today's volume over its average) when
+        one is given: thin trading (RVOL < 1) shrinks the size in proportion, down to this
+        floor; heavy volume never enlarges it.
     kelly_fraction, kelly_cap, kelly_min_trades
         Fractional Kelly (half by default), its cap, and the closed trades needed before it applies.
     max_pct
@@ -105,6 +113,7 @@ class SizingConfig:
     min_confidence: Decimal = attrs.field(default=Decimal("0.5"), converter=_conv_min_confidence)
     risk_per_trade_pct: Decimal = attrs.field(default=Decimal("0.01"), converter=_conv_risk_per_trade_pct)
     atr_multiple: Decimal = attrs.field(default=Decimal(2), converter=_conv_atr_multiple)
+    rvol_floor: Decimal = attrs.field(default=Decimal("0.5"), converter=_conv_rvol_floor)
     kelly_fraction: Decimal = attrs.field(default=Decimal("0.5"), converter=_conv_kelly_fraction)
     kelly_cap: Decimal = attrs.field(default=Decimal("0.10"), converter=_conv_kelly_cap)
     kelly_min_trades: int = attrs.field(default=30, validator=_min_trades)
@@ -206,6 +215,7 @@ def size_position(
     confidence: float | Decimal = 1,
     atr: Decimal | float | None = None,
     stats: TradeStats | None = None,
+    rvol: Decimal | float | None = None,
 ) -> SizeResult:
     """Return how much to buy at ``price`` with ``equity`` under ``method``.
 
@@ -223,6 +233,8 @@ def size_position(
         Average true range in price units (VOLATILITY; falls back to FIXED without it).
     stats
         The strategy's closed-trade statistics (KELLY; falls back to FIXED below the sample).
+    rvol
+        Relative volume (VOLATILITY): below 1 the size shrinks in proportion, to ``rvol_floor``.
 
     Returns
     -------
@@ -237,6 +249,7 @@ def size_position(
     if not ZERO <= conf <= 1:
         raise InvalidInput("confidence", confidence, "a number in [0, 1]")
     used = m
+    thin: Decimal | None = None
     if m is SizingMethod.FIXED:
         frac, why = cfg.fixed_pct, f"fixed {cfg.fixed_pct * 100:.2f}% of equity"
     elif m is SizingMethod.CONFIDENCE:
@@ -255,6 +268,9 @@ def size_position(
             frac = qty_risk * price
             why = (f"risk {cfg.risk_per_trade_pct * 100:.2f}% of equity over "
                    f"{cfg.atr_multiple} x ATR {a}")
+            rv = dec(rvol, "rvol") if rvol is not None else None
+            if rv is not None and rv < 1:
+                thin = max(rv, cfg.rvol_floor)
     else:
         if stats is None or stats.trades < cfg.kelly_min_trades:
             have = stats.trades if stats is not None else 0
@@ -272,6 +288,8 @@ def size_position(
                        f"{cfg.kelly_fraction}, cap {cfg.kelly_cap}")
     if frac > cfg.max_pct:
         frac, why = cfg.max_pct, why + f"; capped at {cfg.max_pct * 100:.2f}%"
+    if thin is not None:  # after the cap, so thin volume shrinks even a capped size
+        frac, why = frac * thin, why + f"; RVOL {rvol} < 1 scales by {thin}"
     if equity <= 0:
         frac, why = ZERO, "no equity"
     raw = frac * equity / price

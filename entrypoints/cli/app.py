@@ -96,9 +96,9 @@ def _check_database(settings: Settings) -> tuple[bool, str]:
 def _check_broker(settings: Settings) -> tuple[bool, str]:
     if settings.broker == "sim":
         return True, "simulated exchange (in process)"
-    if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
-        return False, "alpaca selected but APCA_API_KEY_ID / APCA_API_SECRET_KEY are not set"
-    return True, "alpaca keys present (run `catalyst account --broker alpaca` to reach it)"
+    from adapters.alpaca import check_account  # noqa: PLC0415 - only when alpaca is chosen
+
+    return check_account(settings, timeout_s=5.0)
 
 
 @app.command()
@@ -138,10 +138,17 @@ def doctor(
 
 def _register() -> None:
     # --- sub-apps (one line per area) ---
-    from entrypoints.cli import data, rl
+    from entrypoints.cli import data, rl, trading
+    from entrypoints.cli import db as db_cli
+    from entrypoints.cli import risk as risk_cli
+    from entrypoints.cli import simserver
 
     app.add_typer(data.app, name="data")
     app.add_typer(rl.app, name="rl")
+    app.add_typer(risk_cli.app, name="risk")
+    app.add_typer(db_cli.app, name="db")
+    app.add_typer(trading.app)  # backtest, run, positions, orders, trades, account, report, export
+    app.command(name="sim-server")(simserver.sim_server)
     # --- end sub-apps ---
 
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from adapters.notifiers import notifier_from_settings
+from adapters.sqlalchemy import make_engine, sql_uow_factory
 from adapters.system.clock import SystemClock
+from adapters.system.kill_switch import FileKillSwitch
+from application.risk import RiskService
+from domain.risk import RiskConfig
 from entrypoints.settings import Settings
 
 
@@ -24,6 +29,13 @@ class Gateways(containers.DeclarativeContainer):
 
     core = providers.DependenciesContainer()
     # --- gateway providers (one block per area; keep each area's lines together) ---
+    # risk
+    notifier = providers.Singleton(notifier_from_settings, settings=core.settings)
+    kill_switch = providers.Singleton(FileKillSwitch, path=core.settings.provided.kill_file)
+    risk_config = providers.Singleton(RiskConfig)
+    # persistence (issue 3): one engine per process (migrates an empty database on first use)
+    engine = providers.Singleton(make_engine, core.settings.provided.database_url)
+    uow_factory = providers.Singleton(sql_uow_factory, engine)
 
 
 class Services(containers.DeclarativeContainer):
@@ -32,6 +44,13 @@ class Services(containers.DeclarativeContainer):
     core = providers.DependenciesContainer()
     gateways = providers.DependenciesContainer()
     # --- service providers ---
+    # risk: uow= (a unit of work from gateways.uow_factory) and broker= (None, or the Alpaca
+    # broker) are passed at call time by entrypoints/cli/risk.py
+    risk_service = providers.Factory(
+        RiskService, notifier=gateways.notifier, clock=core.clock, config=gateways.risk_config,
+        kill_flag=gateways.kill_switch,
+        kill_flag_flattens=gateways.kill_switch.provided.wants_flatten,
+    )
 
 
 class Container(containers.DeclarativeContainer):

@@ -216,3 +216,45 @@ def test_fanout_and_severity_filter(webhook: _Webhook) -> None:
     f.notify(_note(sev=Severity.INFO))
     f.notify(_note(sev=Severity.CRITICAL))
     assert [n.severity for n in got] == [Severity.CRITICAL]
+
+
+def test_risk_kill_reaches_discord_and_email_while_a_dead_notifier_never_blocks(
+    webhook: _Webhook, smtp_server: tuple[Controller, _Inbox],
+) -> None:
+    import copyreg
+    from decimal import Decimal
+    from types import MappingProxyType
+
+    from adapters.memory.broker import FakeBroker
+    from adapters.memory.uow import InMemoryUnitOfWork
+    from adapters.notifiers import notifier_from_settings
+    from application.risk import RiskService
+    from domain.clock import TestClock
+    from domain.events import RiskState
+
+    # see tests/unit/risk/mappingproxy_copy.py (deepcopy of RiskEvent in the in-memory UoW)
+    copyreg.pickle(MappingProxyType, lambda m: (MappingProxyType, (dict(m),)))  # type: ignore[arg-type]
+
+    class Settings:  # the fields notifier_from_settings reads, as the real settings name them
+        discord_webhook_url = webhook.url
+        smtp_host, smtp_port = smtp_server[0].hostname, smtp_server[0].port
+        smtp_user = smtp_password = None
+        smtp_from, smtp_to = "bot@example.com", "ops@example.com, risk@example.com"
+
+    live = notifier_from_settings(Settings())
+    dead = BackgroundNotifier(DiscordWebhookNotifier(f"http://127.0.0.1:{_dead_port()}/x",
+                                                     timeout=0.5), backoff=0.05, name="dead")
+    notifier = FanoutNotifier([live, dead])
+    clock = TestClock(T0)
+    svc = RiskService(InMemoryUnitOfWork(), FakeBroker(Decimal(100_000), clock=clock), notifier,
+                      clock)
+    t = time.perf_counter()
+    rep = svc.kill("ops", "drill")
+    assert time.perf_counter() - t < 0.2  # nothing waits for the network
+    assert rep.state is RiskState.HALTED
+    notifier.close(10)  # what the CLI does before exiting: queued notices are delivered
+    assert [b["embeds"][0]["title"] for b in webhook.bodies] == ["KILL SWITCH: trading halted"]
+    env = smtp_server[1].messages[0]
+    assert env.rcpt_tos == ["ops@example.com", "risk@example.com"]
+    assert "KILL SWITCH: trading halted" in env.content.decode()
+    assert dead.failed == 1 and dead.sent == 0

@@ -40,6 +40,7 @@ def _run(seq: list[tuple[int, Decimal]], restart_at: int | None = None,
     return st_, history
 
 
+@pytest.mark.slow
 @settings(max_examples=200)
 @given(marks)
 def test_daily_loss_is_measured_from_previous_sessions_last_equity(
@@ -79,6 +80,7 @@ def test_drawdown_is_measured_from_the_peak_not_the_start(seq: list[tuple[int, D
         assert ("drawdown" in st_.tripped_rules) == tripped
 
 
+@pytest.mark.slow
 @settings(max_examples=200)
 @given(marks, st.integers(0, 39))
 def test_a_restart_changes_nothing(seq: list[tuple[int, Decimal]], at: int) -> None:
@@ -214,3 +216,29 @@ def test_trip_targets_are_configurable_but_never_active() -> None:
 def test_naive_times_are_refused() -> None:
     with pytest.raises(InvalidInput):
         CB.mark(BreakerState(), D(1), datetime(2024, 1, 2), date(2024, 1, 2))  # noqa: DTZ001
+
+
+@settings(max_examples=100)
+@given(marks, st.lists(st.integers(-500, 500).map(D), max_size=10),
+       st.lists(st.booleans(), max_size=10))
+def test_every_trip_and_warning_names_its_rule_value_and_limit(
+    seq: list[tuple[int, Decimal]], pnls: list[Decimal], calls: list[bool],
+) -> None:
+    st_ = BreakerState()
+    evs = []
+    ts = T0
+    for i, (inc, eq) in enumerate(seq):
+        ts = T0 + timedelta(days=i + inc, minutes=i)
+        st_, e = CB.mark(st_, eq, ts, ts.date())
+        evs += e
+    for p in pnls:
+        st_, e = CB.record_trade(st_, p, ts)
+        evs += e
+    for j, ok in enumerate(calls):
+        st_, e = CB.record_broker_call(st_, ok, ts + timedelta(seconds=j))
+        evs += e
+    for ev in evs:
+        assert ev.kind in ("trip", "warning")
+        assert ev.message.startswith(f"{ev.rule}: ")
+        assert ev.value and ev.value in ev.message
+        assert ev.limit and f"limit {ev.limit}" in ev.message

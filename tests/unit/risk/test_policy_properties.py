@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,6 +72,7 @@ def _after(book: list[Holding], it: OrderIntent) -> dict[str, Decimal]:
     return {t: v for t, v in mv.items() if v != 0}
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(scenario())
 def test_approved_order_never_takes_position_or_exposure_above_cap(
@@ -96,6 +98,7 @@ def test_approved_order_never_takes_position_or_exposure_above_cap(
     assert it.notional * (1 + CFG.buying_power_buffer) <= bp or it.ticker in before
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(scenario(), st.sampled_from([RiskState.ACTIVE, RiskState.REDUCING, RiskState.HALTED]))
 def test_every_rejection_names_rule_value_and_limit(
@@ -141,6 +144,7 @@ def test_reducing_approves_only_orders_that_shrink_a_position(
     assert d.approved == reduces_position(it, held.get(it.ticker))
 
 
+@pytest.mark.slow
 @given(scenario())
 def test_breaker_state_and_plain_state_decide_alike(
     s: tuple[Decimal, list[Holding], OrderIntent, Decimal],

@@ -180,3 +180,11 @@ def test_intent_from_submit_order_uses_limit_and_bracket_stop() -> None:
     mkt = SubmitOrder(client_order_id="c2", ticker="AAPL", side="sell", quantity=10,
                       reduce_only=True)
     assert OrderIntent.from_order(mkt, price=D(101)).purpose.value == "exit"
+
+
+def test_a_value_that_rounds_to_its_limit_shows_the_exact_numbers() -> None:
+    it = OrderIntent(ticker="AAPL", side="buy", quantity=10, price=D("100"),
+                     stop_loss=D("98.001"))  # 1.999 % from the entry, displayed as 2.00 %
+    d = RiskPolicy().check(it, account(), [], market({"AAPL": D(100)}))
+    assert d.rule == "stop_distance_min"
+    assert "stop distance 2.00% vs minimum limit 2.00% (exactly 0.01999 vs 0.02)" in d.message

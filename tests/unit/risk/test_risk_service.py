@@ -190,3 +190,94 @@ def test_status_lists_every_limit_with_headroom() -> None:
             "stale_prices", "ticker_concentration"} <= names
     assert all(x.status == "ok" for x in s.limits)
     assert s.state.state is RiskState.ACTIVE
+
+
+class FlakyFlattenBroker(FakeBroker):
+    """A fake whose flatten fails while ``down`` is set."""
+
+    down = True
+
+    def close_all_positions(self, cancel_orders: bool = True) -> list:  # type: ignore[type-arg]
+        from domain.errors import BrokerUnavailable
+
+        if self.down:
+            raise BrokerUnavailable("broker down")
+        return super().close_all_positions(cancel_orders)
+
+
+def _working_book(broker: FakeBroker) -> None:
+    broker.set_price("AAPL", D(100))
+    broker.submit_order(SubmitOrder(client_order_id="e1", ticker="AAPL", side="buy",
+                                    quantity=10))
+    broker.bar("AAPL", 100, 101, 99, 100)  # fills e1
+    broker.submit_order(SubmitOrder(client_order_id="l1", ticker="AAPL", side="buy",
+                                    quantity=5, order_type="limit", limit_price=D(90)))
+
+
+def test_kill_from_a_process_without_broker_is_carried_out_by_the_engines_next_step() -> None:
+    engine, broker, uow, _, clock = _setup()
+    _working_book(broker)
+    cli = RiskService(uow, None, RecordingNotifier(), clock)  # the CLI: same store, no broker
+    rep = cli.kill("ops", "drill", flatten=True)
+    assert not rep.executed and rep.canceled == ()
+    assert cli.current().kill_pending and cli.current().kill_flatten
+    acct = broker.get_account()
+    # the engine refuses entries at once: it reads the persisted state on every check
+    assert not engine.check_order(_buy(), acct, [], _mv(T0)).approved
+    step = engine.step(acct, _mv(T0 + timedelta(minutes=1)))
+    assert step.kill is not None and step.kill.canceled == ("l1",)
+    assert len(step.kill.flatten_orders) == 1
+    broker.bar("AAPL", 100, 101, 99, 100)
+    assert broker.get_positions() == [] and broker.list_orders("open") == []
+    assert not engine.current().kill_pending
+    assert engine.step(acct, _mv(T0 + timedelta(minutes=2))).kill is None  # done once
+    assert engine.trading_state() is RiskState.HALTED
+
+
+def test_kill_flag_refuses_entries_before_the_next_step() -> None:
+    flag = Flag()
+    svc, broker, *_ = _setup(flag=flag)
+    acct = broker.get_account()
+    assert svc.check_order(_buy(), acct, [], _mv(T0)).approved
+    flag.on = True
+    d = svc.check_order(_buy(), acct, [], _mv(T0))
+    assert not d.approved and d.rule == "trading_state" and "halted" in d.message
+
+
+def test_kill_flag_flatten_is_read_from_the_flag_when_seen() -> None:
+    flag = Flag()
+    clock = TestClock(T0)
+    broker = FakeBroker(D(100_000), clock=clock)
+    _working_book(broker)
+    wants = Flag()
+    svc = RiskService(InMemoryUnitOfWork(), broker, RecordingNotifier(), clock,
+                      kill_flag=flag, kill_flag_flattens=wants)
+    flag.on = wants.on = True
+    rep = svc.step(broker.get_account(), _mv(T0))
+    assert rep.kill is not None and len(rep.kill.flatten_orders) == 1
+
+
+def test_a_failed_flatten_stays_pending_and_is_retried_next_step() -> None:
+    clock = TestClock(T0)
+    broker = FlakyFlattenBroker(D(100_000), clock=clock)
+    _working_book(broker)
+    svc = RiskService(InMemoryUnitOfWork(), broker, RecordingNotifier(), clock)
+    rep = svc.kill("ops", "drill", flatten=True)
+    assert rep.flatten_error == "broker down" and svc.current().kill_pending
+    broker.down = False
+    step = svc.step(broker.get_account(), _mv(T0 + timedelta(minutes=1)))
+    assert step.kill is not None and len(step.kill.flatten_orders) == 1
+    assert not svc.current().kill_pending
+
+
+def test_kill_flag_inside_the_callers_transaction() -> None:
+    flag = Flag()
+    svc, broker, uow, *_ = _setup(flag=flag)
+    flag.on = True
+    with uow:
+        rep = svc.step(broker.get_account(), _mv(T0), uow=uow)
+        uow.commit()
+    assert rep.kill is not None and rep.trading_state is RiskState.HALTED
+    assert svc.trading_state() is RiskState.HALTED
+    with uow:
+        assert [e.kind for e in uow.journal.risk_events()][:1] == ["kill"]

@@ -96,3 +96,17 @@ def test_stats_are_tracked_per_strategy_over_closed_positions() -> None:
     assert a.avg_win_pct == D("0.075") and a.avg_loss_pct == D("0.025")
     assert a.payoff == 3 and a.win_rate == D(2) / D(3)
     assert s["default"].kelly < 0
+
+
+def test_volatility_size_shrinks_on_thin_volume_but_never_grows_on_heavy() -> None:
+    base = size_position("volatility", D(100_000), D(50), atr=D(5))  # 100 sh
+    thin = size_position("volatility", D(100_000), D(50), atr=D(5), rvol=D("0.8"))
+    dead = size_position("volatility", D(100_000), D(50), atr=D(5), rvol=D("0.1"))
+    busy = size_position("volatility", D(100_000), D(50), atr=D(5), rvol=D(4))
+    assert (base.quantity, thin.quantity, dead.quantity, busy.quantity) == (100, 80, 50, 100)
+    assert "RVOL 0.8" in thin.reason
+
+
+def test_thin_volume_shrinks_even_a_capped_volatility_size() -> None:
+    calm = size_position("volatility", D(100_000), D(50), atr=D(2), rvol=D("0.8"))
+    assert calm.quantity == 160  # capped at 200 shares, then x 0.8

@@ -1,0 +1,1 @@
+"""Report writers: HTML, CSV and plots from the application's results."""

@@ -1,0 +1,487 @@
+"""The SQL unit of work: the repositories of ``application.ports`` over SQLAlchemy Core.
+
+Semantics match :class:`adapters.memory.uow.InMemoryUnitOfWork` (the contract suite in
+``tests/contract/test_uow_contract.py`` runs both): ``with uow:`` opens a transaction lazily
+(on the first statement), ``commit`` makes everything since the last commit durable,
+leaving the block rolls back whatever was not committed. Reads return fresh domain objects.
+
+Writes are single Core statements (no ORM session, no identity map). Duplicate inserts use
+``INSERT … ON CONFLICT DO NOTHING`` and look at the row count, so a duplicate client order id
+or fill id raises the domain error while the transaction stays usable (PostgreSQL would
+otherwise abort it). Positions carry a ``version``: ``save`` and ``close`` update ``WHERE
+version = <the version this unit of work read>`` and raise :class:`ConcurrencyConflict` when
+no row matched, so two processes can never both close the same position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Engine, Executable, RowMapping, Table, and_, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, CursorResult
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from adapters.sqlalchemy import mapping as m
+from adapters.sqlalchemy import tables as t
+from adapters.sqlalchemy.engine import make_engine, translate
+from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot, RunRecord
+from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
+from domain.events import TERMINAL_STATUSES, ExitTriggered, Fill, OrderEvent, RiskEvent
+from domain.orders import Order
+from domain.position import ClosedPosition, Position
+
+_TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)
+_FK_HINTS = ("foreign key", "foreignkey", "violates foreign key")
+
+
+def _is_fk(exc: IntegrityError) -> bool:
+    low = str(exc.orig).lower()
+    return any(h in low for h in _FK_HINTS)
+
+
+class _Repo:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def _x(self, stmt: Executable, params: Any = None) -> CursorResult[Any]:
+        return self._uow._execute(stmt, params)
+
+    def _insert(self, table: Table) -> Any:
+        return self._uow._insert(table)
+
+    def _stamp(self, row: dict[str, Any]) -> dict[str, Any]:
+        row["run_id"] = self._uow.run_id
+        return row
+
+
+class SqlOrders(_Repo):
+    """``OrderRepo`` over ``orders`` and ``order_events``."""
+
+    def add(self, order: Order) -> None:
+        stmt = self._insert(t.orders).on_conflict_do_nothing().returning(
+            t.orders.c.client_order_id
+        )
+        try:
+            res = self._x(stmt, self._stamp(m.order_row(order)))
+        except IntegrityError as exc:
+            raise self._uow._integrity(exc, f"order {order.client_order_id}") from exc
+        if res.first() is None:
+            raise DuplicateClientOrderId(order.client_order_id)
+
+    def get(self, client_order_id: str) -> Order | None:
+        row = self._x(
+            select(t.orders).where(t.orders.c.client_order_id == client_order_id)
+        ).mappings().first()
+        return m.order_from(row) if row is not None else None
+
+    def save(self, order: Order) -> None:
+        row = m.order_row(order)
+        values = {k: row[k] for k in m.ORDER_STATE_COLUMNS}
+        res = self._x(
+            update(t.orders).where(t.orders.c.client_order_id == order.client_order_id),
+            values,
+        )
+        if res.rowcount == 0:
+            raise NotFound(f"order {order.client_order_id} was never added")
+
+    def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
+        q = select(t.orders)
+        if open_only:
+            q = q.where(t.orders.c.status.not_in(_TERMINAL))
+        if ticker is not None:
+            q = q.where(t.orders.c.ticker == ticker)
+        q = q.order_by(t.orders.c.created_at, t.orders.c.client_order_id)
+        return [m.order_from(r) for r in self._x(q).mappings()]
+
+    def record_event(self, event: OrderEvent) -> None:
+        self._x(t.order_events.insert(), self._stamp(m.order_event_row(event)))
+
+
+class SqlFills(_Repo):
+    """``FillRepo`` over ``fills`` (primary key ``fill_id``, foreign key to ``orders``)."""
+
+    def add(self, fill: Fill) -> None:
+        stmt = self._insert(t.fills).on_conflict_do_nothing().returning(t.fills.c.fill_id)
+        try:
+            res = self._x(stmt, self._stamp(m.fill_row(fill)))
+        except IntegrityError as exc:
+            if _is_fk(exc):
+                raise NotFound(
+                    f"fill {fill.fill_id}: order {fill.client_order_id} is not stored; "
+                    "add the order before its fills"
+                ) from exc
+            raise
+        if res.first() is None:
+            raise DuplicateFill(fill.fill_id, "fills table")
+
+    def exists(self, fill_id: str) -> bool:
+        return bool(self._x(select(exists().where(t.fills.c.fill_id == fill_id))).scalar())
+
+    def for_order(self, client_order_id: str) -> list[Fill]:
+        q = (
+            select(t.fills)
+            .where(t.fills.c.client_order_id == client_order_id)
+            .order_by(t.fills.c.ts_event, t.fills.c.fill_id)
+        )
+        return [m.fill_from(r) for r in self._x(q).mappings()]
+
+
+class SqlPositions(_Repo):
+    """``PositionRepo`` over ``positions`` (versioned) and ``closed_positions``."""
+
+    def _out(self, row: RowMapping) -> Position:
+        p = m.position_from(row)
+        self._uow._loaded[p.position_id] = p.version
+        return p
+
+    def add(self, position: Position) -> None:
+        pid = position.position_id
+        closed = self._x(
+            select(exists().where(t.closed_positions.c.position_id == pid))
+        ).scalar()
+        if closed:
+            raise ConcurrencyConflict(f"position {pid} already exists (closed)")
+        stmt = self._insert(t.positions).on_conflict_do_nothing().returning(
+            t.positions.c.position_id
+        )
+        res = self._x(stmt, self._stamp(m.position_row(position)))
+        if res.first() is None:
+            raise ConcurrencyConflict(f"position {pid} already exists")
+        self._uow._loaded[pid] = position.version
+
+    def get(self, position_id: str) -> Position | None:
+        row = self._x(
+            select(t.positions).where(t.positions.c.position_id == position_id)
+        ).mappings().first()
+        return self._out(row) if row is not None else None
+
+    def open_for(self, ticker: str) -> Position | None:
+        row = self._x(
+            select(t.positions)
+            .where(t.positions.c.ticker == ticker)
+            .order_by(t.positions.c.opened_at, t.positions.c.position_id)
+            .limit(1)
+        ).mappings().first()
+        return self._out(row) if row is not None else None
+
+    def list_open(self) -> list[Position]:
+        q = select(t.positions).order_by(t.positions.c.opened_at, t.positions.c.position_id)
+        return [self._out(r) for r in self._x(q).mappings()]
+
+    def _expected(self, position: Position) -> int:
+        expected = self._uow._loaded.get(position.position_id)
+        if expected is None:
+            raise ConcurrencyConflict(
+                f"position {position.position_id} was not read in this unit of work"
+            )
+        return expected
+
+    def _conflict(self, position: Position, expected: int) -> ConcurrencyConflict:
+        stored = self._x(
+            select(t.positions.c.version).where(
+                t.positions.c.position_id == position.position_id
+            )
+        ).scalar()
+        if stored is None:
+            return ConcurrencyConflict(f"position {position.position_id} is not open any more")
+        return ConcurrencyConflict(
+            f"position {position.position_id} changed since it was read "
+            f"(stored version {stored}, read {expected})"
+        )
+
+    def save(self, position: Position) -> None:
+        expected = self._expected(position)
+        row = m.position_row(position)
+        del row["position_id"]
+        res = self._x(
+            update(t.positions).where(
+                and_(
+                    t.positions.c.position_id == position.position_id,
+                    t.positions.c.version == expected,
+                )
+            ),
+            row,
+        )
+        if res.rowcount != 1:
+            raise self._conflict(position, expected)
+        self._uow._loaded[position.position_id] = position.version
+
+    def close(self, position: Position, closed: ClosedPosition) -> None:
+        expected = self._expected(position)
+        res = self._x(
+            delete(t.positions).where(
+                and_(
+                    t.positions.c.position_id == position.position_id,
+                    t.positions.c.version == expected,
+                )
+            )
+        )
+        if res.rowcount != 1:
+            raise self._conflict(position, expected)
+        stmt = self._insert(t.closed_positions).on_conflict_do_nothing().returning(
+            t.closed_positions.c.position_id
+        )
+        res = self._x(stmt, self._stamp(m.closed_row(closed)))
+        if res.first() is None:
+            raise ConcurrencyConflict(f"position {closed.position_id} was closed before")
+        self._uow._loaded.pop(position.position_id, None)
+
+    def list_closed(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ClosedPosition]:
+        c = t.closed_positions.c
+        q = select(t.closed_positions)
+        if since is not None:
+            q = q.where(c.closed_at >= since)
+        if until is not None:
+            q = q.where(c.closed_at <= until)
+        q = q.order_by(c.closed_at, c.position_id)
+        return [m.closed_from(r) for r in self._x(q).mappings()]
+
+
+class SqlJournal(_Repo):
+    """``JournalRepo`` over ``execution_log``, ``risk_events`` and ``stop_loss_events``."""
+
+    def add_execution(self, record: ExecutionRecord) -> None:
+        self._x(t.execution_log.insert(), self._stamp(m.execution_row(record)))
+
+    def add_risk_event(self, event: RiskEvent) -> None:
+        self._x(t.risk_events.insert(), self._stamp(m.risk_event_row(event)))
+
+    def add_exit_event(self, event: ExitTriggered) -> None:
+        self._x(t.stop_loss_events.insert(), self._stamp(m.exit_event_row(event)))
+
+    def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
+        q = select(t.execution_log)
+        if signal_id is not None:
+            q = q.where(t.execution_log.c.signal_id == signal_id)
+        q = q.order_by(t.execution_log.c.id)
+        return [m.execution_from(r) for r in self._x(q).mappings()]
+
+    def risk_events(self) -> list[RiskEvent]:
+        q = select(t.risk_events).order_by(t.risk_events.c.id)
+        return [m.risk_event_from(r) for r in self._x(q).mappings()]
+
+    def exit_events(self) -> list[ExitTriggered]:
+        """Return exit events, oldest first (not in the port; for reports and tests)."""
+        q = select(t.stop_loss_events).order_by(t.stop_loss_events.c.id)
+        return [m.exit_event_from(r) for r in self._x(q).mappings()]
+
+
+class SqlState(_Repo):
+    """``StateRepo`` over ``kv_state``."""
+
+    def get(self, key: str) -> str | None:
+        value: str | None = self._x(
+            select(t.kv_state.c.value).where(t.kv_state.c.key == key)
+        ).scalar()
+        return value
+
+    def set(self, key: str, value: str) -> None:
+        now = datetime.now(UTC)
+        stmt = self._insert(t.kv_state)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.kv_state.c.key],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+        )
+        self._x(stmt, {"key": key, "value": value, "updated_at": now})
+
+
+
+class SqlReports(_Repo):
+    """``ReportRepo`` over ``portfolio_snapshots`` and ``performance_metrics``."""
+
+    def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
+        c = t.portfolio_snapshots.c
+        self._x(
+            delete(t.portfolio_snapshots).where(
+                and_(func.coalesce(c.run_id, "") == (snapshot.run_id or ""), c.ts == snapshot.ts)
+            )
+        )
+        self._x(t.portfolio_snapshots.insert(), m.snapshot_row(snapshot))
+
+    def snapshots(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[PortfolioSnapshot]:
+        c = t.portfolio_snapshots.c
+        q = select(t.portfolio_snapshots)
+        if since is not None:
+            q = q.where(c.ts >= since)
+        if until is not None:
+            q = q.where(c.ts <= until)
+        q = q.order_by(c.ts, c.id)
+        return [m.snapshot_from(r) for r in self._x(q).mappings()]
+
+    def save_metrics(self, record: PerformanceRecord) -> None:
+        c = t.performance_metrics.c
+        self._x(
+            delete(t.performance_metrics).where(
+                and_(
+                    func.coalesce(c.run_id, "") == (record.run_id or ""),
+                    c.period == record.period,
+                    c.period_start == record.period_start,
+                )
+            )
+        )
+        self._x(t.performance_metrics.insert(), m.metrics_row(record))
+
+    def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
+        c = t.performance_metrics.c
+        q = select(t.performance_metrics)
+        if period is not None:
+            q = q.where(c.period == period)
+        q = q.order_by(c.period_start, c.period, c.id)
+        return [m.metrics_from(r) for r in self._x(q).mappings()]
+
+
+class SqlRuns(_Repo):
+    """``RunRepo`` over ``runs``."""
+
+    def start(self, run: RunRecord) -> None:
+        self._x(self._insert(t.runs).on_conflict_do_nothing(), m.run_row(run))
+
+    def finish(self, run_id: str, ts: datetime, status: str) -> None:
+        res = self._x(
+            update(t.runs).where(t.runs.c.run_id == run_id),
+            {"finished_at": ts, "status": status},
+        )
+        if res.rowcount == 0:
+            raise NotFound(f"run {run_id} was never started")
+
+    def get(self, run_id: str) -> RunRecord | None:
+        row = self._x(select(t.runs).where(t.runs.c.run_id == run_id)).mappings().first()
+        return m.run_from(row) if row is not None else None
+
+    def latest(self, kind: str | None = None) -> RunRecord | None:
+        q = select(t.runs)
+        if kind is not None:
+            q = q.where(t.runs.c.kind == kind)
+        q = q.order_by(t.runs.c.started_at.desc(), t.runs.c.run_id.desc()).limit(1)
+        row = self._x(q).mappings().first()
+        return m.run_from(row) if row is not None else None
+
+
+class SqlUnitOfWork:
+    """A unit of work over one SQLAlchemy engine. Reusable: each ``with uow:`` is a session.
+
+    ``run_id`` (optional) stamps the rows this unit of work writes with the engine run that
+    wrote them (the run must be started first, e.g. ``uow.runs.start(...)``).
+    """
+
+    def __init__(self, engine: Engine, *, run_id: str | None = None) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self._conn: Connection | None = None
+        self._loaded: dict[str, int] = {}
+        dialect = engine.dialect.name
+        self._insert_fn: Callable[[Table], Any] = (
+            postgresql.insert if dialect == "postgresql" else sqlite.insert
+        )
+        self.orders = SqlOrders(self)
+        self.fills = SqlFills(self)
+        self.positions = SqlPositions(self)
+        self.journal = SqlJournal(self)
+        self.state = SqlState(self)
+        self.reports = SqlReports(self)
+        self.runs = SqlRuns(self)
+        self.commits = 0
+
+    # --- plumbing used by the repositories ------------------------------------------------
+    def _insert(self, table: Table) -> Any:
+        return self._insert_fn(table)
+
+    @property
+    def connection(self) -> Connection:
+        """Return the open connection (inside ``with uow:`` only)."""
+        if self._conn is None:
+            raise RuntimeError("use the unit of work inside 'with uow:'")
+        return self._conn
+
+    def _execute(self, stmt: Executable, params: Any = None) -> CursorResult[Any]:
+        try:
+            if params is None:
+                return self.connection.execute(stmt)
+            return self.connection.execute(stmt, params)
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            typed = translate(exc, self.engine.url)
+            if typed is not None:
+                raise typed from exc
+            raise
+
+    def _integrity(self, exc: IntegrityError, what: str) -> Exception:
+        return ValueError(f"{what} violates a database constraint: {str(exc.orig).splitlines()[0]}")
+
+    # --- UnitOfWork ------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        if self._conn is not None:
+            raise RuntimeError("this unit of work is already open")
+        try:
+            self._conn = self.engine.connect()
+        except DBAPIError as exc:
+            typed = translate(exc, self.engine.url)
+            if typed is not None:
+                raise typed from exc
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def commit(self) -> None:
+        conn = self.connection
+        try:
+            if conn.in_transaction():
+                conn.commit()
+        except DBAPIError as exc:
+            typed = translate(exc, self.engine.url)
+            if typed is not None:
+                raise typed from exc
+            raise
+        self.commits += 1
+
+    def rollback(self) -> None:
+        conn = self.connection
+        if conn.in_transaction():
+            conn.rollback()
+
+    def counts(self) -> dict[str, int]:
+        """Return committed row counts per table (diagnostics; opens its own connection)."""
+        with self.engine.connect() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+                for name, table in t.metadata.tables.items()
+            }
+
+
+def sql_uow_factory(
+    url_or_engine: str | URL | Engine, *, run_id: str | None = None
+) -> Callable[[], SqlUnitOfWork]:
+    """Return a factory of units of work on one engine (opened, and migrated, once)."""
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
+
+    def factory() -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, run_id=run_id)
+
+    factory.engine = engine  # type: ignore[attr-defined]
+    return factory
+
+
+__all__: Sequence[str] = ["SqlUnitOfWork", "sql_uow_factory"]

@@ -1,0 +1,377 @@
+"""The engine: one event loop for replay (clock driven by the data) and real time.
+
+Each step, in one unit of work committed at its end (batching every row of the step):
+
+1. apply broker events (fills, status changes) to orders and positions;
+2. mark positions with the step's bars and fire their exits (:class:`PositionMonitor`);
+3. run the risk breakers (:meth:`RiskService.step`; the kill flag is checked first);
+4. take the signals that became known (router, strategy, agent) through the executor;
+5. cancel orders past their fill timeout, retry orders the broker never saw;
+6. snapshot the portfolio, store the cursor and the signal source's position.
+
+A SIGINT/SIGTERM lets the current step finish and commit, then the run ends as ``interrupted``
+with exit code 0. Started again with the same run id, the engine resumes after its cursor:
+the data before it is replayed into the price feed only, open orders are reconciled with the
+broker by client order id, and the signal source skips what it had already released, so no
+alert is traded twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal as _signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import FrameType
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+import structlog
+
+from application.executor import ExecutionResult, OrderExecutor
+from application.monitor import PositionMonitor
+from application.ports import BrokerPort, Clock, PriceFeedPort, SignalSource, Strategy, UnitOfWork
+from application.risk import RiskService, market_view
+from application.tracker import PortfolioTracker
+from domain.audit import RunRecord
+from domain.errors import BrokerError
+from domain.market import Bar
+from domain.signal import Signal
+
+log = structlog.get_logger(__name__)
+
+__all__ = [
+    "BarReplay",
+    "Engine",
+    "EngineConfig",
+    "EngineResult",
+    "MarketDriver",
+    "MarketStep",
+    "StrategySignalSource",
+]
+
+
+@attrs.frozen
+class MarketStep:
+    """One timestamp of market data: the bars that completed at ``ts``."""
+
+    ts: datetime
+    bars: Mapping[str, Bar]
+
+
+class MarketDriver(Protocol):
+    """Moves the market: pushes bars into the broker and the feed, sets the clock."""
+
+    def prime(self, until: datetime | None) -> None:
+        """Replay history up to ``until`` into the price feed only (resume)."""
+        ...
+
+    def steps(self, after: datetime | None) -> Iterator[MarketStep]:
+        """Yield the steps after ``after``, each applied to broker and feed before it is
+        yielded."""
+        ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A signal source whose position survives restarts."""
+
+    def dump_state(self) -> str: ...
+
+    def load_state(self, raw: str | None) -> None: ...
+
+
+@runtime_checkable
+class BarObserver(Protocol):
+    """A signal source that wants to see every bar (strategies, agents)."""
+
+    def observe(self, bars: Mapping[str, Bar]) -> None: ...
+
+
+class StrategySignalSource:
+    """A :class:`SignalSource` over a bar-driven :class:`Strategy` callable or object."""
+
+    def __init__(self, strategy: Strategy | Callable[[Bar], Iterable[Signal]]) -> None:
+        self._fn: Callable[[Bar], Iterable[Signal]] = (
+            strategy.on_bar if hasattr(strategy, "on_bar") else strategy
+        )
+        self._pending: list[Signal] = []
+
+    def observe(self, bars: Mapping[str, Bar]) -> None:
+        """Feed one step's bars to the strategy (in ticker order)."""
+        for t in sorted(bars):
+            self._pending.extend(self._fn(bars[t]))
+
+    def poll(self, now: datetime) -> Sequence[Signal]:
+        """Return the signals the observed bars produced."""
+        out = [s for s in self._pending if s.ts <= now]
+        self._pending = [s for s in self._pending if s.ts > now]
+        return out
+
+
+class BarReplay:
+    """A :class:`MarketDriver` over bars in memory, as fast as possible or paced.
+
+    Parameters
+    ----------
+    bars
+        Every bar, any order (sorted here by time, then ticker).
+    sinks
+        Called with each step's bars before the step is yielded (the simulated broker's
+        matching, the price feed, the clock).
+    history_sinks
+        Called instead of ``sinks`` while priming (resume): the feed, not the broker.
+    speed
+        0: as fast as possible; otherwise data seconds per wall second.
+    sleep
+        Injected sleeper (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        bars: Iterable[Bar],
+        sinks: Sequence[Callable[[MarketStep], None]],
+        history_sinks: Sequence[Callable[[MarketStep], None]] = (),
+        *,
+        speed: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        by_ts: dict[datetime, dict[str, Bar]] = {}
+        for b in bars:
+            by_ts.setdefault(b.ts, {})[b.ticker] = b
+        self._steps = [MarketStep(ts, dict(sorted(by_ts[ts].items()))) for ts in sorted(by_ts)]
+        self.sinks = list(sinks)
+        self.history_sinks = list(history_sinks)
+        self.speed = speed
+        self._sleep = sleep
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @property
+    def tickers(self) -> list[str]:
+        """Return every ticker with data."""
+        return sorted({t for s in self._steps for t in s.bars})
+
+    @property
+    def first_ts(self) -> datetime | None:
+        """Return the first step's time."""
+        return self._steps[0].ts if self._steps else None
+
+    @property
+    def last_ts(self) -> datetime | None:
+        """Return the last step's time."""
+        return self._steps[-1].ts if self._steps else None
+
+    def remaining(self, after: datetime | None) -> int:
+        """Return how many steps lie after ``after``."""
+        return sum(1 for s in self._steps if after is None or s.ts > after)
+
+    def prime(self, until: datetime | None) -> None:
+        """Push every step up to ``until`` into the history sinks."""
+        if until is None:
+            return
+        for s in self._steps:
+            if s.ts > until:
+                break
+            for sink in self.history_sinks:
+                sink(s)
+
+    def steps(self, after: datetime | None) -> Iterator[MarketStep]:
+        """Yield the steps after ``after``, paced by ``speed``."""
+        prev: datetime | None = None
+        for s in self._steps:
+            if after is not None and s.ts <= after:
+                continue
+            if self.speed > 0 and prev is not None:
+                self._sleep(max(0.0, (s.ts - prev).total_seconds() / self.speed))
+            prev = s.ts
+            for sink in self.sinks:
+                sink(s)
+            yield s
+
+
+@attrs.frozen(kw_only=True)
+class EngineConfig:
+    """Run identity and behaviour."""
+
+    run_id: str
+    kind: str = "backtest"
+    params: Mapping[str, object] = attrs.field(factory=dict)
+    handle_signals: bool = True
+    #: periods whose metrics are stored at the end of a run (daily ones on demand:
+    #: ``catalyst report --period daily`` computes and stores them)
+    metric_periods: tuple[str, ...] = ("weekly", "monthly", "all")
+
+
+@attrs.frozen
+class EngineResult:
+    """How a run ended."""
+
+    run_id: str
+    status: str  # finished | interrupted
+    steps: int
+    signals: int
+    orders: int
+    closed: int
+    results: tuple[ExecutionResult, ...] = ()
+    resumed_from: datetime | None = None
+
+
+class Engine:
+    """Drives broker, feed, signals, executor, monitor, risk and tracker step by step."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        broker: BrokerPort,
+        feed: PriceFeedPort,
+        source: SignalSource,
+        executor: OrderExecutor,
+        monitor: PositionMonitor,
+        tracker: PortfolioTracker,
+        clock: Clock,
+        config: EngineConfig,
+        risk: RiskService | None = None,
+        *,
+        on_step: Callable[[MarketStep], None] | None = None,
+    ) -> None:
+        self.uow = uow
+        self.broker = broker
+        self.feed = feed
+        self.source = source
+        self.executor = executor
+        self.monitor = monitor
+        self.tracker = tracker
+        self.clock = clock
+        self.config = config
+        self.risk = risk
+        self.on_step = on_step
+        self._stop = threading.Event()
+        self.cursor_key = f"engine:{config.run_id}:cursor"
+        self.source_key = f"engine:{config.run_id}:source"
+        self._source_state: str | None = None
+
+    def request_stop(self, *_: object) -> None:
+        """Finish the current step, persist, and stop (signal handlers call this)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Return True once a stop was requested."""
+        return self._stop.is_set()
+
+    def cursor(self) -> datetime | None:
+        """Return the last committed step's time, if any."""
+        with self.uow as u:
+            raw = u.state.get(self.cursor_key)
+        return datetime.fromisoformat(raw) if raw else None
+
+    def run(self, driver: MarketDriver,
+            on_resume: Callable[[UnitOfWork], None] | None = None) -> EngineResult:
+        """Run (or resume) until the data ends or a stop is requested."""
+        installed = self._install_handlers() if self.config.handle_signals else []
+        try:
+            return self._run(driver, on_resume)
+        finally:
+            for sig, old in installed:
+                _signal.signal(sig, old)
+
+    def _install_handlers(self) -> list[tuple[int, Any]]:
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        out: list[tuple[int, Any]] = []
+        for sig in (_signal.SIGINT, _signal.SIGTERM):
+            out.append((sig, _signal.getsignal(sig)))
+
+            def handler(signum: int, frame: FrameType | None) -> None:
+                self.request_stop()
+
+            _signal.signal(sig, handler)
+        return out
+
+    def _run(self, driver: MarketDriver,
+             on_resume: Callable[[UnitOfWork], None] | None) -> EngineResult:
+        cfg = self.config
+        with self.uow as u:
+            raw = u.state.get(self.cursor_key)
+            cursor = datetime.fromisoformat(raw) if raw else None
+            u.runs.start(RunRecord(run_id=cfg.run_id, kind=cfg.kind, started_at=self.clock.now(),
+                                   params=dict(cfg.params)))
+            if isinstance(self.source, Stateful):
+                self._source_state = u.state.get(self.source_key)
+                self.source.load_state(self._source_state)
+            u.commit()
+        if cursor is not None:
+            log.info("engine.resume", run_id=cfg.run_id, cursor=cursor.isoformat())
+            driver.prime(cursor)
+            with self.uow as u:
+                if on_resume is not None:
+                    on_resume(u)
+                self.executor.recover(u, cursor)
+                u.commit()
+        steps = signals = 0
+        results: list[ExecutionResult] = []
+        for step in driver.steps(cursor):
+            if self._stop.is_set():
+                break
+            n, res = self.step(step)
+            steps += 1
+            signals += n
+            results.extend(res)
+            if self.on_step is not None:
+                self.on_step(step)
+            if self._stop.is_set():
+                break
+        status = "interrupted" if self._stop.is_set() else "finished"
+        with self.uow as u:
+            self.tracker.compute(u, cfg.metric_periods)
+            u.runs.finish(cfg.run_id, self.clock.now(), status)
+            orders = len(u.orders.list())
+            closed = len(u.positions.list_closed())
+            u.commit()
+        return EngineResult(cfg.run_id, status, steps, signals, orders, closed, tuple(results),
+                            cursor)
+
+    def step(self, step: MarketStep) -> tuple[int, list[ExecutionResult]]:
+        """Run one step and commit it; return the number of signals and their results."""
+        now = step.ts
+        risk = self.risk
+        if risk is not None and risk.kill_flag_set() and not risk.current().killed:
+            risk.kill("kill-flag", "kill flag is set", ts=now)
+        if isinstance(self.source, BarObserver):
+            self.source.observe(step.bars)
+        results: list[ExecutionResult] = []
+        with self.uow as u:
+            self.executor.apply_events(self.broker.poll_events(), u, now)
+            self.monitor.on_bars(step.bars, u, now)
+            self.executor.apply_events(self.broker.poll_events(), u, now)
+            try:
+                account = self.broker.get_account()
+            except BrokerError as exc:
+                log.warning("engine.account_unavailable", error=str(exc))
+                account = None
+            positions = u.positions.list_open()
+            if risk is not None and account is not None:
+                mv = market_view(self.feed, [p.ticker for p in positions], now, lookback=1)
+                risk.step(account, mv, positions, uow=u)
+            signals = self.source.poll(now)
+            for sig in signals:
+                results.append(self.executor.execute(sig, u, now))
+            self.executor.apply_events(self.broker.poll_events(), u, now)
+            self.executor.housekeeping(u, now)
+            if account is not None:
+                with contextlib.suppress(BrokerError):
+                    account = self.broker.get_account()
+                n_open = len(u.positions.list_open()) if signals or positions else 0
+                self.tracker.snapshot(account, now, u, n_open)
+            u.state.set(self.cursor_key, now.isoformat())
+            if isinstance(self.source, Stateful):
+                dumped = self.source.dump_state()
+                if dumped != self._source_state:
+                    u.state.set(self.source_key, dumped)
+                    self._source_state = dumped
+            u.commit()
+        return len(signals), results

@@ -1,0 +1,390 @@
+"""Reconciliation of local orders and positions with the broker, and the repair policy.
+
+Runs at start and periodically (:class:`PeriodicReconciler`). Pure application code over the
+``BrokerPort`` and ``UnitOfWork`` ports; see :class:`Reconciler` for the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import structlog
+
+from application.ports import BrokerPort, Clock, UnitOfWork
+from application.risk import RiskService
+from domain.errors import DomainError
+from domain.events import (
+    Fill,
+    OrderEvent,
+    OrderFilled,
+    OrderStatus,
+    OrderStatusChanged,
+    RiskEvent,
+    RiskState,
+)
+from domain.orders import Order, OrderReport, can_transition
+from domain.portfolio import Ledger
+from domain.values import ZERO, ExitReason
+
+log = structlog.get_logger(__name__)
+
+PRICE_QUANTUM = Decimal("0.000001")
+
+
+def progress_fill_id(broker_order_id: str, cumulative_qty: Decimal) -> str:
+    """Return the id of the fill that took an order to ``cumulative_qty``.
+
+    Stream events and polled order snapshots yield the *same* id for the same progress, so a
+    fill learned twice (stream, then poll, then reconciliation after a restart) is stored once.
+    """
+    return f"{broker_order_id}:{cumulative_qty.normalize():f}"
+
+
+def progress_fill(
+    report: OrderReport, prev_qty: Decimal, prev_avg: Decimal | None, ts: datetime,
+    price: Decimal | None = None,
+) -> Fill | None:
+    """Return the fill that explains ``report``'s progress beyond ``prev_qty`` (None if none).
+
+    The price is the event's price when given (the stream), else the one implied by the change
+    of the average fill price: ``(new_avg * new_qty - old_avg * old_qty) / delta``.
+    """
+    new_qty = report.filled_qty
+    delta = new_qty - prev_qty
+    if delta <= 0:
+        return None
+    if price is None:
+        new_avg = report.filled_avg_price
+        if new_avg is None:
+            return None
+        notional = new_avg * new_qty - (prev_avg or ZERO) * prev_qty
+        price = (notional / delta).quantize(PRICE_QUANTUM)
+        if price <= 0:
+            price = new_avg
+    return Fill(
+        fill_id=progress_fill_id(report.broker_order_id, new_qty),
+        client_order_id=report.client_order_id, ticker=report.ticker, side=report.side,
+        quantity=delta, price=price, ts_event=ts, broker_order_id=report.broker_order_id,
+    )
+
+
+def apply_fill_to_positions(u: UnitOfWork, fill: Fill) -> None:
+    """Apply ``fill`` to the open position of its ticker (open, add, reduce, close or flip)."""
+    pos = u.positions.open_for(fill.ticker)
+    ledger = Ledger(cash=ZERO, positions={fill.ticker: pos} if pos is not None else {})
+    for outcome in ledger.apply_fill(fill, ExitReason.RECONCILIATION):
+        if outcome.closed is not None and outcome.changed is not None:
+            u.positions.close(outcome.changed, outcome.closed)
+        elif outcome.opened is not None:
+            u.positions.add(outcome.opened)
+        elif outcome.changed is not None:
+            u.positions.save(outcome.changed)
+
+
+def record_broker_events(u: UnitOfWork, events: Iterable[OrderEvent], *,
+                         positions: bool = True) -> int:
+    """Apply broker events to the stored orders (fills once, by fill id); return how many applied.
+
+    Events of orders we do not hold, replayed fills and stale status changes are skipped; the
+    caller commits. Positions follow fills when ``positions`` is True.
+    """
+    applied = 0
+    for ev in events:
+        order = u.orders.get(ev.client_order_id)
+        if order is None:
+            continue
+        if isinstance(ev, OrderFilled) and u.fills.exists(ev.fill.fill_id):
+            continue
+        if isinstance(ev, OrderStatusChanged) and (
+            ev.status is order.status or not can_transition(order.status, ev.status)
+        ):
+            continue
+        try:
+            changed = order.apply(ev)
+        except DomainError as exc:
+            log.warning("reconcile.event_skipped", client_order_id=ev.client_order_id,
+                        error=str(exc))
+            continue
+        if not changed:
+            continue
+        u.orders.save(order)
+        u.orders.record_event(ev)
+        if isinstance(ev, OrderFilled):
+            u.fills.add(ev.fill)
+            if positions:
+                apply_fill_to_positions(u, ev.fill)
+        applied += 1
+    return applied
+
+
+# --- reconciliation ---------------------------------------------------------------------------
+HALT_RULE = "reconciliation_drift"
+
+
+@attrs.frozen
+class Repair:
+    """One thing reconciliation found and what it did about it."""
+
+    kind: str  # see RepairKind
+    message: str
+    client_order_id: str | None = None
+    ticker: str | None = None
+    data: Mapping[str, str] = attrs.field(factory=dict)
+
+
+class RepairKind:
+    """The repair policy, one constant per case."""
+
+    #: the broker filled (part of) an order beyond what we stored: adopt the fill
+    ADOPTED_FILL = "adopted_fill"
+    #: the broker reports a newer status (accepted, canceled, expired, rejected...): adopt it
+    ADOPTED_STATUS = "adopted_status"
+    #: an order we stored (possibly sent) that the broker has never seen, past the grace
+    #: period: mark it rejected (or canceled when it had been working) - it will never fill
+    MARKED_NEVER_SEEN = "marked_never_seen"
+    #: an order at the broker with no local row (placed by hand or by another tool): flagged
+    UNKNOWN_BROKER_ORDER = "unknown_broker_order"
+    #: local and broker positions differ after adopting fills: flagged and trading HALTED
+    POSITION_MISMATCH = "position_mismatch"
+    #: local fills exceed the broker's: impossible unless data is corrupt: flagged and HALTED
+    FILL_MISMATCH = "fill_mismatch"
+    #: the broker could not be asked about an order: left as it is, retried next run
+    UNREACHABLE = "unreachable"
+
+
+HALTING = frozenset({RepairKind.POSITION_MISMATCH, RepairKind.FILL_MISMATCH})
+
+
+@attrs.frozen
+class ReconcileReport:
+    """What one reconciliation run found and did."""
+
+    ts: datetime
+    checked_orders: int
+    broker_positions: int
+    repairs: tuple[Repair, ...]
+    halted: bool
+
+    @property
+    def clean(self) -> bool:
+        """Return True when nothing needed repair."""
+        return not self.repairs
+
+    def count(self, kind: str) -> int:
+        """Return how many repairs of ``kind`` were made."""
+        return sum(r.kind == kind for r in self.repairs)
+
+
+class Reconciler:
+    """Reconcile local orders and positions (UnitOfWork) with the broker, by a stated policy.
+
+    Policy, in order:
+
+    1. every local open order (initialized, submitted or working) is looked up at the broker
+       by client order id: fills the broker has and we lack are adopted (order, fills table
+       and position, under the same fill id the broker adapters use), a newer status is
+       adopted; an order the broker never saw is marked rejected once it is older than
+       ``grace`` (younger ones may still be in flight and are left alone);
+    2. recent broker orders with no local row are flagged (never adopted automatically);
+    3. local positions are compared with the broker's by ticker (signed quantity): any
+       difference left after step 1 is unexplained: it is flagged and trading is HALTED
+       (a recorded manual ``risk resume`` is needed), nothing is changed on either side.
+
+    Every repair is journaled as a :class:`RiskEvent` of kind ``reconciliation``, and every
+    order change as an order event, in the same transaction as the change.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        broker: BrokerPort,
+        clock: Clock,
+        *,
+        grace: timedelta = timedelta(seconds=60),
+        apply_fills_to_positions: bool = True,
+        quantity_tolerance: Decimal = Decimal("0.000001"),
+    ) -> None:
+        self._uow = uow
+        self._broker = broker
+        self._clock = clock
+        self.grace = grace
+        self._positions = apply_fills_to_positions
+        self._tol = quantity_tolerance
+
+    def run(self) -> ReconcileReport:
+        """Reconcile once and return the report (the changes are committed)."""
+        now = self._clock.now()
+        repairs: list[Repair] = []
+        with self._uow as u:
+            local_open = u.orders.list(open_only=True)
+            for order in local_open:
+                repairs.extend(self._order(u, order, now))
+            u.commit()
+        repairs.extend(self._unknown_broker_orders())
+        with self._uow as u:
+            repairs.extend(self._compare_positions(u))
+            halted = any(r.kind in HALTING for r in repairs)
+            for r in repairs:
+                u.journal.add_risk_event(_event(r, now))
+            if halted:
+                self._halt(u, [r for r in repairs if r.kind in HALTING], now)
+            u.commit()
+        for r in repairs:
+            (log.warning if r.kind in HALTING else log.info)(
+                "reconcile.repair", kind=r.kind, client_order_id=r.client_order_id,
+                ticker=r.ticker, message=r.message)
+        return ReconcileReport(ts=now, checked_orders=len(local_open),
+                               broker_positions=self._last_broker_positions,
+                               repairs=tuple(repairs), halted=halted)
+
+    # --- orders -------------------------------------------------------------------------------
+    def _order(self, u: UnitOfWork, order: Order, now: datetime) -> list[Repair]:
+        cid = order.client_order_id
+        try:
+            report = self._broker.get_order_by_client_id(cid)
+        except DomainError as exc:
+            return [Repair(RepairKind.UNREACHABLE, f"order {cid}: broker lookup failed: {exc}",
+                           cid, order.ticker)]
+        if report is None:
+            return self._never_seen(u, order, now)
+        out: list[Repair] = []
+        when = report.updated_at or now
+        if report.filled_qty < order.filled_qty:
+            return [Repair(RepairKind.FILL_MISMATCH,
+                           f"order {cid}: local filled {order.filled_qty} > broker "
+                           f"{report.filled_qty}", cid, order.ticker,
+                           {"local": str(order.filled_qty), "broker": str(report.filled_qty)})]
+        fill = progress_fill(report, order.filled_qty, order.avg_fill_price, when)
+        if fill is not None and not u.fills.exists(fill.fill_id):
+            ev = OrderFilled(client_order_id=cid, ts_event=when,
+                             broker_order_id=report.broker_order_id, fill=fill)
+            order.apply(ev)
+            u.fills.add(fill)
+            u.orders.record_event(ev)
+            if self._positions:
+                apply_fill_to_positions(u, fill)
+            out.append(Repair(RepairKind.ADOPTED_FILL,
+                              f"order {cid}: adopted missed fill of {fill.quantity} @ "
+                              f"{fill.price} (broker filled {report.filled_qty})", cid,
+                              order.ticker, {"fill_id": fill.fill_id,
+                                             "quantity": str(fill.quantity),
+                                             "price": str(fill.price)}))
+        st = report.status
+        if st not in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED) and \
+                st is not order.status and can_transition(order.status, st):
+            sev = OrderStatusChanged(client_order_id=cid, ts_event=when,
+                                     broker_order_id=report.broker_order_id, status=st,
+                                     reason=report.reject_reason)
+            before = order.status
+            order.apply(sev)
+            u.orders.record_event(sev)
+            out.append(Repair(RepairKind.ADOPTED_STATUS,
+                              f"order {cid}: {before} -> {st} as the broker reports", cid,
+                              order.ticker, {"from": before.value, "to": st.value}))
+        if out:
+            u.orders.save(order)
+        return out
+
+    def _never_seen(self, u: UnitOfWork, order: Order, now: datetime) -> list[Repair]:
+        cid = order.client_order_id
+        if now - (order.submitted_at or order.created_at) < self.grace:
+            return []  # may still be in flight
+        target = OrderStatus.REJECTED if can_transition(order.status, OrderStatus.REJECTED) \
+            else OrderStatus.CANCELED
+        if not can_transition(order.status, target):
+            return []
+        ev = OrderStatusChanged(client_order_id=cid, ts_event=now, status=target,
+                                reason="never reached the broker (reconciliation)")
+        before = order.status
+        order.apply(ev)
+        u.orders.record_event(ev)
+        u.orders.save(order)
+        return [Repair(RepairKind.MARKED_NEVER_SEEN,
+                       f"order {cid}: {before} locally but unknown to the broker; marked "
+                       f"{target}", cid, order.ticker, {"from": before.value})]
+
+    def _unknown_broker_orders(self) -> list[Repair]:
+        try:
+            reports = self._broker.list_orders("all")
+        except DomainError as exc:
+            return [Repair(RepairKind.UNREACHABLE, f"broker order list failed: {exc}")]
+        out = []
+        with self._uow as u:
+            for r in reports:
+                if u.orders.get(r.client_order_id) is None:
+                    out.append(Repair(
+                        RepairKind.UNKNOWN_BROKER_ORDER,
+                        f"broker order {r.client_order_id} ({r.side} {r.quantity} {r.ticker}, "
+                        f"{r.status}) has no local row; left alone", r.client_order_id,
+                        r.ticker, {"broker_order_id": r.broker_order_id}))
+        return out
+
+    # --- positions ----------------------------------------------------------------------------
+    _last_broker_positions = 0
+
+    def _compare_positions(self, u: UnitOfWork) -> list[Repair]:
+        try:
+            broker = {p.ticker: p.quantity for p in self._broker.get_positions()}
+        except DomainError as exc:
+            return [Repair(RepairKind.UNREACHABLE, f"broker positions failed: {exc}")]
+        self._last_broker_positions = len(broker)
+        local: dict[str, Decimal] = {}
+        for p in u.positions.list_open():
+            local[p.ticker] = local.get(p.ticker, ZERO) + p.signed_quantity
+        out = []
+        for t in sorted(set(broker) | set(local)):
+            b, loc = broker.get(t, ZERO), local.get(t, ZERO)
+            if abs(b - loc) > self._tol:
+                out.append(Repair(RepairKind.POSITION_MISMATCH,
+                                  f"{t}: local position {loc} but broker holds {b}; "
+                                  "unexplained - trading halted", None, t,
+                                  {"local": str(loc), "broker": str(b)}))
+        return out
+
+    def _halt(self, u: UnitOfWork, causes: list[Repair], now: datetime) -> None:
+        st = RiskService.load(u)
+        msg = f"{HALT_RULE}: " + "; ".join(r.message for r in causes)[:500]
+        new = attrs.evolve(st, state=RiskState.HALTED,
+                           tripped_rules=tuple(sorted(set(st.tripped_rules) | {HALT_RULE})),
+                           reason=msg, tripped_at=now, updated_at=now)
+        RiskService.save(u, new)
+        u.journal.add_risk_event(RiskEvent(
+            kind="trip", rule=HALT_RULE, message=msg, ts_event=now, state=RiskState.HALTED,
+            value=RiskState.HALTED.value, limit=st.state.value, actor="reconciliation",
+            data={"causes": [r.kind for r in causes]}))
+
+
+class PeriodicReconciler:
+    """Runs a :class:`Reconciler` at start and then every ``interval`` (call :meth:`tick`)."""
+
+    def __init__(self, reconciler: Reconciler, clock: Clock,
+                 interval: timedelta = timedelta(minutes=5)) -> None:
+        self.reconciler = reconciler
+        self._clock = clock
+        self.interval = interval
+        self._next: datetime | None = None
+        self.last: ReconcileReport | None = None
+
+    def tick(self) -> ReconcileReport | None:
+        """Reconcile when due (always on the first call); return the report or None."""
+        now = self._clock.now()
+        if self._next is not None and now < self._next:
+            return None
+        self.last = self.reconciler.run()
+        self._next = now + self.interval
+        return self.last
+
+
+def _event(r: Repair, ts: datetime) -> RiskEvent:
+    data: dict[str, Any] = dict(r.data)
+    if r.client_order_id:
+        data["client_order_id"] = r.client_order_id
+    if r.ticker:
+        data["ticker"] = r.ticker
+    return RiskEvent(kind="reconciliation", rule=r.kind, message=r.message, ts_event=ts,
+                     state=RiskState.HALTED if r.kind in HALTING else None,
+                     actor="reconciliation", data=data)

@@ -1,0 +1,127 @@
+"""The portfolio tracker: daily snapshots, daily and cumulative P&L, metrics per period.
+
+One snapshot per trading day (the last step of the day wins: snapshots are keyed by the day),
+stored through ``uow.reports``; metrics per day, ISO week, month and all time are computed from
+the snapshots' equity and the closed positions and stored in ``performance_metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from application.metrics import summary
+from application.ports import UnitOfWork
+from application.risk import new_york_session
+from domain.account import Account
+from domain.audit import PerformanceRecord, PortfolioSnapshot
+from domain.position import ClosedPosition
+
+__all__ = ["PERIODS", "PortfolioTracker", "period_start"]
+
+PERIODS = ("daily", "weekly", "monthly", "all")
+START_KEY = "tracker:start_equity"
+
+
+def _day_ts(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=UTC)
+
+
+def period_start(d: date, period: str) -> date:
+    """Return the first day of the period containing ``d``."""
+    if period == "daily":
+        return d
+    if period == "weekly":
+        return d - timedelta(days=d.weekday())
+    if period == "monthly":
+        return d.replace(day=1)
+    raise ValueError(f"period {period!r}: expected daily, weekly or monthly")
+
+
+class PortfolioTracker:
+    """Snapshots and metrics for one run."""
+
+    def __init__(self, run_id: str | None = None,
+                 session_day: Callable[[datetime], date] = new_york_session) -> None:
+        self.run_id = run_id
+        self._session_day = session_day
+        self._start: Decimal | None = None
+        self._day: date | None = None
+        self._day_equity: Decimal | None = None  # last equity of the current day
+        self._prev_equity: Decimal | None = None  # last equity of the previous day
+
+    def snapshot(self, account: Account, now: datetime, uow: UnitOfWork, open_positions: int
+                 ) -> PortfolioSnapshot:
+        """Store the snapshot of the day of ``now`` (replacing an earlier one of the same day)."""
+        if self._start is None:
+            start_raw = uow.state.get(f"{START_KEY}:{self.run_id}")
+            if start_raw is None:
+                uow.state.set(f"{START_KEY}:{self.run_id}", str(account.equity))
+                self._start = account.equity
+            else:
+                self._start = Decimal(start_raw)
+        start = self._start
+        day = self._session_day(now)
+        ts = _day_ts(day)
+        if self._day != day:
+            if self._day is None:  # first step of this process: ask the store
+                prev = [s for s in uow.reports.snapshots(until=ts - timedelta(seconds=1))
+                        if s.run_id == self.run_id]
+                self._prev_equity = prev[-1].equity if prev else start
+            else:
+                self._prev_equity = self._day_equity
+            self._day = day
+        self._day_equity = account.equity
+        prev_equity = self._prev_equity if self._prev_equity is not None else start
+        snap = PortfolioSnapshot(
+            ts=ts, cash=account.cash, equity=account.equity,
+            long_market_value=account.long_market_value,
+            short_market_value=account.short_market_value, open_positions=open_positions,
+            daily_pnl=account.equity - prev_equity, cumulative_pnl=account.equity - start,
+            run_id=self.run_id,
+        )
+        uow.reports.add_snapshot(snap)
+        return snap
+
+    def snapshots(self, uow: UnitOfWork) -> list[PortfolioSnapshot]:
+        """Return this run's snapshots in time order."""
+        return [s for s in uow.reports.snapshots() if s.run_id == self.run_id]
+
+    def compute(self, uow: UnitOfWork, periods: tuple[str, ...] = PERIODS
+                ) -> dict[str, list[PerformanceRecord]]:
+        """Compute and store metrics for every period; return them by period."""
+        snaps = self.snapshots(uow)
+        closed = uow.positions.list_closed()
+        out: dict[str, list[PerformanceRecord]] = {}
+        if not snaps:
+            return {p: [] for p in periods}
+        start_raw = uow.state.get(f"{START_KEY}:{self.run_id}")
+        start_equity = float(start_raw) if start_raw else float(snaps[0].equity)
+        for period in periods:
+            recs: list[PerformanceRecord] = []
+            if period == "all":
+                groups = {snaps[0].ts.date(): snaps}
+            else:
+                groups = {}
+                for s in snaps:
+                    groups.setdefault(period_start(s.ts.date(), period), []).append(s)
+            prev_end = start_equity
+            for key, group in groups.items():
+                first, last = group[0].ts, group[-1].ts
+                base = start_equity if period == "all" else prev_end
+                equity = [base, *(float(s.equity) for s in group)]
+                in_period = [c for c in closed if _in(c, first, last + timedelta(days=1))]
+                rec = PerformanceRecord(
+                    period=period, period_start=_day_ts(key), period_end=last,
+                    metrics=summary(equity, in_period), run_id=self.run_id,
+                )
+                uow.reports.save_metrics(rec)
+                recs.append(rec)
+                prev_end = float(group[-1].equity)
+            out[period] = recs
+        return out
+
+
+def _in(c: ClosedPosition, start: datetime, end: datetime) -> bool:
+    return start <= c.closed_at < end

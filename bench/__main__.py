@@ -1,0 +1,57 @@
+"""Run the benchmarks: ``python -m bench [NAME ...] [-- ARGS]``.
+
+Names: ``replay`` (bench/bench_replay.py: simulated exchange vs backtrader, backtesting.py,
+vectorbt, NautilusTrader) and ``env`` (bench/bench_env.py: the RL environment). With no
+name, every benchmark runs with its defaults. Arguments after ``--`` go to the single
+benchmark named (e.g. ``python -m bench replay -- --no-peers``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+def _replay(argv: list[str]) -> None:
+    from bench import bench_replay
+
+    bench_replay.main(argv)
+
+
+def _env(argv: list[str]) -> None:
+    from bench import bench_env
+
+    saved = sys.argv
+    sys.argv = ["bench_env", *argv]
+    try:
+        bench_env.main()
+    finally:
+        sys.argv = saved
+
+
+BENCHMARKS: dict[str, Callable[[list[str]], None]] = {"replay": _replay, "env": _env}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks; return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in args:
+        k = args.index("--")
+        args, extra = args[:k], args[k + 1:]
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    names = args or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark {unknown[0]!r}; expected one of {', '.join(BENCHMARKS)}",
+              file=sys.stderr)
+        return 2
+    for n in names:
+        BENCHMARKS[n](extra if len(names) == 1 else [])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,556 @@
+"""Paper trading from the command line: ``backtest``, ``run``, and the views of the state.
+
+``catalyst backtest`` replays the bundled sample (or ``--data`` / ``--alerts``) through the
+engine on the simulated exchange into a fresh SQLite file (``var/backtest.db``), writes the
+report to ``var/reports/<run id>/`` and prints the metrics. ``catalyst run --broker sim``
+replays through the same engine into the configured database and resumes after a restart.
+``positions``, ``orders``, ``trades``, ``account``, ``report`` and ``export trades`` read a
+database (``--db``, default the configured one; ``var/backtest.db`` holds the last backtest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adapters.data.ohlcv import DataError
+from adapters.data.sample import sample_paths
+from adapters.reporting.trading_report import trade_rows, write_report
+from adapters.simulated import ExchangeConfig, SimulatedExchange
+from adapters.sources.files import open_feed
+from adapters.sources.market import load_daily_bars, replay_into, restore_ledger
+from adapters.sources.parse import AlertIssue
+from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
+from application.executor import ExecutorConfig, OrderExecutor
+from application.monitor import MonitorConfig, PositionMonitor
+from application.ports import SignalSource, UnitOfWork
+from application.risk import RiskService
+from application.router import AlertSignalSource, RouterConfig, SignalRouter
+from application.tracker import PERIODS, PortfolioTracker
+from domain.audit import Severity
+from domain.clock import TestClock
+from domain.errors import DomainError
+from domain.ids import digest
+from domain.market import Bar
+from domain.risk.config import RiskConfig
+from domain.risk.sizing import SizingMethod
+from domain.signal import Signal
+from entrypoints.cli.container import get_container
+
+app = typer.Typer(no_args_is_help=True)
+export_app = typer.Typer(no_args_is_help=True, help="Export the trade log.")
+app.add_typer(export_app, name="export")
+
+out = Console()
+err = Console(stderr=True)
+
+BACKTEST_DB = "sqlite:///var/backtest.db"
+DAILY_PRICE_AGE_S = 5 * 86_400.0  # daily bars: a price is fresh for a long weekend
+
+
+def _fail(msg: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {msg}")
+    return typer.Exit(code)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _sqlite_file(url: str) -> Path | None:
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
+def _uow(url: str, *, synchronous: str = "NORMAL") -> UnitOfWork:
+    from adapters.sqlalchemy import PersistenceError, make_engine, sql_uow_factory
+
+    try:
+        engine = make_engine(url, synchronous=synchronous)  # type: ignore[arg-type]
+    except PersistenceError as exc:
+        raise _fail(f"database {url!r}: {exc}") from None
+    return cast(UnitOfWork, sql_uow_factory(engine)())
+
+
+def _load_strategy(spec: str) -> SignalSource:
+    mod_name, _, attr = spec.partition(":")
+    if not mod_name or not attr:
+        raise _fail(f"--strategy {spec!r}: expected module:callable")
+    try:
+        obj: Any = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise _fail(f"--strategy {spec!r}: cannot import ({exc})") from None
+    if isinstance(obj, type):
+        obj = obj()
+    if hasattr(obj, "poll"):
+        return obj  # type: ignore[no-any-return]
+    if hasattr(obj, "on_bar") or callable(obj):
+        fn: Callable[[Bar], Iterable[Signal]] = obj.on_bar if hasattr(obj, "on_bar") else obj
+        return StrategySignalSource(fn)
+    raise _fail(f"--strategy {spec!r}: expected a callable(bar) -> signals or an object with "
+                "on_bar / poll")
+
+
+class Session:
+    """Everything one replay needs, wired: exchange, database, engine, driver."""
+
+    def __init__(
+        self, *, data: Path, alerts: str | None, strategy: str | None, db_url: str, kind: str,
+        run_id: str | None, speed: float, cash: Decimal, threshold: float, sizing: str,
+        max_hold_days: float, issue_sink: Callable[[AlertIssue], None] | None,
+    ) -> None:
+        try:
+            self.bars = load_daily_bars(data)
+        except DataError as exc:
+            raise _fail(f"--data {str(data)!r}: {exc}") from None
+        if not self.bars:
+            raise _fail(f"--data {str(data)!r}: no valid bars")
+        tickers = sorted({b.ticker for b in self.bars})
+        self.issues: list[AlertIssue] = []
+        self.issue_count = 0
+
+        def on_issue(issue: AlertIssue) -> None:
+            self.issue_count += 1
+            if len(self.issues) < 10_000:
+                self.issues.append(issue)
+            if issue_sink is not None:
+                issue_sink(issue)
+
+        self.feed_counts: Any = None
+        source: SignalSource
+        if strategy:
+            source = _load_strategy(strategy)
+            params_src = strategy
+        else:
+            spec = alerts or str(sample_paths().alerts)
+            try:
+                feed = open_feed(spec, known_tickers=set(tickers), not_after=datetime.now(UTC),
+                                 on_issue=on_issue)
+            except FileNotFoundError as exc:
+                raise _fail(f"--alerts {spec!r}: {exc}") from None
+            self.feed_counts = feed.issues
+            source = AlertSignalSource(feed, SignalRouter(RouterConfig(threshold=threshold)))
+            params_src = spec if spec == "-" else f"{spec}#{_file_digest(Path(spec))}" \
+                if Path(spec).is_file() else spec
+        self.source = source
+        try:
+            method = SizingMethod(sizing)
+        except ValueError:
+            raise _fail(f"--sizing {sizing!r}: expected one of "
+                        f"{', '.join(m.value for m in SizingMethod)}") from None
+        params = {"data": f"{data}#{_file_digest(data)}", "signals": params_src,
+                  "cash": str(cash), "threshold": threshold, "sizing": method.value,
+                  "max_hold_days": max_hold_days}
+        self.run_id = run_id or f"{'bt' if kind == 'backtest' else 'run'}-" + digest(
+            *sorted(f"{k}={v}" for k, v in params.items()), length=12)
+        self.clock = TestClock(self.bars[0].ts)
+        self.exchange = SimulatedExchange(ExchangeConfig(starting_cash=cash), clock=self.clock)
+        self.db_url = db_url
+        self.uow = _uow(db_url)
+        container = get_container()
+        risk_cfg = RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
+        self.risk = RiskService(self.uow, self.exchange, container.gateways.notifier(),
+                                self.clock, risk_cfg, kill_flag=container.gateways.kill_switch(),
+                                journal_approvals=False,
+                                notify_min_severity=Severity.CRITICAL)
+        from datetime import timedelta
+
+        self.executor = OrderExecutor(self.exchange, self.exchange, self.risk,
+                                      ExecutorConfig(threshold=threshold, sizing_method=method))
+        self.monitor = PositionMonitor(self.executor, MonitorConfig(
+            max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
+        self.tracker = PortfolioTracker(self.run_id)
+        self.driver = replay_into(self.bars, self.exchange, self.clock, speed=speed)
+        self.engine = Engine(self.uow, self.exchange, self.exchange, source, self.executor,
+                             self.monitor, self.tracker, self.clock,
+                             EngineConfig(run_id=self.run_id, kind=kind, params=params),
+                             self.risk)
+
+    def run(self, progress: bool) -> Any:
+        cursor = self.engine.cursor()
+        total = self.driver.remaining(cursor)
+        restore = self._restore
+        if not progress:
+            return self.engine.run(self.driver, on_resume=restore)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.fields[day]}"), console=err,
+                      transient=False) as bar:
+            task = bar.add_task("replay", total=total, day="")
+
+            def tick(step: MarketStep) -> None:
+                bar.update(task, advance=1, day=step.ts.date().isoformat())
+
+            self.engine.on_step = tick
+            return self.engine.run(self.driver, on_resume=restore)
+
+    def _restore(self, uow: UnitOfWork) -> None:
+        restore_ledger(self.exchange, uow)
+
+
+def _summary_table(title: str, metrics: dict[str, Any]) -> Table:
+    t = Table(title=title)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            v = f"{v:,.4f}"
+        elif isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items())
+        t.add_row(k, "" if v is None else str(v))
+    return t
+
+
+def _finish(session: Session, result: Any, report_dir: Path | None, as_json: bool,
+            wall: float) -> None:
+    uow = session.uow
+    with uow as u:
+        all_rec = [m for m in u.reports.metrics("all") if m.run_id == session.run_id]
+        metrics = dict(all_rec[-1].metrics) if all_rec else {}
+        snaps = [s for s in u.reports.snapshots() if s.run_id == session.run_id]
+        closed = u.positions.list_closed()
+        open_pos = u.positions.list_open()
+    counts = getattr(session.source, "counts", {})
+    extra: dict[str, Any] = {
+        "run_id": session.run_id, "status": result.status, "steps": result.steps,
+        "signals": result.signals, "orders": result.orders, "closed_trades": result.closed,
+        "open_positions": len(open_pos), "alerts": dict(counts),
+        "bad_alert_lines": session.issue_count, "database": session.db_url,
+        "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
+        "wall_seconds": round(wall, 2),
+    }
+    files = None
+    if report_dir is not None:
+        files = write_report(report_dir, run_id=session.run_id, snapshots=snaps, closed=closed,
+                             metrics=metrics, extra=extra)
+        if session.issues:
+            with (report_dir / "alert_issues.csv").open("w", encoding="utf-8") as fh:
+                fh.write("source,line,reason\n")
+                for i in session.issues:
+                    fh.write(f"{json.dumps(i.source)},{i.line},{json.dumps(i.reason)}\n")
+        extra["report"] = str(files.html)
+    if as_json:
+        out.print_json(json.dumps({**extra, "metrics": metrics}, default=str))
+        return
+    keys = ("end_equity", "pnl", "total_return", "annual_return", "sharpe", "sortino",
+            "max_drawdown", "trades", "win_rate", "profit_factor", "expectancy",
+            "avg_hold_days", "best_ticker", "worst_ticker", "exit_reasons")
+    out.print(_summary_table(f"Performance - {session.run_id} ({result.status})",
+                             {k: metrics.get(k) for k in keys}))
+    run_t = Table(title="Run")
+    run_t.add_column("item")
+    run_t.add_column("value", justify="right")
+    for k in ("steps", "signals", "orders", "closed_trades", "open_positions", "alerts",
+              "bad_alert_lines", "wall_seconds", "database"):
+        v = extra[k]
+        run_t.add_row(k, ", ".join(f"{a}={b}" for a, b in v.items()) if isinstance(v, dict)
+                      else str(v))
+    if files is not None:
+        run_t.add_row("report", str(files.html))
+        run_t.add_row("plot", str(files.png))
+    out.print(run_t)
+
+
+def _print_issue(issue: AlertIssue) -> None:
+    err.print(f"[yellow]skipped alert[/] {issue}")
+
+
+DataOpt = Annotated[Path | None, typer.Option("--data", help="OHLCV CSV/Parquet (date,ticker,"
+                                              "open,high,low,close,volume); default: sample.")]
+AlertsOpt = Annotated[str | None, typer.Option("--alerts", help="Alerts: a JSONL/CSV file, a "
+                                               "folder (followed) or - for stdin; default: "
+                                               "the bundled earnings alerts.")]
+StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="module:callable producing "
+                                                 "signals from bars (instead of alerts).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL.")]
+
+
+def _data_path(data: Path | None) -> Path:
+    p = data or sample_paths().prices
+    if not p.is_file():
+        raise _fail(f"--data {str(p)!r}: no such file (expected an OHLCV CSV or Parquet file)")
+    return p
+
+
+@app.command()
+def backtest(
+    data: DataOpt = None,
+    alerts: AlertsOpt = None,
+    strategy: StrategyOpt = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
+                                                "var/reports/<run id>.")] = None,
+    db: Annotated[str, typer.Option("--db", help="Database URL (recreated when SQLite).")]
+    = BACKTEST_DB,
+    cash: Annotated[float, typer.Option("--cash", help="Starting cash.")] = 100_000.0,
+    threshold: Annotated[float, typer.Option("--threshold", help="Confidence threshold.")] = 0.70,
+    sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
+                                        "kelly.")] = "confidence",
+    max_hold_days: Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none)."
+                                                 )] = 14.0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay history through the paper-trading engine as fast as possible and report."""
+    if not 0.0 <= threshold <= 1.0:
+        raise _fail(f"--threshold {threshold}: expected a confidence in [0, 1]")
+    if cash <= 0:
+        raise _fail(f"--cash {cash}: expected a positive amount")
+    t0 = time.perf_counter()
+    path = _sqlite_file(db)
+    if path is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    session = _session("backtest", data, alerts, strategy, db, None, 0.0, cash, threshold,
+                       sizing, max_hold_days, as_json)
+    result = _run_session(session, progress and not as_json)
+    report_dir = report or Path("var/reports") / session.run_id
+    _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
+
+
+def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | None, db: str,
+             run_id: str | None, speed: float, cash: float, threshold: float, sizing: str,
+             max_hold_days: float, as_json: bool) -> Session:
+    if alerts and strategy:
+        raise _fail("--alerts and --strategy: give one signal source, not both")
+    return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
+                   run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
+                   sizing=sizing, max_hold_days=max_hold_days,
+                   issue_sink=None if as_json else _print_issue)
+
+
+def _run_session(session: Session, progress: bool) -> Any:
+    try:
+        return session.run(progress)
+    except DomainError as exc:
+        raise _fail(f"run {session.run_id} stopped: {exc}", 1) from None
+
+
+@app.command()
+def run(
+    broker: Annotated[str, typer.Option("--broker", help="sim (the simulated exchange) or "
+                                        "alpaca.")] = "sim",
+    data: DataOpt = None,
+    alerts: AlertsOpt = None,
+    strategy: StrategyOpt = None,
+    speed: Annotated[float, typer.Option("--speed", help="Replay pace: data seconds per wall "
+                                         "second (0: as fast as possible).")] = 0.0,
+    db: DbOpt = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: derived "
+                                               "from the inputs, so a restart resumes).")]
+    = None,
+    cash: Annotated[float, typer.Option("--cash")] = 100_000.0,
+    threshold: Annotated[float, typer.Option("--threshold")] = 0.70,
+    sizing: Annotated[str, typer.Option("--sizing")] = "confidence",
+    max_hold_days: Annotated[float, typer.Option("--max-hold-days")] = 14.0,
+    report: Annotated[Path | None, typer.Option("--report")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Paper-trade through the engine; resumes after a restart (SIGINT/SIGTERM stop cleanly)."""
+    if broker != "sim":
+        raise _fail(f"--broker {broker!r}: only 'sim' is wired into `catalyst run` in this build "
+                    "(the Alpaca adapter is used by `catalyst account --broker alpaca`)")
+    if speed < 0:
+        raise _fail(f"--speed {speed}: expected >= 0")
+    t0 = time.perf_counter()
+    url = db or get_container().core.settings().database_url
+    session = _session("run", data, alerts, strategy, url, run_id, speed, cash, threshold,
+                       sizing, max_hold_days, as_json)
+    if alerts == "-":
+        feed = getattr(session.source, "feed", None)
+        if feed is not None and hasattr(feed, "wait_closed") and speed == 0:
+            feed.wait_closed(timeout=60.0)
+    result = _run_session(session, progress and not as_json)
+    report_dir = report or Path("var/reports") / session.run_id
+    _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
+
+
+# --- views ------------------------------------------------------------------------------------
+def _view_uow(db: str | None) -> UnitOfWork:
+    url = db or get_container().core.settings().database_url
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        raise _fail(f"--db {url!r}: no such database (run `catalyst backtest` or "
+                    "`catalyst run` first)")
+    return _uow(url)
+
+
+def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    t = Table(title=f"{title} ({len(rows)})")
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    out.print(t)
+
+
+@app.command()
+def positions(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Open positions with their stops, marks and excursions."""
+    with _view_uow(db) as u:
+        rows = [{
+            "position_id": p.position_id, "ticker": p.ticker, "side": p.side.value,
+            "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
+            "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl()),
+            "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
+            "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
+        } for p in u.positions.list_open()]
+    _table("Open positions", rows, ["ticker", "side", "quantity", "avg_entry_price",
+                                    "last_price", "unrealized_pnl", "stop_loss", "take_profit",
+                                    "trailing_stop", "opened_at"], as_json)
+
+
+@app.command()
+def orders(
+    db: DbOpt = None,
+    status: Annotated[str, typer.Option("--status", help="open or all.")] = "all",
+    limit: Annotated[int, typer.Option("--limit", help="Newest N (0: all).")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Orders, newest last."""
+    if status not in ("open", "all"):
+        raise _fail(f"--status {status!r}: expected open or all")
+    with _view_uow(db) as u:
+        rows = [{
+            "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side.value,
+            "quantity": str(o.quantity), "status": o.status.value,
+            "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
+            "created_at": o.created_at.isoformat(), "signal_id": o.request.signal_id,
+            "position_id": o.request.position_id,
+        } for o in u.orders.list(open_only=status == "open")]
+    if limit > 0:
+        rows = rows[-limit:]
+    _table("Orders", rows, ["client_order_id", "ticker", "side", "quantity", "status",
+                            "filled_qty", "avg_fill_price", "created_at"], as_json)
+
+
+@app.command()
+def trades(
+    db: DbOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N (0: all).")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Closed positions (the trade log)."""
+    with _view_uow(db) as u:
+        rows = trade_rows(u.positions.list_closed())
+    if limit > 0:
+        rows = rows[-limit:]
+    _table("Trades", rows, ["ticker", "side", "quantity", "entry_price", "exit_price",
+                            "opened_at", "closed_at", "exit_reason", "realized_pnl"], as_json)
+
+
+@app.command()
+def account(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Cash, equity and P&L from the latest portfolio snapshot."""
+    with _view_uow(db) as u:
+        snaps = u.reports.snapshots()
+        run = u.runs.latest()
+    if not snaps:
+        raise _fail("no portfolio snapshot yet: run `catalyst backtest` or `catalyst run`", 1)
+    s = snaps[-1]
+    row = {"run_id": s.run_id, "as_of": s.ts.date().isoformat(), "cash": str(s.cash),
+           "equity": str(s.equity), "long_market_value": str(s.long_market_value),
+           "short_market_value": str(s.short_market_value), "open_positions": s.open_positions,
+           "daily_pnl": str(s.daily_pnl), "cumulative_pnl": str(s.cumulative_pnl),
+           "run_status": run.status if run else None}
+    if as_json:
+        out.print_json(json.dumps(row, default=str))
+        return
+    t = Table(title="Account")
+    t.add_column("item")
+    t.add_column("value", justify="right")
+    for k, v in row.items():
+        t.add_row(k, str(v))
+    out.print(t)
+
+
+@app.command("report")
+def report_cmd(
+    db: DbOpt = None,
+    period: Annotated[str, typer.Option("--period", help="daily, weekly, monthly or all.")]
+    = "all",
+    limit: Annotated[int, typer.Option("--limit", help="Newest N periods (0: all).")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Performance metrics per period (recomputed from the stored snapshots and trades)."""
+    if period not in PERIODS:
+        raise _fail(f"--period {period!r}: expected one of {', '.join(PERIODS)}")
+    uow = _view_uow(db)
+    with uow as u:
+        run = u.runs.latest()
+        if run is None:
+            raise _fail("no run in this database yet", 1)
+        recs = PortfolioTracker(run.run_id).compute(u, (period,))[period]
+        u.commit()
+    rows = [{"period_start": r.period_start.date().isoformat(), **dict(r.metrics)} for r in recs]
+    if limit > 0:
+        rows = rows[-limit:]
+    if as_json:
+        out.print_json(json.dumps({"run_id": run.run_id, "period": period, "rows": rows},
+                                  default=str))
+        return
+    if period == "all" and rows:
+        out.print(_summary_table(f"Performance - {run.run_id} (all)", rows[-1]))
+        return
+    cols = ["period_start", "pnl", "total_return", "sharpe", "max_drawdown", "trades",
+            "win_rate", "profit_factor"]
+    t = Table(title=f"Performance - {run.run_id} ({period})")
+    for c in cols:
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(*(f"{r[c]:,.4f}" if isinstance(r.get(c), float) else
+                    ("" if r.get(c) is None else str(r.get(c))) for c in cols))
+    out.print(t)
+
+
+@export_app.command("trades")
+def export_trades(
+    db: DbOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--out", help="File to write (default "
+                                                "var/exports/trades.<format>).")] = None,
+) -> None:
+    """Write the trade log (closed positions) as CSV or Parquet."""
+    if fmt not in ("csv", "parquet"):
+        raise _fail(f"--format {fmt!r}: expected csv or parquet")
+    with _view_uow(db) as u:
+        closed = u.positions.list_closed()
+    path = output or Path("var/exports") / f"trades.{fmt}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        from adapters.reporting.trading_report import write_trades_csv
+
+        write_trades_csv(closed, path)
+    else:
+        import pandas as pd
+
+        from adapters.reporting.trading_report import TRADE_COLUMNS
+
+        pd.DataFrame(trade_rows(closed), columns=list(TRADE_COLUMNS)).to_parquet(path,
+                                                                                 index=False)
+    out.print(f"wrote {len(closed)} trades to {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

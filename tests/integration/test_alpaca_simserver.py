@@ -1,0 +1,62 @@
+"""``catalyst sim-server`` as a user runs it: a plain alpaca-py bot paper-trades offline."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sim_server_when_a_plain_alpaca_py_bot_trades_then_orders_fill_offline() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "catalyst"), "sim-server", "--port", str(port),
+         "--prices", "AAPL=100"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                requests.get(f"{base}/v2/clock", headers={"APCA-API-KEY-ID": "k",
+                                                          "APCA-API-SECRET-KEY": "s"}, timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "sim-server did not start"
+                time.sleep(0.2)
+        bot = TradingClient("any-key", "any-secret", url_override=base)  # alpaca-py, as is
+        order = bot.submit_order(MarketOrderRequest(symbol="AAPL", qty=3, side=OrderSide.BUY,
+                                                    time_in_force=TimeInForce.DAY))
+        assert order.status.value in ("new", "accepted")
+        r = requests.post(f"{base}/_sim/bar", json={"symbol": "AAPL", "o": 101, "h": 102,
+                                                    "l": 100, "c": 101.5, "v": 1e6}, timeout=5)
+        assert r.status_code == 200
+        filled = bot.get_order_by_id(order.id)
+        assert filled.status.value == "filled" and float(filled.filled_avg_price or 0) > 0
+        positions = bot.get_all_positions()
+        assert [(p.symbol, p.qty) for p in positions] == [("AAPL", "3")]
+        assert float(bot.get_account().cash) < 100_000
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,91 @@
+"""Metrics cross-checked against empyrical-reloaded on real returns; tracker snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import empyrical
+import numpy as np
+import pandas as pd
+import pytest
+
+from adapters.data.sample import sample_paths
+from adapters.memory.uow import InMemoryUnitOfWork
+from application import metrics as m
+from application.tracker import PortfolioTracker
+from domain.account import Account
+from domain.position import ClosedPosition
+from domain.values import ExitReason, PositionSide
+
+
+@pytest.fixture(scope="module")
+def real_returns() -> dict[str, np.ndarray]:
+    df = pd.read_csv(sample_paths().prices)
+    out = {}
+    for t, g in df.groupby("ticker"):
+        out[str(t)] = g["close"].pct_change().dropna().to_numpy()
+    return out
+
+
+@pytest.mark.parametrize("ticker", ["AAPL", "JPM", "XOM", "KO"])
+def test_metrics_when_real_returns_then_match_empyrical(real_returns: dict[str, np.ndarray],
+                                                        ticker: str) -> None:
+    r = real_returns[ticker]
+    assert m.sharpe_ratio(r) == pytest.approx(empyrical.sharpe_ratio(r), rel=1e-9)
+    assert m.sortino_ratio(r) == pytest.approx(empyrical.sortino_ratio(r), rel=1e-9)
+    assert m.max_drawdown(r) == pytest.approx(empyrical.max_drawdown(r), rel=1e-9)
+    assert m.annual_volatility(r) == pytest.approx(empyrical.annual_volatility(r), rel=1e-9)
+    assert m.annual_return(r) == pytest.approx(empyrical.annual_return(r), rel=1e-9)
+    assert m.cumulative_return(r) == pytest.approx(empyrical.cum_returns_final(r), rel=1e-9)
+
+
+def test_metrics_when_flat_returns_then_sharpe_undefined() -> None:
+    assert np.isnan(m.sharpe_ratio([0.0, 0.0, 0.0]))
+    assert m.max_drawdown([]) == 0.0
+
+
+def closed(ticker: str, pnl: str, days: int, i: int) -> ClosedPosition:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=i)
+    return ClosedPosition(
+        position_id=f"p{i}", ticker=ticker, side=PositionSide.LONG, quantity=Decimal(10),
+        entry_price=Decimal(100), exit_price=Decimal(100) + Decimal(pnl) / 10,
+        realized_pnl=Decimal(pnl), gross_pnl=Decimal(pnl), commission=Decimal(0),
+        realized_pnl_pct=Decimal(pnl) / 1000, opened_at=t0, closed_at=t0 + timedelta(days=days),
+        exit_reason=ExitReason.TAKE_PROFIT, max_unrealized_pnl=Decimal(0),
+        max_unrealized_pnl_pct=Decimal(0), min_unrealized_pnl=Decimal(0),
+        min_unrealized_pnl_pct=Decimal(0), max_drawdown_pct=Decimal(0))
+
+
+def test_trade_stats_when_wins_and_losses_then_exact_ratios() -> None:
+    s = m.trade_stats([closed("A", "300", 2, 0), closed("B", "-100", 4, 1),
+                       closed("A", "100", 6, 2)])
+    assert s["win_rate"] == pytest.approx(2 / 3)
+    assert s["profit_factor"] == pytest.approx(4.0)
+    assert s["expectancy"] == pytest.approx(100.0)
+    assert s["avg_hold_days"] == pytest.approx(4.0)
+    assert s["best_ticker"] == "A" and s["worst_ticker"] == "B"
+
+
+def test_tracker_when_days_pass_then_daily_and_cumulative_pnl_and_periods_stored() -> None:
+    import tests.unit.risk.mappingproxy_copy  # noqa: F401
+
+    uow = InMemoryUnitOfWork()
+    tr = PortfolioTracker("r1")
+    t = datetime(2024, 1, 2, 21, tzinfo=UTC)
+    equities = [100_000, 101_000, 100_500, 102_000]
+    with uow as u:
+        for i, e in enumerate(equities):
+            acct = Account(cash=Decimal(e), equity=Decimal(e), buying_power=Decimal(e))
+            tr.snapshot(acct, t + timedelta(days=i), u, 0)
+            tr.snapshot(acct, t + timedelta(days=i, minutes=1), u, 0)  # same day: replaced
+        recs = tr.compute(u)
+        u.commit()
+        snaps = u.reports.snapshots()
+    assert [s.daily_pnl for s in snaps] == [0, 1000, -500, 1500]
+    assert snaps[-1].cumulative_pnl == 2000
+    (all_time,) = recs["all"]
+    assert all_time.metrics["pnl"] == pytest.approx(2000.0)
+    assert len(recs["daily"]) == 4
+    with uow as u:
+        assert len(u.reports.metrics("all")) == 1
