@@ -50,6 +50,7 @@ __all__ = [
     "MarketDriver",
     "MarketStep",
     "StrategySignalSource",
+    "WallClockDriver",
 ]
 
 
@@ -191,6 +192,70 @@ class BarReplay:
             for sink in self.sinks:
                 sink(s)
             yield s
+
+
+class WallClockDriver:
+    """A :class:`MarketDriver` for real time: the wall clock drives, the feed supplies bars.
+
+    Every ``interval`` seconds while the market is open (``broker.get_clock()``), the latest
+    bar of each ticker is read from the price feed; a step is yielded with the bars that are
+    new since the last step (the step's time is the wall clock's). While the market is closed
+    the driver sleeps until the next open (at most ``max_idle`` seconds at a time, so a stop
+    request is noticed). ``stop`` (the engine's ``stopping``) ends the iteration.
+    """
+
+    def __init__(
+        self,
+        feed: PriceFeedPort,
+        broker: BrokerPort,
+        clock: Clock,
+        tickers: Sequence[str],
+        *,
+        interval: float = 60.0,
+        max_idle: float = 60.0,
+        stop: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], None] = time.sleep,
+        max_steps: int | None = None,
+    ) -> None:
+        self.feed = feed
+        self.broker = broker
+        self.clock = clock
+        self.tickers = list(tickers)
+        self.interval = interval
+        self.max_idle = max_idle
+        self.stop = stop
+        self._sleep = sleep
+        self.max_steps = max_steps
+        self._seen: dict[str, datetime] = {}
+
+    def prime(self, until: datetime | None) -> None:
+        """Nothing to replay: a live feed serves history itself."""
+
+    def steps(self, after: datetime | None) -> Iterator[MarketStep]:
+        """Yield one step per interval with the bars that completed since the last one."""
+        n = 0
+        while not self.stop() and (self.max_steps is None or n < self.max_steps):
+            try:
+                mc = self.broker.get_clock()
+            except BrokerError as exc:
+                log.warning("engine.clock_unavailable", error=str(exc))
+                self._sleep(self.interval)
+                continue
+            if not mc.is_open:
+                wait = (mc.next_open - self.clock.now()).total_seconds()
+                self._sleep(min(max(wait, 1.0), self.max_idle))
+                continue
+            bars: dict[str, Bar] = {}
+            for t in self.tickers:
+                b = self.feed.latest_bar(t)
+                if b is not None and (t not in self._seen or b.ts > self._seen[t]):
+                    self._seen[t] = b.ts
+                    bars[t] = b
+            now = self.clock.now()
+            if after is None or now > after:
+                n += 1
+                yield MarketStep(now, bars)
+            self._sleep(self.interval)
 
 
 @attrs.frozen(kw_only=True)
@@ -347,13 +412,14 @@ class Engine:
         with self.uow as u:
             self.executor.apply_events(self.broker.poll_events(), u, now)
             self.monitor.on_bars(step.bars, u, now)
-            self.executor.apply_events(self.broker.poll_events(), u, now)
+            late = self.broker.poll_events()
+            self.executor.apply_events(late, u, now)
             try:
                 account = self.broker.get_account()
             except BrokerError as exc:
                 log.warning("engine.account_unavailable", error=str(exc))
                 account = None
-            positions = u.positions.list_open()
+            positions = u.positions.list_open() if late else self.monitor.last_open
             if risk is not None and account is not None:
                 mv = market_view(self.feed, [p.ticker for p in positions], now, lookback=1)
                 risk.step(account, mv, positions, uow=u)

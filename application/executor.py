@@ -125,6 +125,7 @@ class OrderExecutor:
         self.config = config or ExecutorConfig()
         self._timer = timer
         self.closed_positions: list[ClosedPosition] = []
+        self._may_have_open: bool | None = None  # None: unknown (ask the store)
 
     # --- signals --------------------------------------------------------------------------------
     def execute(self, signal: Signal, uow: UnitOfWork, now: datetime) -> ExecutionResult:
@@ -267,6 +268,7 @@ class OrderExecutor:
     def _place(self, request: SubmitOrder, plan: dict[str, object], uow: UnitOfWork,
                now: datetime) -> tuple[bool, str]:
         order = Order.create(request, now)
+        self._may_have_open = True
         uow.orders.add(order)
         uow.state.set(PLAN_KEY + request.client_order_id, json.dumps(plan, sort_keys=True))
         if self.config.commit_before_send:
@@ -536,7 +538,10 @@ class OrderExecutor:
 
     def housekeeping(self, uow: UnitOfWork, now: datetime) -> list[str]:
         """Cancel orders past their fill timeout and retry orders the broker never saw."""
+        if self._may_have_open is False:
+            return []
         open_orders = uow.orders.list(open_only=True)
+        self._may_have_open = bool(open_orders)
         if not open_orders:
             return []
         out = self.cancel_stale(uow, now, open_orders)

@@ -20,6 +20,7 @@ from application.executor import ExecutionResult, OrderExecutor
 from application.ports import UnitOfWork
 from domain.events import ExitTriggered
 from domain.market import Bar
+from domain.position import Position
 from domain.values import ExitReason
 
 __all__ = ["MonitorConfig", "PositionMonitor"]
@@ -42,12 +43,15 @@ class PositionMonitor:
     def __init__(self, executor: OrderExecutor, config: MonitorConfig | None = None) -> None:
         self.executor = executor
         self.config = config or MonitorConfig()
+        #: the open positions as :meth:`on_bars` last saw them (marked, exits pending)
+        self.last_open: list[Position] = []
 
     def on_bars(self, bars: Mapping[str, Bar], uow: UnitOfWork, now: datetime
                 ) -> list[ExitTriggered]:
         """Check and mark every open position that has a bar in ``bars``."""
         fired: list[ExitTriggered] = []
-        for pos in uow.positions.list_open():
+        self.last_open = uow.positions.list_open()
+        for pos in self.last_open:
             bar = bars.get(pos.ticker)
             if bar is None:
                 continue

@@ -12,7 +12,8 @@ callable; ``kill(...)`` and ``execute_pending_kill(...)`` take an optional calle
 the other methods; ``check_order`` refuses entries while the kill flag is set, even before the
 next ``step`` records the kill. Call ``step`` once per engine step before taking signals; it
 executes a kill from the flag itself (inside the caller's ``uow`` when one is given, with
-``kill_flag_flattens()``), so an engine need not call ``kill`` for the flag.
+``kill_flag_flattens()``), so an engine need not call ``kill`` for the flag; any ``kill``
+while the flag asks for a flatten flattens.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ log = structlog.get_logger(__name__)
 
 STATE_KEY = "risk:state"
 BREAKER_KEY = "risk:breaker"
+# written only by kill and resume: a step that saved a state it read before a kill committed
+# in another process cannot erase the kill (load re-applies it)
+KILL_KEY = "risk:kill"
 _NY = ZoneInfo("America/New_York")
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
@@ -120,9 +124,9 @@ class RiskService:
         A callable that returns True while the kill flag (a file, a webhook latch) is set; the
         application never reads the file itself.
     kill_flag_flattens
-        Whether a kill triggered by the flag also flattens positions (a bool, or a callable
-        asked when the flag is seen, e.g. reading what ``catalyst risk kill --flatten`` wrote
-        into the flag file).
+        Whether a kill while the flag is set also flattens positions: a bool, or a callable
+        asked when the flag is seen. None (default): ask the flag's own ``wants_flatten()``
+        when it has one (the kill file records ``catalyst risk kill --flatten``), else False.
     session_day
         Maps a time to its trading day (New York date by default).
     notify_min_severity
@@ -140,7 +144,7 @@ class RiskService:
         config: RiskConfig | None = None,
         *,
         kill_flag: KillFlag | None = None,
-        kill_flag_flattens: bool | Callable[[], bool] = False,
+        kill_flag_flattens: bool | Callable[[], bool] | None = None,
         session_day: Callable[[datetime], date] = new_york_session,
         notify_min_severity: Severity = Severity.WARNING,
         journal_approvals: bool = True,
@@ -174,8 +178,21 @@ class RiskService:
         raw = uow.state.get(BREAKER_KEY)
         if not raw:
             legacy = uow.state.get(STATE_KEY)  # only the state was written: keep it latched
-            return BreakerState(state=RiskState(legacy)) if legacy else BreakerState()
-        return BreakerState.from_record(json.loads(raw))
+            st = BreakerState(state=RiskState(legacy)) if legacy else BreakerState()
+        else:
+            st = BreakerState.from_record(json.loads(raw))
+        kill = uow.state.get(KILL_KEY)
+        if kill and not st.killed:
+            rec = json.loads(kill)
+            at = datetime.fromisoformat(rec["at"])
+            st = attrs.evolve(
+                st, state=RiskState.HALTED, killed=True, kill_pending=True,
+                kill_flatten=bool(rec.get("flatten")), tripped_at=at,
+                tripped_rules=tuple(sorted(set(st.tripped_rules) | {KILL_SWITCH})),
+                reason=f"{KILL_SWITCH}: trading halted by {rec.get('by')}: "
+                       f"{rec.get('reason') or 'no reason given'}",
+            )
+        return st
 
     @staticmethod
     def save(uow: UnitOfWork, st: BreakerState) -> None:
@@ -299,6 +316,10 @@ class RiskService:
     def kill_flag_flattens(self) -> bool:
         """Return whether a kill triggered by the flag should flatten (never raises)."""
         f = self._kill_flag_flattens
+        if f is None:
+            f = getattr(self._kill_flag, "wants_flatten", None)
+            if f is None:
+                return False
         if isinstance(f, bool):
             return f
         try:
@@ -344,9 +365,13 @@ class RiskService:
         persisted state and the engine carries it out at its next :meth:`step`.
         """
         now = ts or self._clock.now()
+        # the kill file may ask for a flatten that this caller did not pass on
+        flatten = flatten or (self.kill_flag_set() and self.kill_flag_flattens())
         with self._tx(uow) as u:
             st, (event,) = self.breaker.kill(self.load(u), by, reason, now, flatten=flatten)
             self.save(u, st)
+            u.state.set(KILL_KEY, json.dumps({"at": now.isoformat(), "by": event.actor,
+                                              "reason": reason, "flatten": flatten}))
         report = self._execute_kill(st, event, flatten, now, uow)
         if report.executed:
             failed = f", {len(report.cancel_failures)} failed" if report.cancel_failures else ""
@@ -442,6 +467,7 @@ class RiskService:
         with self._uow as u:
             st, events = self.breaker.resume(self.load(u), by, reason, now)
             self.save(u, st)
+            u.state.set(KILL_KEY, "")
             for ev in events:
                 u.journal.add_risk_event(ev)
             u.commit()

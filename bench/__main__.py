@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m bench [NAME ...] [-- ARGS]``.
 
 Names: ``replay`` (bench/bench_replay.py: simulated exchange vs backtrader, backtesting.py,
-vectorbt, NautilusTrader) and ``env`` (bench/bench_env.py: the RL environment). With no
+vectorbt, NautilusTrader), ``env`` (bench/bench_env.py: the RL environment) and ``latency``
+(bench/bench_latency.py: signal -> order accepted by the simulated exchange, in SQLite). With no
 name, every benchmark runs with its defaults. Arguments after ``--`` go to the single
 benchmark named (e.g. ``python -m bench replay -- --no-peers``).
 """
@@ -29,7 +30,14 @@ def _env(argv: list[str]) -> None:
         sys.argv = saved
 
 
-BENCHMARKS: dict[str, Callable[[list[str]], None]] = {"replay": _replay, "env": _env}
+def _latency(argv: list[str]) -> None:
+    from bench import bench_latency
+
+    bench_latency.main(argv)
+
+
+BENCHMARKS: dict[str, Callable[[list[str]], None]] = {"replay": _replay, "env": _env,
+                                                      "latency": _latency}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,7 +79,7 @@ def _bars_file(n: int) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     p = OUT / f"bars_{n}.npz"
     if not p.exists():
-        np.savez(p, **make_bars(n))
+        np.savez(p, **make_bars(n))  # type: ignore[arg-type]
     return p
 
 
@@ -170,15 +170,25 @@ def run_sparse(bars: dict[str, np.ndarray], every: int = 2000) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------------------ memory
+def _hwm_kib() -> int:
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started by a
+    # parent holding 1 M bars would report the parent's peak
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def _child_memory(n: int) -> None:
     """Stream ``n`` bars from CSV through the per-bar loop and print peak RSS (KiB)."""
-    import resource
 
     from adapters.simulated.examples import SmaCross
     from adapters.simulated.replay import CsvSource, EquityStats, ReplayEngine, run_strategy
 
     path = OUT / f"bars_{n}.csv"
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _hwm_kib()
     ex, clock = _exchange(lean=True)
     stats = EquityStats()
     t = time.perf_counter()
@@ -186,7 +196,7 @@ def _child_memory(n: int) -> None:
                                         chunk_size=50_000), clock), ex,
                  SmaCross(10, 30, 100), stats)
     secs = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _hwm_kib()
     print(json.dumps({"bars": stats.n, "peak_rss_kib": peak, "rss_before_kib": base,
                       "seconds": secs, "fills": ex.fill_count}))
 

@@ -53,6 +53,7 @@ __all__ = [
     "build_features",
     "catalyst_dates",
     "feature_panel",
+    "panel_split_labels",
     "repair_frame",
     "sample_features",
     "sample_panel",
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 #: Bump when a feature definition changes: it is part of every cache key.
-PIPELINE_VERSION = "features-v1"
+PIPELINE_VERSION = "features-v2"
 FEATURE_COLUMNS = tuple(f"f_{n}" for n in MARKET_FEATURES)
 
 Progress = Callable[[str], None]
@@ -194,8 +195,7 @@ def _one_ticker(
     alerts: Sequence[Alert],
     bench: pd.Series,
     availability: Availability,
-    split_fractions: tuple[float, float, float],
-    embargo: int,
+    split_of: dict[np.datetime64, str],
 ) -> pd.DataFrame:
     dates = g["date"].to_numpy("datetime64[ns]")
     o, h, lo, c, v = (
@@ -211,15 +211,27 @@ def _one_ticker(
     )
     extra: dict[str, object] = {k: raw[k] for k in INDICATOR_COLUMNS}
     extra.update(cat.as_dict())
-    n = len(g)
-    try:
-        extra["split"] = chronological_splits(
-            n, *split_fractions, embargo=embargo
-        ).labels(n)
-    except ValueError:
-        extra["split"] = ["train"] * n
+    extra["split"] = [split_of[d] for d in dates]
     extra.update({name: mat[:, j] for j, name in enumerate(FEATURE_COLUMNS)})
     return pd.concat([out, pd.DataFrame(extra)], axis=1)
+
+
+def panel_split_labels(
+    dates: np.ndarray, split_fractions: tuple[float, float, float], embargo: int
+) -> dict[np.datetime64, str]:
+    """Return the split label of every date of the panel.
+
+    The cut points are dates common to every ticker (computed on the union of the panel's
+    dates), so no ticker's training bars overlap another ticker's validation or test period
+    in time; the embargo is counted in panel sessions.
+    """
+    days = np.unique(dates.astype("datetime64[ns]"))
+    n = len(days)
+    try:
+        labels = chronological_splits(n, *split_fractions, embargo=embargo).labels(n)
+    except ValueError:
+        labels = ["train"] * n
+    return dict(zip(days, labels, strict=True))
 
 
 def build_features(
@@ -256,6 +268,7 @@ def build_features(
     """
     by_t = _by_ticker(alerts)
     bench = benchmark_close(df, benchmark)
+    split_of = panel_split_labels(df["date"].to_numpy("datetime64[ns]"), split_fractions, embargo)
     parts = []
     for ticker, g in df.groupby("ticker", sort=True):
         g = g.sort_values("date", kind="stable")
@@ -265,8 +278,7 @@ def build_features(
                 by_t.get(str(ticker), []),
                 bench,
                 availability,
-                split_fractions,
-                embargo,
+                split_of,
             )
         )
         if progress is not None:

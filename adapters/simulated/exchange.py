@@ -7,7 +7,8 @@ Bars arrive through :meth:`SimulatedExchange.on_bar` (one bar as plain floats, t
 :meth:`~SimulatedExchange.advance_to` moves time without a bar (day orders expire).
 
 Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, costs from
-:mod:`domain.costs`, money through :class:`domain.portfolio.Ledger`):
+:mod:`domain.costs`, the book is broker-level like Alpaca's: cash plus quantity and
+average entry per ticker):
 
 - an order submitted at time ``t`` can only trade in bars that end after ``t``: a market
   order fills at the next bar's open plus slippage;
@@ -25,14 +26,15 @@ Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, c
   (:class:`~domain.errors.InsufficientBuyingPower`, :class:`~domain.errors.InvalidOrder`,
   :class:`~domain.errors.MarketClosed`): a refused order is never stored.
 
-Nothing here reads the wall clock or a random source: the same bars, orders and seed give
-the same events, ids included.
+Money (cash, average entry prices, fills) is exact ``Decimal``; the float shadows
+``cash_f`` / ``pos_f`` only serve per-bar equity curves. Nothing here reads the wall clock
+or a random source: the same bars, orders and seed give the same events, ids included.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from math import isnan
@@ -56,10 +58,8 @@ from domain.errors import (
 )
 from domain.events import Fill, OrderEvent, OrderFilled, OrderStatus, OrderStatusChanged
 from domain.ids import client_order_id as make_coid
-from domain.ids import digest
 from domain.market import Bar, MarketClock
 from domain.orders import OrderReport
-from domain.portfolio import Ledger
 from domain.values import ZERO, OrderClass, OrderType, Side, TimeInForce, dec
 
 __all__ = ["ExchangeConfig", "SimulatedExchange"]
@@ -244,7 +244,11 @@ class SimulatedExchange:
         self.config = cfg = config or ExchangeConfig()
         self.clock: Clock = clock or TestClock()
         self.sessions: Sessions = sessions_for(cfg.calendar)
-        self.ledger = Ledger(cash=cfg.starting_cash)
+        #: the broker's book, exact: cash and, per ticker, signed quantity and average entry
+        #: (like Alpaca's positions; the engine keeps the rich Position entities itself)
+        self.cash: Decimal = cfg.starting_cash
+        self._qty: dict[str, Decimal] = {}
+        self._avg: dict[str, Decimal] = {}
         self._orders: dict[str, _Order] = {}
         self._by_bid: dict[str, _Order] = {}
         self._working: dict[str, list[_Order]] = {}
@@ -268,6 +272,13 @@ class SimulatedExchange:
         self._new_legs: list[_Order] = []
         self._keep_history = cfg.history > 0
         self._emit_events = cfg.emit_events
+        c = cfg.costs
+        self._commission = c.commission
+        self._charges = bool(c.commission_bps or c.commission_per_share or
+                             c.commission_per_order or c.min_commission)
+        self._dt_ns = -1
+        self._dt = dt_from_ns(0)
+        self._mult_f = float(cfg.margin_multiplier)
         self._retain = cfg.retain_closed
 
     # ================================================================== bar driving
@@ -386,8 +397,8 @@ class SimulatedExchange:
                 p2: float | None = self._price(sib, ts_ns, o, h, lo, c)
                 if p1 is not None and p2 is not None:
                     sl_first = self._stop_first
-                    first, px = (od, p1) if (od.role == "sl") == sl_first else (sib, p2)
-                    avail = self._take(first, px, avail, ts_ns)
+                    first, fpx = (od, p1) if (od.role == "sl") == sl_first else (sib, p2)
+                    avail = self._take(first, fpx, avail, ts_ns)
                     continue
                 if p2 is not None:
                     od, p1 = sib, p2
@@ -477,14 +488,16 @@ class SimulatedExchange:
             px = fr.clamp(px, last[3], last[2])
         price = _d(px)
         qf = float(qty)
-        fee = self.config.costs.commission(qf, px)
+        fee = self._commission(qf, px) if self._charges else 0.0
         comm = _d(round(fee, 6)) if fee else ZERO
         od.nfills += 1
-        ts = dt_from_ns(ts_ns)
+        if ts_ns != self._dt_ns:
+            self._dt_ns, self._dt = ts_ns, dt_from_ns(ts_ns)
+        ts = self._dt
         fill = Fill(fill_id=f"{od.bid}-{od.nfills}", client_order_id=od.coid, ticker=od.ticker,
                     side=od.side, quantity=qty, price=price, ts_event=ts, commission=comm,
                     ts_init=ts, broker_order_id=od.bid)
-        self.ledger.apply_fill(fill)
+        self._book(od.ticker, qty if od.sign > 0 else -qty, price, comm)
         self.fill_count += 1
         self.cash_f -= od.sign * qf * px + float(comm)
         self.pos_f[od.ticker] = self.pos_f.get(od.ticker, 0.0) + od.sign * qf
@@ -513,6 +526,22 @@ class SimulatedExchange:
         if od.status is S.FILLED and sib is not None and sib.status.is_open:
             self._finish(sib, S.CANCELED, ts_ns, reason="oco: other leg filled")
 
+    def _book(self, ticker: str, signed: Decimal, price: Decimal, comm: Decimal) -> None:
+        self.cash -= signed * price + comm
+        q = self._qty.get(ticker, ZERO)
+        new = q + signed
+        if new == 0:
+            del self._qty[ticker]
+            del self._avg[ticker]
+            return
+        if q == 0:
+            self._avg[ticker] = price
+        elif (q > 0) == (signed > 0):  # adding: weighted average entry
+            self._avg[ticker] = (self._avg[ticker] * abs(q) + price * abs(signed)) / abs(new)
+        elif (new > 0) != (q > 0):  # flipped: the rest was opened at this fill's price
+            self._avg[ticker] = price
+        self._qty[ticker] = new
+
     def _unwork(self, od: _Order) -> None:
         work = self._working.get(od.ticker)
         if work is not None and od in work:
@@ -526,9 +555,6 @@ class SimulatedExchange:
         for x in (od, *od.legs):
             self._orders.pop(x.coid, None)
             self._by_bid.pop(x.bid, None)
-        led = self.ledger
-        led.closed.clear()
-        led.seen_fills.clear()
 
     def _emit(self, od: _Order, status: OrderStatus, ts: datetime, reason: str | None = None
               ) -> None:
@@ -567,8 +593,10 @@ class SimulatedExchange:
         coid = request.client_order_id
         if coid in self._orders:
             raise DuplicateClientOrderId(coid)
-        now = self.clock.now()
-        now_ns = max(ns_from_dt(now), self._now_ns)
+        clock = self.clock
+        now = clock.now()
+        cns = getattr(clock, "ns", None)
+        now_ns = max(cns if isinstance(cns, int) else ns_from_dt(now), self._now_ns)
         self._check_prices(request)
         if self.config.reject_when_closed and not self.sessions.is_open(
             now_ns, extended=request.extended_hours
@@ -579,7 +607,7 @@ class SimulatedExchange:
         ref = self._reference(request)
         self._check_buying_power(request, ref)
         self._seq += 1
-        bid = f"sim-{digest(self.config.seed, coid, length=20)}"
+        bid = f"sim{self.config.seed}-{self._seq}"  # deterministic: the submit sequence
         od = _Order(request, bid, now, now_ns)
         od.ref = ref
         if request.time_in_force is TimeInForce.DAY:
@@ -619,7 +647,9 @@ class SimulatedExchange:
         parent.legs = legs
 
     def _check_prices(self, r: SubmitOrder) -> None:
-        if not self.config.enforce_tick_size:
+        if not self.config.enforce_tick_size or (
+            r.order_type is OrderType.MARKET and r.order_class is OrderClass.SIMPLE
+        ):
             return
         for name in ("limit_price", "stop_price", "take_profit_price", "stop_loss_price",
                      "stop_loss_limit_price", "trail_price"):
@@ -658,6 +688,11 @@ class SimulatedExchange:
                 f"{abs(held) if held > 0 else 0})", r.client_order_id)
         if r.order_class is OrderClass.BRACKET and not self.config.allow_short and sign < 0:
             raise OrderRejected("short brackets need allow_short", r.client_order_id)
+        mult = self._mult_f
+        eq_f = self.equity_f()
+        gross_f = sum(abs(q) * self._last[t][4] for t, q in self.pos_f.items() if q)
+        if not any(self._working.values()) and opening * ref < 0.99 * (eq_f * mult - gross_f):
+            return  # clearly affordable: skip the exact Decimal check
         acct = self.get_account()
         reserved = _d(round(sum(
             float(od.leaves) * od.ref for w in self._working.values() for od in w
@@ -709,28 +744,37 @@ class SimulatedExchange:
     def get_positions(self) -> list[BrokerPosition]:
         """Return open positions marked at the last close."""
         out = []
-        for t, p in sorted(self.ledger.positions.items()):
-            price = self._price_dec(t)
+        for t, q in sorted(self._qty.items()):
+            avg = self._avg[t]
+            price = self._price_dec(t) or avg
             out.append(BrokerPosition(
-                ticker=t, quantity=p.signed_quantity, avg_entry_price=p.avg_entry_price,
-                current_price=price, market_value=p.market_value(price),
-                unrealized_pnl=p.unrealized_pnl(price)))
+                ticker=t, quantity=q, avg_entry_price=avg, current_price=price,
+                market_value=q * price, unrealized_pnl=(price - avg) * q))
         return out
 
     def get_account(self) -> Account:
         """Return cash, equity and buying power at the last closes."""
-        prices = {t: d for t in self.ledger.positions if (d := self._price_dec(t)) is not None}
-        return self.ledger.account(prices, ts=self.clock.now(),
-                                   margin_multiplier=self.config.margin_multiplier)
+        long_mv = short_mv = ZERO
+        for t, q in self._qty.items():
+            mv = q * (self._price_dec(t) or self._avg[t])
+            if mv >= 0:
+                long_mv += mv
+            else:
+                short_mv += mv
+        equity = self.cash + long_mv + short_mv
+        bp = max(ZERO, equity * self.config.margin_multiplier - (long_mv - short_mv))
+        return Account(cash=self.cash, equity=equity, buying_power=bp,
+                       long_market_value=long_mv, short_market_value=short_mv,
+                       ts=self.clock.now())
 
     def close_position(self, ticker: str) -> OrderReport | None:
         """Submit a market order that flattens ``ticker``; None when flat."""
-        p = self.ledger.positions.get(ticker)
-        if p is None:
+        q = self._qty.get(ticker)
+        if q is None:
             return None
         self._seq += 1
         req = SubmitOrder(client_order_id=make_coid(f"close-{ticker}-{self._seq}", "close"),
-                          ticker=ticker, side=p.side.exit_side, quantity=p.quantity)
+                          ticker=ticker, side=Side.SELL if q > 0 else Side.BUY, quantity=abs(q))
         return self.submit_order(req)
 
     def close_all_positions(self, cancel_orders: bool = True) -> list[OrderReport]:
@@ -740,7 +784,7 @@ class SimulatedExchange:
                 if od.status.is_open:
                     self.cancel_order(coid)
         out = []
-        for t in sorted(self.ledger.positions):
+        for t in sorted(self._qty):
             r = self.close_position(t)
             if r is not None:
                 out.append(r)
@@ -786,7 +830,3 @@ class SimulatedExchange:
                     close=r[4], volume=r[5])
                 for r in self._hist.get(ticker, ()) if a <= r[0] <= b]
 
-    # ================================================================== helpers
-    def fills_sequence(self) -> Sequence[str]:
-        """Return every fill id applied, in order (determinism checks)."""
-        return sorted(self.ledger.seen_fills)

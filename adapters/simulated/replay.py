@@ -35,6 +35,7 @@ feeds it bars and polls the signals it produced.
 
 from __future__ import annotations
 
+import gc
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,7 +83,7 @@ class ReplayClock(TestClock):
 
     def __init__(self, start: datetime | None = None) -> None:
         super().__init__(start if start is not None else dt_from_ns(0))
-        self._ns = ns_from_dt(self._now)
+        self._ns = self._valid_ns = ns_from_dt(self._now)
 
     def set_ns(self, ts_ns: int) -> None:
         """Move the clock to ``ts_ns`` (never backwards)."""
@@ -97,14 +98,15 @@ class ReplayClock(TestClock):
 
     def now(self) -> datetime:
         """Return the current time (UTC)."""
-        if ns_from_dt(self._now) != self._ns:
+        if self._valid_ns != self._ns:
             self._now = dt_from_ns(self._ns)
+            self._valid_ns = self._ns
         return self._now
 
     def set(self, ts: datetime) -> None:
         """Move the clock to ``ts``."""
         super().set(ts)
-        self._ns = ns_from_dt(self._now)
+        self._ns = self._valid_ns = ns_from_dt(self._now)
 
 
 class BarChunk:
@@ -519,6 +521,22 @@ def run_strategy(replay: ReplayEngine, exchange: SimulatedExchange, strategy: St
     on_signals
         What to do with returned signals (default :func:`signals_to_orders`).
     """
+    # the loop allocates few objects, but trades create many long-lived ones (orders,
+    # fills, positions) whose generational GC passes grow with the run: pause the cycle
+    # collector while replaying (reference counting still frees everything acyclic)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(replay, exchange, strategy, equity, on_signals, name)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _run(replay: ReplayEngine, exchange: SimulatedExchange, strategy: StrategyLike,
+         equity: Callable[[int, float], None] | None,
+         on_signals: Callable[[StrategyContext, Iterable[Signal]], None] | None,
+         name: str) -> StrategyContext:
     fn = _callable(strategy)
     ctx = StrategyContext(exchange, name)
     view = BarView()
@@ -527,6 +545,10 @@ def run_strategy(replay: ReplayEngine, exchange: SimulatedExchange, strategy: St
     equity_f = exchange.equity_f
     idx = -1
     clock = replay.clock
+    last, working, keep_hist = exchange._last, exchange._working, exchange._keep_history
+    rec_ts = rec_eq = None
+    if type(equity) is EquityRecorder:
+        rec_ts, rec_eq = equity.ts.append, equity.equity.append
     for chunk in replay.chunks():
         n = len(chunk)
         if n > 1 and not bool(np.all(np.diff(chunk.ts) > 0)):
@@ -558,7 +580,11 @@ def run_strategy(replay: ReplayEngine, exchange: SimulatedExchange, strategy: St
             chunk.low.tolist(), chunk.close.tolist(), chunk.volume.tolist(), strict=True
         ):
             clock._ns = ts_ns
-            on_bar(t, ts_ns, o, h, lo, c, v)
+            if keep_hist or working.get(t) or ts_ns >= exchange._next_expiry:
+                on_bar(t, ts_ns, o, h, lo, c, v)
+            else:  # nothing can trade: what on_bar would do, without the call
+                last[t] = (ts_ns, o, h, lo, c, v)
+                exchange._now_ns = ts_ns
             idx += 1
             view.ticker = t
             view.ts_ns = ts_ns
@@ -571,7 +597,10 @@ def run_strategy(replay: ReplayEngine, exchange: SimulatedExchange, strategy: St
             out = fn(view, ctx)
             if out:
                 handle(ctx, out)
-            if equity is not None:
+            if rec_ts is not None:
+                rec_ts(ts_ns)
+                rec_eq(equity_f())  # type: ignore[misc]
+            elif equity is not None:
                 equity(ts_ns, equity_f())
     return ctx
 

@@ -154,7 +154,8 @@ class SparseReplay:
         cur = 0
         while cur < n:
             nsig = int(sig[si]) if si < len(sig) else n
-            nxt = min(nsig, self._next_event(cur, min(nsig + 1, n)))
+            # search only up to the next signal bar: trailing watermarks roll to ``nxt``
+            nxt = self._next_event(cur, min(nsig, n))
             if nxt > cur:  # bars [cur, nxt) can change nothing but the mark
                 q = ex.pos_f.get(t, 0.0)
                 eq[cur:nxt] = ex.cash_f + q * c[cur:nxt] if q else ex.cash_f

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -31,8 +32,9 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+@functools.cache
 def script_directory() -> ScriptDirectory:
-    """Return the packaged migration scripts."""
+    """Return the packaged migration scripts (read once per process)."""
     return ScriptDirectory.from_config(alembic_config())
 
 

@@ -20,7 +20,19 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, Executable, RowMapping, Table, and_, delete, exists, func, select, update
+from sqlalchemy import (
+    Engine,
+    Executable,
+    RowMapping,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, CursorResult
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -28,6 +40,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from adapters.sqlalchemy import mapping as m
 from adapters.sqlalchemy import tables as t
 from adapters.sqlalchemy.engine import make_engine, translate
+from adapters.sqlalchemy.types import UtcDateTime
 from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot, RunRecord
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import TERMINAL_STATUSES, ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -43,6 +56,76 @@ def _is_fk(exc: IntegrityError) -> bool:
     return any(h in low for h in _FK_HINTS)
 
 
+class _Statements:
+    """Statements built once per dialect: executing a prebuilt statement skips building and
+    cache-keying a new one, which is most of SQLAlchemy's per-call cost on the hot paths."""
+
+    def __init__(self, dialect: str) -> None:
+        ins: Callable[[Table], Any] = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        o, f, p, c = t.orders.c, t.fills.c, t.positions.c, t.closed_positions.c
+        self.order_insert = ins(t.orders).on_conflict_do_nothing().returning(o.client_order_id)
+        self.order_get = select(t.orders).where(o.client_order_id == bindparam("k_id"))
+        self.order_update = update(t.orders).where(o.client_order_id == bindparam("k_id"))
+        self.order_event_insert = t.order_events.insert()
+        self.fill_insert = ins(t.fills).on_conflict_do_nothing().returning(f.fill_id)
+        self.fill_exists = select(exists().where(f.fill_id == bindparam("k_id")))
+        self.fills_of_order = (
+            select(t.fills).where(f.client_order_id == bindparam("k_id"))
+            .order_by(f.ts_event, f.fill_id)
+        )
+        self.position_insert = ins(t.positions).on_conflict_do_nothing().returning(p.position_id)
+        self.position_get = select(t.positions).where(p.position_id == bindparam("k_id"))
+        self.position_of_ticker = (
+            select(t.positions).where(p.ticker == bindparam("k_ticker"))
+            .order_by(p.opened_at, p.position_id).limit(1)
+        )
+        self.position_version = select(p.version).where(p.position_id == bindparam("k_id"))
+        self.position_update = update(t.positions).where(
+            and_(p.position_id == bindparam("k_id"), p.version == bindparam("k_version"))
+        )
+        self.position_delete = delete(t.positions).where(
+            and_(p.position_id == bindparam("k_id"), p.version == bindparam("k_version"))
+        )
+        self.closed_exists = select(exists().where(c.position_id == bindparam("k_id")))
+        self.closed_insert = (
+            ins(t.closed_positions).on_conflict_do_nothing().returning(c.position_id)
+        )
+        self.execution_insert = t.execution_log.insert()
+        self.risk_insert = t.risk_events.insert()
+        self.exit_insert = t.stop_loss_events.insert()
+        self.kv_get = select(t.kv_state.c.value).where(t.kv_state.c.key == bindparam("k_id"))
+        kv = ins(t.kv_state)
+        self.kv_set = kv.on_conflict_do_update(
+            index_elements=[t.kv_state.c.key],
+            set_={"value": kv.excluded.value, "updated_at": kv.excluded.updated_at},
+        )
+        sn = t.portfolio_snapshots.c
+        self.snapshot_delete = delete(t.portfolio_snapshots).where(
+            and_(func.coalesce(sn.run_id, "") == bindparam("k_run"), sn.ts == bindparam("k_ts"))
+        )
+        self.snapshot_insert = t.portfolio_snapshots.insert()
+        pm = t.performance_metrics.c
+        self.metrics_delete = delete(t.performance_metrics).where(
+            and_(
+                func.coalesce(pm.run_id, "") == bindparam("k_run"),
+                pm.period == bindparam("k_period"),
+                pm.period_start == bindparam("k_start", type_=UtcDateTime),
+            )
+        )
+        self.metrics_insert = t.performance_metrics.insert()
+        self.run_insert = ins(t.runs).on_conflict_do_nothing()
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: str) -> _Statements:
+    st = _STATEMENTS.get(dialect)
+    if st is None:
+        st = _STATEMENTS[dialect] = _Statements(dialect)
+    return st
+
+
 class _Repo:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
@@ -50,8 +133,9 @@ class _Repo:
     def _x(self, stmt: Executable, params: Any = None) -> CursorResult[Any]:
         return self._uow._execute(stmt, params)
 
-    def _insert(self, table: Table) -> Any:
-        return self._uow._insert(table)
+    @property
+    def _q(self) -> _Statements:
+        return self._uow._stmts
 
     def _stamp(self, row: dict[str, Any]) -> dict[str, Any]:
         row["run_id"] = self._uow.run_id
@@ -62,29 +146,22 @@ class SqlOrders(_Repo):
     """``OrderRepo`` over ``orders`` and ``order_events``."""
 
     def add(self, order: Order) -> None:
-        stmt = self._insert(t.orders).on_conflict_do_nothing().returning(
-            t.orders.c.client_order_id
-        )
         try:
-            res = self._x(stmt, self._stamp(m.order_row(order)))
+            res = self._x(self._q.order_insert, self._stamp(m.order_row(order)))
         except IntegrityError as exc:
             raise self._uow._integrity(exc, f"order {order.client_order_id}") from exc
         if res.first() is None:
             raise DuplicateClientOrderId(order.client_order_id)
 
     def get(self, client_order_id: str) -> Order | None:
-        row = self._x(
-            select(t.orders).where(t.orders.c.client_order_id == client_order_id)
-        ).mappings().first()
+        row = self._x(self._q.order_get, {"k_id": client_order_id}).mappings().first()
         return m.order_from(row) if row is not None else None
 
     def save(self, order: Order) -> None:
         row = m.order_row(order)
         values = {k: row[k] for k in m.ORDER_STATE_COLUMNS}
-        res = self._x(
-            update(t.orders).where(t.orders.c.client_order_id == order.client_order_id),
-            values,
-        )
+        values["k_id"] = order.client_order_id
+        res = self._x(self._q.order_update, values)
         if res.rowcount == 0:
             raise NotFound(f"order {order.client_order_id} was never added")
 
@@ -98,16 +175,15 @@ class SqlOrders(_Repo):
         return [m.order_from(r) for r in self._x(q).mappings()]
 
     def record_event(self, event: OrderEvent) -> None:
-        self._x(t.order_events.insert(), self._stamp(m.order_event_row(event)))
+        self._x(self._q.order_event_insert, self._stamp(m.order_event_row(event)))
 
 
 class SqlFills(_Repo):
     """``FillRepo`` over ``fills`` (primary key ``fill_id``, foreign key to ``orders``)."""
 
     def add(self, fill: Fill) -> None:
-        stmt = self._insert(t.fills).on_conflict_do_nothing().returning(t.fills.c.fill_id)
         try:
-            res = self._x(stmt, self._stamp(m.fill_row(fill)))
+            res = self._x(self._q.fill_insert, self._stamp(m.fill_row(fill)))
         except IntegrityError as exc:
             if _is_fk(exc):
                 raise NotFound(
@@ -119,15 +195,11 @@ class SqlFills(_Repo):
             raise DuplicateFill(fill.fill_id, "fills table")
 
     def exists(self, fill_id: str) -> bool:
-        return bool(self._x(select(exists().where(t.fills.c.fill_id == fill_id))).scalar())
+        return bool(self._x(self._q.fill_exists, {"k_id": fill_id}).scalar())
 
     def for_order(self, client_order_id: str) -> list[Fill]:
-        q = (
-            select(t.fills)
-            .where(t.fills.c.client_order_id == client_order_id)
-            .order_by(t.fills.c.ts_event, t.fills.c.fill_id)
-        )
-        return [m.fill_from(r) for r in self._x(q).mappings()]
+        rows = self._x(self._q.fills_of_order, {"k_id": client_order_id}).mappings()
+        return [m.fill_from(r) for r in rows]
 
 
 class SqlPositions(_Repo):
@@ -140,32 +212,20 @@ class SqlPositions(_Repo):
 
     def add(self, position: Position) -> None:
         pid = position.position_id
-        closed = self._x(
-            select(exists().where(t.closed_positions.c.position_id == pid))
-        ).scalar()
+        closed = self._x(self._q.closed_exists, {"k_id": pid}).scalar()
         if closed:
             raise ConcurrencyConflict(f"position {pid} already exists (closed)")
-        stmt = self._insert(t.positions).on_conflict_do_nothing().returning(
-            t.positions.c.position_id
-        )
-        res = self._x(stmt, self._stamp(m.position_row(position)))
+        res = self._x(self._q.position_insert, self._stamp(m.position_row(position)))
         if res.first() is None:
             raise ConcurrencyConflict(f"position {pid} already exists")
         self._uow._loaded[pid] = position.version
 
     def get(self, position_id: str) -> Position | None:
-        row = self._x(
-            select(t.positions).where(t.positions.c.position_id == position_id)
-        ).mappings().first()
+        row = self._x(self._q.position_get, {"k_id": position_id}).mappings().first()
         return self._out(row) if row is not None else None
 
     def open_for(self, ticker: str) -> Position | None:
-        row = self._x(
-            select(t.positions)
-            .where(t.positions.c.ticker == ticker)
-            .order_by(t.positions.c.opened_at, t.positions.c.position_id)
-            .limit(1)
-        ).mappings().first()
+        row = self._x(self._q.position_of_ticker, {"k_ticker": ticker}).mappings().first()
         return self._out(row) if row is not None else None
 
     def list_open(self) -> list[Position]:
@@ -181,11 +241,7 @@ class SqlPositions(_Repo):
         return expected
 
     def _conflict(self, position: Position, expected: int) -> ConcurrencyConflict:
-        stored = self._x(
-            select(t.positions.c.version).where(
-                t.positions.c.position_id == position.position_id
-            )
-        ).scalar()
+        stored = self._x(self._q.position_version, {"k_id": position.position_id}).scalar()
         if stored is None:
             return ConcurrencyConflict(f"position {position.position_id} is not open any more")
         return ConcurrencyConflict(
@@ -197,15 +253,9 @@ class SqlPositions(_Repo):
         expected = self._expected(position)
         row = m.position_row(position)
         del row["position_id"]
-        res = self._x(
-            update(t.positions).where(
-                and_(
-                    t.positions.c.position_id == position.position_id,
-                    t.positions.c.version == expected,
-                )
-            ),
-            row,
-        )
+        row["k_id"] = position.position_id
+        row["k_version"] = expected
+        res = self._x(self._q.position_update, row)
         if res.rowcount != 1:
             raise self._conflict(position, expected)
         self._uow._loaded[position.position_id] = position.version
@@ -213,19 +263,11 @@ class SqlPositions(_Repo):
     def close(self, position: Position, closed: ClosedPosition) -> None:
         expected = self._expected(position)
         res = self._x(
-            delete(t.positions).where(
-                and_(
-                    t.positions.c.position_id == position.position_id,
-                    t.positions.c.version == expected,
-                )
-            )
+            self._q.position_delete, {"k_id": position.position_id, "k_version": expected}
         )
         if res.rowcount != 1:
             raise self._conflict(position, expected)
-        stmt = self._insert(t.closed_positions).on_conflict_do_nothing().returning(
-            t.closed_positions.c.position_id
-        )
-        res = self._x(stmt, self._stamp(m.closed_row(closed)))
+        res = self._x(self._q.closed_insert, self._stamp(m.closed_row(closed)))
         if res.first() is None:
             raise ConcurrencyConflict(f"position {closed.position_id} was closed before")
         self._uow._loaded.pop(position.position_id, None)
@@ -247,13 +289,13 @@ class SqlJournal(_Repo):
     """``JournalRepo`` over ``execution_log``, ``risk_events`` and ``stop_loss_events``."""
 
     def add_execution(self, record: ExecutionRecord) -> None:
-        self._x(t.execution_log.insert(), self._stamp(m.execution_row(record)))
+        self._x(self._q.execution_insert, self._stamp(m.execution_row(record)))
 
     def add_risk_event(self, event: RiskEvent) -> None:
-        self._x(t.risk_events.insert(), self._stamp(m.risk_event_row(event)))
+        self._x(self._q.risk_insert, self._stamp(m.risk_event_row(event)))
 
     def add_exit_event(self, event: ExitTriggered) -> None:
-        self._x(t.stop_loss_events.insert(), self._stamp(m.exit_event_row(event)))
+        self._x(self._q.exit_insert, self._stamp(m.exit_event_row(event)))
 
     def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
         q = select(t.execution_log)
@@ -276,19 +318,12 @@ class SqlState(_Repo):
     """``StateRepo`` over ``kv_state``."""
 
     def get(self, key: str) -> str | None:
-        value: str | None = self._x(
-            select(t.kv_state.c.value).where(t.kv_state.c.key == key)
-        ).scalar()
+        value: str | None = self._x(self._q.kv_get, {"k_id": key}).scalar()
         return value
 
     def set(self, key: str, value: str) -> None:
         now = datetime.now(UTC)
-        stmt = self._insert(t.kv_state)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.kv_state.c.key],
-            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-        )
-        self._x(stmt, {"key": key, "value": value, "updated_at": now})
+        self._x(self._q.kv_set, {"key": key, "value": value, "updated_at": now})
 
 
 
@@ -296,13 +331,8 @@ class SqlReports(_Repo):
     """``ReportRepo`` over ``portfolio_snapshots`` and ``performance_metrics``."""
 
     def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
-        c = t.portfolio_snapshots.c
-        self._x(
-            delete(t.portfolio_snapshots).where(
-                and_(func.coalesce(c.run_id, "") == (snapshot.run_id or ""), c.ts == snapshot.ts)
-            )
-        )
-        self._x(t.portfolio_snapshots.insert(), m.snapshot_row(snapshot))
+        self._x(self._q.snapshot_delete, {"k_run": snapshot.run_id or "", "k_ts": snapshot.ts})
+        self._x(self._q.snapshot_insert, m.snapshot_row(snapshot))
 
     def snapshots(
         self, since: datetime | None = None, until: datetime | None = None
@@ -317,17 +347,12 @@ class SqlReports(_Repo):
         return [m.snapshot_from(r) for r in self._x(q).mappings()]
 
     def save_metrics(self, record: PerformanceRecord) -> None:
-        c = t.performance_metrics.c
         self._x(
-            delete(t.performance_metrics).where(
-                and_(
-                    func.coalesce(c.run_id, "") == (record.run_id or ""),
-                    c.period == record.period,
-                    c.period_start == record.period_start,
-                )
-            )
+            self._q.metrics_delete,
+            {"k_run": record.run_id or "", "k_period": record.period,
+             "k_start": record.period_start},
         )
-        self._x(t.performance_metrics.insert(), m.metrics_row(record))
+        self._x(self._q.metrics_insert, m.metrics_row(record))
 
     def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
         c = t.performance_metrics.c
@@ -342,7 +367,7 @@ class SqlRuns(_Repo):
     """``RunRepo`` over ``runs``."""
 
     def start(self, run: RunRecord) -> None:
-        self._x(self._insert(t.runs).on_conflict_do_nothing(), m.run_row(run))
+        self._x(self._q.run_insert, m.run_row(run))
 
     def finish(self, run_id: str, ts: datetime, status: str) -> None:
         res = self._x(
@@ -377,10 +402,7 @@ class SqlUnitOfWork:
         self.run_id = run_id
         self._conn: Connection | None = None
         self._loaded: dict[str, int] = {}
-        dialect = engine.dialect.name
-        self._insert_fn: Callable[[Table], Any] = (
-            postgresql.insert if dialect == "postgresql" else sqlite.insert
-        )
+        self._stmts = _statements(engine.dialect.name)
         self.orders = SqlOrders(self)
         self.fills = SqlFills(self)
         self.positions = SqlPositions(self)
@@ -391,9 +413,6 @@ class SqlUnitOfWork:
         self.commits = 0
 
     # --- plumbing used by the repositories ------------------------------------------------
-    def _insert(self, table: Table) -> Any:
-        return self._insert_fn(table)
-
     @property
     def connection(self) -> Connection:
         """Return the open connection (inside ``with uow:`` only)."""

@@ -138,10 +138,9 @@ def doctor(
 
 def _register() -> None:
     # --- sub-apps (one line per area) ---
-    from entrypoints.cli import data, rl, trading
+    from entrypoints.cli import data, rl, simserver, trading
     from entrypoints.cli import db as db_cli
     from entrypoints.cli import risk as risk_cli
-    from entrypoints.cli import simserver
 
     app.add_typer(data.app, name="data")
     app.add_typer(rl.app, name="rl")

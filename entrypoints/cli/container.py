@@ -6,15 +6,39 @@ it exists. Tests swap any provider with ``container.<name>.override(...)``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dependency_injector import containers, providers
 
 from adapters.notifiers import notifier_from_settings
 from adapters.sqlalchemy import make_engine, sql_uow_factory
 from adapters.system.clock import SystemClock
 from adapters.system.kill_switch import FileKillSwitch
+from application.executor import OrderExecutor
+from application.monitor import PositionMonitor
 from application.risk import RiskService
+from application.router import RouterConfig, SignalRouter
+from application.tracker import PortfolioTracker
 from domain.risk import RiskConfig
 from entrypoints.settings import Settings
+
+
+def _alpaca_broker(settings: Settings, live: bool = False) -> Any:
+    from adapters.alpaca import build_broker  # noqa: PLC0415 - heavy, only when chosen
+
+    return build_broker(settings, live=live)
+
+
+def _alpaca_price_feed(settings: Settings) -> Any:
+    from adapters.alpaca import build_price_feed  # noqa: PLC0415 - heavy, only when chosen
+
+    return build_price_feed(settings)
+
+
+def _sim_exchange(**kwargs: Any) -> Any:
+    from adapters.simulated import SimulatedExchange  # noqa: PLC0415 - calendars load slowly
+
+    return SimulatedExchange(**kwargs)
 
 
 class Core(containers.DeclarativeContainer):
@@ -36,6 +60,12 @@ class Gateways(containers.DeclarativeContainer):
     # persistence (issue 3): one engine per process (migrates an empty database on first use)
     engine = providers.Singleton(make_engine, core.settings.provided.database_url)
     uow_factory = providers.Singleton(sql_uow_factory, engine)
+    # alpaca (issue 6): paper by default; pass live=True (the --live flag) at call time, which
+    # also needs CATALYST_LIVE_CONFIRM=I-UNDERSTAND; alpaca-py is imported only when used
+    alpaca_broker = providers.Factory(_alpaca_broker, settings=core.settings)
+    alpaca_price_feed = providers.Factory(_alpaca_price_feed, settings=core.settings)
+    # pipeline (issue 5): one simulated exchange per replay (config= and clock= at call time)
+    sim_exchange = providers.Factory(_sim_exchange)
 
 
 class Services(containers.DeclarativeContainer):
@@ -51,6 +81,13 @@ class Services(containers.DeclarativeContainer):
         kill_flag=gateways.kill_switch,
         kill_flag_flattens=gateways.kill_switch.provided.wants_flatten,
     )
+    # pipeline (issue 5): broker=, feed=, risk=, config= are passed at call time by
+    # entrypoints/cli/trading.py (the replay's exchange and clock)
+    router_config = providers.Singleton(RouterConfig)
+    signal_router = providers.Factory(SignalRouter, config=router_config)
+    order_executor = providers.Factory(OrderExecutor)
+    position_monitor = providers.Factory(PositionMonitor)
+    portfolio_tracker = providers.Factory(PortfolioTracker)
 
 
 class Container(containers.DeclarativeContainer):

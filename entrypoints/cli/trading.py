@@ -16,29 +16,26 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.data.ohlcv import DataError
 from adapters.data.sample import sample_paths
 from adapters.reporting.trading_report import trade_rows, write_report
-from adapters.simulated import ExchangeConfig, SimulatedExchange
 from adapters.sources.files import open_feed
-from adapters.sources.market import load_daily_bars, replay_into, restore_ledger
 from adapters.sources.parse import AlertIssue
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import SignalSource, UnitOfWork
 from application.risk import RiskService
-from application.router import AlertSignalSource, RouterConfig, SignalRouter
+from application.router import AlertSignalSource, RouterConfig
 from application.tracker import PERIODS, PortfolioTracker
 from domain.audit import Severity
 from domain.clock import TestClock
@@ -48,7 +45,11 @@ from domain.market import Bar
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
 from domain.signal import Signal
+from domain.values import TimeInForce
 from entrypoints.cli.container import get_container
+
+if TYPE_CHECKING:
+    from adapters.simulated import SimulatedExchange
 
 app = typer.Typer(no_args_is_help=True)
 export_app = typer.Typer(no_args_is_help=True, help="Export the trade log.")
@@ -117,6 +118,10 @@ class Session:
         run_id: str | None, speed: float, cash: Decimal, threshold: float, sizing: str,
         max_hold_days: float, issue_sink: Callable[[AlertIssue], None] | None,
     ) -> None:
+        from adapters.data.ohlcv import DataError
+        from adapters.simulated import ExchangeConfig
+        from adapters.sources.market import load_daily_bars, replay_into
+
         try:
             self.bars = load_daily_bars(data)
         except DataError as exc:
@@ -147,7 +152,9 @@ class Session:
             except FileNotFoundError as exc:
                 raise _fail(f"--alerts {spec!r}: {exc}") from None
             self.feed_counts = feed.issues
-            source = AlertSignalSource(feed, SignalRouter(RouterConfig(threshold=threshold)))
+            router = get_container().services.signal_router(
+                config=RouterConfig(threshold=threshold))
+            source = AlertSignalSource(feed, router)
             params_src = spec if spec == "-" else f"{spec}#{_file_digest(Path(spec))}" \
                 if Path(spec).is_file() else spec
         self.source = source
@@ -161,23 +168,24 @@ class Session:
                   "max_hold_days": max_hold_days}
         self.run_id = run_id or f"{'bt' if kind == 'backtest' else 'run'}-" + digest(
             *sorted(f"{k}={v}" for k, v in params.items()), length=12)
+        container = get_container()
         self.clock = TestClock(self.bars[0].ts)
-        self.exchange = SimulatedExchange(ExchangeConfig(starting_cash=cash), clock=self.clock)
+        self.exchange: SimulatedExchange = container.gateways.sim_exchange(
+            config=ExchangeConfig(starting_cash=cash), clock=self.clock)
         self.db_url = db_url
         self.uow = _uow(db_url)
-        container = get_container()
-        risk_cfg = RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
-        self.risk = RiskService(self.uow, self.exchange, container.gateways.notifier(),
-                                self.clock, risk_cfg, kill_flag=container.gateways.kill_switch(),
-                                journal_approvals=False,
-                                notify_min_severity=Severity.CRITICAL)
-        from datetime import timedelta
-
-        self.executor = OrderExecutor(self.exchange, self.exchange, self.risk,
-                                      ExecutorConfig(threshold=threshold, sizing_method=method))
-        self.monitor = PositionMonitor(self.executor, MonitorConfig(
-            max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
-        self.tracker = PortfolioTracker(self.run_id)
+        services = container.services
+        self.risk: RiskService = services.risk_service(
+            uow=self.uow, broker=self.exchange, clock=self.clock,
+            config=RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S), journal_approvals=False,
+            notify_min_severity=Severity.CRITICAL)
+        self.executor: OrderExecutor = services.order_executor(
+            broker=self.exchange, feed=self.exchange, risk=self.risk,
+            config=ExecutorConfig(threshold=threshold, sizing_method=method))
+        self.monitor: PositionMonitor = services.position_monitor(
+            executor=self.executor, config=MonitorConfig(
+                max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
+        self.tracker: PortfolioTracker = services.portfolio_tracker(run_id=self.run_id)
         self.driver = replay_into(self.bars, self.exchange, self.clock, speed=speed)
         self.engine = Engine(self.uow, self.exchange, self.exchange, source, self.executor,
                              self.monitor, self.tracker, self.clock,
@@ -202,6 +210,8 @@ class Session:
             return self.engine.run(self.driver, on_resume=restore)
 
     def _restore(self, uow: UnitOfWork) -> None:
+        from adapters.sources.market import restore_ledger
+
         restore_ledger(self.exchange, uow)
 
 
@@ -362,12 +372,26 @@ def run(
     max_hold_days: Annotated[float, typer.Option("--max-hold-days")] = 14.0,
     report: Annotated[Path | None, typer.Option("--report")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    tickers: Annotated[str, typer.Option("--tickers", help="Alpaca: comma-separated tickers to "
+                                         "watch (default: the sample's).")] = "",
+    interval: Annotated[float, typer.Option("--interval", help="Alpaca: seconds between "
+                                            "steps.")] = 60.0,
+    live: Annotated[bool, typer.Option("--live", help="Alpaca: trade the LIVE account (needs "
+                                       "CATALYST_LIVE_CONFIRM=I-UNDERSTAND).")] = False,
+    max_steps: Annotated[int, typer.Option("--max-steps", hidden=True)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Paper-trade through the engine; resumes after a restart (SIGINT/SIGTERM stop cleanly)."""
+    """Paper-trade through the engine; resumes after a restart (SIGINT/SIGTERM stop cleanly).
+
+    ``--broker sim`` replays data on the simulated exchange; ``--broker alpaca`` trades in real
+    time (wall clock, market hours) on Alpaca's paper account, alerts from ``--alerts``.
+    """
+    if broker == "alpaca":
+        _run_live(alerts, db, run_id, threshold, sizing, max_hold_days, tickers, interval,
+                  max_steps, live, as_json)
+        return
     if broker != "sim":
-        raise _fail(f"--broker {broker!r}: only 'sim' is wired into `catalyst run` in this build "
-                    "(the Alpaca adapter is used by `catalyst account --broker alpaca`)")
+        raise _fail(f"--broker {broker!r}: expected sim or alpaca")
     if speed < 0:
         raise _fail(f"--speed {speed}: expected >= 0")
     t0 = time.perf_counter()
@@ -381,6 +405,75 @@ def run(
     result = _run_session(session, progress and not as_json)
     report_dir = report or Path("var/reports") / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
+
+
+def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold: float,
+              sizing: str, max_hold_days: float, tickers: str, interval: float, max_steps: int,
+              live: bool, as_json: bool) -> None:
+    """Real time on Alpaca: the wall clock drives, the Alpaca feed supplies bars."""
+    from adapters.data.sample import SAMPLE_TICKERS
+    from application.engine import WallClockDriver
+
+    if not alerts:
+        raise _fail("--alerts: `catalyst run --broker alpaca` needs an alert source (a file, a "
+                    "folder followed as it grows, or - for stdin)")
+    try:
+        method = SizingMethod(sizing)
+    except ValueError:
+        raise _fail(f"--sizing {sizing!r}: expected one of "
+                    f"{', '.join(m.value for m in SizingMethod)}") from None
+    watch = [t.strip().upper() for t in tickers.split(",") if t.strip()] or list(SAMPLE_TICKERS)
+    container = get_container()
+    try:
+        broker = container.gateways.alpaca_broker(live=live)
+        feed = container.gateways.alpaca_price_feed()
+    except DomainError as exc:
+        raise _fail(f"--broker alpaca: {exc}") from None
+    clock = container.core.clock()
+    url = db or container.core.settings().database_url
+    uow = _uow(url, synchronous="FULL")
+    issues: list[AlertIssue] = []
+
+    def on_issue(i: AlertIssue) -> None:
+        issues.append(i)
+        if not as_json:
+            _print_issue(i)
+
+    try:
+        alert_feed = open_feed(alerts, on_issue=on_issue)
+    except FileNotFoundError as exc:
+        raise _fail(f"--alerts {alerts!r}: {exc}") from None
+    source = AlertSignalSource(alert_feed, container.services.signal_router(
+        config=RouterConfig(threshold=threshold)))
+    rid = run_id or "live-" + digest(alerts, ",".join(watch), threshold, sizing, length=12)
+    services = container.services
+    risk: RiskService = services.risk_service(uow=uow, broker=broker, clock=clock)
+    executor: OrderExecutor = services.order_executor(
+        broker=broker, feed=feed, risk=risk, config=ExecutorConfig(
+            threshold=threshold, sizing_method=method, time_in_force=TimeInForce.DAY,
+            fill_timeout=timedelta(minutes=15)))
+    monitor: PositionMonitor = services.position_monitor(executor=executor, config=MonitorConfig(
+        max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
+    tracker: PortfolioTracker = services.portfolio_tracker(run_id=rid)
+    engine = Engine(uow, broker, feed, source, executor, monitor, tracker, clock,
+                    EngineConfig(run_id=rid, kind="live", params={
+                        "alerts": alerts, "tickers": watch, "live": live}), risk)
+    driver = WallClockDriver(feed, broker, clock, watch, interval=interval,
+                             stop=lambda: engine.stopping, max_steps=max_steps or None)
+    if not as_json:
+        err.print(f"[bold]{'LIVE' if live else 'paper'} trading on Alpaca[/]: run {rid}, "
+                  f"watching {', '.join(watch)} every {interval:g}s; Ctrl-C stops cleanly")
+    try:
+        result = engine.run(driver)
+    except DomainError as exc:
+        raise _fail(f"run {rid} stopped: {exc}", 1) from None
+    payload = {"run_id": rid, "status": result.status, "steps": result.steps,
+               "signals": result.signals, "orders": result.orders,
+               "closed_trades": result.closed, "bad_alert_lines": len(issues)}
+    if as_json:
+        out.print_json(json.dumps(payload))
+    else:
+        out.print(_summary_table(f"Run {rid}", payload))
 
 
 # --- views ------------------------------------------------------------------------------------

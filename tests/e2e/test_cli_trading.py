@@ -72,7 +72,7 @@ def state(url: str) -> dict[str, Any]:
         }
 
 
-def test_backtest_when_bundled_sample_then_trades_traceable_and_rerun_identical(
+def test_backtest_when_bundled_sample_then_trades_traceable_in_database(
         tmp_path: Path) -> None:
     r = cli(["backtest", "--json", "--no-progress"], tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -101,13 +101,6 @@ def test_backtest_when_bundled_sample_then_trades_traceable_and_rerun_identical(
             assert exit_.request.position_id == c.position_id
             rows = u.journal.executions(signal_id=sid)
             assert {"submit", "fill"} <= {row.stage for row in rows}
-    first = state(url)
-    metrics1 = json.loads((report / "metrics.json").read_text())["metrics"]
-    r2 = cli(["backtest", "--json", "--no-progress"], tmp_path)
-    assert r2.returncode == 0, r2.stderr[-3000:]
-    assert json.loads(r2.stdout)["run_id"] == out["run_id"]
-    assert state(url) == first
-    assert json.loads((report / "metrics.json").read_text())["metrics"] == metrics1
 
 
 def _cursor(db: Path) -> str | None:
@@ -219,13 +212,22 @@ def test_backtest_when_bad_alerts_file_then_counted_reported_and_nothing_half_wr
     assert not any(s and s.startswith("sig-x") for s in sids)
 
 
-def test_views_when_backtest_db_then_tables_and_exports(tmp_path: Path, small_data: Path
-                                                        ) -> None:
-    r = cli(["backtest", "--data", str(small_data / "prices.csv"), "--alerts",
-             str(small_data / "alerts.jsonl"), "--no-progress"], tmp_path)
+def test_backtest_when_rerun_then_identical_results_and_views_read_them(
+        tmp_path: Path, small_data: Path) -> None:
+    args = ["backtest", "--data", str(small_data / "prices.csv"), "--alerts",
+            str(small_data / "alerts.jsonl"), "--no-progress"]
+    r = cli([*args, "--json"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_id = json.loads(r.stdout)["run_id"]
+    db = f"sqlite:///{tmp_path}/var/backtest.db"
+    first = state(db)
+    metrics = tmp_path / "var" / "reports" / run_id / "metrics.json"
+    metrics1 = json.loads(metrics.read_text())["metrics"]
+    r = cli(args, tmp_path)  # the table output this time
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Performance" in r.stdout and "sharpe" in r.stdout
-    db = f"sqlite:///{tmp_path}/var/backtest.db"
+    assert state(db) == first
+    assert json.loads(metrics.read_text())["metrics"] == metrics1
     trades = json.loads(cli(["trades", "--db", db, "--json", "--limit", "0"], tmp_path).stdout)
     assert len(trades) > 0
     orders = json.loads(cli(["orders", "--db", db, "--json", "--limit", "0"], tmp_path).stdout)

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import requests
+
+import adapters.alpaca  # noqa: F401 - first: silences alpaca-py's websockets.legacy warning
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest

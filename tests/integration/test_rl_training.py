@@ -136,14 +136,16 @@ def test_ensemble_when_registered_then_loads_back_with_weighted_actions(
     assert ens.act(full)[0] == pytest.approx(np.clip(want, -1, 1), abs=1e-6)
 
 
-def test_run_episodes_when_buy_and_hold_then_same_metrics_as_evaluate_module(
+def test_run_episodes_when_buy_and_hold_then_report_metrics_equal_evaluate_module(
     frame: pd.DataFrame,
 ) -> None:
     panel = feature_panel(frame, "test")
     ours = run_episodes(panel, BuyAndHoldAgent())
     theirs = evaluate(panel, BuyAndHoldAgent)
     for a, b in zip(ours, theirs, strict=True):
-        assert (a.ticker, a.total_return, a.sharpe, a.max_drawdown, a.trades) == (
-            b.ticker, b.total_return, b.sharpe, b.max_drawdown, b.trades
-        )
+        assert (a.ticker, a.total_return, a.trades) == (b.ticker, b.total_return, b.trades)
+        # application.metrics (the trading report's) vs the evaluate module: same definitions,
+        # different summation order.
+        assert a.sharpe == pytest.approx(b.sharpe, rel=1e-12)
+        assert a.max_drawdown == pytest.approx(b.max_drawdown, rel=1e-12)
         assert 0.99 < a.turnover * np.mean(a.values) / a.values[0] < 1.0  # one full buy

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -199,3 +202,41 @@ def test_check_integrity_runs_on_postgresql(postgresql_url: str) -> None:
         engine.dispose()
 
 
+
+
+@pytest.fixture(scope="module")
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'c.db'}",
+                         synchronous="OFF")
+    yield engine
+    engine.dispose()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    price=st.decimals(min_value=Decimal("1e-12"), max_value=Decimal("1e15"), allow_nan=False,
+                      allow_infinity=False, places=None),
+    seconds=st.integers(min_value=0, max_value=10**9),
+    offset_min=st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_money_and_time_round_trip_exactly_for_any_value(
+    sqlite_engine: Engine, price: Decimal, seconds: int, offset_min: int
+) -> None:
+    tz = timezone(timedelta(minutes=offset_min))
+    base = datetime(1990, 1, 1, tzinfo=UTC)
+    when = (base + timedelta(seconds=seconds, microseconds=seconds % 997)).astimezone(tz)
+    with sqlite_engine.begin() as conn:
+        conn.execute(t.kv_state.delete())
+        conn.execute(t.positions.delete())
+        conn.execute(t.kv_state.insert().values(key="k", value="v", updated_at=when))
+        conn.execute(t.runs.delete())
+        conn.execute(t.runs.insert().values(run_id="r", kind="x", started_at=when, params={}))
+        row = conn.execute(select(t.runs.c.started_at)).one()
+        assert row.started_at == when and row.started_at.tzinfo is UTC
+        conn.execute(t.execution_log.insert().values(
+            ts=when, ticker="AAPL", action="buy", stage="fill", success=True,
+            entry_price=price, metadata={}))
+        got = conn.execute(select(t.execution_log.c.entry_price)
+                           .order_by(t.execution_log.c.id.desc())).scalars().first()
+    assert got == price and str(got) == str(price)

@@ -280,3 +280,15 @@ def test_build_sample_when_rerun_from_shared_data_then_identical_files(
         assert (tmp_path / name).read_bytes() == (
             sample_paths().prices.parent / name
         ).read_bytes()
+
+
+def test_splits_when_tickers_have_different_histories_then_cut_dates_common_to_all() -> None:
+    f = sample_features()
+    first = {s: f.loc[f.split == s, "date"].min() for s in ("validation", "test")}
+    last = {s: f.loc[f.split == s, "date"].max() for s in ("train", "validation")}
+    # no ticker trains on a day that another ticker already validates or tests on
+    assert last["train"] < first["validation"] and last["validation"] < first["test"]
+    for _, g in f.groupby("ticker"):
+        order = {"train": 0, "embargo": 1, "validation": 2, "test": 4}
+        ranks = [order[s] for s in g.sort_values("date")["split"] if s != "embargo"]
+        assert ranks == sorted(ranks)

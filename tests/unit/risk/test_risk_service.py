@@ -281,3 +281,40 @@ def test_kill_flag_inside_the_callers_transaction() -> None:
     assert svc.trading_state() is RiskState.HALTED
     with uow:
         assert [e.kind for e in uow.journal.risk_events()][:1] == ["kill"]
+
+
+class FileLikeFlag(Flag):
+    """A flag that, like the kill file, says whether it asks for a flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flatten = False
+
+    def wants_flatten(self) -> bool:
+        return self.flatten
+
+
+def test_any_kill_while_the_flag_asks_for_a_flatten_flattens() -> None:
+    flag = FileLikeFlag()
+    clock = TestClock(T0)
+    broker = FakeBroker(D(100_000), clock=clock)
+    _working_book(broker)
+    svc = RiskService(InMemoryUnitOfWork(), broker, RecordingNotifier(), clock, kill_flag=flag)
+    flag.on = flag.flatten = True
+    rep = svc.kill("kill-flag", "flag seen by the engine")  # the caller forgot flatten=True
+    assert len(rep.flatten_orders) == 1 and rep.event.data["flatten"] is True
+
+
+def test_a_step_that_read_the_state_before_a_kill_cannot_erase_it() -> None:
+    svc, broker, uow, _, clock = _setup()
+    stale = svc.current()  # the engine read this before the CLI's kill committed
+    cli = RiskService(uow, None, RecordingNotifier(), clock)
+    cli.kill("ops", "drill", flatten=True)
+    with uow:  # the engine's step saves what it had read (a lost update)
+        RiskService.save(uow, stale)
+        uow.commit()
+    st = svc.current()
+    assert st.state is RiskState.HALTED and st.killed and st.kill_pending and st.kill_flatten
+    assert not svc.check_order(_buy(), broker.get_account(), [], _mv(T0)).approved
+    svc.resume("alice", "drill over", approve=True)
+    assert svc.trading_state() is RiskState.ACTIVE  # the resume clears the kill record too

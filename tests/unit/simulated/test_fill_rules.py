@@ -84,3 +84,17 @@ def test_participation_cap_when_off_then_unbounded() -> None:
     assert fr.participation_cap(1000, None) == float("inf")
     assert fr.participation_cap(1000, 0.1) == 100
     assert fr.participation_cap(15, 0.1) == 1
+
+
+@given(bars(), sides, st.floats(min_value=0.0, max_value=50.0))
+def test_market_price_when_slip_stays_in_bar_then_equals_the_rl_env_formula(
+    bar: tuple[float, ...], side: int, slip: float
+) -> None:
+    # the RL env (adapters/rl/env.py) fills at domain.costs.slipped_price(next open); the
+    # exchange adds only the clamp to the bar, which binds when slippage leaves the range
+    from domain.costs import slipped_price
+
+    o, h, lo, _ = bar
+    env_px = slipped_price(side, o, slip)
+    if lo <= env_px <= h:
+        assert fr.market_price(side, o, h, lo, slip) == env_px

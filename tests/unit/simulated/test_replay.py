@@ -92,7 +92,9 @@ def test_signal_source_when_strategy_returns_signals_then_polled_once() -> None:
 
     ex = SimulatedExchange(ExchangeConfig(calendar=None))
     src = StrategySignalSource(strat, ex)
-    rep = ReplayEngine(ArraySource("XYZ", [10**9 * k for k in range(1, 5)], *([[1.0] * 4] * 5)))
+    ones = [1.0] * 4
+    rep = ReplayEngine(ArraySource("XYZ", [10**9 * k for k in range(1, 5)], ones, ones, ones,
+                                   ones, ones))
     for ts, rows in rep.steps():
         src.feed(ts, rows)
     assert [s.signal_id for s in src.poll(datetime(1970, 1, 1, 0, 0, 2, tzinfo=UTC))] == ["s0"]
