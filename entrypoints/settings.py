@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import attrs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -18,6 +19,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from domain.errors import InvalidInput
+from domain.risk import RiskConfig
 
 DEFAULT_DB_URL = "sqlite:///var/catalyst.db"
 LIVE_CONFIRMATION = "I-UNDERSTAND"
@@ -37,6 +41,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        env_nested_delimiter="__",
     )
 
     database_url: str = DEFAULT_DB_URL
@@ -67,6 +72,29 @@ class Settings(BaseSettings):
 
     webhook_token: SecretStr | None = None
     kill_file: Path = Path("var/KILL")
+
+    #: Overrides of :class:`domain.risk.RiskConfig` (``[risk]`` in the TOML file, or
+    #: ``CATALYST_RISK__MAX_POSITION_PCT=0.05``); anything not given keeps the tickets' default.
+    risk: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("risk")
+    @classmethod
+    def _risk(cls, value: dict[str, Any]) -> dict[str, Any]:
+        known = {a.name for a in attrs.fields(RiskConfig)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown risk setting(s) {', '.join(unknown)}: expected some of {', '.join(sorted(known))}"
+            )
+        try:
+            RiskConfig(**value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def risk_config(self) -> RiskConfig:
+        """Return the risk limits: the tickets' defaults with this configuration's overrides."""
+        return RiskConfig(**self.risk)
 
     @field_validator("log_level")
     @classmethod

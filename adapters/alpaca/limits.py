@@ -44,10 +44,10 @@ class TokenBucket:
                 now = self._clock()
                 self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
                 self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                if self._tokens >= 1.0 - 1e-9:  # float dust must not loop forever
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     return
-                wait = (1.0 - self._tokens) / self.rate
+                wait = max(1e-6, (1.0 - self._tokens) / self.rate)
             self.waited_s += wait
             self._sleep(wait)
 

@@ -7,6 +7,8 @@ transaction works on a copy of the committed state and ``commit`` swaps it in.
 from __future__ import annotations
 
 import copy
+import copyreg
+import types
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -18,6 +20,10 @@ from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, Duplicate
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
 from domain.orders import Order
 from domain.position import ClosedPosition, Position
+
+
+# Records freeze their metadata in MappingProxyType, which copy.deepcopy cannot copy by itself.
+copyreg.pickle(types.MappingProxyType, lambda m: (types.MappingProxyType, (dict(m),)))
 
 
 @attrs.define

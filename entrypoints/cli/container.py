@@ -19,7 +19,6 @@ from application.monitor import PositionMonitor
 from application.risk import RiskService
 from application.router import RouterConfig, SignalRouter
 from application.tracker import PortfolioTracker
-from domain.risk import RiskConfig
 from entrypoints.settings import Settings
 
 
@@ -56,7 +55,7 @@ class Gateways(containers.DeclarativeContainer):
     # risk
     notifier = providers.Singleton(notifier_from_settings, settings=core.settings)
     kill_switch = providers.Singleton(FileKillSwitch, path=core.settings.provided.kill_file)
-    risk_config = providers.Singleton(RiskConfig)
+    risk_config = providers.Singleton(core.settings.provided.risk_config.call())
     # persistence (issue 3): one engine per process (migrates an empty database on first use)
     engine = providers.Singleton(make_engine, core.settings.provided.database_url)
     uow_factory = providers.Singleton(sql_uow_factory, engine)

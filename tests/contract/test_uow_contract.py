@@ -46,14 +46,6 @@ Factory = Callable[[], Any]
 #: Cases the in-memory fake fails today: it ``copy.deepcopy``s frozen records whose mapping
 #: fields are ``types.MappingProxyType`` (not copyable). Reported to the lead (adapters/memory
 #: is theirs); strict, so these flip to failures the day the fake is fixed.
-FAKE_DEEPCOPY_BUG = {
-    "test_tc_r12_close_moves_the_position_and_a_second_close_conflicts",
-    "test_tc_r13_list_closed_filters_by_close_time_in_order",
-    "test_tc_r17_journal_keeps_executions_and_risk_events_in_order",
-    "test_tc_r19_snapshot_with_same_run_and_time_replaces",
-    "test_tc_r20_metrics_replace_by_run_period_and_start",
-    "test_tc_r21_runs_start_once_finish_and_latest",
-}
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +77,6 @@ def _empty(engine: Engine) -> None:
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Factory]]:
     """Yield (name, factory of units of work over one store)."""
     if request.param == "memory":
-        if request.node.originalname in FAKE_DEEPCOPY_BUG:
-            request.applymarker(pytest.mark.xfail(
-                raises=TypeError, strict=True,
-                reason="InMemoryUnitOfWork deep-copies MappingProxyType fields (lead's fake)",
-            ))
         uow = InMemoryUnitOfWork()
         yield "memory", lambda: uow
         return

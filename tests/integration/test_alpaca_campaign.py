@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+
 from adapters.sqlalchemy import SqlUnitOfWork, make_engine
 from application.reconcile import Reconciler, RepairKind, record_broker_events
 from domain.clock import TestClock

@@ -37,7 +37,7 @@ def test_live_confirmation_constant_when_compared_then_adapter_and_settings_agre
 
 def test_build_broker_when_keys_missing_then_clear_error() -> None:
     with pytest.raises(AlpacaConfigError, match="APCA_API_KEY_ID"):
-        build_broker(Settings(alpaca_api_key=None, alpaca_secret_key=None))  # type: ignore[arg-type]
+        build_broker(Settings(alpaca_api_key=None, alpaca_secret_key=None))
 
 
 def test_build_broker_when_live_without_confirmation_then_refused(

@@ -17,7 +17,7 @@ from application.reconcile import Reconciler, RepairKind, record_broker_events
 from domain.clock import TestClock
 from domain.commands import SubmitOrder
 from domain.errors import DuplicateClientOrderId
-from domain.events import OrderStatus, OrderSubmitted
+from domain.events import OrderStatus
 from domain.ids import client_order_id
 from domain.orders import Order
 from tests.contract.harness_alpaca import TEST_KEY, TEST_SECRET, AlpacaHarness

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import requests
-
-import adapters.alpaca  # noqa: F401 - first: silences alpaca-py's websockets.legacy warning
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
+
+import adapters.alpaca  # noqa: F401 - first: silences alpaca-py's websockets.legacy warning
 
 ROOT = Path(__file__).resolve().parents[2]
 

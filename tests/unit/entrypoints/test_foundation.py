@@ -128,3 +128,26 @@ def test_container_when_created_then_dependencies_resolve_and_reset_clears() -> 
     assert c.core.settings() is c.core.settings()
     reset_container()
     assert get_container() is not c
+
+
+def test_risk_settings_when_toml_and_env_then_override_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Path("catalyst.toml").write_text("[risk]\nmax_open_positions = 4\nmax_daily_loss_pct = 0.02\n")
+    monkeypatch.setenv("CATALYST_RISK__MAX_POSITION_PCT", "0.05")
+    cfg = get_container().gateways.risk_config()
+    assert cfg.max_open_positions == 4
+    assert str(cfg.max_daily_loss_pct) == "0.02"
+    assert str(cfg.max_position_pct) == "0.05"
+    assert str(cfg.max_drawdown_pct) == "0.10"  # untouched default
+
+
+def test_risk_settings_when_unknown_or_invalid_then_exit_2_naming_field(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Path("catalyst.toml").write_text("[risk]\nmax_positon_pct = 0.05\n")
+    r = runner.invoke(app, ["doctor"])
+    assert r.exit_code == 2 and "max_positon_pct" in r.output
+    Path("catalyst.toml").write_text("[risk]\nmax_position_pct = 7\n")
+    r = runner.invoke(app, ["doctor"])
+    assert r.exit_code == 2 and "max_position_pct" in r.output and "7" in r.output

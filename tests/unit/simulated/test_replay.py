@@ -132,7 +132,7 @@ def _entry(kind: int) -> object:
     return on_signal
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 2), st.sampled_from([None, 0.1]))
 def test_sparse_when_compared_with_dense_then_same_fills_and_equity(
     seed: int, kind: int, cap: float | None

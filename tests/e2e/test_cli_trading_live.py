@@ -1,0 +1,65 @@
+"""``catalyst run --broker alpaca`` in real-time mode, with the Alpaca providers swapped for
+the in-memory fakes (no network): the wall-clock driver, the alert file and the executor."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+from typer.testing import CliRunner
+
+import tests.unit.risk.mappingproxy_copy  # noqa: F401
+from adapters.memory.broker import FakeBroker
+from adapters.memory.feed import InMemoryPriceFeed
+from domain.clock import TestClock
+from domain.market import Bar
+from entrypoints.cli.app import app
+from entrypoints.cli.container import get_container, reset_container
+
+NOW = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture()
+def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CATALYST_KILL_FILE", str(tmp_path / "KILL"))
+    reset_container()
+    clock = TestClock(NOW)
+    broker = FakeBroker(Decimal(100_000), clock=clock)
+    feed = InMemoryPriceFeed()
+    for i in range(30, -1, -1):
+        ts = NOW - timedelta(days=i)
+        feed.push(Bar("AAPL", ts, 100, 101, 99, 100, 1e6))
+    broker.set_price("AAPL", Decimal(100))
+    c = get_container()
+    c.core.clock.override(providers.Object(clock))
+    c.gateways.alpaca_broker.override(providers.Callable(lambda **_: broker))
+    c.gateways.alpaca_price_feed.override(providers.Callable(lambda **_: feed))
+    yield broker
+    reset_container()
+
+
+def test_run_alpaca_when_alert_known_then_order_placed_in_real_time_loop(
+        tmp_path: Path, fakes: FakeBroker) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text(json.dumps({"id": "live-1", "ticker": "AAPL",
+                                  "known_at": (NOW - timedelta(minutes=1)).isoformat(),
+                                  "catalyst_type": "earnings", "score": 1.0,
+                                  "sentiment": 1.0}) + "\nnot json\n")
+    r = CliRunner().invoke(app, ["run", "--broker", "alpaca", "--alerts", str(alerts),
+                                 "--tickers", "AAPL", "--interval", "0", "--max-steps", "2",
+                                 "--db", f"sqlite:///{tmp_path}/live.db", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[r.output.index("{"):])
+    assert out["status"] == "finished" and out["signals"] == 1 and out["bad_alert_lines"] == 1
+    (order,) = fakes.list_orders("all")
+    assert order.ticker == "AAPL" and order.client_order_id.startswith("ct-catalyst-entry")
+
+
+def test_run_alpaca_when_no_alerts_option_then_exit_2(fakes: FakeBroker) -> None:
+    r = CliRunner().invoke(app, ["run", "--broker", "alpaca"])
+    assert r.exit_code == 2
