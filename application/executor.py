@@ -544,9 +544,35 @@ class OrderExecutor:
         self._may_have_open = bool(open_orders)
         if not open_orders:
             return []
-        out = self.cancel_stale(uow, now, open_orders)
-        self.retry_unsent(uow, now, open_orders)
+        closed = self.poll_open(uow, now, open_orders)
+        still = [o for o in open_orders if o.client_order_id not in closed]
+        out = self.cancel_stale(uow, now, still)
+        self.retry_unsent(uow, now, still)
         return out
+
+    def poll_open(self, uow: UnitOfWork, now: datetime, open_orders: Sequence[Order]
+                  ) -> set[str]:
+        """Polling fallback for missed events: adopt a terminal status the broker reports for
+        an order we still think is working (fills only ever come from fill events, which carry
+        their ids; an order whose broker fill count is ahead of ours is left to them).
+        Returns the client order ids it closed."""
+        closed: set[str] = set()
+        for order in open_orders:
+            if order.broker_order_id is None:
+                continue
+            report = self._lookup(order.client_order_id)
+            if report is None or report.status not in (S.CANCELED, S.EXPIRED, S.REJECTED):
+                continue
+            if report.filled_qty != order.filled_qty:
+                continue
+            fresh = uow.orders.get(order.client_order_id)
+            if fresh is not None and fresh.is_open:
+                self._move(fresh, OrderStatusChanged(
+                    client_order_id=order.client_order_id, ts_event=now,
+                    broker_order_id=report.broker_order_id, status=report.status,
+                    reason=report.reject_reason or "reported by broker (polled)"), uow)
+                closed.add(order.client_order_id)
+        return closed
 
     def cancel_stale(self, uow: UnitOfWork, now: datetime,
                      open_orders: Sequence[Order] | None = None) -> list[str]:

@@ -237,6 +237,9 @@ class TickerFeatures:
         Fill and valuation prices (``float64``).
     features
         ``float32`` matrix of shape ``(n, 30)`` in :data:`MARKET_FEATURES` order.
+    high, low
+        The bars' range (``float64``); when given, fill prices after slippage are held
+        inside it, as the simulated exchange holds them (a market never trades outside).
     """
 
     ticker: str
@@ -244,6 +247,8 @@ class TickerFeatures:
     open: F64
     close: F64
     features: F32
+    high: F64 | None = None
+    low: F64 | None = None
 
     def __attrs_post_init__(self) -> None:
         n = len(self.dates)
@@ -256,6 +261,11 @@ class TickerFeatures:
                 f"{self.ticker}: expected {len(MARKET_FEATURES)} market features, "
                 f"got {self.features.shape[1]}"
             )
+        if (self.high is None) != (self.low is None) or (
+            self.high is not None and self.low is not None
+            and not len(self.high) == len(self.low) == n
+        ):
+            raise ValueError(f"{self.ticker}: high and low must both be given, one per bar")
         if not (np.all(self.open > 0) and np.all(self.close > 0)):
             raise ValueError(
                 f"{self.ticker}: prices must be positive (run data validate)"
@@ -272,4 +282,6 @@ class TickerFeatures:
             self.open[start:stop],
             self.close[start:stop],
             self.features[start:stop],
+            None if self.high is None else self.high[start:stop],
+            None if self.low is None else self.low[start:stop],
         )

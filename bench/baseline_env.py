@@ -68,8 +68,10 @@ class TicketStyleEnv(gym.Env):  # type: ignore[type-arg]
         self, action: np.ndarray
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = float(np.clip(action[0], -1, 1))
-        fill_ref = self.df.loc[self.current_step + 1, "open"]
-        traded = self._execute_action(a, fill_ref)
+        nxt = self.df.loc[self.current_step + 1]
+        traded = self._execute_action(
+            a, float(nxt["open"]), float(nxt["low"]), float(nxt["high"])
+        )
         self.current_step += 1
         current_price = self.df.loc[self.current_step, "close"]
         self.portfolio_value = self.cash_balance + self.shares_held * current_price
@@ -82,9 +84,10 @@ class TicketStyleEnv(gym.Env):  # type: ignore[type-arg]
         done = self.current_step >= len(self.df) - 1
         return self._get_observation(), reward, done, False, self._get_info()
 
-    def _execute_action(self, action: float, ref: float) -> bool:
+    def _execute_action(self, action: float, ref: float, low: float, high: float) -> bool:
+        # the simulated exchange's fill rule: slipped, inside the bar's range, 4 decimals
         if action > 0 and self.cash_balance > 0:
-            price = ref * (1 + self.slippage_pct)
+            price = round(min(max(ref * (1 + self.slippage_pct), low), high), 4)
             shares = action * self.cash_balance / (price * (1 + self.commission_pct))
             cost = shares * price
             self.shares_held += shares
@@ -94,7 +97,7 @@ class TicketStyleEnv(gym.Env):  # type: ignore[type-arg]
             self.total_trades += 1
             return True
         if action < 0 and self.shares_held > 0:
-            price = ref * (1 - self.slippage_pct)
+            price = round(min(max(ref * (1 - self.slippage_pct), low), high), 4)
             shares = abs(action) * self.shares_held
             proceeds = shares * price
             self.shares_held = 0.0 if action == -1 else self.shares_held - shares

@@ -235,12 +235,17 @@ def ensure_venv() -> Path | None:
     return py if py.exists() else None
 
 
+#: best of how many runs per peer (backtrader is slow enough for one run to be stable)
+PEER_REPEAT = {"backtrader": 1, "backtesting": 3, "nautilus": 3, "vectorbt": 3}
+
+
 def run_peer(py: Path, peer: str, bars_file: Path, timeout: int = 300) -> dict[str, Any]:
     """Run one peer in the bench venv; return its JSON or the reason it failed."""
     out = OUT / f"peer_{peer}.json"
     out.unlink(missing_ok=True)
     try:
-        r = subprocess.run([str(py), str(PEER_SCRIPT), peer, str(bars_file), str(out)],
+        r = subprocess.run([str(py), str(PEER_SCRIPT), peer, str(bars_file), str(out),
+                            str(PEER_REPEAT.get(peer, 1))],
                            check=False, capture_output=True, text=True, timeout=timeout,
                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
     except subprocess.TimeoutExpired:

@@ -378,12 +378,17 @@ class AlpacaBroker:
             if not err.retryable:
                 raise
             log.warning("alpaca.close_all_ambiguous", error=str(err))
-        # unknown outcome: finish the job position by position (each close is checked first)
+        # unknown outcome: finish the job position by position, keeping the closing orders
+        # the lost request may already have placed (they are not canceled nor sent again)
+        positions = self.get_positions()
+        closers = {p.ticker: self._closing_order(p.ticker) for p in positions}
+        keep = {r.client_order_id for r in closers.values() if r is not None}
         if cancel_orders:
             for o in self.list_orders("open"):
-                self.cancel_order(o.client_order_id)
-        for p in self.get_positions():
-            r = self.close_position(p.ticker)
+                if o.client_order_id not in keep:
+                    self.cancel_order(o.client_order_id)
+        for p in positions:
+            r = closers[p.ticker] or self.close_position(p.ticker)
             if r is not None:
                 out.append(r)
         return out

@@ -76,13 +76,14 @@ class Backend(Protocol):
 
 
 def default_exchange(starting_cash: Decimal = Decimal(100_000), *, calendar: str | None = None,
-                     start: datetime | None = None) -> Any:
+                     start: datetime | None = None, participation: float | None = None,
+                     **config: Any) -> Any:
     """Return the simulated exchange the server uses by default (always open, no volume cap)."""
     from adapters.simulated import ExchangeConfig, SimulatedExchange  # noqa: PLC0415
 
     clock = TestClock(start or datetime(2024, 1, 2, 14, 30, tzinfo=UTC))
     return SimulatedExchange(ExchangeConfig(starting_cash=starting_cash, calendar=calendar,
-                                            participation=None), clock=clock)
+                                            participation=participation, **config), clock=clock)
 
 
 def _uid(kind: str, value: str) -> str:
@@ -150,6 +151,8 @@ class AlpacaCompatServer:
         self._uuid_to_bid: dict[str, str] = {}
         self._fill_qty: dict[str, Decimal] = {}
         self.post_orders = 0  # POST /v2/orders received (for audits)
+        self.duplicate_posts = 0  # of which refused: client_order_id already taken
+        self.stream_listeners = 0  # trade_updates subscriptions so far
         self.requests = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -226,6 +229,15 @@ class AlpacaCompatServer:
             self._bars.setdefault(ticker, []).append(
                 Bar(ticker=ticker, ts=when, open=open_, high=high, low=low, close=close,
                     volume=volume))
+            self._drain()
+
+    def set_time(self, ts: datetime) -> None:
+        """Move the exchange's clock to ``ts`` without a bar (day orders expire at closes)."""
+        with self.lock:
+            self._tick_clock(ts)
+            advance = getattr(self.backend, "advance_to", None)
+            if advance is not None:
+                advance(ts)
             self._drain()
 
     def all_orders(self) -> list[dict[str, Any]]:
@@ -427,6 +439,7 @@ class AlpacaCompatServer:
         try:
             report = self.backend.submit_order(req)
         except DuplicateClientOrderId:
+            self.duplicate_posts += 1
             return _err(422, 40010001, "client_order_id must be unique")
         except InsufficientBuyingPower:
             return _err(403, 40310000, "insufficient buying power")
@@ -597,6 +610,7 @@ class AlpacaCompatServer:
                     if msg.get("action") == "listen":
                         streams = (msg.get("data") or {}).get("streams") or []
                         listening = "trade_updates" in streams
+                        self.stream_listeners += listening
                         await ws.send_bytes(json.dumps({"stream": "listening",
                                                         "data": {"streams": streams}}).encode())
                 except TimeoutError:

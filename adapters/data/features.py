@@ -330,6 +330,8 @@ def feature_panel(
             g["open"].to_numpy(np.float64, copy=True),
             g["close"].to_numpy(np.float64, copy=True),
             np.ascontiguousarray(g[list(FEATURE_COLUMNS)].to_numpy(np.float32)),
+            g["high"].to_numpy(np.float64, copy=True),
+            g["low"].to_numpy(np.float64, copy=True),
         )
     return out
 

@@ -21,7 +21,6 @@ from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
 from domain.orders import Order
 from domain.position import ClosedPosition, Position
 
-
 # Records freeze their metadata in MappingProxyType, which copy.deepcopy cannot copy by itself.
 copyreg.pickle(types.MappingProxyType, lambda m: (types.MappingProxyType, (dict(m),)))
 

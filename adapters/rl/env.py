@@ -41,6 +41,7 @@ from application.features import (
     TickerFeatures,
 )
 from domain.costs import RL_TICKET_COSTS, CostModel, commission, slipped_price
+from domain.fill_rules import clamp
 
 __all__ = ["CatalystTradingEnv", "EnvConfig", "FillAt"]
 
@@ -51,6 +52,15 @@ _N_OBS = len(OBSERVATION_FEATURES)
 _VAR_EPS = 1e-18
 # Re-add the window from scratch this often so running-sum rounding cannot accumulate.
 _RESUM_EVERY = 512
+
+
+def _fill_price(side: int, ref: float, slip_bps: float, hi: float | None, lo: float | None) -> float:
+    # The simulated exchange's rule: slip against the taker, stay inside the bar's range,
+    # quote to 1/100 cent (adapters.simulated.exchange fills the same way).
+    px = slipped_price(side, ref, slip_bps)
+    if hi is not None and lo is not None:
+        px = clamp(px, lo, hi)
+    return round(px, 4)
 
 
 @attrs.frozen
@@ -112,13 +122,15 @@ class EnvConfig:
 class _Series:
     """One ticker's arrays in the forms the hot path wants."""
 
-    __slots__ = ("close", "dates", "feats", "n", "open", "ticker")
+    __slots__ = ("close", "dates", "feats", "high", "low", "n", "open", "ticker")
 
     def __init__(self, tf: TickerFeatures) -> None:
         self.ticker = tf.ticker
         self.n = len(tf)
         self.open: list[float] = tf.open.tolist()
         self.close: list[float] = tf.close.tolist()
+        self.high: list[float] | None = None if tf.high is None else tf.high.tolist()
+        self.low: list[float] | None = None if tf.low is None else tf.low.tolist()
         self.dates = tf.dates
         m = np.zeros((self.n, _N_OBS), dtype=np.float32)
         m[:, _N_ACCOUNT:] = tf.features
@@ -219,6 +231,8 @@ class CatalystTradingEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._s2 = 0.0
         self._open = s.open
         self._close = s.close
+        self._high = s.high
+        self._low = s.low
         self._feats = s.feats
 
     def _obs(self) -> NDArray[np.float32]:
@@ -320,11 +334,14 @@ class CatalystTradingEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         nxt = t + 1
         fill_bar = t + self._fill_offset
         ref = self._open[fill_bar] if self._fill_on_open else self._close[fill_bar]
+        hi = lo = None
+        if self._high is not None and self._low is not None:
+            hi, lo = self._high[fill_bar], self._low[fill_bar]
         traded = False
         info_fill: float | None = None
         fee = 0.0
         if a > 0.0 and self._cash > 0.0:
-            px = slipped_price(1, ref, self._slip)
+            px = _fill_price(1, ref, self._slip, hi, lo)
             budget = a * self._cash - self._per_order
             qty = (
                 budget / (px * (1.0 + self._rate) + self._per_share)
@@ -342,7 +359,7 @@ class CatalystTradingEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                     traded = True
                     info_fill = px
         elif a < 0.0 and self._shares > 0.0:
-            px = slipped_price(-1, ref, self._slip)
+            px = _fill_price(-1, ref, self._slip, hi, lo)
             qty = -a * self._shares
             fee = commission(
                 qty, px, self._bps, self._per_share, self._per_order, self._min_comm

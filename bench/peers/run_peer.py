@@ -1,6 +1,6 @@
 """Run one peer on the SMA(10)/SMA(30) long-only crossover; print a JSON result.
 
-Usage (inside the bench venv): ``python run_peer.py PEER BARS.npz OUT.json``. The bars file
+Usage (inside the bench venv): ``python run_peer.py PEER BARS.npz OUT.json [REPEAT]``. The bars file
 holds ``ts`` (int64 ns), ``open, high, low, close, volume``. Every peer buys 100 shares at
 the next bar's open after SMA(10) crosses above SMA(30) and sells them at the next open
 after it crosses below; no commission, no slippage. Timing covers the backtest run only
@@ -188,9 +188,15 @@ PEERS = {"backtrader": run_backtrader, "backtesting": run_backtesting,
 
 def main() -> None:
     peer, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    repeat = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     npz = np.load(path)
     df = _frame(npz)
     res = PEERS[peer](df)
+    for _ in range(repeat - 1):  # best of ``repeat``, like ours
+        again = PEERS[peer](df)
+        if again["seconds"] < res["seconds"]:
+            res = again
+    res["repeat"] = repeat
     res["bars"] = len(df)
     res["bars_per_s"] = len(df) / res["seconds"]
     with open(out, "w") as f:

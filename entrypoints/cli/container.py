@@ -22,10 +22,10 @@ from application.tracker import PortfolioTracker
 from entrypoints.settings import Settings
 
 
-def _alpaca_broker(settings: Settings, live: bool = False) -> Any:
+def _alpaca_broker(settings: Settings, live: bool = False, **overrides: Any) -> Any:
     from adapters.alpaca import build_broker  # noqa: PLC0415 - heavy, only when chosen
 
-    return build_broker(settings, live=live)
+    return build_broker(settings, live=live, **overrides)
 
 
 def _alpaca_price_feed(settings: Settings) -> Any:
@@ -63,6 +63,8 @@ class Gateways(containers.DeclarativeContainer):
     # also needs CATALYST_LIVE_CONFIRM=I-UNDERSTAND; alpaca-py is imported only when used
     alpaca_broker = providers.Factory(_alpaca_broker, settings=core.settings)
     alpaca_price_feed = providers.Factory(_alpaca_price_feed, settings=core.settings)
+    # the broker other CLI commands reach when CATALYST_BROKER=alpaca (risk kill, account)
+    broker = providers.Factory(_alpaca_broker, settings=core.settings, use_stream=False)
     # pipeline (issue 5): one simulated exchange per replay (config= and clock= at call time)
     sim_exchange = providers.Factory(_sim_exchange)
 

@@ -205,7 +205,9 @@ def test_stream_when_fill_happens_then_event_arrives_without_polling() -> None:
     try:
         harness.bar("AAPL", 100, 101, 99, 100)
         harness.broker.poll_events()  # the first call polls once; later ones do not
-        time.sleep(0.3)  # let the stream subscribe
+        deadline = time.monotonic() + 10
+        while harness.server.stream_listeners < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)  # let the stream connect and subscribe
         rep = harness.broker.submit_order(_req("stream"))
         harness.bar("AAPL", 101, 102, 100, 101)
         fills: list[OrderFilled] = []
@@ -249,3 +251,32 @@ def test_price_feed_when_bars_pushed_then_latest_and_history_served(h: AlpacaHar
     bars = feed.get_bars("AAPL", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
     assert [b.close for b in bars] == [100.0, 102.0]
     assert feed.latest_price("MSFT") is None
+
+
+def _hold(h: AlpacaHarness, n: str, qty: int = 10) -> None:
+    h.broker.submit_order(_req(n, qty=qty))
+    h.bar("AAPL", 100, 101, 99, 100)
+
+
+def _closing(h: AlpacaHarness) -> list[dict[str, object]]:
+    return [o for o in h.server.all_orders() if o["side"] == "sell"]
+
+
+def test_close_position_when_504_after_the_close_was_accepted_then_not_closed_twice(
+    h: AlpacaHarness,
+) -> None:
+    _hold(h, "c504")
+    h.server.faults.script("504_after")
+    rep = h.broker.close_position("AAPL")
+    assert rep is not None and rep.side.value == "sell" and len(_closing(h)) == 1
+    h.bar("AAPL", 100, 101, 99, 100)
+    assert h.broker.get_positions() == []
+
+
+def test_close_all_when_504_after_it_was_applied_then_not_closed_twice(h: AlpacaHarness) -> None:
+    _hold(h, "call504")
+    h.server.faults.script("504_after")
+    reps = h.broker.close_all_positions(cancel_orders=True)
+    assert len(reps) == 1 and len(_closing(h)) == 1
+    h.bar("AAPL", 100, 101, 99, 100)
+    assert h.broker.get_positions() == []

@@ -111,3 +111,26 @@ def test_doctor_when_alpaca_keys_are_wrong_then_fails_without_echoing_them(
     assert res.exit_code == 1
     assert "credentials" in res.output
     assert "PKWRONGDOCTOR0001" not in res.output and "wrongDoctorSecret0001" not in res.output
+
+
+def test_container_when_broker_is_alpaca_then_providers_build_paper_adapters(
+    server: AlpacaCompatServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from entrypoints.cli.container import get_container
+
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    monkeypatch.setenv("CATALYST_ALPACA_BASE_URL", server.base_url)
+    reset_container()
+    try:
+        gw = get_container().gateways
+        broker = gw.broker()
+        feed = gw.alpaca_price_feed()
+        assert broker.config.paper and not broker.config.use_stream
+        assert broker.get_account().account_id == ACCOUNT_NUMBER
+        assert feed.latest_price("AAPL") is None
+        broker.close()
+        with pytest.raises(AlpacaConfigError):
+            gw.alpaca_broker(live=True)
+    finally:
+        reset_container()

@@ -60,6 +60,12 @@ def test_reset_when_fresh_then_33_float32_features_and_flat_account(
     )
 
 
+def _rule(side: int, ref: float, f: TickerFeatures, t: int, bps: float = 5.0) -> float:
+    # The simulated exchange's market fill: slipped, inside [low, high] of the bar, 4 decimals.
+    assert f.high is not None and f.low is not None
+    return round(min(max(ref * (1 + side * bps * 1e-4), float(f.low[t])), float(f.high[t])), 4)
+
+
 def test_step_when_buy_all_then_fills_at_next_open_with_slippage_and_commission(
     aapl: TickerFeatures,
 ) -> None:
@@ -67,9 +73,9 @@ def test_step_when_buy_all_then_fills_at_next_open_with_slippage_and_commission(
     env.reset(options={"start": 10})
     _, _, _, _, info = env.step(np.array([1.0], dtype=np.float32))
     costs = RL_TICKET_COSTS
-    px = costs.slipped_price(1, float(aapl.open[11]))
-    assert info["fill_price"] == pytest.approx(px, rel=1e-15)
-    assert px == pytest.approx(aapl.open[11] * 1.0005, rel=1e-15)
+    px = _rule(1, float(aapl.open[11]), aapl, 11)
+    assert info["fill_price"] == px
+    assert px == pytest.approx(aapl.open[11] * 1.0005, abs=5e-5)
     qty = info["shares"]
     assert info["commission"] == pytest.approx(costs.commission(qty, px), rel=1e-12)
     assert qty * px + info["commission"] == pytest.approx(100_000.0, rel=1e-12)
@@ -87,7 +93,7 @@ def test_step_when_sell_fraction_then_sells_that_fraction_of_holdings(
     held = i1["shares"]
     _, _, _, _, i2 = env.step(np.array([-0.25], dtype=np.float32))
     assert i2["shares"] == pytest.approx(0.75 * held, rel=1e-12)
-    px = RL_TICKET_COSTS.slipped_price(-1, float(aapl.open[2]))
+    px = _rule(-1, float(aapl.open[2]), aapl, 2)
     proceeds = 0.25 * held * px - RL_TICKET_COSTS.commission(0.25 * held, px)
     assert i2["cash"] == pytest.approx(i1["cash"] + proceeds, rel=1e-12)
     _, _, _, _, i3 = env.step(np.array([-1.0], dtype=np.float32))
@@ -100,9 +106,9 @@ def test_step_when_sell_fraction_then_sells_that_fraction_of_holdings(
 @pytest.mark.parametrize(
     ("fill_at", "price"),
     [
-        ("next_open", lambda f, t: f.open[t + 1]),
-        ("next_close", lambda f, t: f.close[t + 1]),
-        ("close", lambda f, t: f.close[t]),
+        ("next_open", lambda f, t: (f.open[t + 1], t + 1)),
+        ("next_close", lambda f, t: (f.close[t + 1], t + 1)),
+        ("close", lambda f, t: (f.close[t], t)),
     ],
 )
 def test_fill_at_when_configured_then_reference_price_follows(
@@ -111,8 +117,8 @@ def test_fill_at_when_configured_then_reference_price_follows(
     env = CatalystTradingEnv(aapl, EnvConfig(fill_at=fill_at))  # type: ignore[arg-type]
     env.reset(options={"start": 100})
     _, _, _, _, info = env.step(np.array([1.0], dtype=np.float32))
-    ref = price(aapl, 100)  # type: ignore[operator]
-    assert info["fill_price"] == pytest.approx(ref * 1.0005, rel=1e-15)
+    ref, bar = price(aapl, 100)  # type: ignore[operator]
+    assert info["fill_price"] == _rule(1, float(ref), aapl, bar)
 
 
 def test_costs_when_shared_model_with_fees_then_env_charges_the_same(
@@ -127,7 +133,7 @@ def test_costs_when_shared_model_with_fees_then_env_charges_the_same(
     env = CatalystTradingEnv(aapl, EnvConfig(costs=costs, initial_balance=10_000.0))
     env.reset(options={"start": 5})
     _, _, _, _, info = env.step(np.array([0.8], dtype=np.float32))
-    px = costs.slipped_price(1, float(aapl.open[6]))
+    px = _rule(1, float(aapl.open[6]), aapl, 6, bps=7.0)
     qty = info["shares"]
     assert info["fill_price"] == px
     assert info["commission"] == pytest.approx(costs.commission(qty, px), rel=1e-12)
@@ -311,7 +317,7 @@ def test_evaluate_when_buy_and_hold_then_return_tracks_price_minus_costs(
     test = sample_panel("test")
     res = {r.ticker: r for r in evaluate(test, BuyAndHoldAgent)}
     ko = test["KO"]
-    expected = ko.close[-1] / (ko.open[1] * 1.0005 * 1.001) - 1
+    expected = ko.close[-1] / (_rule(1, float(ko.open[1]), ko, 1) * 1.001) - 1
     assert res["KO"].total_return == pytest.approx(expected, rel=1e-9)
     assert res["KO"].trades == 1 and res["KO"].max_drawdown <= 0
     rnd = evaluate(test, lambda: RandomAgent(0))

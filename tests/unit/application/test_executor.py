@@ -201,3 +201,26 @@ def test_execute_when_opposite_signal_on_open_position_then_position_closed() ->
         (closed,) = u.positions.list_closed()
     assert closed.exit_reason.value == "signal"
     assert closed.realized_pnl == (Decimal(102) - Decimal(100)) * closed.quantity
+
+
+class SilentCancel(FakeBroker):
+    """Cancels working orders on its own and loses the event (a dropped stream)."""
+
+    def drop_all(self) -> None:
+        for w in self._orders.values():
+            w.status = OrderStatus.CANCELED
+        self._events.clear()
+
+
+def test_housekeeping_when_cancel_event_missed_then_status_polled_from_broker() -> None:
+    w = World()
+    use_broker(w, SilentCancel(Decimal(100_000), clock=w.clock))
+    w.history("AAPL")
+    execute(w, signal(w))
+    w.broker.drop_all()  # type: ignore[attr-defined]
+    with w.uow as u:
+        w.executor.housekeeping(u, w.clock.now())
+        u.commit()
+    with w.uow as u:
+        (order,) = u.orders.list()
+    assert order.status is OrderStatus.CANCELED
