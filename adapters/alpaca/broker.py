@@ -16,6 +16,7 @@ Guarantees (see docs/alpaca.md):
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -498,18 +499,26 @@ class AlpacaBroker:
             log.warning("alpaca.stream_message_ignored", error=self._redact(str(exc))[:200])
 
     def close(self) -> None:
-        """Stop the stream (the REST client holds no thread)."""
+        """Stop the stream thread (waits up to ~2 s) and release the HTTP session."""
         stream, self._stream = self._stream, None
+        thread, self._stream_thread = self._stream_thread, None
         if stream is not None:
-            loop = getattr(stream, "_loop", None)
+            deadline = time.monotonic() + 2.0
+            loop = None
+            while time.monotonic() < deadline and thread is not None and thread.is_alive():
+                loop = getattr(stream, "_loop", None)
+                if loop is not None and loop.is_running() and \
+                        getattr(stream, "_stop_stream_event", None) is not None:
+                    break
+                time.sleep(0.01)
             try:
                 if loop is not None and loop.is_running():
                     stream.stop()
-                else:
-                    stream._should_run = False
-                    stream._stop_stream_queue.put_nowait({"should_stop": True})
+                    asyncio.run_coroutine_threadsafe(stream.close(), loop).result(timeout=2)
             except Exception as exc:  # noqa: BLE001 - closing must not raise
                 log.debug("alpaca.stream_stop_failed", error=self._redact(str(exc))[:200])
+            if thread is not None:
+                thread.join(timeout=2.0)
         self.client._session.close()
 
     def describe(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -52,9 +53,15 @@ def config_from_settings(settings: Any, live: bool = False, **overrides: Any) ->
                         stream_url=stream, **overrides)
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def build_broker(settings: Any, live: bool = False,
-                 announce: Callable[[str], None] | None = print, **overrides: Any) -> AlpacaBroker:
-    """Return a connected AlpacaBroker; live mode prints which account it trades first.
+                 announce: Callable[[str], None] | None = _to_stderr,
+                 **overrides: Any) -> AlpacaBroker:
+    """Return a connected AlpacaBroker; live mode prints (to stderr, so ``--json`` output
+    stays clean) which account it will trade, before any order can be sent.
 
     Raises AlpacaConfigError with a clear message when keys or the live confirmation are missing.
     """

@@ -7,8 +7,7 @@ Bars arrive through :meth:`SimulatedExchange.on_bar` (one bar as plain floats, t
 :meth:`~SimulatedExchange.advance_to` moves time without a bar (day orders expire).
 
 Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, costs from
-:mod:`domain.costs`, the book is broker-level like Alpaca's: cash plus quantity and
-average entry per ticker):
+:mod:`domain.costs`, money through :class:`domain.portfolio.Ledger`):
 
 - an order submitted at time ``t`` can only trade in bars that end after ``t``: a market
   order fills at the next bar's open plus slippage;
@@ -58,8 +57,10 @@ from domain.errors import (
 )
 from domain.events import Fill, OrderEvent, OrderFilled, OrderStatus, OrderStatusChanged
 from domain.ids import client_order_id as make_coid
+from domain.ids import digest
 from domain.market import Bar, MarketClock
 from domain.orders import OrderReport
+from domain.portfolio import Ledger
 from domain.values import ZERO, OrderClass, OrderType, Side, TimeInForce, dec
 
 __all__ = ["ExchangeConfig", "SimulatedExchange"]
@@ -72,6 +73,11 @@ _TYPE_CODE = {OrderType.MARKET: _MKT, OrderType.LIMIT: _LMT, OrderType.STOP: _ST
 _OPEN_STATES = frozenset({S.NEW, S.PARTIALLY_FILLED, S.ACCEPTED})
 _CENT = Decimal("0.01")
 _BASIS = Decimal("0.0001")
+
+
+def _position_id(fill: Fill) -> str:
+    # fill ids are unique per exchange, so the position id needs no hashing
+    return f"pos-{fill.fill_id}"
 
 
 def _cash(v: object) -> Decimal:
@@ -244,11 +250,8 @@ class SimulatedExchange:
         self.config = cfg = config or ExchangeConfig()
         self.clock: Clock = clock or TestClock()
         self.sessions: Sessions = sessions_for(cfg.calendar)
-        #: the broker's book, exact: cash and, per ticker, signed quantity and average entry
-        #: (like Alpaca's positions; the engine keeps the rich Position entities itself)
-        self.cash: Decimal = cfg.starting_cash
-        self._qty: dict[str, Decimal] = {}
-        self._avg: dict[str, Decimal] = {}
+        #: the exact book (the domain Ledger, as the fakes and the engine's restore use it)
+        self.ledger = Ledger(cash=cfg.starting_cash, position_id_for=_position_id)
         self._orders: dict[str, _Order] = {}
         self._by_bid: dict[str, _Order] = {}
         self._working: dict[str, list[_Order]] = {}
@@ -497,7 +500,7 @@ class SimulatedExchange:
         fill = Fill(fill_id=f"{od.bid}-{od.nfills}", client_order_id=od.coid, ticker=od.ticker,
                     side=od.side, quantity=qty, price=price, ts_event=ts, commission=comm,
                     ts_init=ts, broker_order_id=od.bid)
-        self._book(od.ticker, qty if od.sign > 0 else -qty, price, comm)
+        self.ledger.apply_fill(fill)
         self.fill_count += 1
         self.cash_f -= od.sign * qf * px + float(comm)
         self.pos_f[od.ticker] = self.pos_f.get(od.ticker, 0.0) + od.sign * qf
@@ -526,22 +529,6 @@ class SimulatedExchange:
         if od.status is S.FILLED and sib is not None and sib.status.is_open:
             self._finish(sib, S.CANCELED, ts_ns, reason="oco: other leg filled")
 
-    def _book(self, ticker: str, signed: Decimal, price: Decimal, comm: Decimal) -> None:
-        self.cash -= signed * price + comm
-        q = self._qty.get(ticker, ZERO)
-        new = q + signed
-        if new == 0:
-            del self._qty[ticker]
-            del self._avg[ticker]
-            return
-        if q == 0:
-            self._avg[ticker] = price
-        elif (q > 0) == (signed > 0):  # adding: weighted average entry
-            self._avg[ticker] = (self._avg[ticker] * abs(q) + price * abs(signed)) / abs(new)
-        elif (new > 0) != (q > 0):  # flipped: the rest was opened at this fill's price
-            self._avg[ticker] = price
-        self._qty[ticker] = new
-
     def _unwork(self, od: _Order) -> None:
         work = self._working.get(od.ticker)
         if work is not None and od in work:
@@ -555,6 +542,9 @@ class SimulatedExchange:
         for x in (od, *od.legs):
             self._orders.pop(x.coid, None)
             self._by_bid.pop(x.bid, None)
+        led = self.ledger
+        led.closed.clear()
+        led.seen_fills.clear()
 
     def _emit(self, od: _Order, status: OrderStatus, ts: datetime, reason: str | None = None
               ) -> None:
@@ -607,7 +597,9 @@ class SimulatedExchange:
         ref = self._reference(request)
         self._check_buying_power(request, ref)
         self._seq += 1
-        bid = f"sim{self.config.seed}-{self._seq}"  # deterministic: the submit sequence
+        # a pure function of the seed and the client order id: a resumed run that replays
+        # the same orders gets the same broker and fill ids
+        bid = f"sim-{digest(self.config.seed, coid, length=20)}"
         od = _Order(request, bid, now, now_ns)
         od.ref = ref
         if request.time_in_force is TimeInForce.DAY:
@@ -744,37 +736,28 @@ class SimulatedExchange:
     def get_positions(self) -> list[BrokerPosition]:
         """Return open positions marked at the last close."""
         out = []
-        for t, q in sorted(self._qty.items()):
-            avg = self._avg[t]
-            price = self._price_dec(t) or avg
+        for t, p in sorted(self.ledger.positions.items()):
+            price = self._price_dec(t)
             out.append(BrokerPosition(
-                ticker=t, quantity=q, avg_entry_price=avg, current_price=price,
-                market_value=q * price, unrealized_pnl=(price - avg) * q))
+                ticker=t, quantity=p.signed_quantity, avg_entry_price=p.avg_entry_price,
+                current_price=price, market_value=p.market_value(price),
+                unrealized_pnl=p.unrealized_pnl(price)))
         return out
 
     def get_account(self) -> Account:
         """Return cash, equity and buying power at the last closes."""
-        long_mv = short_mv = ZERO
-        for t, q in self._qty.items():
-            mv = q * (self._price_dec(t) or self._avg[t])
-            if mv >= 0:
-                long_mv += mv
-            else:
-                short_mv += mv
-        equity = self.cash + long_mv + short_mv
-        bp = max(ZERO, equity * self.config.margin_multiplier - (long_mv - short_mv))
-        return Account(cash=self.cash, equity=equity, buying_power=bp,
-                       long_market_value=long_mv, short_market_value=short_mv,
-                       ts=self.clock.now())
+        prices = {t: d for t in self.ledger.positions if (d := self._price_dec(t)) is not None}
+        return self.ledger.account(prices, ts=self.clock.now(),
+                                   margin_multiplier=self.config.margin_multiplier)
 
     def close_position(self, ticker: str) -> OrderReport | None:
         """Submit a market order that flattens ``ticker``; None when flat."""
-        q = self._qty.get(ticker)
-        if q is None:
+        p = self.ledger.positions.get(ticker)
+        if p is None:
             return None
         self._seq += 1
         req = SubmitOrder(client_order_id=make_coid(f"close-{ticker}-{self._seq}", "close"),
-                          ticker=ticker, side=Side.SELL if q > 0 else Side.BUY, quantity=abs(q))
+                          ticker=ticker, side=p.side.exit_side, quantity=p.quantity)
         return self.submit_order(req)
 
     def close_all_positions(self, cancel_orders: bool = True) -> list[OrderReport]:
@@ -784,7 +767,7 @@ class SimulatedExchange:
                 if od.status.is_open:
                     self.cancel_order(coid)
         out = []
-        for t in sorted(self._qty):
+        for t in sorted(self.ledger.positions):
             r = self.close_position(t)
             if r is not None:
                 out.append(r)

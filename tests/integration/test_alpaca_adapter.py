@@ -280,3 +280,18 @@ def test_close_all_when_504_after_it_was_applied_then_not_closed_twice(h: Alpaca
     assert len(reps) == 1 and len(_closing(h)) == 1
     h.bar("AAPL", 100, 101, 99, 100)
     assert h.broker.get_positions() == []
+
+
+def test_sdk_unhardened_when_504_after_accept_then_it_reposts_which_is_why_we_harden(
+    h: AlpacaHarness,
+) -> None:
+    from alpaca.common.exceptions import APIError
+    from alpaca.trading.client import TradingClient
+
+    bare = TradingClient(TEST_KEY, TEST_SECRET, url_override=h.server.base_url, raw_data=True)
+    bare._retry_wait = 0  # only to keep the test fast; the retry count is the SDK's default
+    h.server.faults.script("504_after")
+    with pytest.raises(APIError):  # the re-POST meets the taken id: 422
+        bare.post("/orders", {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market",
+                              "time_in_force": "day", "client_order_id": "bare-504"})
+    assert h.server.post_orders == 2 and h.server.duplicate_posts == 1

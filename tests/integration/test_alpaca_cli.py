@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,16 @@ from entrypoints.cli.container import reset_container
 from entrypoints.settings import LIVE_CONFIRMATION, Settings
 
 KEY, SECRET = "PKCLITESTKEY000111", "cliTestSecret000111222333"  # fake
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures logging onto CliRunner's streams, which close: undo that after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
