@@ -18,7 +18,7 @@ setup: $(STAMP)
 
 ## run: set up, then replay the bundled sample through the paper-trading engine and report.
 run: $(STAMP)
-	$(BIN)/catalyst doctor
+	$(BIN)/catalyst backtest
 
 ## lint: ruff, mypy (strict on domain/ and application/), import-linter.
 lint: $(STAMP)

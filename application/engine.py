@@ -266,9 +266,8 @@ class EngineConfig:
     kind: str = "backtest"
     params: Mapping[str, object] = attrs.field(factory=dict)
     handle_signals: bool = True
-    #: periods whose metrics are stored at the end of a run (daily ones on demand:
-    #: ``catalyst report --period daily`` computes and stores them)
-    metric_periods: tuple[str, ...] = ("weekly", "monthly", "all")
+    #: periods whose metrics are computed and stored at the end of a run
+    metric_periods: tuple[str, ...] = ("daily", "weekly", "monthly", "all")
 
 
 @attrs.frozen
@@ -410,6 +409,7 @@ class Engine:
             self.source.observe(step.bars)
         results: list[ExecutionResult] = []
         with self.uow as u:
+            self.executor.resend_deferred(u, now)
             self.executor.apply_events(self.broker.poll_events(), u, now)
             self.monitor.on_bars(step.bars, u, now)
             late = self.broker.poll_events()

@@ -126,6 +126,7 @@ class OrderExecutor:
         self._timer = timer
         self.closed_positions: list[ClosedPosition] = []
         self._may_have_open: bool | None = None  # None: unknown (ask the store)
+        self._deferred: list[tuple[datetime, str]] = []  # (created_at, client order id)
 
     # --- signals --------------------------------------------------------------------------------
     def execute(self, signal: Signal, uow: UnitOfWork, now: datetime) -> ExecutionResult:
@@ -351,6 +352,12 @@ class OrderExecutor:
         """
         resent = 0
         for order in uow.orders.list(open_only=True):
+            if order.created_at > now:
+                # written by a step that never committed its end (the process died after the
+                # order's own commit): sent again when the engine re-runs that step, at the
+                # same market time as the first time
+                self._deferred.append((order.created_at, order.client_order_id))
+                continue
             report = self._lookup(order.client_order_id)
             if report is not None:
                 self._adopt(order, report, uow, now)
@@ -358,6 +365,23 @@ class OrderExecutor:
             ok, _ = self._send(order, uow, now)
             resent += ok
         return resent
+
+    def resend_deferred(self, uow: UnitOfWork, now: datetime) -> None:
+        """Re-send (or adopt) the orders of an interrupted step once the engine is back at
+        their time (:meth:`recover` defers them)."""
+        if not self._deferred:
+            return
+        due = [d for d in self._deferred if d[0] <= now]
+        self._deferred = [d for d in self._deferred if d[0] > now]
+        for _, coid in due:
+            order = uow.orders.get(coid)
+            if order is None or not order.is_open:
+                continue
+            report = self._lookup(coid)
+            if report is not None:
+                self._adopt(order, report, uow, now)
+            else:
+                self._send(order, uow, now)
 
     def _broker_call(self, ok: bool, now: datetime, uow: UnitOfWork) -> None:
         if self.risk is not None:

@@ -55,6 +55,10 @@ class PositionMonitor:
             bar = bars.get(pos.ticker)
             if bar is None:
                 continue
+            stamp = bar.ts.isoformat()
+            if pos.metadata.get("marked_bar") == stamp:
+                continue  # this bar was handled by an interrupted run of this very step
+            pos.metadata["marked_bar"] = stamp
             ev = pos.check_exit(bar.ts, _d(bar.open), _d(bar.high), _d(bar.low))
             pos.mark(_d(bar.close), bar.ts, _d(bar.high), _d(bar.low))
             max_hold = self.config.max_hold

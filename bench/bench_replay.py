@@ -4,7 +4,8 @@ NautilusTrader on the same SMA(10)/SMA(30) long-only crossover over the same bar
 Run: ``.venv/bin/python -m bench replay`` (or ``python bench/bench_replay.py``). The peers
 are installed from PyPI into ``var/bench-venv`` by this script on first use (``--no-peers``
 skips them) and run there as subprocesses, one after the other, in the same session as
-ours. Results go to ``var/bench/replay.json``; ``docs/benchmarks.md`` shows the table.
+ours. Results go to ``var/bench/replay.json`` (and ``replay-<UTC time>.json``);
+``docs/benchmarks.md`` shows the table.
 
 Bars: a bootstrap of the bundled real AAPL daily bars (open/high/low/close ratios to the
 previous close and the volume of a randomly drawn real day, seed 7), stamped one minute
@@ -328,7 +329,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["memory"] = run_memory(sorted({10_000, 100_000, a.big_bars}))
     res["ours_small"]["fills_count"] = len(res["ours_small"].pop("fills"))
     res["ours_big"]["fills_count"] = len(res["ours_big"].pop("fills"))
-    (OUT / "replay.json").write_text(json.dumps(res, indent=2, default=str))
+    text = json.dumps(res, indent=2, default=str)
+    stamp = res["date"].replace(":", "").replace("-", "")[:13]
+    (OUT / f"replay-{stamp}.json").write_text(text)  # kept: a smoke run cannot erase it
+    (OUT / "replay.json").write_text(text)
     print_table(res)
     return res
 

@@ -60,6 +60,23 @@ class SecretRedactor:
         return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing.
+
+    Binding the stream object at configuration time would keep writing to a stream that a
+    test runner (or a daemonising wrapper) has since replaced and closed.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None
 ) -> SecretRedactor:
@@ -67,7 +84,7 @@ def configure_logging(
 
     Logs go to stderr so that ``--json`` output on stdout stays machine-readable.
     """
-    stream = stream if stream is not None else sys.stderr
+    stream = stream if stream is not None else _CurrentStderr()
     redactor = SecretRedactor(secrets)
     use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
     shared: list[Any] = [

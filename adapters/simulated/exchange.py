@@ -335,6 +335,11 @@ class SimulatedExchange:
             self._expire(n)
 
     @property
+    def cash(self) -> Decimal:
+        """Return the exact cash balance."""
+        return self.ledger.cash
+
+    @property
     def marks(self) -> dict[str, float]:
         """Return the last close of every ticker seen (floats)."""
         return {t: r[4] for t, r in self._last.items()}

@@ -324,7 +324,15 @@ def backtest(
     if cash <= 0:
         raise _fail(f"--cash {cash}: expected a positive amount")
     t0 = time.perf_counter()
-    path = _sqlite_file(db)
+    _data_path(data)
+    if alerts and alerts != "-" and not Path(alerts).exists():
+        raise _fail(f"--alerts {alerts!r}: no such file or folder")
+    try:
+        SizingMethod(sizing)
+    except ValueError:
+        raise _fail(f"--sizing {sizing!r}: expected one of "
+                    f"{', '.join(m.value for m in SizingMethod)}") from None
+    path = _sqlite_file(db)  # validated above: only now replace the previous backtest
     if path is not None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
@@ -398,6 +406,12 @@ def run(
     url = db or get_container().core.settings().database_url
     session = _session("run", data, alerts, strategy, url, run_id, speed, cash, threshold,
                        sizing, max_hold_days, as_json)
+    with session.uow as u:
+        other = u.runs.latest()
+    if other is not None and other.run_id != session.run_id:
+        err.print(f"[yellow]note:[/] {url} already holds run {other.run_id}; orders and "
+                  "positions are shared across runs, so signals it already traded are not "
+                  "traded again (use --db for a separate database)")
     if alerts == "-":
         feed = getattr(session.source, "feed", None)
         if feed is not None and hasattr(feed, "wait_closed") and speed == 0:

@@ -63,3 +63,19 @@ def test_run_alpaca_when_alert_known_then_order_placed_in_real_time_loop(
 def test_run_alpaca_when_no_alerts_option_then_exit_2(fakes: FakeBroker) -> None:
     r = CliRunner().invoke(app, ["run", "--broker", "alpaca"])
     assert r.exit_code == 2
+
+
+def test_backtest_when_bad_input_then_exit_2_and_previous_backtest_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    keep = tmp_path / "var" / "backtest.db"
+    keep.write_bytes(b"previous")
+    for args, text in ((["--data", "nope.csv"], "--data 'nope.csv'"),
+                       (["--alerts", "nope.jsonl"], "--alerts 'nope.jsonl'"),
+                       (["--sizing", "magic"], "--sizing 'magic'"),
+                       (["--threshold", "2"], "--threshold 2.0")):
+        r = CliRunner().invoke(app, ["backtest", *args])
+        assert r.exit_code == 2, r.output
+        assert text in r.output and "Traceback" not in r.output
+    assert keep.read_bytes() == b"previous"

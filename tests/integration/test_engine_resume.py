@@ -148,3 +148,43 @@ def test_wall_clock_driver_when_market_closed_then_waits_and_yields_new_bars_onl
     assert all(s.ts >= T0 + timedelta(minutes=5) for s in steps)
     seen = [b.ts for s in steps for b in s.bars.values()]
     assert len(seen) == len(set(seen))  # every bar once
+
+
+class ProcessDied(BaseException):
+    """Stands for SIGKILL: nothing after it runs, nothing uncommitted survives."""
+
+
+def test_engine_when_process_dies_between_order_commit_and_step_end_then_resume_is_exact(
+) -> None:
+    ref = World(InMemoryUnitOfWork())
+    ref.engine.run(ref.driver)
+    for victim in (1, 2, 3, 5, 7):  # die inside the step that sends the N-th order
+        uow = InMemoryUnitOfWork()
+        first = World(uow)
+        calls = [0]
+        real_submit = first.broker.submit_order
+
+        def dying_submit(request, real_submit=real_submit, calls=calls, victim=victim):  # type: ignore[no-untyped-def]
+            calls[0] += 1
+            report = real_submit(request)  # the exchange got it; our answer is lost
+            if calls[0] == victim:
+                raise ProcessDied
+            return report
+
+        first.broker.submit_order = dying_submit  # type: ignore[method-assign]
+        first.engine.config = EngineConfig(run_id="r", handle_signals=False)
+        try:
+            first.engine.run(first.driver)
+        except ProcessDied:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("the run should have died")
+        first.uow._tx = None  # the process is gone: its open transaction with it
+        second = World(uow)
+        res = second.engine.run(second.driver,
+                                on_resume=lambda u, b=second.broker: restore_ledger(b, u))
+        assert res.status == "finished"
+        assert outcome(uow) == outcome(ref.uow), f"victim order {victim}"
+        with uow as u:
+            entries = [o.request.signal_id for o in u.orders.list() if not o.request.reduce_only]
+        assert len(entries) == len(set(entries))

@@ -54,9 +54,8 @@ def test_route_when_same_ticker_within_cooldown_then_suppressed() -> None:
 
 
 def test_route_when_no_rule_matches_then_no_signal() -> None:
-    rules = (RoutingRule(catalyst_types=("fda",), action=Action.BUY),)  # type: ignore[arg-type]
-    r = SignalRouter(RouterConfig(rules=tuple(RoutingRule.from_dict(
-        {"catalyst_types": ["fda"], "action": "buy"}) for _ in rules)))
+    fda_only = RoutingRule.from_dict({"catalyst_types": ["fda"], "action": "buy"})
+    r = SignalRouter(RouterConfig(rules=(fda_only,)))
     assert r.route(alert(kind="earnings")).reason == "no_rule"
     assert r.route(alert("b", kind="fda")).signal is not None
 
