@@ -9,6 +9,15 @@ Each step, in one unit of work committed at its end (batching every row of the s
 5. cancel orders past their fill timeout, retry orders the broker never saw;
 6. snapshot the portfolio, store the cursor and the signal source's position.
 
+Reconciliation (optional, :class:`~application.reconcile.Reconciler`): once at start (after a
+resume's order recovery) and then when due (every ``reconcile_every_steps`` steps and/or every
+``reconcile_interval`` of clock time, or a :class:`~application.reconcile.PeriodicReconciler`'s
+own interval), at the beginning of a step, after the broker's pending events were applied, so
+only what the broker knows and we genuinely missed is repaired: missed fills are adopted (and
+the adopted position gets its plan's stop and target), orders the broker never saw are marked,
+an unexplained position difference halts trading (the risk state the :class:`RiskService`
+reads). On an in-process exchange nothing differs, so it changes nothing.
+
 A SIGINT/SIGTERM lets the current step finish and commit, then the run ends as ``interrupted``
 with exit code 0. Started again with the same run id, the engine resumes after its cursor:
 the data before it is replayed into the price feed only, open orders are reconciled with the
@@ -23,7 +32,7 @@ import signal as _signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +42,7 @@ import structlog
 from application.executor import ExecutionResult, OrderExecutor
 from application.monitor import PositionMonitor
 from application.ports import BrokerPort, Clock, PriceFeedPort, SignalSource, Strategy, UnitOfWork
+from application.reconcile import PeriodicReconciler, Reconciler, ReconcileReport, RepairKind
 from application.risk import RiskService, market_view
 from application.tracker import PortfolioTracker
 from domain.audit import RunRecord
@@ -268,6 +278,11 @@ class EngineConfig:
     handle_signals: bool = True
     #: periods whose metrics are computed and stored at the end of a run
     metric_periods: tuple[str, ...] = ("daily", "weekly", "monthly", "all")
+    #: with a plain :class:`Reconciler`: reconcile every N steps (0: not by count) ...
+    reconcile_every_steps: int = 0
+    #: ... and/or every this much clock time (data time in a replay; None: not by time);
+    #: with neither, only at start. A :class:`PeriodicReconciler` keeps its own interval.
+    reconcile_interval: timedelta | None = None
 
 
 @attrs.frozen
@@ -282,6 +297,10 @@ class EngineResult:
     closed: int
     results: tuple[ExecutionResult, ...] = ()
     resumed_from: datetime | None = None
+    reconciliations: int = 0
+    repairs: int = 0
+    #: the reconciliation reports that found something (clean ones are not kept)
+    reports: tuple[ReconcileReport, ...] = ()
 
 
 class Engine:
@@ -301,6 +320,7 @@ class Engine:
         risk: RiskService | None = None,
         *,
         on_step: Callable[[MarketStep], None] | None = None,
+        reconciler: Reconciler | PeriodicReconciler | None = None,
     ) -> None:
         self.uow = uow
         self.broker = broker
@@ -317,6 +337,11 @@ class Engine:
         self.cursor_key = f"engine:{config.run_id}:cursor"
         self.source_key = f"engine:{config.run_id}:source"
         self._source_state: str | None = None
+        self.reconciler = reconciler
+        self._since_reconcile = 0
+        self._last_reconcile: datetime | None = None
+        self._reconciliations = 0
+        self._reports: list[ReconcileReport] = []
 
     def request_stop(self, *_: object) -> None:
         """Finish the current step, persist, and stop (signal handlers call this)."""
@@ -376,6 +401,8 @@ class Engine:
                     on_resume(u)
                 self.executor.recover(u, cursor)
                 u.commit()
+        if self.reconciler is not None:
+            self.reconcile(self.clock.now(), start=True)
         steps = signals = 0
         results: list[ExecutionResult] = []
         for step in driver.steps(cursor):
@@ -397,7 +424,60 @@ class Engine:
             closed = len(u.positions.list_closed())
             u.commit()
         return EngineResult(cfg.run_id, status, steps, signals, orders, closed, tuple(results),
-                            cursor)
+                            cursor, self._reconciliations,
+                            sum(len(r.repairs) for r in self._reports), tuple(self._reports))
+
+    # --- reconciliation -----------------------------------------------------------------------
+    def _reconcile_due(self, now: datetime) -> bool:
+        rec = self.reconciler
+        if rec is None:
+            return False
+        if isinstance(rec, PeriodicReconciler):
+            return True  # it decides itself (tick)
+        cfg = self.config
+        if cfg.reconcile_every_steps > 0 and self._since_reconcile >= cfg.reconcile_every_steps:
+            return True
+        return cfg.reconcile_interval is not None and (
+            self._last_reconcile is None or now - self._last_reconcile >= cfg.reconcile_interval)
+
+    def reconcile(self, now: datetime, *, start: bool = False) -> ReconcileReport | None:
+        """Reconcile with the broker now (a :class:`PeriodicReconciler` only when it is due,
+        except at ``start``); return the report, or None when nothing ran.
+
+        The broker's pending events are applied first, in their own committed transaction, so
+        a fill that is merely waiting in the event queue is booked by the executor (with its
+        plan) and not adopted as "missed".
+        """
+        rec = self.reconciler
+        if rec is None:
+            return None
+        with self.uow as u:
+            self.executor.resend_deferred(u, now)
+            self.executor.apply_events(self.broker.poll_events(), u, now)
+            u.commit()
+        if isinstance(rec, PeriodicReconciler):
+            report = rec.tick()  # its first call always runs
+            if report is None and start:
+                report = rec.reconciler.run()
+        else:
+            report = rec.run()
+        if report is None:
+            return None
+        self._reconciliations += 1
+        self._since_reconcile = 0
+        self._last_reconcile = now
+        if report.clean:
+            return report
+        self._reports.append(report)
+        with self.uow as u:
+            armed = self.executor.after_reconcile(u, now) \
+                if report.count(RepairKind.ADOPTED_FILL) else 0
+            self.executor.forget_open_orders()
+            u.commit()
+        (log.warning if report.halted else log.info)(
+            "engine.reconciled", repairs=len(report.repairs), halted=report.halted,
+            kinds=sorted({r.kind for r in report.repairs}), armed=armed)
+        return report
 
     def step(self, step: MarketStep) -> tuple[int, list[ExecutionResult]]:
         """Run one step and commit it; return the number of signals and their results."""
@@ -407,6 +487,9 @@ class Engine:
             risk.kill("kill-flag", "kill flag is set", ts=now)
         if isinstance(self.source, BarObserver):
             self.source.observe(step.bars)
+        self._since_reconcile += 1
+        if self._reconcile_due(now):
+            self.reconcile(now)
         results: list[ExecutionResult] = []
         with self.uow as u:
             self.executor.resend_deferred(u, now)

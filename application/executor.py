@@ -204,12 +204,14 @@ class OrderExecutor:
             row("size", False, f"size is zero: {size.reason}", entry_price=price)
             return done("skipped", "zero_size")
 
-        # plan
-        plan = plan_trade(side, price, atr, cfg.plan)
+        # plan (levels on valid ticks, the stop inside the risk policy's distance band)
+        pcfg = self.plan_config()
+        plan = plan_trade(side, price, atr, pcfg)
         if signal.stop_loss is not None and signal.take_profit is not None:
             stop_pct = abs(price - signal.stop_loss) / price
             target_pct = abs(signal.take_profit - price) / price
-            stop, target = levels(side, price, stop_pct, target_pct)
+            stop, target = levels(side, price, stop_pct, target_pct,
+                                  min_stop_pct=pcfg.min_stop_pct, max_stop_pct=pcfg.max_stop_pct)
             plan = attrs.evolve(plan, stop_loss=stop, take_profit=target, stop_pct=stop_pct,
                                 target_pct=target_pct, basis="signal")
 
@@ -249,6 +251,18 @@ class OrderExecutor:
             entry_price=price, stop_loss=plan.stop_loss, take_profit=plan.take_profit,
             metadata={"sizing": size.reason, "basis": plan.basis})
         return done("submitted" if ok else "failed", reason, coid)
+
+    def plan_config(self) -> PlanConfig:
+        """Return the plan settings with the stop-distance band narrowed to the risk policy's
+        (so a planned stop is never rejected for its distance after rounding to a tick)."""
+        cfg = self.config.plan
+        if self.risk is None:
+            return cfg
+        rc = self.risk.config
+        lo, hi = max(cfg.min_stop_pct, rc.min_stop_pct), min(cfg.max_stop_pct, rc.max_stop_pct)
+        if lo >= hi or (lo, hi) == (cfg.min_stop_pct, cfg.max_stop_pct):
+            return cfg
+        return attrs.evolve(cfg, min_stop_pct=lo, max_stop_pct=hi)
 
     def _size(self, equity: Decimal, price: Decimal, signal: Signal, atr: Decimal | None,
               stats: TradeStats | None) -> SizeResult:
@@ -382,6 +396,45 @@ class OrderExecutor:
                 self._adopt(order, report, uow, now)
             else:
                 self._send(order, uow, now)
+
+    def forget_open_orders(self) -> None:
+        """Drop the cached "no open order" hint (someone else changed the orders table)."""
+        self._may_have_open = None
+
+    def after_reconcile(self, uow: UnitOfWork, now: datetime) -> int:
+        """Give positions that reconciliation opened from an adopted fill their entry plan.
+
+        A fill adopted by :class:`~application.reconcile.Reconciler` opens or grows a position
+        without the executor's plan; an open position with no stop whose entry order has a
+        stored entry plan gets that plan's stop, target and trailing stop (re-anchored at its
+        average entry) and the signal's identity. Returns how many positions were armed.
+        """
+        armed = 0
+        for pos in uow.positions.list_open():
+            if pos.stop_loss is not None or not pos.entry_order_id:
+                continue
+            plan = self._plan(uow, pos.entry_order_id)
+            if plan.get("kind") != "entry":
+                continue
+            order = uow.orders.get(pos.entry_order_id)
+            if order is not None:
+                pos.signal_id = pos.signal_id or order.request.signal_id
+                pos.strategy = pos.strategy or order.request.strategy
+            if pos.signal_confidence is None:
+                pos.signal_confidence = _float(plan.get("confidence"))
+            try:
+                self._set_exits(pos, plan)
+            except InvalidInput as exc:
+                log.warning("executor.adopted_position_not_armed", position=pos.position_id,
+                            error=str(exc))
+                continue
+            pos.metadata["adopted_by"] = "reconciliation"
+            pos.metadata.setdefault("alert_id", plan.get("alert_id"))
+            uow.positions.save(pos)
+            armed += 1
+            log.info("executor.adopted_position_armed", position=pos.position_id,
+                     stop=str(pos.stop_loss), target=str(pos.take_profit), ts=now.isoformat())
+        return armed
 
     def _broker_call(self, ok: bool, now: datetime, uow: UnitOfWork) -> None:
         if self.risk is not None:
@@ -524,7 +577,9 @@ class OrderExecutor:
         if sp is None or tp is None:
             return
         side = position_side(pos.side.entry_side).entry_side
-        stop, target = levels(side, pos.avg_entry_price, Decimal(str(sp)), Decimal(str(tp)))
+        band = self.plan_config()
+        stop, target = levels(side, pos.avg_entry_price, Decimal(str(sp)), Decimal(str(tp)),
+                              min_stop_pct=band.min_stop_pct, max_stop_pct=band.max_stop_pct)
         pos.set_exits(stop, target, self.config.trailing)
 
     def _reduce(self, pos: Position, fill: Fill, uow: UnitOfWork) -> ClosedPosition | None:

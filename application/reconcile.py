@@ -73,8 +73,19 @@ def progress_fill(
 
 
 def apply_fill_to_positions(u: UnitOfWork, fill: Fill) -> None:
-    """Apply ``fill`` to the open position of its ticker (open, add, reduce, close or flip)."""
+    """Apply ``fill`` to the open position of its ticker (open, add, reduce, close or flip).
+
+    A fill learned late (a stream gap repaired by polling or reconciliation) can be older than
+    fills already applied. Positions are booked in the order fills are *learned*, so such a
+    fill is booked at the position's latest time rather than before it opened; the fill row
+    keeps its true ``ts_event``. Quantities, average prices and realised P&L come out the same
+    as in time order; only which fill opened the position can differ (see docs/alpaca.md).
+    """
     pos = u.positions.open_for(fill.ticker)
+    if pos is not None:
+        latest = max(pos.opened_at, pos.updated_at or pos.opened_at)
+        if fill.ts_event < latest:
+            fill = attrs.evolve(fill, ts_event=latest)
     ledger = Ledger(cash=ZERO, positions={fill.ticker: pos} if pos is not None else {})
     for outcome in ledger.apply_fill(fill, ExitReason.RECONCILIATION):
         if outcome.closed is not None and outcome.changed is not None:

@@ -8,7 +8,7 @@ actual fill price (a gap at the open must not put the stop on the wrong side).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import attrs
 import numpy as np
@@ -18,9 +18,19 @@ from domain.market import Bar
 from domain.risk.sizing import SizeResult, SizingConfig, SizingMethod, TradeStats, size_position
 from domain.values import PositionSide, Side
 
-__all__ = ["PlanConfig", "TradePlan", "latest_atr", "plan_trade", "size_entry"]
+__all__ = [
+    "PlanConfig",
+    "TradePlan",
+    "latest_atr",
+    "levels",
+    "plan_trade",
+    "round_to_tick",
+    "size_entry",
+    "tick_size",
+]
 
 CENT = Decimal("0.01")
+BASIS = Decimal("0.0001")
 
 
 @attrs.frozen(kw_only=True)
@@ -60,12 +70,51 @@ class TradePlan:
         return levels(self.side, entry, self.stop_pct, self.target_pct)
 
 
-def levels(side: Side, entry: Decimal, stop_pct: Decimal, target_pct: Decimal
+def tick_size(price: Decimal) -> Decimal:
+    """Return the price increment valid at ``price``: $0.01 at $1 and above, $0.0001 below
+    (Alpaca's and the simulated exchange's ``enforce_tick_size`` rule)."""
+    return CENT if price >= 1 else BASIS
+
+
+def round_to_tick(price: Decimal, up: bool) -> Decimal:
+    """Round ``price`` to a valid tick, up (ceiling) or down (floor).
+
+    The tick is chosen at the unrounded price; the result is valid either way (a value just
+    below $1 rounded up lands on 1.0000, which is also a whole cent).
+    """
+    tick = tick_size(price)
+    return price.quantize(tick, ROUND_CEILING if up else ROUND_FLOOR)
+
+
+def _distance(side: Side, entry: Decimal, stop: Decimal) -> Decimal:
+    return side.sign * (entry - stop) / entry
+
+
+def levels(side: Side, entry: Decimal, stop_pct: Decimal, target_pct: Decimal, *,
+           min_stop_pct: Decimal | None = None, max_stop_pct: Decimal | None = None,
            ) -> tuple[Decimal, Decimal]:
-    """Return (stop, target) at ``entry`` for fractional distances, rounded to cents."""
+    """Return (stop, target) at ``entry`` for fractional distances, on valid ticks.
+
+    The stop is rounded *away* from the entry (down for a long, up for a short), so rounding
+    never pulls it inside the minimum stop distance the unrounded plan met. When that would
+    push it past ``max_stop_pct``, the tick towards the entry is used instead if it still lies
+    in ``[min_stop_pct, max_stop_pct]``. The target is rounded *towards* the entry (the
+    conservative side: never promise more than planned), unless that would put it on or
+    behind the entry, where it is rounded away instead. Both therefore always lie strictly
+    on their own side of the entry.
+    """
     s = side.sign
-    stop = (entry * (1 - s * stop_pct)).quantize(CENT, ROUND_HALF_UP)
-    target = (entry * (1 + s * target_pct)).quantize(CENT, ROUND_HALF_UP)
+    raw_stop = entry * (1 - s * stop_pct)
+    stop = round_to_tick(raw_stop, up=s < 0)
+    if max_stop_pct is not None and entry > 0 and _distance(side, entry, stop) > max_stop_pct:
+        nearer = round_to_tick(raw_stop, up=s > 0)
+        d = _distance(side, entry, nearer)
+        if d <= max_stop_pct and (min_stop_pct is None or d >= min_stop_pct) and d > 0:
+            stop = nearer
+    raw_target = entry * (1 + s * target_pct)
+    target = round_to_tick(raw_target, up=s < 0)
+    if s * (target - entry) <= 0:
+        target = round_to_tick(raw_target, up=s > 0)
     return stop, target
 
 
@@ -97,7 +146,8 @@ def plan_trade(side: Side, entry: Decimal, atr: Decimal | None,
     target_pct = max(target_pct, stop_pct * ratio)
     if side is Side.SELL:
         target_pct = min(target_pct, Decimal("0.95"))
-    stop, target = levels(side, entry, stop_pct, target_pct)
+    stop, target = levels(side, entry, stop_pct, target_pct, min_stop_pct=cfg.min_stop_pct,
+                          max_stop_pct=cfg.max_stop_pct)
     return TradePlan(side, entry, stop, target, stop_pct, target_pct, atr, basis)
 
 

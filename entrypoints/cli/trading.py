@@ -34,6 +34,7 @@ from application.engine import Engine, EngineConfig, MarketStep, StrategySignalS
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import SignalSource, UnitOfWork
+from application.reconcile import Reconciler
 from application.risk import RiskService
 from application.router import AlertSignalSource, RouterConfig
 from application.tracker import PERIODS, PortfolioTracker
@@ -117,6 +118,7 @@ class Session:
         self, *, data: Path, alerts: str | None, strategy: str | None, db_url: str, kind: str,
         run_id: str | None, speed: float, cash: Decimal, threshold: float, sizing: str,
         max_hold_days: float, issue_sink: Callable[[AlertIssue], None] | None,
+        reconcile_steps: int | None = None,
     ) -> None:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
@@ -187,10 +189,15 @@ class Session:
                 max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
         self.tracker: PortfolioTracker = services.portfolio_tracker(run_id=self.run_id)
         self.driver = replay_into(self.bars, self.exchange, self.clock, speed=speed)
+        # reconciliation with the exchange at start (after a resume's recovery) and every
+        # ``reconcile_steps`` steps (0: start only; None: off, the backtest)
+        reconciler = None if reconcile_steps is None else Reconciler(
+            self.uow, self.exchange, self.clock)
         self.engine = Engine(self.uow, self.exchange, self.exchange, source, self.executor,
                              self.monitor, self.tracker, self.clock,
-                             EngineConfig(run_id=self.run_id, kind=kind, params=params),
-                             self.risk)
+                             EngineConfig(run_id=self.run_id, kind=kind, params=params,
+                                          reconcile_every_steps=reconcile_steps or 0),
+                             self.risk, reconciler=reconciler)
 
     def run(self, progress: bool) -> Any:
         cursor = self.engine.cursor()
@@ -215,13 +222,25 @@ class Session:
         restore_ledger(self.exchange, uow)
 
 
+_PERCENT_KEYS = ("return", "drawdown", "win_rate", "volatility")
+_MONEY_KEYS = ("equity", "pnl", "expectancy", "avg_win", "avg_loss", "cash", "value")
+
+
+def _format_metric(key: str, v: float) -> str:
+    if any(k in key for k in _PERCENT_KEYS):
+        return f"{v:+.2%}" if "return" in key else f"{v:.2%}"
+    if any(k in key for k in _MONEY_KEYS):
+        return f"{v:,.2f}"
+    return f"{v:,.2f}"
+
+
 def _summary_table(title: str, metrics: dict[str, Any]) -> Table:
     t = Table(title=title)
     t.add_column("metric")
     t.add_column("value", justify="right")
     for k, v in metrics.items():
         if isinstance(v, float):
-            v = f"{v:,.4f}"
+            v = _format_metric(k, v)
         elif isinstance(v, dict):
             v = ", ".join(f"{a}={b}" for a, b in v.items())
         t.add_row(k, "" if v is None else str(v))
@@ -244,6 +263,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         "open_positions": len(open_pos), "alerts": dict(counts),
         "bad_alert_lines": session.issue_count, "database": session.db_url,
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
+        "reconciliations": result.reconciliations, "reconcile_repairs": result.repairs,
         "wall_seconds": round(wall, 2),
     }
     files = None
@@ -345,13 +365,14 @@ def backtest(
 
 def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | None, db: str,
              run_id: str | None, speed: float, cash: float, threshold: float, sizing: str,
-             max_hold_days: float, as_json: bool) -> Session:
+             max_hold_days: float, as_json: bool, reconcile_steps: int | None = None
+             ) -> Session:
     if alerts and strategy:
         raise _fail("--alerts and --strategy: give one signal source, not both")
     return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
-                   issue_sink=None if as_json else _print_issue)
+                   issue_sink=None if as_json else _print_issue, reconcile_steps=reconcile_steps)
 
 
 def _run_session(session: Session, progress: bool) -> Any:
@@ -387,6 +408,12 @@ def run(
     live: Annotated[bool, typer.Option("--live", help="Alpaca: trade the LIVE account (needs "
                                        "CATALYST_LIVE_CONFIRM=I-UNDERSTAND).")] = False,
     max_steps: Annotated[int, typer.Option("--max-steps", hidden=True)] = 0,
+    reconcile_steps: Annotated[int, typer.Option(
+        "--reconcile-steps", help="sim: reconcile orders and positions with the exchange "
+        "every N replay steps (0: only at start).")] = 20,
+    reconcile_interval: Annotated[float, typer.Option(
+        "--reconcile-interval", help="alpaca: reconcile orders and positions with the broker "
+        "every this many seconds (0: only at start).")] = 300.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade through the engine; resumes after a restart (SIGINT/SIGTERM stop cleanly).
@@ -394,9 +421,13 @@ def run(
     ``--broker sim`` replays data on the simulated exchange; ``--broker alpaca`` trades in real
     time (wall clock, market hours) on Alpaca's paper account, alerts from ``--alerts``.
     """
+    if reconcile_steps < 0:
+        raise _fail(f"--reconcile-steps {reconcile_steps}: expected a step count >= 0")
+    if reconcile_interval < 0:
+        raise _fail(f"--reconcile-interval {reconcile_interval}: expected seconds >= 0")
     if broker == "alpaca":
         _run_live(alerts, db, run_id, threshold, sizing, max_hold_days, tickers, interval,
-                  max_steps, live, as_json)
+                  max_steps, live, as_json, reconcile_interval)
         return
     if broker != "sim":
         raise _fail(f"--broker {broker!r}: expected sim or alpaca")
@@ -405,7 +436,7 @@ def run(
     t0 = time.perf_counter()
     url = db or get_container().core.settings().database_url
     session = _session("run", data, alerts, strategy, url, run_id, speed, cash, threshold,
-                       sizing, max_hold_days, as_json)
+                       sizing, max_hold_days, as_json, reconcile_steps)
     with session.uow as u:
         other = u.runs.latest()
     if other is not None and other.run_id != session.run_id:
@@ -423,7 +454,7 @@ def run(
 
 def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold: float,
               sizing: str, max_hold_days: float, tickers: str, interval: float, max_steps: int,
-              live: bool, as_json: bool) -> None:
+              live: bool, as_json: bool, reconcile_interval: float = 300.0) -> None:
     """Real time on Alpaca: the wall clock drives, the Alpaca feed supplies bars."""
     from adapters.data.sample import SAMPLE_TICKERS
     from application.engine import WallClockDriver
@@ -471,7 +502,10 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
     tracker: PortfolioTracker = services.portfolio_tracker(run_id=rid)
     engine = Engine(uow, broker, feed, source, executor, monitor, tracker, clock,
                     EngineConfig(run_id=rid, kind="live", params={
-                        "alerts": alerts, "tickers": watch, "live": live}), risk)
+                        "alerts": alerts, "tickers": watch, "live": live},
+                        reconcile_interval=timedelta(seconds=reconcile_interval)
+                        if reconcile_interval > 0 else None),
+                    risk, reconciler=Reconciler(uow, broker, clock))
     driver = WallClockDriver(feed, broker, clock, watch, interval=interval,
                              stop=lambda: engine.stopping, max_steps=max_steps or None)
     if not as_json:
@@ -483,7 +517,9 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
         raise _fail(f"run {rid} stopped: {exc}", 1) from None
     payload = {"run_id": rid, "status": result.status, "steps": result.steps,
                "signals": result.signals, "orders": result.orders,
-               "closed_trades": result.closed, "bad_alert_lines": len(issues)}
+               "closed_trades": result.closed, "bad_alert_lines": len(issues),
+               "reconciliations": result.reconciliations,
+               "reconcile_repairs": result.repairs}
     if as_json:
         out.print_json(json.dumps(payload))
     else:
@@ -494,17 +530,25 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
 def _view_uow(db: str | None) -> UnitOfWork:
     url = db or get_container().core.settings().database_url
     path = _sqlite_file(url)
+    if db is None and path is not None and not path.exists():
+        # No paper-trading records yet: show the last backtest rather than nothing.
+        backtest = _sqlite_file(BACKTEST_DB)
+        if backtest is not None and backtest.exists():
+            err.print(f"[dim]no records in {url}; showing the last backtest ({BACKTEST_DB}); "
+                      "pass --db to choose[/]")
+            url, path = BACKTEST_DB, backtest
     if path is not None and not path.exists():
         raise _fail(f"--db {url!r}: no such database (run `catalyst backtest` or "
                     "`catalyst run` first)")
     return _uow(url)
 
 
-def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: bool) -> None:
+def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: bool,
+           shown_of: int | None = None) -> None:
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return
-    t = Table(title=f"{title} ({len(rows)})")
+    t = Table(title=f"{title} ({len(rows)}{'' if shown_of is None else f' of {shown_of}'})")
     for c in cols:
         t.add_column(c)
     for r in rows:
@@ -546,10 +590,12 @@ def orders(
             "created_at": o.created_at.isoformat(), "signal_id": o.request.signal_id,
             "position_id": o.request.position_id,
         } for o in u.orders.list(open_only=status == "open")]
+    total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
     _table("Orders", rows, ["client_order_id", "ticker", "side", "quantity", "status",
-                            "filled_qty", "avg_fill_price", "created_at"], as_json)
+                            "filled_qty", "avg_fill_price", "created_at"], as_json,
+           shown_of=total if len(rows) < total else None)
 
 
 @app.command()
@@ -561,10 +607,12 @@ def trades(
     """Closed positions (the trade log)."""
     with _view_uow(db) as u:
         rows = trade_rows(u.positions.list_closed())
+    total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
     _table("Trades", rows, ["ticker", "side", "quantity", "entry_price", "exit_price",
-                            "opened_at", "closed_at", "exit_reason", "realized_pnl"], as_json)
+                            "opened_at", "closed_at", "exit_reason", "realized_pnl"], as_json,
+           shown_of=total if len(rows) < total else None)
 
 
 @app.command()

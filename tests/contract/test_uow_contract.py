@@ -43,9 +43,6 @@ from tests.integration.sql_support import (
 
 Factory = Callable[[], Any]
 
-#: Cases the in-memory fake fails today: it ``copy.deepcopy``s frozen records whose mapping
-#: fields are ``types.MappingProxyType`` (not copyable). Reported to the lead (adapters/memory
-#: is theirs); strict, so these flip to failures the day the fake is fixed.
 
 
 @pytest.fixture(scope="module")

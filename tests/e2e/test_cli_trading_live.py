@@ -12,7 +12,6 @@ import pytest
 from dependency_injector import providers
 from typer.testing import CliRunner
 
-import tests.unit.risk.mappingproxy_copy  # noqa: F401
 from adapters.memory.broker import FakeBroker
 from adapters.memory.feed import InMemoryPriceFeed
 from domain.clock import TestClock

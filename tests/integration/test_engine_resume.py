@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import tests.unit.risk.mappingproxy_copy  # noqa: F401
 from adapters.memory.broker import FakeBroker
 from adapters.memory.feed import InMemoryPriceFeed
 from adapters.memory.notifier import RecordingNotifier

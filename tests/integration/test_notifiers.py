@@ -221,9 +221,7 @@ def test_fanout_and_severity_filter(webhook: _Webhook) -> None:
 def test_risk_kill_reaches_discord_and_email_while_a_dead_notifier_never_blocks(
     webhook: _Webhook, smtp_server: tuple[Controller, _Inbox],
 ) -> None:
-    import copyreg
     from decimal import Decimal
-    from types import MappingProxyType
 
     from adapters.memory.broker import FakeBroker
     from adapters.memory.uow import InMemoryUnitOfWork
@@ -232,8 +230,6 @@ def test_risk_kill_reaches_discord_and_email_while_a_dead_notifier_never_blocks(
     from domain.clock import TestClock
     from domain.events import RiskState
 
-    # see tests/unit/risk/mappingproxy_copy.py (deepcopy of RiskEvent in the in-memory UoW)
-    copyreg.pickle(MappingProxyType, lambda m: (MappingProxyType, (dict(m),)))  # type: ignore[arg-type]
 
     class Settings:  # the fields notifier_from_settings reads, as the real settings name them
         discord_webhook_url = webhook.url

@@ -3,7 +3,6 @@ recorded resume, the HTML report and the sizing backtest on the bundled sample."
 
 from __future__ import annotations
 
-import copyreg
 import json
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 from typer.testing import CliRunner
@@ -28,9 +26,6 @@ from domain.events import RiskState
 from domain.risk import MarketView, Quote
 from entrypoints.cli.app import app as catalyst
 from entrypoints.cli.container import reset_container
-
-# see tests/unit/risk/mappingproxy_copy.py (deepcopy of RiskEvent in the in-memory UoW)
-copyreg.pickle(MappingProxyType, lambda m: (MappingProxyType, (dict(m),)))  # type: ignore[arg-type]
 
 D = Decimal
 T0 = datetime(2024, 1, 2, 15, tzinfo=UTC)

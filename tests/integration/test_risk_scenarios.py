@@ -5,12 +5,10 @@ breaker measured from the peak."""
 
 from __future__ import annotations
 
-import copyreg
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from types import MappingProxyType
 
 import attrs
 import pandas as pd
@@ -38,10 +36,6 @@ from domain.risk import (
     RiskConfig,
 )
 from domain.risk.decision import RiskDecision
-
-# The in-memory UoW deep-copies RiskEvent.data (a MappingProxyType), which copy cannot do yet
-# (reported to the lead; same workaround as tests/unit/risk/mappingproxy_copy.py).
-copyreg.pickle(MappingProxyType, lambda m: (MappingProxyType, (dict(m),)))  # type: ignore[arg-type]
 
 D = Decimal
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

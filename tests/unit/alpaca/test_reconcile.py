@@ -182,3 +182,27 @@ def test_progress_fill_when_average_moves_then_price_of_the_gap_is_implied() -> 
     assert progress_fill(rep, D(20), D(101), T0) is None
 
 
+
+
+def test_apply_fill_when_learned_after_a_later_fill_then_closed_position_keeps_chronology() -> None:
+    from adapters.memory.uow import InMemoryUnitOfWork
+    from application.reconcile import apply_fill_to_positions
+    from domain.events import Fill
+    from domain.values import Side
+
+    t0 = datetime(2024, 2, 9, 21, tzinfo=UTC)
+    t1 = datetime(2024, 2, 12, 21, tzinfo=UTC)
+    buy = Fill(fill_id="b", client_order_id="cb", ticker="MSFT", side=Side.BUY,
+               quantity=Decimal(4), price=Decimal("98.02"), ts_event=t0)
+    sell = Fill(fill_id="s", client_order_id="cs", ticker="MSFT", side=Side.SELL,
+                quantity=Decimal(4), price=Decimal("98.32"), ts_event=t1)
+    uow = InMemoryUnitOfWork()
+    with uow as u:  # the later sell is learned first (stream), the buy later (reconciliation)
+        apply_fill_to_positions(u, sell)
+        apply_fill_to_positions(u, buy)
+        u.commit()
+    with uow as u:
+        (closed,) = u.positions.list_closed()
+        assert u.positions.list_open() == []
+    assert closed.closed_at >= closed.opened_at
+    assert closed.realized_pnl == (Decimal("98.32") - Decimal("98.02")) * 4

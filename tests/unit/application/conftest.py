@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-import tests.unit.risk.mappingproxy_copy  # noqa: F401  (deepcopy of MappingProxyType)
 from adapters.memory.broker import FakeBroker
 from adapters.memory.feed import InMemoryPriceFeed
 from adapters.memory.notifier import RecordingNotifier

@@ -68,7 +68,6 @@ def test_trade_stats_when_wins_and_losses_then_exact_ratios() -> None:
 
 
 def test_tracker_when_days_pass_then_daily_and_cumulative_pnl_and_periods_stored() -> None:
-    import tests.unit.risk.mappingproxy_copy  # noqa: F401
 
     uow = InMemoryUnitOfWork()
     tr = PortfolioTracker("r1")

@@ -49,7 +49,6 @@ def test_plan_when_any_atr_then_stop_on_loss_side_within_band(
 @given(entry=st.integers(50, 150), exit_=st.integers(50, 150),
        side=st.sampled_from(["buy", "sell"]))
 def test_booked_pnl_when_round_trip_then_exact(entry: int, exit_: int, side: str) -> None:
-    import tests.unit.risk.mappingproxy_copy  # noqa: F401
 
     w = World(plan=PlanConfig(min_stop_pct=Decimal("0.9"), max_stop_pct=Decimal("0.95")))
     w.risk.config  # noqa: B018
