@@ -4,12 +4,15 @@ The real pipeline (alert file -> router -> executor -> simulated exchange -> mon
 tracker, persisted in SQLite) replays the sample's eight large caps from October 2017, with
 earnings-style alerts that keep asking to buy every ticker every day from 16 January 2018.
 
-Tighter limit, stated: with the tickets' default daily-loss limit (3 %) the engine's book does
-not trip on real data - its stops and 14-day time exits keep it partly in cash, so it loses
-2.34 % on 5 February (99,311 -> 96,990) and 1.77 % on 2 February. The test therefore
-configures ``RiskConfig(max_daily_loss_pct=0.02)`` (and a consecutive-loss limit high enough
-that the daily-loss breaker is the one that speaks): it trips on the close of 5 February,
-not on 2 February.
+Configured, stated: the stops are widened to 6 ATR (target 12 ATR) and the time exit is off,
+so that positions survive the crash bar and can still be exited after the trip (with the
+default 2 ATR stops every position is stopped out on 5 February before the breaker runs).
+With the tickets' default daily-loss limit (3 %) this book does not trip on real data: it
+loses 2.57 % on 5 February (99,597 -> 97,039; a warning at 80 % of the limit) and 1.41 % on
+2 February (with the default plan: 2.34 %). The test therefore uses a tighter limit,
+``RiskConfig(max_daily_loss_pct=0.02)`` (and a consecutive-loss limit high enough that the
+daily-loss breaker is the one that speaks): it trips on the close of 5 February, not on
+2 February.
 
 Within a step the breakers run before the step's signals are taken, so the alerts of
 5 February already meet the tripped breaker. Asserted: the daily-loss breaker trips on the
@@ -44,6 +47,7 @@ from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import UnitOfWork
 from application.risk import RiskService
 from application.router import AlertSignalSource, RouterConfig, SignalRouter
+from application.sizing_plan import PlanConfig
 from application.tracker import PortfolioTracker
 from domain.clock import TestClock
 from domain.events import OrderStatus, RiskState
@@ -104,8 +108,9 @@ def test_crash_day_trips_daily_loss_engine_stops_entering_exits_work_resume_reen
     notes = RecordingNotifier()
     risk = RiskService(uow, exchange, notes, clock, RiskConfig(
         max_price_age_s=5 * 86_400, max_daily_loss_pct=D("0.02"), max_consecutive_losses=50))
-    executor = OrderExecutor(exchange, exchange, risk, ExecutorConfig())
-    monitor = PositionMonitor(executor, MonitorConfig(max_hold=timedelta(days=14)))
+    executor = OrderExecutor(exchange, exchange, risk, ExecutorConfig(
+        plan=PlanConfig(stop_atr_multiple=D(6), target_atr_multiple=D(12))))
+    monitor = PositionMonitor(executor, MonitorConfig(max_hold=None))
     source = AlertSignalSource(open_feed(str(env / "alerts.jsonl"), known_tickers=set(tickers)),
                                SignalRouter(RouterConfig(cooldown=timedelta(0))))
     engine = Engine(uow, exchange, exchange, source, executor, monitor,
