@@ -92,6 +92,8 @@ class AlpacaConfig:
     backoff_cap_s: float = 8.0
     poll_interval_s: float = 5.0
     use_stream: bool = True
+    data_feed: str = "iex"  # market-data feed: iex (free paper accounts) or sip (paid plan)
+    adjustment: str = "split"  # historical bars: raw, split, dividend or all
 
     def __repr__(self) -> str:
         return (f"AlpacaConfig(paper={self.paper}, base_url={self.base_url!r}, "

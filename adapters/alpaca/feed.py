@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest, StockLatestBarRequest, StockLatestTradeRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
@@ -81,8 +82,15 @@ class AlpacaPriceFeed:
         self, ticker: str, start: datetime, end: datetime, timeframe: str = "1Day"
     ) -> list[Bar]:
         """Return bars with ``start <= ts <= end`` in time order (all pages)."""
+        try:
+            feed, adjustment = DataFeed(self.config.data_feed), Adjustment(self.config.adjustment)
+        except ValueError:
+            raise InvalidInput(
+                "data_feed/adjustment", (self.config.data_feed, self.config.adjustment),
+                "a feed in iex, sip, otc and an adjustment in raw, split, dividend, all",
+            ) from None
         req = StockBarsRequest(symbol_or_symbols=ticker, timeframe=parse_timeframe(timeframe),
-                               start=start, end=end)
+                               start=start, end=end, feed=feed, adjustment=adjustment)
         raw = self._read("bars", lambda: self.client.get_stock_bars(req))
         bars = [parse_bar(ticker, b) for b in (raw or {}).get(ticker, [])]
         return sorted((b for b in bars if start <= b.ts <= end), key=lambda b: b.ts)

@@ -28,10 +28,10 @@ def _alpaca_broker(settings: Settings, live: bool = False, **overrides: Any) -> 
     return build_broker(settings, live=live, **overrides)
 
 
-def _alpaca_price_feed(settings: Settings) -> Any:
+def _alpaca_price_feed(settings: Settings, **overrides: Any) -> Any:
     from adapters.alpaca import build_price_feed  # noqa: PLC0415 - heavy, only when chosen
 
-    return build_price_feed(settings)
+    return build_price_feed(settings, **overrides)
 
 
 def _sim_exchange(**kwargs: Any) -> Any:

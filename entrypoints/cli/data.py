@@ -164,14 +164,20 @@ def fetch(
         Path, typer.Option("--out", help="Canonical Parquet written here.")
     ] = (DEFAULT_OHLCV),
 ) -> None:
-    """Fetch historical bars from Alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY)."""
-    from adapters.data.alpaca_source import AlpacaBarSource
+    """Fetch historical bars from Alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY).
+
+    Bars come through the Alpaca price-feed adapter (the same ``PriceFeedPort`` the engine
+    uses: timeouts, rate limit, retries with backoff); ``CATALYST_ALPACA_DATA_URL`` points it
+    elsewhere (e.g. ``catalyst sim-server``).
+    """
+    from domain.errors import DomainError
+    from entrypoints.cli.container import get_container
 
     start_utc = start.replace(tzinfo=UTC) if start.tzinfo is None else start
     end_dt = end or datetime.now(UTC)
     end_utc = end_dt.replace(tzinfo=UTC) if end_dt.tzinfo is None else end_dt
     try:
-        source = AlpacaBarSource(feed=feed)
+        source = get_container().gateways.alpaca_price_feed(data_feed=feed)
         with Progress(
             TextColumn("fetching {task.description}"), console=err, transient=True
         ) as p:
@@ -179,7 +185,7 @@ def fetch(
             df = fetch_ohlcv(
                 source, [t.upper() for t in tickers], start_utc, end_utc, timeframe
             )
-    except DataError as exc:
+    except (DataError, DomainError) as exc:
         raise _fail(str(exc)) from None
     if df.empty:
         raise _fail("Alpaca returned no bars for that range")
