@@ -432,8 +432,8 @@ class Engine:
         rec = self.reconciler
         if rec is None:
             return False
-        if isinstance(rec, PeriodicReconciler):
-            return True  # it decides itself (tick)
+        if isinstance(rec, PeriodicReconciler):  # its own schedule (as its tick decides)
+            return rec.last is None or now >= rec.last.ts + rec.interval
         cfg = self.config
         if cfg.reconcile_every_steps > 0 and self._since_reconcile >= cfg.reconcile_every_steps:
             return True

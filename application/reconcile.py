@@ -14,8 +14,9 @@ from typing import Any
 import attrs
 import structlog
 
-from application.ports import BrokerPort, Clock, UnitOfWork
+from application.ports import BrokerPort, Clock, Notifier, UnitOfWork
 from application.risk import RiskService
+from domain.audit import Notification, Severity
 from domain.errors import DomainError
 from domain.events import (
     Fill,
@@ -218,8 +219,10 @@ class Reconciler:
         grace: timedelta = timedelta(seconds=60),
         apply_fills_to_positions: bool = True,
         quantity_tolerance: Decimal = Decimal("0.000001"),
+        notifier: Notifier | None = None,
     ) -> None:
         self._uow = uow
+        self._notifier = notifier
         self._broker = broker
         self._clock = clock
         self.grace = grace
@@ -367,6 +370,14 @@ class Reconciler:
             kind="trip", rule=HALT_RULE, message=msg, ts_event=now, state=RiskState.HALTED,
             value=RiskState.HALTED.value, limit=st.state.value, actor="reconciliation",
             data={"causes": [r.kind for r in causes]}))
+        if self._notifier is not None:
+            try:
+                self._notifier.notify(Notification(
+                    severity=Severity.CRITICAL, title="Trading HALTED by reconciliation",
+                    body=msg, ts=now, data={"rule": HALT_RULE,
+                                            "causes": [r.kind for r in causes]}))
+            except Exception as exc:  # noqa: BLE001 - a notifier never stops reconciliation
+                log.error("reconcile.notify_failed", error=str(exc))
 
 
 class PeriodicReconciler:

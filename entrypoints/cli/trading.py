@@ -192,7 +192,7 @@ class Session:
         # reconciliation with the exchange at start (after a resume's recovery) and every
         # ``reconcile_steps`` steps (0: start only; None: off, the backtest)
         reconciler = None if reconcile_steps is None else Reconciler(
-            self.uow, self.exchange, self.clock)
+            self.uow, self.exchange, self.clock, notifier=container.gateways.notifier())
         self.engine = Engine(self.uow, self.exchange, self.exchange, source, self.executor,
                              self.monitor, self.tracker, self.clock,
                              EngineConfig(run_id=self.run_id, kind=kind, params=params,
@@ -505,7 +505,8 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
                         "alerts": alerts, "tickers": watch, "live": live},
                         reconcile_interval=timedelta(seconds=reconcile_interval)
                         if reconcile_interval > 0 else None),
-                    risk, reconciler=Reconciler(uow, broker, clock))
+                    risk, reconciler=Reconciler(uow, broker, clock,
+                                                notifier=container.gateways.notifier()))
     driver = WallClockDriver(feed, broker, clock, watch, interval=interval,
                              stop=lambda: engine.stopping, max_steps=max_steps or None)
     if not as_json:

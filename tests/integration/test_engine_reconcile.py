@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+from typer.testing import CliRunner
+
 from adapters.memory.broker import FakeBroker
 from adapters.memory.feed import InMemoryPriceFeed
 from adapters.memory.notifier import RecordingNotifier
@@ -36,6 +39,7 @@ from domain.market import Bar
 from domain.orders import Order
 from domain.risk.config import RiskConfig
 from domain.signal import Signal
+from entrypoints.cli.app import app as catalyst
 from tests.integration.test_engine_resume import World as ResumeWorld
 from tests.integration.test_engine_resume import outcome
 
@@ -180,6 +184,7 @@ def test_engine_when_broker_holds_unexplained_position_then_halted_and_no_entrie
     assert rig.broker.submit_calls == 0
 
 
+@pytest.mark.slow
 def test_engine_when_broker_agrees_then_reconciling_every_step_changes_nothing() -> None:
     ref = ResumeWorld(InMemoryUnitOfWork())
     ref.engine.run(ref.driver)
@@ -193,3 +198,11 @@ def test_engine_when_broker_agrees_then_reconciling_every_step_changes_nothing()
         assert res.reconciliations >= (61 if rec == "every-step" else 20)
         assert res.repairs == 0 and res.reports == ()
         assert outcome(w.uow) == outcome(ref.uow), rec
+
+
+def test_run_when_negative_reconcile_options_then_exit_2_naming_the_option() -> None:
+    for args, text in ((["--reconcile-steps", "-1"], "--reconcile-steps -1"),
+                       (["--reconcile-interval", "-5"], "--reconcile-interval -5")):
+        r = CliRunner().invoke(catalyst, ["run", "--broker", "sim", *args])
+        assert r.exit_code == 2, r.output
+        assert text in r.output and "Traceback" not in r.output

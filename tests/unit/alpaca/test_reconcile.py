@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from adapters.memory import FakeBroker, InMemoryUnitOfWork
+from adapters.memory.notifier import RecordingNotifier
 from application.reconcile import (
     HALT_RULE,
     PeriodicReconciler,
@@ -15,6 +16,7 @@ from application.reconcile import (
     progress_fill_id,
 )
 from application.risk import RiskService
+from domain.audit import Severity
 from domain.clock import TestClock
 from domain.commands import SubmitOrder
 from domain.errors import BrokerUnavailable
@@ -122,8 +124,12 @@ def test_reconcile_when_broker_holds_unexplained_position_then_halted_and_record
     stray = SubmitOrder(client_order_id="manual-1", ticker="AAPL", side="buy", quantity=5)
     broker.submit_order(stray)  # placed by hand, outside the bot
     broker.bar("AAPL", 100, 101, 99, 100, ts=T0 + timedelta(minutes=1))
-    report = Reconciler(uow, broker, clock).run()
+    notifier = RecordingNotifier()
+    report = Reconciler(uow, broker, clock, notifier=notifier).run()
     assert report.halted
+    assert [n.severity for n in notifier.sent] == [Severity.CRITICAL]
+    assert "HALTED" in notifier.sent[0].title and "AAPL" in notifier.sent[0].body
+    assert Reconciler(uow, broker, clock, notifier=RecordingNotifier(fail=True)).run().halted
     assert report.count(RepairKind.POSITION_MISMATCH) == 1
     assert report.count(RepairKind.UNKNOWN_BROKER_ORDER) == 1
     with uow as u:
