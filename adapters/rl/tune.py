@@ -14,7 +14,8 @@ Storage: any SQLAlchemy URL. The default is a local SQLite file
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,33 @@ __all__ = [
 DEFAULT_STORAGE = "sqlite:///var/optuna.db"
 
 _NET = {"small": [64, 64], "medium": [128, 128], "narrow": [32, 32]}
+
+
+_SCHEMA_LOCK_KEY = 0x0C47A1  # any constant shared by every catalyst worker
+
+
+@contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Serialise Optuna's first-use ``CREATE TABLE`` and study creation across workers.
+
+    Workers started at the same moment on a fresh PostgreSQL database would otherwise race
+    to create the same tables (``duplicate key ... pg_type_typname_nsp_index``).
+    """
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def normalise_storage_url(url: str) -> str:
@@ -142,14 +170,15 @@ def tune(
     train_panel = feature_panel(frame, split="train")
     val_panel = feature_panel(frame, split="validation")
     url = normalise_storage_url(storage)
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=url,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=5),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
-        load_if_exists=True,
-    )
+    with _schema_lock(url):
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=url,
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=5),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+            load_if_exists=True,
+        )
     study.set_user_attr("algo", algo)
     cfg0 = base or TrainConfig(algo=algo, timesteps=timesteps, seed=seed)
 
