@@ -62,12 +62,37 @@ def iter_lines(fh: IO[bytes], start_line: int = 1) -> Iterator[tuple[int, bytes 
 
 
 class _Releasing:
-    """Alerts read but not yet released, ordered by ``(known_at, id)``."""
+    """Alerts read but not yet released, ordered by ``(known_at, id)``; bad lines counted."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        known_tickers: Collection[str] | None,
+        not_after: datetime | None,
+        on_issue: Callable[[AlertIssue], None] | None,
+    ) -> None:
+        self.known_tickers = known_tickers
+        self.not_after = not_after
+        self.issues = IssueLog(on_issue=on_issue)
         self._pending: list[Alert] = []
         self._sorted = True
         self._released: _Key | None = None
+
+    def _take_json(self, src: str, no: int, raw: bytes | None) -> None:
+        if raw is None:
+            self.issues.lines += 1
+            self.issues.add(AlertIssue(src, no, f"line too long (> {MAX_LINE_BYTES} bytes)"))
+            return
+        if not raw.strip():
+            return
+        self.issues.lines += 1
+        try:
+            alert = parse_json_line(raw.rstrip(b"\r\n"), known_tickers=self.known_tickers,
+                                    not_after=self.not_after)
+        except ValueError as exc:
+            self.issues.add(AlertIssue(src, no, str(exc)))
+            return
+        self.issues.accepted += 1
+        self._add(alert)
 
     def _add(self, alert: Alert) -> None:
         if self._released is not None and _key(alert) <= self._released:
@@ -112,11 +137,8 @@ class AlertFileFeed(_Releasing):
         not_after: datetime | None = None,
         on_issue: Callable[[AlertIssue], None] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(known_tickers, not_after, on_issue)
         self.path = Path(path)
-        self.known_tickers = known_tickers
-        self.not_after = not_after
-        self.issues = IssueLog(on_issue=on_issue)
         self._loaded = False
 
     def load(self) -> None:
@@ -131,26 +153,9 @@ class AlertFileFeed(_Releasing):
                 self._read_jsonl(fh)
 
     def _read_jsonl(self, fh: IO[bytes]) -> None:
-        for no, raw, _ in iter_lines(fh):
-            self._take(no, raw)
-
-    def _take(self, no: int, raw: bytes | None) -> None:
         src = str(self.path)
-        if raw is None:
-            self.issues.lines += 1
-            self.issues.add(AlertIssue(src, no, f"line too long (> {MAX_LINE_BYTES} bytes)"))
-            return
-        if not raw.strip():
-            return
-        self.issues.lines += 1
-        try:
-            alert = parse_json_line(raw.rstrip(b"\r\n"), known_tickers=self.known_tickers,
-                                    not_after=self.not_after)
-        except ValueError as exc:
-            self.issues.add(AlertIssue(src, no, str(exc)))
-            return
-        self.issues.accepted += 1
-        self._add(alert)
+        for no, raw, _ in iter_lines(fh):
+            self._take_json(src, no, raw)
 
     def _read_csv(self, fh: IO[bytes]) -> None:
         src = str(self.path)
@@ -236,12 +241,9 @@ class FolderFeed(_Releasing):
         on_issue: Callable[[AlertIssue], None] | None = None,
         pattern: str = "*.jsonl",
     ) -> None:
-        super().__init__()
+        super().__init__(known_tickers, not_after, on_issue)
         self.folder = Path(folder)
         self.pattern = pattern
-        self.known_tickers = known_tickers
-        self.not_after = not_after
-        self.issues = IssueLog(on_issue=on_issue)
         self._offsets: dict[str, list[int]] = {}  # name -> [byte offset, lines read]
 
     def scan(self) -> None:
@@ -263,25 +265,8 @@ class FolderFeed(_Releasing):
                         break  # incomplete last line: wait for the rest
                     off += used
                     lines = no
-                    self._take(str(f), no, raw)
+                    self._take_json(str(f), no, raw)
             self._offsets[f.name] = [off, lines]
-
-    def _take(self, src: str, no: int, raw: bytes | None) -> None:
-        if raw is None:
-            self.issues.lines += 1
-            self.issues.add(AlertIssue(src, no, f"line too long (> {MAX_LINE_BYTES} bytes)"))
-            return
-        if not raw.strip():
-            return
-        self.issues.lines += 1
-        try:
-            alert = parse_json_line(raw.rstrip(b"\r\n"), known_tickers=self.known_tickers,
-                                    not_after=self.not_after)
-        except ValueError as exc:
-            self.issues.add(AlertIssue(src, no, str(exc)))
-            return
-        self.issues.accepted += 1
-        self._add(alert)
 
     def poll(self, now: datetime) -> Sequence[Alert]:
         """Scan the folder, then release alerts with ``known_at <= now``."""
@@ -326,11 +311,8 @@ class StdinFeed(_Releasing):
         not_after: datetime | None = None,
         on_issue: Callable[[AlertIssue], None] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(known_tickers, not_after, on_issue)
         self.stream = stream if stream is not None else sys.stdin.buffer
-        self.known_tickers = known_tickers
-        self.not_after = not_after
-        self.issues = IssueLog(on_issue=on_issue)
         self._q: queue.Queue[tuple[int, bytes | None] | None] = queue.Queue()
         self.closed = False
         self._thread = threading.Thread(target=self._pump, name="stdin-alerts", daemon=True)
@@ -354,22 +336,7 @@ class StdinFeed(_Releasing):
                 self.closed = True
                 return
             no, raw = item
-            src = "<stdin>"
-            if raw is None:
-                self.issues.lines += 1
-                self.issues.add(AlertIssue(src, no, f"line too long (> {MAX_LINE_BYTES} bytes)"))
-                continue
-            if not raw.strip():
-                continue
-            self.issues.lines += 1
-            try:
-                alert = parse_json_line(raw.rstrip(b"\r\n"), known_tickers=self.known_tickers,
-                                        not_after=self.not_after)
-            except ValueError as exc:
-                self.issues.add(AlertIssue(src, no, str(exc)))
-                continue
-            self.issues.accepted += 1
-            self._add(alert)
+            self._take_json("<stdin>", no, raw)
 
     def wait_closed(self, timeout: float = 10.0) -> None:
         """Block until the stream ends (tests and replays of piped files)."""
