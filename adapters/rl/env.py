@@ -41,7 +41,7 @@ from application.features import (
     TickerFeatures,
 )
 from domain.costs import RL_TICKET_COSTS, CostModel, commission, slipped_price
-from domain.fill_rules import clamp
+from domain.fill_rules import market_price
 
 __all__ = ["CatalystTradingEnv", "EnvConfig", "FillAt"]
 
@@ -57,10 +57,9 @@ _RESUM_EVERY = 512
 def _fill_price(side: int, ref: float, slip_bps: float, hi: float | None, lo: float | None) -> float:
     # The simulated exchange's rule: slip against the taker, stay inside the bar's range,
     # quote to 1/100 cent (adapters.simulated.exchange fills the same way).
-    px = slipped_price(side, ref, slip_bps)
     if hi is not None and lo is not None:
-        px = clamp(px, lo, hi)
-    return round(px, 4)
+        return round(market_price(side, ref, hi, lo, slip_bps), 4)
+    return round(slipped_price(side, ref, slip_bps), 4)
 
 
 @attrs.frozen

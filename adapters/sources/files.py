@@ -100,6 +100,13 @@ class _Releasing:
         self._pending.append(alert)
         self._sorted = False
 
+    def _released_json(self) -> list[str] | None:
+        r = self._released
+        return None if r is None else [r[0].isoformat(), r[1]]
+
+    def _set_released(self, val: list[str] | None) -> None:
+        self._released = (_parse_time(val[0]), str(val[1])) if val else None
+
     def _release(self, now: datetime) -> list[Alert]:
         if not self._sorted:
             self._pending.sort(key=_key)
@@ -213,15 +220,14 @@ class AlertFileFeed(_Releasing):
 
     def dump_state(self) -> str:
         """Return the last released ``(known_at, id)``."""
-        r = self._released
-        return json.dumps(None if r is None else [r[0].isoformat(), r[1]])
+        return json.dumps(self._released_json())
 
     def load_state(self, raw: str | None) -> None:
         """Skip everything released before a restart."""
         val = json.loads(raw) if raw else None
         if val:
-            self._released = (_parse_time(val[0]), str(val[1]))
-            self._pending = [a for a in self._pending if _key(a) > self._released]
+            self._set_released(val)
+            self._pending = [a for a in self._pending if self._released is None or _key(a) > self._released]
 
 
 class FolderFeed(_Releasing):
@@ -275,10 +281,9 @@ class FolderFeed(_Releasing):
 
     def dump_state(self) -> str:
         """Return offsets, the last released key and alerts read but not yet released."""
-        r = self._released
         return json.dumps({
             "offsets": self._offsets,
-            "released": None if r is None else [r[0].isoformat(), r[1]],
+            "released": self._released_json(),
             "pending": [_alert_dict(a) for a in self._pending],
         }, sort_keys=True)
 
@@ -288,8 +293,7 @@ class FolderFeed(_Releasing):
             return
         d = json.loads(raw)
         self._offsets = {k: [int(v[0]), int(v[1])] for k, v in d.get("offsets", {}).items()}
-        rel = d.get("released")
-        self._released = (_parse_time(rel[0]), str(rel[1])) if rel else None
+        self._set_released(d.get("released"))
         self._pending = [parse_alert_dict(x) for x in d.get("pending", [])]
         self._sorted = False
 
@@ -350,14 +354,13 @@ class StdinFeed(_Releasing):
 
     def dump_state(self) -> str:
         """Return the last released key (a stream cannot be re-read)."""
-        r = self._released
-        return json.dumps(None if r is None else [r[0].isoformat(), r[1]])
+        return json.dumps(self._released_json())
 
     def load_state(self, raw: str | None) -> None:
         """Skip alerts released before a restart."""
         val = json.loads(raw) if raw else None
         if val:
-            self._released = (_parse_time(val[0]), str(val[1]))
+            self._set_released(val)
 
 
 Feed = AlertFileFeed | FolderFeed | StdinFeed

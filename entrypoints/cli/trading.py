@@ -223,14 +223,12 @@ class Session:
 
 
 _PERCENT_KEYS = ("return", "drawdown", "win_rate", "volatility")
-_MONEY_KEYS = ("equity", "pnl", "expectancy", "avg_win", "avg_loss", "cash", "value")
 
 
 def _format_metric(key: str, v: float) -> str:
+    # fractions as percentages; money and ratios to two decimals
     if any(k in key for k in _PERCENT_KEYS):
         return f"{v:+.2%}" if "return" in key else f"{v:.2%}"
-    if any(k in key for k in _MONEY_KEYS):
-        return f"{v:,.2f}"
     return f"{v:,.2f}"
 
 
