@@ -23,6 +23,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles. Under CI=true every property runs with a fixed derandomised seed so a
+# green run is repeatable; locally the default profile explores new examples each run. A failing
+# example found either way is kept in the test as an ``@example`` so it is replayed forever.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile(
+    os.environ.get(
+        "HYPOTHESIS_PROFILE",
+        "ci" if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"} else "dev",
+    )
+)
 
 PG_HOW_TO = (
     "PostgreSQL server binaries not found (looked in $CATALYST_PG_BINDIR, PATH and "
