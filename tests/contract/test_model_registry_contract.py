@@ -77,7 +77,7 @@ class RegistryHarness:
         return self.registry.register(name, "ppo", str(artifact or self.artifact()), **args)
 
 
-@pytest.fixture(params=["json", "sqlite", "postgres"])
+@pytest.fixture(params=["json", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def h(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RegistryHarness]:
     root = tmp_path / "models"
     clock = _Clock()
