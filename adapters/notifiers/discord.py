@@ -54,10 +54,11 @@ class DiscordWebhookNotifier:
         """
         title = n.title[:256]
         room = _EMBED_TOTAL - len(title)
+        keep = min(len(n.body), _MIN_DESCRIPTION)  # description characters fields never take
         fields: list[dict[str, Any]] = []
         for k, v in list(n.data.items())[:25]:
             name, value = str(k)[:256], str(v)[:1024] or "-"
-            if len(name) + len(value) > room - _MIN_DESCRIPTION:
+            if len(name) + len(value) > room - keep:
                 break
             room -= len(name) + len(value)
             fields.append({"name": name, "value": value, "inline": True})

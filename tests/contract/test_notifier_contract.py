@@ -117,9 +117,13 @@ def test_nt07_a_long_message_is_delivered_with_its_title_and_beginning(
     body = "".join(f"line {i:05d}; " for i in range(1000))  # 12,000 characters
     data = {f"ticker_{i}": "mismatch " * 150 for i in range(3)}  # 1,350 characters each
     h.notifier.notify(_note(title="Reconciliation report", body=body, data=data))
-    (got,) = h.received()
-    assert got.title == "Reconciliation report"
-    assert body[:2000] in got.text
+    many = {f"order_{i:02d}": "rejected " * 120 for i in range(25)}  # 25 x 1,080 characters
+    h.notifier.notify(_note(title="Rejected orders", body="25 orders rejected", data=many))
+    long_report, short_body = h.received()
+    assert long_report.title == "Reconciliation report"
+    assert body[:2000] in long_report.text
+    assert short_body.title == "Rejected orders"
+    assert "25 orders rejected" in short_body.text and "order_00: rejected" in short_body.text
 
 
 @pytest.mark.parametrize("kind", [
