@@ -417,3 +417,19 @@ def test_run_when_kill_flag_appears_then_engine_halts_at_its_next_step() -> None
     with w.uow as u:
         kills = [e for e in u.journal.risk_events() if e.kind == "kill"]
     assert len(kills) == 1 and kills[0].ts_event == day(2)
+
+
+def test_run_when_the_days_loss_breaches_the_limit_then_breaker_trips_and_entries_stop() -> None:
+    w = World(ListSignalSource([buy("AAA", day(1), stop_loss=Decimal(80),
+                                    take_profit=Decimal(130)), buy("BBB", day(4))]))
+    crash = (64.0, 66.0, 63.0, 65.0)  # AAA gaps down 35 %: a 10 % position loses 3.5 %
+    res, _ = w.run({"AAA": [QUIET, QUIET, QUIET, crash, crash, crash], "BBB": quiet(6)})
+    assert w.risk.current().state.value != "active"
+    with w.uow as u:
+        trips = [e for e in u.journal.risk_events() if e.rule == "daily_loss"
+                 and e.kind != "decision"]
+    assert trips and trips[0].ts_event == day(3)
+    bbb = next(r for r in res.results if r.signal_id == "s-BBB-0305")
+    assert (bbb.status, bbb.reason) == ("rejected", "trading_state")
+    assert "BBB" not in {t for t, _, _, _ in w.orders()}
+    assert any("daily_loss" in (n.title + n.body) for n in w.notifier.sent)
