@@ -163,6 +163,7 @@ class StdinHarness(AlertFeedHarness):
             self._w = None
         for f in self.feeds:
             f.wait_closed(5)
+            f.stream.close()
 
 
 HARNESSES: dict[str, type[AlertFeedHarness]] = {
