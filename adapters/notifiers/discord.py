@@ -14,6 +14,8 @@ from domain.audit import Notification, Severity
 log = structlog.get_logger(__name__)
 
 _COLOURS = {Severity.INFO: 0x3498DB, Severity.WARNING: 0xF1C40F, Severity.CRITICAL: 0xE74C3C}
+_EMBED_TOTAL = 6000  # title + description + field names and values, all embeds together
+_MIN_DESCRIPTION = 2000  # description characters kept before data fields are dropped
 
 
 class DiscordWebhookNotifier:
@@ -43,14 +45,28 @@ class DiscordWebhookNotifier:
         return "DiscordWebhookNotifier(url=<redacted>)"
 
     def payload(self, n: Notification) -> dict[str, Any]:
-        """Return the JSON body Discord expects (limits: content 2000, description 4096)."""
-        fields = [{"name": str(k)[:256], "value": str(v)[:1024] or "-", "inline": True}
-                  for k, v in list(n.data.items())[:25]]
+        """Return the JSON body Discord expects, within its limits.
+
+        Discord refuses (HTTP 400) a message whose content exceeds 2000 characters, an embed
+        title 256, description 4096, more than 25 fields (name 256, value 1024), or whose
+        title, description and fields exceed 6000 characters together. Fields that would
+        break the total are dropped; the description is cut to what remains.
+        """
+        title = n.title[:256]
+        room = _EMBED_TOTAL - len(title)
+        keep = min(len(n.body), _MIN_DESCRIPTION)  # description characters fields never take
+        fields: list[dict[str, Any]] = []
+        for k, v in list(n.data.items())[:25]:
+            name, value = str(k)[:256], str(v)[:1024] or "-"
+            if len(name) + len(value) > room - keep:
+                break
+            room -= len(name) + len(value)
+            fields.append({"name": name, "value": value, "inline": True})
         return {
             "username": self._username,
             "content": f"**{n.severity.value.upper()}** {n.title}"[:2000],
             "embeds": [{
-                "title": n.title[:256], "description": n.body[:4096],
+                "title": title, "description": n.body[:min(4096, room)],
                 "color": _COLOURS[n.severity], "timestamp": n.ts.isoformat(), "fields": fields,
             }],
         }
