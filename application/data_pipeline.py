@@ -464,23 +464,23 @@ def classify_jumps(
                 )
                 f = _finding(c, i, days, Verdict.AMBIGUOUS, r, why)
         elif implied is not None and usable[i - 1]:
-            k = float(implied[i - 1])
-            adj_m = k * mi
-            if abs(math.log(k)) <= math.log1p(rules.dividend_allowance):
+            factor = float(implied[i - 1])
+            adj_m = factor * mi
+            if abs(math.log(factor)) <= math.log1p(rules.dividend_allowance):
                 why = f"adj_close moved alike (x{adj_m:.4f} against close x{mi:.4f})"
                 f = _finding(c, i, days, Verdict.MOVE, None, why) if big[i - 1] else None
             else:
-                r_adj = _nearest(k, EXACT_SPLIT_RATIOS, rules.adj_tolerance)
+                r_adj = _nearest(factor, EXACT_SPLIT_RATIOS, rules.adj_tolerance)
                 if r_adj is not None:
                     why = (
                         f"adj_close moved x{adj_m:.4f} while close moved x{mi:.4f}: "
-                        f"a factor of {k:.4f}, a {ratio_text(r_adj)} split"
+                        f"a factor of {factor:.4f}, a {ratio_text(r_adj)} split"
                     )
                     f = _finding(c, i, days, Verdict.SPLIT, r_adj, why)
-                elif big[i - 1] or abs(math.log(k)) > math.log(1.2):
+                elif big[i - 1] or abs(math.log(factor)) > math.log(1.2):
                     why = (
                         f"adj_close moved x{adj_m:.4f} while close moved x{mi:.4f}: "
-                        f"a factor of {k:.4f}, which is no split ratio"
+                        f"a factor of {factor:.4f}, which is no split ratio"
                     )
                     f = _finding(c, i, days, Verdict.AMBIGUOUS, None, why)
                 else:

@@ -252,10 +252,15 @@ def frame_to_series(df: pd.DataFrame) -> dict[str, OhlcvSeries]:
     """Split a canonical frame into one :class:`OhlcvSeries` per ticker (file order kept)."""
     out: dict[str, OhlcvSeries] = {}
     for ticker, g in df.groupby("ticker", sort=True):
+        o, h, lo, c, v = (g[k].to_numpy(np.float64, copy=True) for k in PRICE_COLUMNS)
         out[str(ticker)] = OhlcvSeries(
             str(ticker),
             g["date"].to_numpy("datetime64[ns]").astype("datetime64[D]"),
-            *(g[c].to_numpy(np.float64, copy=True) for c in PRICE_COLUMNS),
+            o,
+            h,
+            lo,
+            c,
+            v,
             adj_close=(
                 g["adj_close"].to_numpy(np.float64, copy=True)
                 if "adj_close" in g.columns
