@@ -127,8 +127,8 @@ class SplitRules:
     volume_window: int = 20
     min_volume_bars: int = 5
     volume_tolerance: float = 1.5
-    volume_margin: float = 1.5
-    volume_spike: float = 3.0
+    volume_margin: float = 1.25
+    volume_spike: float = 2.0
     adj_tolerance: float = 0.02
     dividend_allowance: float = 0.05
 
