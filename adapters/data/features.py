@@ -215,9 +215,16 @@ def benchmark_close(df: pd.DataFrame, benchmark: str | None = None) -> pd.Series
         :func:`application.features.beta_on_common_dates`), never read as a zero return.
     """
     if benchmark is not None:
-        b = df[df["ticker"] == benchmark.upper()]
+        name = benchmark.strip().upper()
+        b = df[df["ticker"] == name]
         if b.empty:
-            raise ValueError(f"benchmark {benchmark!r} is not in the data")
+            have = sorted(map(str, df["ticker"].unique()))
+            shown = ", ".join(have[:10]) + (" ..." if len(have) > 10 else "")
+            raise ValueError(
+                f"benchmark {name!r} is not in the data (tickers: {shown}); add its bars "
+                "to the OHLCV file, or leave --benchmark out for the equal-weighted index "
+                "of the panel"
+            )
         return b.set_index("date")["close"].sort_index()
     wide = df.pivot_table(
         index="date", columns="ticker", values="close", aggfunc="first"
