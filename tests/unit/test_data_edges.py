@@ -172,6 +172,6 @@ def test_feature_panel_when_given_a_price_frame_then_names_missing_columns() -> 
     df = to_frame(walk(100, seed=2))
     with pytest.raises(FeatureFileError, match=r"not a feature file: missing column\(s\) split"):
         feature_panel(df, split="train")
-    with pytest.raises(FeatureFileError, match="prices.parquet is not a feature file"):
+    with pytest.raises(FeatureFileError, match=r"prices\.parquet is not a feature file"):
         check_feature_frame(df, "prices.parquet")
     check_feature_frame(build_features(to_frame(walk(100, seed=2))))
