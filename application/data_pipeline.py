@@ -523,7 +523,7 @@ def _jump_issue(ticker: str, f: JumpFinding, *, repaired: bool) -> ValidationIss
                                Severity.WARNING, f.evidence)
     detail = (
         f"{'not repaired: ' if repaired else ''}{move}: ambiguous, split or real move; "
-        "list it in a splits file (--splits), add an alert for that day, or use --force"
+        "list it in a splits file (--splits), add an alert for that day, or build with --force"
     )
     return ValidationIssue(ticker, f.date, Problem.SPLIT_LIKE_JUMP, detail,
                            Severity.ERROR, f.evidence)

@@ -44,7 +44,7 @@ def test_beta_when_benchmark_lacks_a_date_then_not_zeroed_for_the_next_61_bars()
     df, missing = _panel_with_spy_gap()
     f = build_features(df, benchmark="SPY")
     t = f[f["ticker"] == "TEST"].reset_index(drop=True)
-    # Before the fix the gap put a NaN in 61 beta windows and f_beta read 0 for them.
+    # A NaN benchmark close inside a window would blank 61 betas (0 in the matrix).
     assert t["beta"].iloc[60:].notna().all()
     assert (t["f_beta"].iloc[60:] != 0.0).all()
     k = int(np.flatnonzero(t["date"] == missing)[0])

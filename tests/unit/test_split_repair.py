@@ -63,7 +63,7 @@ def drug_crash(seed: int = 1) -> OhlcvSeries:
 def test_crash_when_minus_65_8_pct_with_volume_spike_then_not_repaired_only_a_large_move() -> None:
     s = drug_crash()
     day = str(s.dates[167])
-    # The old rule (ratio within 3 % of 1/3) took this for a 3:1 split.
+    # A price-only rule (ratio within 3 % of 1/3) would take this for a 3:1 split.
     assert abs(s.close[167] / s.close[166] * 3 - 1) < 0.03
     issues = validate_series(s, _sessions(s))
     assert _jumps(issues) == [(day, Problem.LARGE_MOVE, Severity.WARNING)]
