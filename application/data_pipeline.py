@@ -500,8 +500,7 @@ def classify_jumps(
 def _jump_issue(ticker: str, f: JumpFinding, *, repaired: bool) -> ValidationIssue:
     move = f"close {f.prev_close:g} -> {f.close:g} ({f.move - 1.0:+.1%})"
     r = "" if f.ratio is None else ratio_text(f.ratio)
-    if f.verdict is Verdict.SPLIT:
-        assert f.ratio is not None
+    if f.verdict is Verdict.SPLIT and f.ratio is not None:
         if repaired:
             detail = (
                 f"adjusted the {f.index} earlier bars for a {r} split "
