@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from fractions import Fraction
 
 import attrs
 import numpy as np
@@ -20,19 +21,27 @@ from domain.alerts import Alert, CatalystType
 
 __all__ = [
     "CATALYST_FEATURES",
+    "EXACT_SPLIT_RATIOS",
     "FLAG_TYPES",
+    "SPLIT_RATIOS",
     "Availability",
     "CatalystFeatures",
+    "JumpFinding",
     "OhlcvSeries",
     "Problem",
     "RepairResult",
     "Severity",
     "SplitIndices",
+    "SplitRules",
     "ValidationIssue",
+    "Verdict",
     "alert_known_ns",
+    "alerts_before_start",
     "catalyst_features",
     "chronological_splits",
+    "classify_jumps",
     "first_usable_bar",
+    "ratio_text",
     "repair_series",
     "validate_series",
 ]
@@ -41,8 +50,10 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 Dates = NDArray[np.datetime64]
 
-#: Common stock-split ratios (new shares per old share) that ``repair_series`` undoes.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Common stock-split ratios (new shares per old share) that price and volume alone may
+#: confirm; a reverse split is a ratio below 1 (0.1 = 1-for-10).
 SPLIT_RATIOS = (
     2.0,
     3.0,
@@ -60,6 +71,67 @@ SPLIT_RATIOS = (
     0.1,
 )
 
+#: Ratios accepted when ``adj_close`` measures the factor exactly (a wider set, since the
+#: measurement leaves no doubt about the size).
+EXACT_SPLIT_RATIOS = tuple(
+    sorted(
+        {
+            *SPLIT_RATIOS,
+            *(float(n) for n in (6, 9, 12, 15, 25, 30, 40, 50, 100)),
+            *(1.0 / n for n in (6, 7, 8, 9, 12, 15, 20, 25, 30, 40, 50, 100)),
+            1.25,
+            4 / 3,
+            2.5,
+            2 / 3,
+            0.75,
+            0.8,
+            0.4,
+        }
+    )
+)
+
+
+@attrs.frozen
+class SplitRules:
+    """How much evidence a large move needs before it is called a split or a real move.
+
+    Parameters
+    ----------
+    price_tolerance
+        Without ``adj_close``: how far (relative) the close-to-close ratio may be from
+        ``1 / ratio`` of a :data:`SPLIT_RATIOS` entry for that ratio to be considered. The
+        day's own return moves the raw ratio off the split ratio (a real 4:1 split closed at
+        x0.2585, 3.4 % off), so this is loose; the volume evidence decides.
+    volume_window
+        Bars on each side of the jump whose median volume is compared.
+    min_volume_bars
+        Fewer bars than this on either side: the volume evidence is missing (ambiguous).
+    volume_tolerance
+        A split by ``r`` multiplies the share volume by ``r`` for good: the after/before
+        ratio of the median volumes must lie within ``r`` times or divided by this factor.
+    volume_margin
+        ...and be closer to ``r`` than to 1 (no change) and to any other candidate ratio
+        by at least this factor.
+    volume_spike
+        The jump day's volume over the larger of the two median levels; at or above this
+        the day looks like news (a crash or a squeeze), not a split.
+    adj_tolerance
+        With ``adj_close``: how close (relative) the implied factor
+        ``(adj_close ratio) / (close ratio)`` must be to a ratio of
+        :data:`EXACT_SPLIT_RATIOS`.
+    dividend_allowance
+        An implied factor within this of 1 is a dividend (or nothing), not a split.
+    """
+
+    price_tolerance: float = 0.10
+    volume_window: int = 20
+    min_volume_bars: int = 5
+    volume_tolerance: float = 1.5
+    volume_margin: float = 1.25
+    volume_spike: float = 2.0
+    adj_tolerance: float = 0.02
+    dividend_allowance: float = 0.05
+
 
 # --------------------------------------------------------------------------- series
 
@@ -76,6 +148,9 @@ class OhlcvSeries:
         Exchange dates (``datetime64[D]``), in file order.
     open, high, low, close, volume
         ``float64`` arrays of the same length as ``dates``.
+    adj_close
+        Optional split- and dividend-adjusted closes (the vendor's ``adj_close``): evidence
+        for split repair, never used as a price. ``NaN`` where unknown.
     """
 
     ticker: str
@@ -85,6 +160,7 @@ class OhlcvSeries:
     low: F64
     close: F64
     volume: F64
+    adj_close: F64 | None = None
 
     def __attrs_post_init__(self) -> None:
         n = len(self.dates)
@@ -93,6 +169,8 @@ class OhlcvSeries:
                 raise ValueError(
                     f"{self.ticker}: {name} has a different length than dates"
                 )
+        if self.adj_close is not None and len(self.adj_close) != n:
+            raise ValueError(f"{self.ticker}: adj_close has a different length than dates")
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -107,6 +185,7 @@ class OhlcvSeries:
             self.low[index],
             self.close[index],
             self.volume[index],
+            None if self.adj_close is None else self.adj_close[index],
         )
 
 
@@ -134,23 +213,32 @@ class Problem(StrEnum):
     NOT_A_SESSION = "not_a_session"
     MISSING_SESSION = "missing_session"
     SPLIT_LIKE_JUMP = "split_like_jump"
+    LARGE_MOVE = "large_move"
+    SPLIT_NOT_IN_PRICES = "split_not_in_prices"
 
 
 _SEVERITY = {
     Problem.MISSING_SESSION: Severity.WARNING,
     Problem.UNSORTED: Severity.WARNING,
+    Problem.LARGE_MOVE: Severity.WARNING,
+    Problem.SPLIT_NOT_IN_PRICES: Severity.WARNING,
 }
 
 
 @attrs.frozen
 class ValidationIssue:
-    """One finding: which ticker, which date, what problem, and the values involved."""
+    """One finding: which ticker, which date, what problem, and the values involved.
+
+    ``evidence`` says, for a large move, what the split decision rests on (splits file,
+    ``adj_close``, volume), so that an ambiguous case can be settled by hand.
+    """
 
     ticker: str
     date: str
     problem: Problem
     detail: str
     severity: Severity = Severity.ERROR
+    evidence: str = ""
 
 
 def _days(dates: Dates) -> list[str]:
@@ -167,12 +255,314 @@ def _nonzero(mask: NDArray[np.bool_]) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask)]
 
 
+# ------------------------------------------------------------- large moves and splits
+
+
+class Verdict(StrEnum):
+    """What the evidence says about one large move (or one listed split)."""
+
+    SPLIT = "split"  # an unadjusted split: the earlier bars need adjusting
+    MOVE = "move"  # a real price move: leave it
+    AMBIGUOUS = "ambiguous"  # the evidence does not decide: report, do not guess
+    LISTED_NOT_IN_PRICES = "listed_not_in_prices"  # splits file entry, prices already adjusted
+
+
+@attrs.frozen
+class JumpFinding:
+    """The verdict on one bar's close-to-close move.
+
+    ``index`` is the bar (in the cleaned, date-sorted series) whose move it is; ``ratio``
+    the split ratio (new shares per old share) for ``SPLIT`` and ``LISTED_NOT_IN_PRICES``.
+    """
+
+    index: int
+    date: str
+    prev_close: float
+    close: float
+    verdict: Verdict
+    ratio: float | None
+    evidence: str
+
+    @property
+    def move(self) -> float:
+        """Return the close-to-close ratio."""
+        return self.close / self.prev_close
+
+
+def ratio_text(r: float) -> str:
+    """Return a split ratio as ``7:1``, ``3:2`` or ``1:10`` (reverse split)."""
+    f = Fraction(r).limit_denominator(200)
+    return f"{f.numerator}:{f.denominator}"
+
+
+def _nearest(value: float, ratios: Sequence[float], tolerance: float) -> float | None:
+    best = min(ratios, key=lambda r: abs(math.log(value / r)))
+    return best if abs(math.log(value / best)) <= math.log1p(tolerance) else None
+
+
+def _finding(
+    c: F64, i: int, days: list[str], verdict: Verdict, ratio: float | None, why: str
+) -> JumpFinding:
+    return JumpFinding(i, days[i], float(c[i - 1]), float(c[i]), verdict, ratio, why)
+
+
+def _by_volume(
+    c: F64,
+    v: F64,
+    i: int,
+    days: list[str],
+    rules: SplitRules,
+) -> JumpFinding:
+    m = float(c[i]) / float(c[i - 1])
+    w = rules.volume_window
+    before, after = v[max(0, i - w) : i], v[i + 1 : i + 1 + w]
+    if min(len(before), len(after)) < rules.min_volume_bars:
+        why = (
+            f"too few bars to compare volume ({len(before)} before, {len(after)} after, "
+            f"{rules.min_volume_bars} needed on each side)"
+        )
+        return _finding(c, i, days, Verdict.AMBIGUOUS, None, why)
+    mb, ma = float(np.median(before)), float(np.median(after))
+    if not (mb > 0.0 and ma > 0.0 and math.isfinite(mb) and math.isfinite(ma)):
+        return _finding(c, i, days, Verdict.AMBIGUOUS, None, "no volume to compare")
+    shift = ma / mb
+    spike = float(v[i]) / max(mb, ma)
+    cands = [
+        r for r in SPLIT_RATIOS if abs(math.log(m * r)) <= math.log1p(rules.price_tolerance)
+    ]
+    cands.sort(key=lambda r: abs(math.log(shift / r)))
+    vol = (
+        f"median volume x{shift:.2f} after the jump ({len(after)} bars) against "
+        f"{len(before)} bars before; the day's volume x{spike:.1f} of the higher level"
+    )
+    split_ok = False
+    r = cands[0] if cands else None
+    if r is not None:
+        a = abs(math.log(shift / r))
+        others = [abs(math.log(shift / x)) for x in cands[1:]] + [abs(math.log(shift))]
+        split_ok = a <= math.log(rules.volume_tolerance) and all(
+            o - a >= math.log(rules.volume_margin) for o in others
+        )
+    spiked = spike >= rules.volume_spike
+    if r is not None and split_ok and not spiked:
+        why = (
+            f"close x{m:.4f} is {abs(m * r - 1):.1%} from a {ratio_text(r)} split and the "
+            f"{vol}: a lasting shift like the split's"
+        )
+        return _finding(c, i, days, Verdict.SPLIT, r, why)
+    if spiked and not split_ok:
+        why = f"{vol}: a volume spike without a lasting shift by a split ratio"
+        return _finding(c, i, days, Verdict.MOVE, None, why)
+    if r is None:
+        why = f"close x{m:.4f} matches no common split ratio and the {vol}, no spike"
+    elif spiked:
+        why = (
+            f"the {vol}: the level shifted like a {ratio_text(r)} split, "
+            "but the day's volume spiked like news"
+        )
+    else:
+        why = (
+            f"close x{m:.4f} is near a {ratio_text(r)} split, but the {vol}: "
+            f"neither a lasting x{r:g} shift nor a spike"
+        )
+    return _finding(c, i, days, Verdict.AMBIGUOUS, r, why)
+
+
+def classify_jumps(
+    s: OhlcvSeries,
+    *,
+    jump_threshold: float = 0.40,
+    catalyst_dates: Iterable[np.datetime64 | str] = (),
+    splits: Iterable[tuple[str | np.datetime64, float]] = (),
+    rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
+) -> list[JumpFinding]:
+    """Decide, from evidence, which large moves of one ticker are unadjusted splits.
+
+    Parameters
+    ----------
+    s
+        Clean bars: sorted, one per date, positive prices, non-negative volume (what
+        :func:`repair_series` keeps).
+    jump_threshold
+        A close-to-close move larger than this fraction is examined.
+    catalyst_dates
+        Dates with a known catalyst: a large move on that date or the day after needs no
+        explanation when neither a splits file nor ``adj_close`` says otherwise.
+    splits
+        Known splits of this ticker: ``(date, ratio)``, ``ratio`` new shares per old share
+        (4 for 4:1, 0.1 for 1-for-10). The first bar on or after ``date`` is the first at
+        the new price.
+    rules
+        The evidence thresholds.
+
+    Returns
+    -------
+    list of JumpFinding
+        In date order. Evidence is weighed in this order, the first that applies decides:
+
+        1. A listed split: applied when the move matches it (after adjusting, the move is
+           no larger than ``jump_threshold``); ``LISTED_NOT_IN_PRICES`` when the close did
+           not jump at all (the data is already adjusted); otherwise ambiguous.
+        2. ``adj_close`` on both bars: the implied factor ``adj ratio / close ratio`` is 1
+           (within the dividend allowance) for a real move, a split ratio for a split
+           (found even below ``jump_threshold``, e.g. 3:2), anything else is ambiguous.
+        3. A catalyst on the day or the day before: a real move, no finding.
+        4. Volume: a split by ``r`` multiplies the volume level by ``r`` for good; a crash
+           or squeeze spikes the day's volume without a lasting shift by ``r``. A split
+           needs the lasting shift and no spike, a real move needs the spike and no such
+           shift; anything else (both, neither, too few bars) is ambiguous.
+
+        The volume of bars before a confirmed split is scaled before later jumps are
+        weighed, so a later window compares like with like.
+    """
+    n = len(s)
+    if n < 2:
+        return []
+    d = s.dates.astype("datetime64[D]")
+    days = _days(d)
+    c = s.close.astype(np.float64)
+    v = s.volume.astype(np.float64, copy=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = c[1:] / c[:-1]
+        implied = (
+            None if s.adj_close is None else (s.adj_close[1:] / s.adj_close[:-1]) / m
+        )
+    listed: dict[int, float] = {}
+    for day, ratio in splits:
+        k = int(np.searchsorted(d, np.datetime64(str(day)[:10], "D"), "left"))
+        if 0 < k < n:
+            listed[k] = float(ratio)
+    big = np.abs(m - 1.0) > jump_threshold
+    cand = {int(i) + 1 for i in np.flatnonzero(big)} | set(listed)
+    usable = np.zeros(n - 1, dtype=bool)
+    if implied is not None:
+        usable = np.isfinite(implied) & (implied > 0.0)
+        odd = np.abs(np.log(np.where(usable, implied, 1.0))) > math.log1p(
+            rules.dividend_allowance
+        )
+        cand |= {int(i) + 1 for i in np.flatnonzero(usable & odd)}
+    explained = _day_set(catalyst_dates)
+    out: list[JumpFinding] = []
+    thr = math.log1p(jump_threshold)
+    for i in sorted(cand):
+        mi = float(m[i - 1])
+        f: JumpFinding | None
+        if i in listed:
+            r = listed[i]
+            if abs(math.log(mi * r)) <= thr:
+                f = _finding(c, i, days, Verdict.SPLIT, r, f"splits file: {ratio_text(r)}")
+            elif abs(math.log(mi)) <= thr:
+                why = (
+                    f"the splits file lists a {ratio_text(r)} split, but the close moved "
+                    f"only x{mi:.4f}: the prices are already adjusted"
+                )
+                f = _finding(c, i, days, Verdict.LISTED_NOT_IN_PRICES, r, why)
+            else:
+                why = (
+                    f"the splits file lists a {ratio_text(r)} split, but the close moved "
+                    f"x{mi:.4f} (x{mi * r:.4f} after adjusting)"
+                )
+                f = _finding(c, i, days, Verdict.AMBIGUOUS, r, why)
+        elif implied is not None and usable[i - 1]:
+            factor = float(implied[i - 1])
+            adj_m = factor * mi
+            if abs(math.log(factor)) <= math.log1p(rules.dividend_allowance):
+                why = f"adj_close moved alike (x{adj_m:.4f} against close x{mi:.4f})"
+                f = _finding(c, i, days, Verdict.MOVE, None, why) if big[i - 1] else None
+            else:
+                r_adj = _nearest(factor, EXACT_SPLIT_RATIOS, rules.adj_tolerance)
+                if r_adj is not None:
+                    why = (
+                        f"adj_close moved x{adj_m:.4f} while close moved x{mi:.4f}: "
+                        f"a factor of {factor:.4f}, a {ratio_text(r_adj)} split"
+                    )
+                    f = _finding(c, i, days, Verdict.SPLIT, r_adj, why)
+                elif big[i - 1] or abs(math.log(factor)) > math.log(1.2):
+                    why = (
+                        f"adj_close moved x{adj_m:.4f} while close moved x{mi:.4f}: "
+                        f"a factor of {factor:.4f}, which is no split ratio"
+                    )
+                    f = _finding(c, i, days, Verdict.AMBIGUOUS, None, why)
+                else:
+                    f = None
+        elif days[i] in explained or days[i - 1] in explained:
+            f = None
+        else:
+            f = _by_volume(c, v, i, days, rules)
+        if f is None:
+            continue
+        if f.verdict is Verdict.SPLIT and f.ratio is not None:
+            v[:i] *= f.ratio
+        out.append(f)
+    return out
+
+
+def _jump_issue(ticker: str, f: JumpFinding, *, repaired: bool) -> ValidationIssue:
+    move = f"close {f.prev_close:g} -> {f.close:g} ({f.move - 1.0:+.1%})"
+    r = "" if f.ratio is None else ratio_text(f.ratio)
+    if f.verdict is Verdict.SPLIT and f.ratio is not None:
+        if repaired:
+            detail = (
+                f"adjusted the {f.index} earlier bars for a {r} split "
+                f"(prices x{1.0 / f.ratio:.6g}, volume x{f.ratio:.6g})"
+            )
+            return ValidationIssue(
+                ticker, f.date, Problem.SPLIT_LIKE_JUMP, detail, Severity.WARNING, f.evidence
+            )
+        detail = f"{move}: an unadjusted {r} split; --repair adjusts the {f.index} earlier bars"
+        return ValidationIssue(ticker, f.date, Problem.SPLIT_LIKE_JUMP, detail,
+                               Severity.ERROR, f.evidence)
+    if f.verdict is Verdict.MOVE:
+        detail = f"{move}: a real move, not a split" + ("; not repaired" if repaired else "")
+        return ValidationIssue(ticker, f.date, Problem.LARGE_MOVE, detail,
+                               Severity.WARNING, f.evidence)
+    if f.verdict is Verdict.LISTED_NOT_IN_PRICES:
+        detail = f"listed {r} split not applied: the prices show no jump here"
+        return ValidationIssue(ticker, f.date, Problem.SPLIT_NOT_IN_PRICES, detail,
+                               Severity.WARNING, f.evidence)
+    detail = (
+        f"{'not repaired: ' if repaired else ''}{move}: ambiguous, split or real move; "
+        "list it in a splits file (--splits), add an alert for that day, or build with --force"
+    )
+    return ValidationIssue(ticker, f.date, Problem.SPLIT_LIKE_JUMP, detail,
+                           Severity.ERROR, f.evidence)
+
+
+def _bad_rows(s: OhlcvSeries, in_sess: NDArray[np.bool_]) -> dict[int, Problem]:
+    """Return, per row to drop, why (``s`` sorted; duplicates excluded by the caller)."""
+    out: dict[int, Problem] = {}
+    o, h, lo, c, v = (s.open, s.high, s.low, s.close, s.volume)
+    for i in range(len(s)):
+        op, hi, low, cl, vol = (float(o[i]), float(h[i]), float(lo[i]), float(c[i]),
+                                float(v[i]))
+        if any(math.isnan(x) for x in (op, hi, low, cl, vol)):
+            out[i] = Problem.NAN
+        elif min(op, hi, low, cl) <= 0.0:
+            out[i] = Problem.NON_POSITIVE_PRICE
+        elif vol < 0.0:
+            out[i] = Problem.NEGATIVE_VOLUME
+        elif hi < low:
+            out[i] = Problem.HIGH_BELOW_LOW
+        elif not in_sess[i]:
+            out[i] = Problem.NOT_A_SESSION
+    return out
+
+
+def _duplicates(dates: Dates) -> NDArray[np.bool_]:
+    dup = np.zeros(len(dates), dtype=bool)
+    if len(dates) > 1:
+        dup[1:] = dates[1:] == dates[:-1]
+    return dup
+
+
 def validate_series(
     s: OhlcvSeries,
     sessions: Dates | None = None,
     *,
     jump_threshold: float = 0.40,
     catalyst_dates: Iterable[np.datetime64 | str] = (),
+    splits: Iterable[tuple[str | np.datetime64, float]] = (),
+    rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
 ) -> list[ValidationIssue]:
     """Check one ticker's bars and return every problem found, in date order.
 
@@ -185,17 +575,23 @@ def validate_series(
         when given, dates that are not sessions are errors and sessions between the first
         and last bar with no bar are ``missing_session`` warnings. ``None`` skips both.
     jump_threshold
-        A close-to-close move larger than this fraction (0.40 = 40 %) with no catalyst on
-        that date or the one before is a ``split_like_jump`` error.
+        A close-to-close move larger than this fraction (0.40 = 40 %) is weighed by
+        :func:`classify_jumps`.
     catalyst_dates
         Dates with a known catalyst for this ticker, which explain a large move.
+    splits
+        Known splits of this ticker, ``(date, ratio)`` (see :func:`classify_jumps`).
+    rules
+        The split-evidence thresholds.
 
     Returns
     -------
     list of ValidationIssue
         Errors for duplicates, NaN, non-positive prices, negative volume, high < low,
-        open or close outside [low, high], non-sessions and split-like jumps; warnings for
-        missing sessions and unsorted input.
+        open or close outside [low, high], non-sessions, unadjusted splits and ambiguous
+        jumps (``split_like_jump``); warnings for missing sessions, unsorted input, real
+        large moves (``large_move``) and listed splits the prices do not show. The jumps are
+        weighed on the bars :func:`repair_series` would keep, so both agree.
     """
     out: list[ValidationIssue] = []
 
@@ -214,9 +610,7 @@ def validate_series(
     dates = s.dates.astype("datetime64[D]")
     days = _days(dates)
 
-    dup = np.zeros(len(dates), dtype=bool)
-    if len(dates) > 1:
-        dup[1:] = dates[1:] == dates[:-1]
+    dup = _duplicates(dates)
     for i in _nonzero(dup):
         add(days[i], Problem.DUPLICATE_TIMESTAMP, "more than one bar for this date")
 
@@ -251,29 +645,27 @@ def validate_series(
         ):
             add(day, Problem.CLOSE_OUTSIDE_RANGE, f"close={c:g} outside {rng}")
 
-    if sessions is not None and len(dates):
-        sess = np.unique(sessions.astype("datetime64[D]"))
+    sess = None if sessions is None else np.unique(sessions.astype("datetime64[D]"))
+    if sess is not None and len(dates):
         for i in _nonzero(~np.isin(dates, sess)):
             add(days[i], Problem.NOT_A_SESSION, "not a trading session of the exchange")
         inside = sess[(sess >= dates[0]) & (sess <= dates[-1])]
         for day in _days(inside[~np.isin(inside, dates)]):
             add(day, Problem.MISSING_SESSION, "no bar for this exchange session")
 
-    explained = _day_set(catalyst_dates)
-    closes = cols["close"]
-    for i in range(1, len(days)):
-        prev, cur = closes[i - 1], closes[i]
-        if not (prev > 0.0 and cur > 0.0) or dup[i]:
-            continue
-        move = cur / prev - 1.0
-        if abs(move) > jump_threshold and not (
-            days[i] in explained or days[i - 1] in explained
-        ):
-            add(
-                days[i],
-                Problem.SPLIT_LIKE_JUMP,
-                f"close {prev:g} -> {cur:g} ({move:+.1%}) with no catalyst",
-            )
+    in_sess = np.ones(len(dates), dtype=bool) if sess is None else np.isin(dates, sess)
+    keep = ~dup
+    for i in _bad_rows(s, in_sess):
+        keep[i] = False
+    clean = s.take(np.flatnonzero(keep))
+    for f in classify_jumps(
+        clean,
+        jump_threshold=jump_threshold,
+        catalyst_dates=catalyst_dates,
+        splits=splits,
+        rules=rules,
+    ):
+        out.append(_jump_issue(s.ticker, f, repaired=False))
 
     out.sort(key=lambda x: (x.date, x.problem.value))
     return out
@@ -291,12 +683,10 @@ class RepairResult:
         """Return the actions that left an error in place."""
         return [a for a in self.actions if a.severity is Severity.ERROR]
 
-
-def _split_ratio(move_ratio: float, tolerance: float) -> float | None:
-    for r in SPLIT_RATIOS:
-        if abs(move_ratio * r - 1.0) <= tolerance:
-            return r
-    return None
+    @property
+    def ambiguous(self) -> list[ValidationIssue]:
+        """Return the large moves the evidence could not decide (left as they are)."""
+        return [a for a in self.unrepaired if a.problem is Problem.SPLIT_LIKE_JUMP]
 
 
 def repair_series(
@@ -305,7 +695,8 @@ def repair_series(
     *,
     jump_threshold: float = 0.40,
     catalyst_dates: Iterable[np.datetime64 | str] = (),
-    split_tolerance: float = 0.03,
+    splits: Iterable[tuple[str | np.datetime64, float]] = (),
+    rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
 ) -> RepairResult:
     """Fix or drop what can be fixed and say what was done.
 
@@ -313,10 +704,8 @@ def repair_series(
     ----------
     s
         The bars.
-    sessions, jump_threshold, catalyst_dates
+    sessions, jump_threshold, catalyst_dates, splits, rules
         As for :func:`validate_series`.
-    split_tolerance
-        How close (relative) a jump must be to a common split ratio to be undone.
 
     Returns
     -------
@@ -325,10 +714,11 @@ def repair_series(
         says what was done: rows are sorted; duplicate dates keep the first bar; rows with
         NaN, non-positive prices, negative volume, high < low or a non-session date are
         dropped; an open or close outside [low, high] widens the range to include it; a
-        split-like jump within ``split_tolerance`` of a common split ratio (2:1, 3:1, 3:2,
-        1:2, ...) is undone by dividing earlier prices by the ratio and multiplying earlier
-        volume by it. Missing sessions (warning) and other jumps (error) are left as they
-        are, marked "not repaired".
+        move that :func:`classify_jumps` finds to be a split by ``r`` is undone by dividing
+        earlier prices by ``r`` and multiplying earlier volume by it (``evidence`` says
+        why). Real moves (``large_move``, warning), ambiguous jumps (``split_like_jump``,
+        error) and missing sessions (warning) are left as they are, marked "not repaired".
+        ``adj_close`` is carried along unchanged (it is already adjusted).
     """
     acts: list[ValidationIssue] = []
 
@@ -340,47 +730,21 @@ def repair_series(
     s = s.take(np.argsort(s.dates.astype("datetime64[D]"), kind="stable"))
     dates = s.dates.astype("datetime64[D]")
     days = _days(dates)
-    o, h, lo, c, v = (
-        a.astype(np.float64, copy=True)
-        for a in (s.open, s.high, s.low, s.close, s.volume)
-    )
+    h, lo = s.high.astype(np.float64, copy=True), s.low.astype(np.float64, copy=True)
 
-    keep = np.ones(len(dates), dtype=bool)
-    if len(dates) > 1:
-        dup = np.zeros(len(dates), dtype=bool)
-        dup[1:] = dates[1:] == dates[:-1]
-        for i in _nonzero(dup):
-            act(
-                days[i],
-                Problem.DUPLICATE_TIMESTAMP,
-                "dropped: kept the first bar of this date",
-            )
-        keep &= ~dup
+    dup = _duplicates(dates)
+    for i in _nonzero(dup):
+        act(days[i], Problem.DUPLICATE_TIMESTAMP, "dropped: kept the first bar of this date")
+    keep = ~dup
     sess = None if sessions is None else np.unique(sessions.astype("datetime64[D]"))
     in_sess = np.ones(len(dates), dtype=bool) if sess is None else np.isin(dates, sess)
+    bad = _bad_rows(s, in_sess)
     for i in _nonzero(keep):
-        op, hi, low, cl, vol = (
-            float(o[i]),
-            float(h[i]),
-            float(lo[i]),
-            float(c[i]),
-            float(v[i]),
-        )
-        reason: Problem | None = None
-        if any(math.isnan(x) for x in (op, hi, low, cl, vol)):
-            reason = Problem.NAN
-        elif min(op, hi, low, cl) <= 0.0:
-            reason = Problem.NON_POSITIVE_PRICE
-        elif vol < 0.0:
-            reason = Problem.NEGATIVE_VOLUME
-        elif hi < low:
-            reason = Problem.HIGH_BELOW_LOW
-        elif not in_sess[i]:
-            reason = Problem.NOT_A_SESSION
-        if reason is not None:
+        if i in bad:
             keep[i] = False
-            act(days[i], reason, "dropped the bar")
+            act(days[i], bad[i], "dropped the bar")
             continue
+        op, hi, low, cl = float(s.open[i]), float(h[i]), float(lo[i]), float(s.close[i])
         new_h, new_l = max(hi, op, cl), min(low, op, cl)
         if new_h != hi or new_l != low:
             p = (
@@ -395,39 +759,30 @@ def repair_series(
             )
             h[i], lo[i] = new_h, new_l
 
-    idx = np.flatnonzero(keep)
-    dates, o, h, lo, c, v = dates[idx], o[idx], h[idx], lo[idx], c[idx], v[idx]
-    days = _days(dates)
+    widened = OhlcvSeries(s.ticker, s.dates, s.open, h, lo, s.close, s.volume, s.adj_close)
+    clean = widened.take(np.flatnonzero(keep))
+    o, h, lo, c, v = (
+        a.astype(np.float64, copy=True)
+        for a in (clean.open, clean.high, clean.low, clean.close, clean.volume)
+    )
+    for f in classify_jumps(
+        clean,
+        jump_threshold=jump_threshold,
+        catalyst_dates=catalyst_dates,
+        splits=splits,
+        rules=rules,
+    ):
+        if f.verdict is Verdict.SPLIT and f.ratio is not None:
+            # A 2:1 split halves the price, so the bars before it are divided by 2.
+            for arr in (o, h, lo, c):
+                arr[: f.index] /= f.ratio
+            v[: f.index] *= f.ratio
+        acts.append(_jump_issue(s.ticker, f, repaired=True))
 
-    explained = _day_set(catalyst_dates)
-    for i in range(1, len(days)):
-        ratio = float(c[i]) / float(c[i - 1])
-        if (
-            abs(ratio - 1.0) <= jump_threshold
-            or days[i] in explained
-            or days[i - 1] in explained
-        ):
-            continue
-        r = _split_ratio(ratio, split_tolerance)
-        if r is None:
-            msg = f"not repaired: move x{ratio:.4f} matches no split ratio"
-            act(days[i], Problem.SPLIT_LIKE_JUMP, msg, Severity.ERROR)
-            continue
-        # A 2:1 split halves the price, so the bars before it are divided by 2.
-        factor = 1.0 / r
-        for arr in (o, h, lo, c):
-            arr[:i] *= factor
-        v[:i] /= factor
-        act(
-            days[i],
-            Problem.SPLIT_LIKE_JUMP,
-            f"adjusted the {i} earlier bars for a {r:g}:1 split "
-            f"(prices x{factor:.6g}, volume /{factor:.6g})",
-        )
-
-    if sess is not None and len(dates):
-        inside = sess[(sess >= dates[0]) & (sess <= dates[-1])]
-        for day in _days(inside[~np.isin(inside, dates)]):
+    cdates = clean.dates.astype("datetime64[D]")
+    if sess is not None and len(cdates):
+        inside = sess[(sess >= cdates[0]) & (sess <= cdates[-1])]
+        for day in _days(inside[~np.isin(inside, cdates)]):
             act(
                 day,
                 Problem.MISSING_SESSION,
@@ -435,7 +790,8 @@ def repair_series(
             )
 
     acts.sort(key=lambda x: (x.date, x.problem.value))
-    return RepairResult(OhlcvSeries(s.ticker, dates, o, h, lo, c, v), acts)
+    fixed = OhlcvSeries(s.ticker, cdates, o, h, lo, c, v, clean.adj_close)
+    return RepairResult(fixed, acts)
 
 
 # --------------------------------------------------------------------------- splits
@@ -549,7 +905,11 @@ CATALYST_FEATURES = (
 
 @attrs.frozen(eq=False)
 class CatalystFeatures:
-    """Per-bar catalyst features of one ticker (arrays of the bar count)."""
+    """Per-bar catalyst features of one ticker (arrays of the bar count).
+
+    ``dropped_before_start`` counts the alerts left out because they belong to a session
+    before the ticker's first bar.
+    """
 
     catalyst_score: F64
     sentiment: F64
@@ -560,6 +920,7 @@ class CatalystFeatures:
     is_insider: F64
     news_velocity: F64
     days_since_catalyst: F64
+    dropped_before_start: int = 0
 
     def as_dict(self) -> dict[str, F64]:
         """Return the columns by name, in :data:`CATALYST_FEATURES` order."""
@@ -594,6 +955,31 @@ def first_usable_bar(
     return np.searchsorted(bar_close_ns, k, side="right").astype(np.int64)
 
 
+def alerts_before_start(
+    known_at_ns: I64 | Sequence[int],
+    session_before: tuple[int, int],
+    availability: Availability = Availability.OPEN,
+) -> NDArray[np.bool_]:
+    """Return, per alert, whether it belongs to a session before the first bar.
+
+    Parameters
+    ----------
+    known_at_ns
+        When each alert became known, ns since the epoch (UTC).
+    session_before
+        Open and close (ns, UTC) of the exchange session just before the first bar.
+    availability
+        The rule, see :class:`Availability`: under ``OPEN`` an alert known at or before
+        that session's open would be usable there, under ``CLOSE`` one known before its
+        close; either way it is older news than the first bar can carry.
+    """
+    k = np.asarray(known_at_ns, dtype=np.int64)
+    prev_open, prev_close = session_before
+    if Availability(availability) is Availability.OPEN:
+        return k <= prev_open
+    return k < prev_close
+
+
 def catalyst_features(
     alerts: Sequence[Alert],
     bar_open_ns: I64,
@@ -602,6 +988,7 @@ def catalyst_features(
     availability: Availability = Availability.OPEN,
     velocity_window: int = 5,
     active_bars: int = 1,
+    session_before: tuple[int, int] | None = None,
 ) -> CatalystFeatures:
     """Turn one ticker's alert history into per-bar features without look-ahead.
 
@@ -618,6 +1005,11 @@ def catalyst_features(
     active_bars
         How many bars, starting at its first usable bar, an alert counts as "current" for
         the score, sentiment and type flags (1 = only that bar).
+    session_before
+        Open and close (ns, UTC) of the session before the first bar. When given, alerts
+        that belong to that session or an earlier one (:func:`alerts_before_start`) are
+        dropped and counted instead of being piled onto the first bar; without it every
+        earlier alert counts at bar 0.
 
     Returns
     -------
@@ -635,6 +1027,11 @@ def catalyst_features(
     sent_sum = np.zeros(n)
     count = np.zeros(n)
     flags = {ct: np.zeros(n) for ct in FLAG_TYPES}
+    dropped = 0
+    if session_before is not None and len(alerts):
+        early = alerts_before_start(alert_known_ns(alerts), session_before, availability)
+        dropped = int(early.sum())
+        alerts = [a for a, e in zip(alerts, early.tolist(), strict=True) if not e]
     first = first_usable_bar(
         alert_known_ns(alerts), bar_open_ns, bar_close_ns, availability
     )
@@ -668,6 +1065,7 @@ def catalyst_features(
         flags[CatalystType.INSIDER],
         velocity,
         days,
+        dropped,
     )
 
 

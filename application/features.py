@@ -37,6 +37,7 @@ __all__ = [
     "OBSERVATION_FEATURES",
     "WARMUP_BARS",
     "TickerFeatures",
+    "beta_on_common_dates",
     "indicator_columns",
     "market_matrix",
 ]
@@ -109,6 +110,41 @@ _NEUTRAL = {
 }
 
 
+def beta_on_common_dates(close: F64, bench_close: F64, n: int = 60) -> F64:
+    """Return the rolling beta, skipping bars where the benchmark has no close.
+
+    Parameters
+    ----------
+    close
+        The ticker's closes.
+    bench_close
+        The benchmark's closes on the same dates, ``NaN`` where it has no bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        Beta over the last ``n`` returns measured between dates both series have (so both
+        returns of a pair span the same interval); a bar without a benchmark close carries
+        the beta of the last bar that had one (it uses no later data). ``NaN`` until ``n``
+        such returns exist.
+    """
+    c = np.asarray(close, dtype=np.float64)
+    b = np.asarray(bench_close, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(b) & (b > 0.0)
+    if bool(ok.all()):
+        return ind.beta(c, b, n)
+    idx = np.flatnonzero(ok)
+    out = np.full(len(c), np.nan)
+    if len(idx) == 0:
+        return out
+    common = ind.beta(c[idx], b[idx], n)
+    last = np.searchsorted(idx, np.arange(len(c)), side="right") - 1
+    has = last >= 0
+    out[has] = common[last[has]]
+    return out
+
+
 def indicator_columns(
     high: F64, low: F64, close: F64, volume: F64, bench_close: F64 | None
 ) -> dict[str, F64]:
@@ -119,7 +155,8 @@ def indicator_columns(
     high, low, close, volume
         The ticker's bars.
     bench_close
-        The benchmark's closes on the same dates, or ``None`` (beta is then ``NaN``).
+        The benchmark's closes on the same dates (``NaN`` where it has no bar, see
+        :func:`beta_on_common_dates`), or ``None`` (beta is then ``NaN``).
 
     Returns
     -------
@@ -129,7 +166,7 @@ def indicator_columns(
     """
     m, s, hist = ind.macd(close, 12, 26, 9)
     b = (
-        ind.beta(close, bench_close, 60)
+        beta_on_common_dates(close, bench_close, 60)
         if bench_close is not None
         else np.full(len(close), np.nan)
     )

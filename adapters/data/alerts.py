@@ -11,11 +11,29 @@ from typing import Any
 from domain.alerts import Alert
 from domain.errors import InvalidInput
 
-__all__ = ["AlertFileError", "alert_from_dict", "read_alerts"]
+__all__ = ["REQUIRED_ALERT_FIELDS", "AlertFileError", "alert_from_dict", "read_alerts"]
+
+#: Fields every alert must carry, with what each must hold.
+REQUIRED_ALERT_FIELDS = {
+    "id": "a non-empty string",
+    "ticker": "a ticker symbol string",
+    "known_at": "an ISO-8601 time with a UTC offset, e.g. 2024-01-02T14:30:00Z",
+    "score": "a number in [0, 1]",
+}
 
 
 class AlertFileError(ValueError):
     """An alert file has a line that is not a valid alert; names the file and line."""
+
+
+class MissingAlertField(ValueError):
+    """A decoded alert lacks a required field; names it and what it must hold."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(
+            f"missing field {field!r} (expected {REQUIRED_ALERT_FIELDS[field]})"
+        )
 
 
 def _parse_time(v: Any) -> datetime:
@@ -28,7 +46,19 @@ def _parse_time(v: Any) -> datetime:
 
 
 def alert_from_dict(d: dict[str, Any]) -> Alert:
-    """Build an :class:`Alert` from one decoded JSON object."""
+    """Build an :class:`Alert` from one decoded JSON object.
+
+    Raises
+    ------
+    ValueError
+        ``missing field 'id' (expected a non-empty string)`` for a missing required field
+        (:data:`REQUIRED_ALERT_FIELDS`), :class:`domain.errors.InvalidInput` for a bad value.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a JSON object, got {type(d).__name__}")
+    for name in REQUIRED_ALERT_FIELDS:
+        if d.get(name) is None:
+            raise MissingAlertField(name)
     return Alert(
         id=d["id"],
         ticker=d["ticker"],
@@ -72,15 +102,15 @@ def read_alerts(paths: Path | str | Iterable[Path | str]) -> list[Alert]:
                 if not line.strip():
                     continue
                 try:
-                    a = alert_from_dict(json.loads(line))
-                except (
-                    json.JSONDecodeError,
-                    KeyError,
-                    InvalidInput,
-                    ValueError,
-                    TypeError,
-                ) as e:
-                    raise AlertFileError(f"{f}:{no}: not a valid alert: {e}") from e
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise AlertFileError(
+                        f"{f}:{no}: alert line {no} is not JSON: {e.msg} at column {e.colno}"
+                    ) from e
+                try:
+                    a = alert_from_dict(obj)
+                except (InvalidInput, ValueError, TypeError) as e:
+                    raise AlertFileError(f"{f}:{no}: alert line {no}: {e}") from e
                 if a.id not in seen:
                     seen.add(a.id)
                     out.append(a)

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["get_calendar", "session_bounds_ns", "sessions_between"]
+__all__ = [
+    "get_calendar",
+    "previous_session_bounds_ns",
+    "session_bounds_ns",
+    "sessions_between",
+]
 
 # exchange_calendars builds its default calendar from 2006 on; ask for more when needed.
 _MIN_START = pd.Timestamp("1990-01-02")
@@ -84,3 +89,16 @@ def session_bounds_ns(
         .astype(np.int64)
     )
     return o_ns, c_ns
+
+
+def previous_session_bounds_ns(date: object, name: str = "XNYS") -> tuple[int, int] | None:
+    """Return the open and close (int64 ns since the epoch, UTC) of the last session
+    strictly before ``date``, or ``None`` if the calendar has none."""
+    d = pd.Timestamp(date).normalize()  # type: ignore[arg-type]
+    cal = _cal_for(pd.DatetimeIndex([d]), name)
+    sched = cal.schedule
+    k = int(sched.index.searchsorted(d, side="left")) - 1
+    if k < 0:
+        return None
+    row = sched.iloc[k]
+    return int(pd.Timestamp(row["open"]).value), int(pd.Timestamp(row["close"]).value)

@@ -14,7 +14,7 @@ the results back. The feature file (Parquet) has one row per ticker and date wit
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,13 +23,19 @@ import pandas as pd
 
 from adapters.data.alerts import read_alerts
 from adapters.data.cache import ParquetCache, content_hash
-from adapters.data.calendar import session_bounds_ns, sessions_between
+from adapters.data.calendar import (
+    previous_session_bounds_ns,
+    session_bounds_ns,
+    sessions_between,
+)
 from adapters.data.ohlcv import frame_to_series, load_ohlcv, series_to_frame
 from adapters.data.sample import sample_paths
 from application.data_pipeline import (
     Availability,
+    SplitRules,
     ValidationIssue,
     alert_known_ns,
+    alerts_before_start,
     catalyst_features,
     chronological_splits,
     first_usable_bar,
@@ -49,9 +55,13 @@ from domain.alerts import Alert
 __all__ = [
     "FEATURE_COLUMNS",
     "PIPELINE_VERSION",
+    "REQUIRED_FEATURE_COLUMNS",
+    "FeatureFileError",
+    "alerts_before_first_bar",
     "benchmark_close",
     "build_features",
     "catalyst_dates",
+    "check_feature_frame",
     "feature_panel",
     "panel_split_labels",
     "repair_frame",
@@ -61,8 +71,18 @@ __all__ = [
 ]
 
 #: Bump when a feature definition changes: it is part of every cache key.
-PIPELINE_VERSION = "features-v2"
+PIPELINE_VERSION = "features-v3"
 FEATURE_COLUMNS = tuple(f"f_{n}" for n in MARKET_FEATURES)
+#: Columns a feature file must have for the RL panel.
+REQUIRED_FEATURE_COLUMNS = ("date", "ticker", "open", "high", "low", "close", "split",
+                            *FEATURE_COLUMNS)
+
+#: Known splits per ticker, ``{ticker: [(ISO date, ratio), ...]}`` (see adapters.data.splits).
+SplitsByTicker = Mapping[str, Sequence[tuple[str, float]]]
+
+
+class FeatureFileError(ValueError):
+    """A frame (or file) given as a feature file lacks the columns of one."""
 
 Progress = Callable[[str], None]
 
@@ -94,19 +114,26 @@ def validate_frame(
     *,
     calendar: str = "XNYS",
     jump_threshold: float = 0.40,
+    splits: SplitsByTicker | None = None,
+    rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
 ) -> list[ValidationIssue]:
     """Validate a canonical frame, ticker by ticker, against the exchange calendar.
 
     Parameters
     ----------
     df
-        Canonical OHLCV frame.
+        Canonical OHLCV frame (with ``adj_close`` when the file had one: evidence for
+        splits).
     alerts
         Catalyst alerts; a large move on or the day after an alert is not a split.
     calendar
         Exchange calendar name for sessions and gaps.
     jump_threshold
-        Close-to-close move above which a move with no catalyst looks like a split.
+        Close-to-close move above which the split evidence is weighed.
+    splits
+        Known splits per ticker (a splits file).
+    rules
+        Split-evidence thresholds (:class:`application.data_pipeline.SplitRules`).
 
     Returns
     -------
@@ -125,6 +152,8 @@ def validate_frame(
             sess,
             jump_threshold=jump_threshold,
             catalyst_dates=catalyst_dates(by_t.get(ticker, []), np.unique(d)),
+            splits=(splits or {}).get(ticker, ()),
+            rules=rules,
         )
     return issues
 
@@ -135,8 +164,12 @@ def repair_frame(
     *,
     calendar: str = "XNYS",
     jump_threshold: float = 0.40,
+    splits: SplitsByTicker | None = None,
+    rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
 ) -> tuple[pd.DataFrame, list[ValidationIssue]]:
     """Repair a canonical frame (see :func:`application.data_pipeline.repair_series`).
+
+    Parameters are those of :func:`validate_frame`.
 
     Returns
     -------
@@ -155,6 +188,8 @@ def repair_frame(
             sessions_between(d[0], d[-1], calendar),
             jump_threshold=jump_threshold,
             catalyst_dates=catalyst_dates(by_t.get(ticker, []), np.unique(d)),
+            splits=(splits or {}).get(ticker, ()),
+            rules=rules,
         )
         fixed.append(r.series)
         actions += r.actions
@@ -176,12 +211,20 @@ def benchmark_close(df: pd.DataFrame, benchmark: str | None = None) -> pd.Series
     Returns
     -------
     pandas.Series
-        Closes by date.
+        Closes by date. A ticker's dates the benchmark lacks are skipped by beta (see
+        :func:`application.features.beta_on_common_dates`), never read as a zero return.
     """
     if benchmark is not None:
-        b = df[df["ticker"] == benchmark.upper()]
+        name = benchmark.strip().upper()
+        b = df[df["ticker"] == name]
         if b.empty:
-            raise ValueError(f"benchmark {benchmark!r} is not in the data")
+            have = sorted(map(str, df["ticker"].unique()))
+            shown = ", ".join(have[:10]) + (" ..." if len(have) > 10 else "")
+            raise ValueError(
+                f"benchmark {name!r} is not in the data (tickers: {shown}); add its bars "
+                "to the OHLCV file, or leave --benchmark out for the equal-weighted index "
+                "of the panel"
+            )
         return b.set_index("date")["close"].sort_index()
     wide = df.pivot_table(
         index="date", columns="ticker", values="close", aggfunc="first"
@@ -203,7 +246,13 @@ def _one_ticker(
     )
     b = bench.reindex(g["date"]).to_numpy(np.float64)
     open_ns, close_ns = session_bounds_ns(dates)
-    cat = catalyst_features(alerts, open_ns, close_ns, availability=availability)
+    cat = catalyst_features(
+        alerts,
+        open_ns,
+        close_ns,
+        availability=availability,
+        session_before=previous_session_bounds_ns(dates[0]) if len(dates) else None,
+    )
     raw = indicator_columns(h, lo, c, v, b)
     mat = market_matrix(o, h, lo, c, v, cat, b, raw)
     out = g[["date", "ticker", "open", "high", "low", "close", "volume"]].reset_index(
@@ -288,6 +337,48 @@ def build_features(
     return pd.concat(parts, ignore_index=True)
 
 
+def alerts_before_first_bar(
+    df: pd.DataFrame,
+    alerts: Iterable[Alert],
+    availability: Availability = Availability.OPEN,
+) -> dict[str, int]:
+    """Return, per ticker, how many alerts :func:`build_features` drops as too old.
+
+    An alert is dropped when it belongs to a session before the ticker's first bar (see
+    :func:`application.data_pipeline.alerts_before_start`); only tickers with at least one
+    such alert are listed.
+    """
+    by_t = _by_ticker(alerts)
+    out: dict[str, int] = {}
+    for ticker, g in df.groupby("ticker", sort=True):
+        own = by_t.get(str(ticker), [])
+        if not own:
+            continue
+        prev = previous_session_bounds_ns(g["date"].min())
+        if prev is None:
+            continue
+        n = int(alerts_before_start(alert_known_ns(own), prev, availability).sum())
+        if n:
+            out[str(ticker)] = n
+    return out
+
+
+def check_feature_frame(features: pd.DataFrame, source: object = None) -> None:
+    """Raise :class:`FeatureFileError` unless ``features`` has a feature file's columns.
+
+    The message names the missing columns and how to build a feature file.
+    """
+    missing = [c for c in REQUIRED_FEATURE_COLUMNS if c not in features.columns]
+    if not missing:
+        return
+    what = "the data" if source is None else str(source)
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise FeatureFileError(
+        f"{what} is not a feature file: missing column(s) {shown}; build one with "
+        "'catalyst data build --data PRICES --out FEATURES.parquet'"
+    )
+
+
 def feature_panel(
     features: pd.DataFrame,
     split: str | None = None,
@@ -312,7 +403,13 @@ def feature_panel(
     -------
     dict of str to TickerFeatures
         Tickers with at least two bars left (an episode needs a next bar to fill at).
+
+    Raises
+    ------
+    FeatureFileError
+        If the frame lacks a feature file's columns (e.g. a price file).
     """
+    check_feature_frame(features)
     keep = None if tickers is None else {t.upper() for t in tickers}
     out: dict[str, TickerFeatures] = {}
     for ticker, g in features.groupby("ticker", sort=True):

@@ -4,6 +4,8 @@ The canonical frame has exactly the columns ``date, ticker, open, high, low, clo
 volume``: ``date`` is ``datetime64[ns]`` at midnight (the exchange date of a daily bar),
 ``ticker`` upper-case ``str``, prices and volume ``float64``; rows sorted by ticker then
 date. Nothing is dropped or fixed here: that is ``catalyst data validate --repair``'s job.
+Asked for (``adj_close=True``), a vendor's adjusted close is kept as an eighth column
+``adj_close``: evidence for split repair, never a price.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ _ALIASES = {
     "c": "close",
     "v": "volume",
     "vol": "volume",
+    "adj close": "adj_close",
+    "adj. close": "adj_close",
+    "adjclose": "adj_close",
+    "adjusted_close": "adj_close",
+    "adjusted close": "adj_close",
 }
 
 
@@ -67,7 +74,9 @@ class BarSource(Protocol):
         ...
 
 
-def canonicalize(df: pd.DataFrame, *, ticker: str | None = None) -> pd.DataFrame:
+def canonicalize(
+    df: pd.DataFrame, *, ticker: str | None = None, adj_close: bool = False
+) -> pd.DataFrame:
     """Return ``df`` in the canonical layout (renaming common aliases, any case).
 
     Parameters
@@ -76,11 +85,14 @@ def canonicalize(df: pd.DataFrame, *, ticker: str | None = None) -> pd.DataFrame
         A frame with at least a date/timestamp column and OHLCV columns.
     ticker
         Ticker to use when the frame has no ticker column (a single-ticker file).
+    adj_close
+        Keep an adjusted-close column (``adj_close``, ``Adj Close``, ...) when there is one.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`CANONICAL_COLUMNS`, sorted by ticker and date.
+        Columns :data:`CANONICAL_COLUMNS` (and ``adj_close`` when asked for and present),
+        sorted by ticker and date.
 
     Raises
     ------
@@ -95,17 +107,24 @@ def canonicalize(df: pd.DataFrame, *, ticker: str | None = None) -> pd.DataFrame
     out = out.loc[:, ~out.columns.duplicated()]
     if "ticker" not in out.columns:
         if ticker is None:
-            raise DataError("no ticker column: pass --ticker for a single-ticker file")
+            raise DataError(
+                "no ticker column (expected 'ticker' or 'symbol'): add one, or name the "
+                "ticker of a single-ticker file with 'catalyst data import FILE --ticker "
+                "SYMBOL' (also on data validate and data build)"
+            )
         out = out.assign(ticker=ticker)
     missing = [c for c in CANONICAL_COLUMNS if c not in out.columns]
     if missing:
         raise DataError(
             f"missing column(s): {', '.join(missing)}; have {list(df.columns)}"
         )
-    out = out[list(CANONICAL_COLUMNS)].copy()
+    keep = list(CANONICAL_COLUMNS)
+    if adj_close and "adj_close" in out.columns:
+        keep.append("adj_close")
+    out = out[keep].copy()
     out["date"] = _exchange_dates(out["date"])
     out["ticker"] = out["ticker"].astype(str).str.strip().str.upper()
-    for c in PRICE_COLUMNS:
+    for c in keep[2:]:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
     out = out.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
     return out
@@ -125,7 +144,9 @@ def _exchange_dates(col: pd.Series) -> pd.Series:
     return parsed.dt.normalize().astype("datetime64[ns]")
 
 
-def load_ohlcv(path: str | Path, *, ticker: str | None = None) -> pd.DataFrame:
+def load_ohlcv(
+    path: str | Path, *, ticker: str | None = None, adj_close: bool = False
+) -> pd.DataFrame:
     """Read an OHLCV CSV or Parquet file into the canonical layout.
 
     Parameters
@@ -134,6 +155,8 @@ def load_ohlcv(path: str | Path, *, ticker: str | None = None) -> pd.DataFrame:
         ``.csv`` (optionally ``.gz``) or ``.parquet`` file.
     ticker
         Ticker for files without a ticker column.
+    adj_close
+        Keep the file's adjusted close, if any (see :func:`canonicalize`).
 
     Returns
     -------
@@ -160,7 +183,7 @@ def load_ohlcv(path: str | Path, *, ticker: str | None = None) -> pd.DataFrame:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"cannot read {p}: {exc}") from exc
-    return canonicalize(raw, ticker=ticker)
+    return canonicalize(raw, ticker=ticker, adj_close=adj_close)
 
 
 def _field(row: Any, *names: str) -> Any:
@@ -229,30 +252,44 @@ def frame_to_series(df: pd.DataFrame) -> dict[str, OhlcvSeries]:
     """Split a canonical frame into one :class:`OhlcvSeries` per ticker (file order kept)."""
     out: dict[str, OhlcvSeries] = {}
     for ticker, g in df.groupby("ticker", sort=True):
+        o, h, lo, c, v = (g[k].to_numpy(np.float64, copy=True) for k in PRICE_COLUMNS)
         out[str(ticker)] = OhlcvSeries(
             str(ticker),
             g["date"].to_numpy("datetime64[ns]").astype("datetime64[D]"),
-            *(g[c].to_numpy(np.float64, copy=True) for c in PRICE_COLUMNS),
+            o,
+            h,
+            lo,
+            c,
+            v,
+            adj_close=(
+                g["adj_close"].to_numpy(np.float64, copy=True)
+                if "adj_close" in g.columns
+                else None
+            ),
         )
     return out
 
 
 def series_to_frame(series: Iterable[OhlcvSeries]) -> pd.DataFrame:
-    """Concatenate series back into a canonical frame."""
-    parts = [
-        pd.DataFrame(
-            {
-                "date": s.dates.astype("datetime64[ns]"),
-                "ticker": s.ticker,
-                "open": s.open,
-                "high": s.high,
-                "low": s.low,
-                "close": s.close,
-                "volume": s.volume,
-            }
-        )
-        for s in series
-    ]
+    """Concatenate series back into a canonical frame (with ``adj_close`` if any has it)."""
+    series = list(series)
+    with_adj = any(s.adj_close is not None for s in series)
+    parts = []
+    for s in series:
+        cols: dict[str, object] = {
+            "date": s.dates.astype("datetime64[ns]"),
+            "ticker": s.ticker,
+            "open": s.open,
+            "high": s.high,
+            "low": s.low,
+            "close": s.close,
+            "volume": s.volume,
+        }
+        if with_adj:
+            cols["adj_close"] = (
+                np.full(len(s), np.nan) if s.adj_close is None else s.adj_close
+            )
+        parts.append(pd.DataFrame(cols))
     if not parts:
         return _empty_canonical(pd.DataFrame({c: [] for c in CANONICAL_COLUMNS}))
     df = pd.concat(parts, ignore_index=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from adapters.data.alerts import alert_from_dict
+from adapters.data.alerts import REQUIRED_ALERT_FIELDS, alert_from_dict
 from domain.alerts import Alert
 from domain.errors import InvalidInput
 
@@ -19,7 +19,7 @@ __all__ = ["MAX_LINE_BYTES", "REQUIRED_FIELDS", "AlertIssue", "IssueLog", "parse
 
 #: Longest alert line accepted; longer lines are skipped without being held in memory.
 MAX_LINE_BYTES = 64 * 1024
-REQUIRED_FIELDS = ("id", "ticker", "known_at", "score")
+REQUIRED_FIELDS = tuple(REQUIRED_ALERT_FIELDS)
 
 
 @attrs.frozen
@@ -69,7 +69,10 @@ def parse_alert_dict(
         raise ValueError(f"expected a JSON object, got {type(d).__name__}")
     missing = [f for f in REQUIRED_FIELDS if f not in d or d[f] in (None, "")]
     if missing:
-        raise ValueError(f"missing field(s): {', '.join(missing)}")
+        raise ValueError(
+            "missing field(s): "
+            + ", ".join(f"{f} (expected {REQUIRED_ALERT_FIELDS[f]})" for f in missing)
+        )
     for f in ("score", "sentiment"):
         v = d.get(f)
         if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):

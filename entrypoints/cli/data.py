@@ -27,13 +27,15 @@ from adapters.data.alerts import AlertFileError, read_alerts
 from adapters.data.cache import ParquetCache, content_hash
 from adapters.data.features import (
     PIPELINE_VERSION,
+    alerts_before_first_bar,
     build_features,
     repair_frame,
     validate_frame,
 )
 from adapters.data.ohlcv import DataError, fetch_ohlcv, load_ohlcv
 from adapters.data.sample import sample_paths
-from application.data_pipeline import Availability, Severity, ValidationIssue
+from adapters.data.splits import Splits, read_splits
+from application.data_pipeline import Availability, Problem, Severity, ValidationIssue
 from domain.alerts import Alert
 
 app = typer.Typer(
@@ -67,12 +69,12 @@ def _load(
     src = path or sample_paths().prices
     try:
         if cache_dir is None:
-            return load_ohlcv(src, ticker=ticker), src
+            return load_ohlcv(src, ticker=ticker, adj_close=True), src
         if not src.exists():
             raise DataError(f"no such file: {src}")
-        key = content_hash(PIPELINE_VERSION, "ohlcv", ticker or "", src)
+        key = content_hash(PIPELINE_VERSION, "ohlcv+adj", ticker or "", src)
         df, _ = ParquetCache(cache_dir).get_or_build(
-            "ohlcv", key, lambda: load_ohlcv(src, ticker=ticker)
+            "ohlcv", key, lambda: load_ohlcv(src, ticker=ticker, adj_close=True)
         )
         return df, src
     except DataError as exc:
@@ -88,6 +90,15 @@ def _alerts(paths: list[Path] | None, use_sample: bool) -> list[Alert]:
             return read_alerts(paths)
         return read_alerts(sample_paths().alerts) if use_sample else []
     except AlertFileError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _splits(path: Path | None) -> Splits:
+    if path is None:
+        return {}
+    try:
+        return read_splits(path)
+    except DataError as exc:
         raise _fail(str(exc)) from None
 
 
@@ -199,6 +210,9 @@ def build(
     data: Annotated[
         Path | None, typer.Option(help="OHLCV file; default the bundled sample.")
     ] = None,
+    ticker: Annotated[
+        str | None, typer.Option(help="Ticker for a single-ticker file.")
+    ] = None,
     alerts: Annotated[
         list[Path] | None,
         typer.Option(
@@ -226,13 +240,51 @@ def build(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Rebuild even if cached.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Build even if validation finds errors (they are reported)."
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON summary.")
     ] = False,
 ) -> None:
-    """Compute indicators, catalyst features and splits into a Parquet feature file."""
-    df, src = _load(data, None, None if no_cache else cache_dir)
+    """Compute indicators, catalyst features and splits into a Parquet feature file.
+
+    The input is validated first (as 'catalyst data validate' does); errors stop the build
+    (exit 1) unless --force is given.
+    """
+    df, src = _load(data, ticker, None if no_cache else cache_dir)
     alert_list = _alerts(alerts, use_sample=data is None)
+    errors = [
+        i for i in validate_frame(df, alert_list) if i.severity is Severity.ERROR
+    ]
+    if errors and not force:
+        err.print(_issue_table(errors, f"{src.name}: {len(errors)} error(s)", 10, True))
+        first = errors[0]
+        raise _fail(
+            f"{src} has {len(errors)} unrepaired error(s), first {first.ticker} "
+            f"{first.date} {first.problem.value}: {first.detail}. Run 'catalyst data "
+            f"validate {src} --repair --out FIXED.parquet' (with --splits FILE for "
+            "ambiguous jumps) and build from FIXED.parquet, or pass --force to build "
+            "from it as it is",
+            1,
+        )
+    if errors:
+        err.print(
+            f"[yellow]warning:[/] building from {src.name} with {len(errors)} "
+            f"unrepaired error(s) (--force), first {errors[0].ticker} {errors[0].date} "
+            f"{errors[0].problem.value}"
+        )
+    avail = Availability(availability.value)
+    too_old = alerts_before_first_bar(df, alert_list, avail)
+    if too_old:
+        err.print(
+            f"[yellow]note:[/] dropped {sum(too_old.values())} alert(s) dated before their "
+            "ticker's first bar: "
+            + ", ".join(f"{t} {n}" for t, n in sorted(too_old.items()))
+        )
     params = [benchmark, availability.value, train, validation, test, embargo]
     alert_files = alerts or ([sample_paths().alerts] if data is None else [])
     key = content_hash(PIPELINE_VERSION, src, *alert_files, params)
@@ -256,7 +308,7 @@ def build(
                     df,
                     alert_list,
                     benchmark=benchmark,
-                    availability=Availability(availability.value),
+                    availability=avail,
                     split_fractions=(train, validation, test),
                     embargo=embargo,
                     progress=lambda t: prog.update(task, advance=1, description=t),
@@ -273,6 +325,8 @@ def build(
             "rows": len(feats),
             "cached": hit,
             "alerts": len(alert_list),
+            "alerts_before_first_bar": too_old,
+            "unrepaired_errors": len(errors),
             "splits": {
                 str(t): {str(k): int(v) for k, v in r.items()}
                 for t, r in counts.iterrows()
@@ -285,14 +339,14 @@ def build(
     for c in ("train", "validation", "test", "embargo", "catalysts"):
         t.add_column(c, justify="right")
     cats = feats.groupby("ticker")["catalyst_score"].apply(lambda s: int((s > 0).sum()))
-    for ticker, row in counts.iterrows():
+    for name, row in counts.iterrows():
         t.add_row(
-            str(ticker),
+            str(name),
             *(
                 str(int(row.get(c, 0)))
                 for c in ("train", "validation", "test", "embargo")
             ),
-            str(int(cats.get(ticker, 0))),
+            str(int(cats.get(name, 0))),
         )
     out.print(t)
     out.print(
@@ -307,24 +361,28 @@ def _issue_dict(i: ValidationIssue) -> dict[str, str]:
         "problem": i.problem.value,
         "severity": i.severity.value,
         "detail": i.detail,
+        "evidence": i.evidence,
     }
 
 
-def _issue_table(issues: list[ValidationIssue], title: str, limit: int) -> Table:
+def _is_ambiguous(i: ValidationIssue) -> bool:
+    return i.problem is Problem.SPLIT_LIKE_JUMP and "ambiguous" in i.detail
+
+
+def _issue_table(
+    issues: list[ValidationIssue], title: str, limit: int, evidence: bool = False
+) -> Table:
     t = Table(title=title)
-    for c in ("ticker", "date", "problem", "severity", "detail"):
+    cols = ["ticker", "date", "problem", "severity", "detail"]
+    for c in cols + (["evidence"] if evidence else []):
         t.add_column(c)
     for i in issues[:limit]:
         style = "red" if i.severity is Severity.ERROR else "yellow"
-        t.add_row(
-            i.ticker,
-            i.date,
-            i.problem.value,
-            f"[{style}]{i.severity.value}[/]",
-            i.detail,
-        )
+        row = [i.ticker, i.date, i.problem.value, f"[{style}]{i.severity.value}[/]", i.detail]
+        t.add_row(*row, *([i.evidence] if evidence else []))
     if len(issues) > limit:
-        t.add_row("…", "", f"{len(issues) - limit} more", "", "use --json for all")
+        t.add_row("…", "", f"{len(issues) - limit} more", "", "use --json for all",
+                  *([""] if evidence else []))
     return t
 
 
@@ -352,8 +410,15 @@ def validate(
     ticker: Annotated[
         str | None, typer.Option(help="Ticker for a single-ticker file.")
     ] = None,
+    splits: Annotated[
+        Path | None,
+        typer.Option(
+            help="Known splits, CSV ticker,date,ratio (ratio 4 or 4:1; 1:10 reverse)."
+        ),
+    ] = None,
     jump_threshold: Annotated[
-        float, typer.Option(help="Close-to-close move that looks like a split.")
+        float,
+        typer.Option(help="Close-to-close move whose split evidence is weighed."),
     ] = 0.40,
     strict: Annotated[bool, typer.Option(help="Fail on warnings (gaps) too.")] = False,
     as_json: Annotated[
@@ -361,16 +426,26 @@ def validate(
     ] = False,
     limit: Annotated[int, typer.Option(help="Rows shown in the table.")] = 50,
 ) -> None:
-    """Check bars for gaps, NaN, bad prices, duplicates and split-like jumps."""
+    """Check bars for gaps, NaN, bad prices, duplicates and unadjusted splits.
+
+    A large move is a split only on evidence (a --splits file, an adj_close column, or a
+    lasting volume shift by the ratio with no spike); a real move is a warning, and a move
+    the evidence does not decide is reported as ambiguous and never repaired.
+    """
     df, src = _load(path, ticker, None)
     alert_list = _alerts(alerts, use_sample=path is None)
-    issues = validate_frame(df, alert_list, jump_threshold=jump_threshold)
+    known = _splits(splits)
+    issues = validate_frame(df, alert_list, jump_threshold=jump_threshold, splits=known)
     actions: list[ValidationIssue] = []
     remaining = issues
     dest: Path | None = None
     if repair and issues:
-        fixed, actions = repair_frame(df, alert_list, jump_threshold=jump_threshold)
-        remaining = validate_frame(fixed, alert_list, jump_threshold=jump_threshold)
+        fixed, actions = repair_frame(
+            df, alert_list, jump_threshold=jump_threshold, splits=known
+        )
+        remaining = validate_frame(
+            fixed, alert_list, jump_threshold=jump_threshold, splits=known
+        )
         dest = output or Path("var/data") / f"{src.name.split('.')[0]}.repaired.parquet"
         _write(fixed, dest)
     failing = [
@@ -391,6 +466,7 @@ def validate(
                     "remaining": [_issue_dict(i) for i in remaining]
                     if repair
                     else None,
+                    "ambiguous": [_issue_dict(i) for i in remaining if _is_ambiguous(i)],
                     "ok": not failing,
                 }
             )
@@ -407,6 +483,11 @@ def validate(
     if actions:
         out.print(_issue_table(actions, "repairs", limit))
         out.print(f"wrote the repaired data to [bold]{dest}[/]")
+    ambiguous = [i for i in remaining if _is_ambiguous(i)]
+    if ambiguous:
+        out.print(
+            _issue_table(ambiguous, "ambiguous jumps (not repaired)", limit, evidence=True)
+        )
     if failing:
         err.print(
             f"[bold red]{len(failing)} problem(s) remain[/]"

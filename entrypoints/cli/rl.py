@@ -29,7 +29,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from adapters.data.features import feature_panel, sample_features
+from adapters.data.features import (
+    FeatureFileError,
+    check_feature_frame,
+    feature_panel,
+    sample_features,
+)
 from adapters.rl.agents import (
     EpisodeMetrics,
     env_config_from_json,
@@ -147,9 +152,14 @@ def _load_frame(data: Path | None) -> pd.DataFrame:
     if not data.exists():
         raise _fail(f"no such feature file: {data} (build one with 'catalyst data build')")
     try:
-        return pd.read_parquet(data)
+        frame = pd.read_parquet(data)
     except Exception as exc:
         raise _fail(f"{data} is not a feature file (Parquet): {exc}") from None
+    try:
+        check_feature_frame(frame, data)
+    except FeatureFileError as exc:
+        raise _fail(str(exc)) from None
+    return frame
 
 
 def _panel(
