@@ -253,6 +253,7 @@ class AlpacaCompatServer:
         self._thread: threading.Thread | None = None
         self.host = "127.0.0.1"
         self.port = 0
+        self._equity.append((self.now(), self.backend.get_account().equity))
         self.app = Starlette(routes=self._routes(), exception_handlers={
             HTTPException: self._http_error, Exception: self._internal_error})
 
@@ -821,7 +822,7 @@ class AlpacaCompatServer:
         return JSONResponse(self._configurations)
 
     def _patch_configurations(self, request: Request) -> Response:
-        body = self._json_object(request)
+        body = {k: v for k, v in self._json_object(request).items() if v is not None}
         unknown = sorted(set(body) - set(self._configurations))
         if unknown:
             raise _unprocessable(f"unknown configuration field(s) {unknown}; expected "
@@ -930,7 +931,7 @@ class AlpacaCompatServer:
             if price is None or price <= 0:
                 raise ApiError(403, 40310000, f"no price known for {symbol}: cannot size a "
                                "notional order")
-            qty = (amount / price).quantize(_NINE, rounding=ROUND_DOWN)
+            qty = (amount / price).quantize(_NINE, rounding=ROUND_DOWN).normalize()
             meta.notional = amount
         if qty is None:
             raise _unprocessable("qty or notional is required")
@@ -1304,16 +1305,19 @@ class AlpacaCompatServer:
             start = end - timedelta(days=int(n) * days)
         points: list[tuple[datetime, Decimal]] = []
         keys: list[tuple[int, ...]] = []
+        base: Decimal | None = None
         for ts, eq in self._equity:
             if (start is not None and ts < start) or ts > end:
                 continue
+            base = eq if base is None else base
             k = md.bucket(ts, amount, unit)
             if keys and keys[-1] == k:
                 points[-1] = (points[-1][0], eq)  # the bucket's last equity
             else:
                 keys.append(k)
                 points.append((ts, eq))
-        base = points[0][1] if points else self.backend.get_account().equity
+        if base is None:
+            base = self.backend.get_account().equity
         return JSONResponse({
             "timestamp": [int(ts.timestamp()) for ts, _ in points],
             "equity": [float(eq) for _, eq in points],
@@ -1578,7 +1582,7 @@ def _frame_json(frame: Mapping[str, Any]) -> Any:
 
 def _dec(name: str, value: Any) -> Decimal:
     """Read a positive decimal field (numbers arrive as JSON numbers or strings)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise _unprocessable(f"invalid {name} {value!r}: expected a positive number")
     try:
         d = Decimal(str(value).strip())
