@@ -23,7 +23,6 @@ from alpaca.trading.requests import (
     MarketOrderRequest,
     ReplaceOrderRequest,
     StopLossRequest,
-    StopOrderRequest,
     TakeProfitRequest,
     TrailingStopOrderRequest,
 )
