@@ -200,6 +200,10 @@ class AlpacaCompatServer:
         Largest request body in bytes (413 beyond it).
     control_token
         When set, ``/_sim/*`` requests must carry it in ``X-Sim-Control-Token``.
+    fill_market_now
+        Fill market orders submitted while the market is open at once, at the last known
+        price, like Alpaca does during a session (history replay); when False they wait for
+        the next bar (the exchange's rule: the next bar's open).
     """
 
     def __init__(
@@ -216,6 +220,7 @@ class AlpacaCompatServer:
         max_body: int = MAX_BODY_BYTES,
         control_token: str | None = None,
         reference_calendar: str = "XNYS",
+        fill_market_now: bool = False,
     ) -> None:
         self.backend: Backend = backend if backend is not None else default_exchange()
         self.follow_wall_clock = follow_wall_clock
@@ -228,6 +233,7 @@ class AlpacaCompatServer:
         self.max_body = max_body
         self.control_token = control_token
         self._reference_calendar = reference_calendar
+        self.fill_market_now = fill_market_now
         self._ref_sessions: Any = None
         self._buckets: dict[str, _Bucket] = {}
         self.lock = threading.RLock()
@@ -455,9 +461,30 @@ class AlpacaCompatServer:
         }
         return self.order_hook(out) if self.order_hook is not None else out
 
-    @staticmethod
-    def _position_json(p: BrokerPosition) -> dict[str, Any]:
+    def _held_for_orders(self, ticker: str, qty: Decimal) -> Decimal:
+        """Return the shares of a position that open exit orders already hold (like Alpaca).
+
+        The legs of a bracket or OCO group hold the same shares once, not twice.
+        """
+        exit_side = Side.SELL if qty > 0 else Side.BUY
+        held = Decimal(0)
+        for r in self._top_reports():
+            if r.ticker != ticker:
+                continue
+            m = self._meta.get(r.client_order_id) or _Meta()
+            if m.parent is not None:
+                continue  # counted with its group
+            group = [r, *r.legs, *[x for c in m.legs if (x := self._report(c)) is not None]]
+            leaves = [x.quantity - x.filled_qty for x in group
+                      if x.side is exit_side and x.status.is_open and
+                      x.status is not OrderStatus.HELD]
+            if leaves:
+                held += max(leaves)
+        return min(held, abs(qty))
+
+    def _position_json(self, p: BrokerPosition) -> dict[str, Any]:
         qty = p.quantity
+        available = abs(qty) - self._held_for_orders(p.ticker, qty)
         cost = abs(qty) * p.avg_entry_price
         mv = p.market_value if p.market_value is not None else qty * p.avg_entry_price
         upl = p.unrealized_pnl if p.unrealized_pnl is not None else Decimal(0)
@@ -465,13 +492,15 @@ class AlpacaCompatServer:
             "asset_id": _uid("asset", p.ticker), "symbol": p.ticker, "exchange": "NASDAQ",
             "asset_class": "us_equity", "asset_marginable": True,
             "avg_entry_price": _s(p.avg_entry_price), "qty": _s(qty),
-            "qty_available": _s(qty), "side": "long" if qty > 0 else "short",
+            "qty_available": _s(available if qty > 0 else -available),
+            "side": "long" if qty > 0 else "short",
             "market_value": _s(mv), "cost_basis": _s(cost), "unrealized_pl": _s(upl),
             "unrealized_plpc": _s(upl / cost if cost else Decimal(0)),
             "unrealized_intraday_pl": _s(upl), "unrealized_intraday_plpc": "0",
             "current_price": _s(p.current_price), "lastday_price": _s(p.current_price),
             "change_today": "0",
         }
+
     def _account_json(self) -> dict[str, Any]:
         a = self.backend.get_account()
         return {
@@ -989,6 +1018,25 @@ class AlpacaCompatServer:
                     limit_price=_num(sl.get("limit_price")), **leg_common))
         return req, meta, held
 
+    def _fill_now(self, report: OrderReport | None) -> None:
+        """Trade a just-submitted market order at the last price when the market is open.
+
+        The exchange only fills in bars that end after the submit, so the current price is
+        fed to it as a one-price trade a microsecond later (working orders of the ticker see
+        that price too, as they would on a real market).
+        """
+        on_price = getattr(self.backend, "on_price", None)
+        if not self.fill_market_now or report is None or on_price is None or \
+                report.order_type is not OrderType.MARKET or not report.status.is_open or \
+                not self.backend.get_clock().is_open:
+            return
+        price = self._last_price(report.ticker)
+        if price is None:
+            return
+        when = self.now() + timedelta(microseconds=1)
+        self._tick_clock(when)
+        on_price(report.ticker, float(price), when, 0.0)
+
     def _post_order(self, request: Request) -> Response:
         self.post_orders += 1
         body = self._json_object(request)
@@ -1020,6 +1068,7 @@ class AlpacaCompatServer:
                     self.backend.cancel_order(req.client_order_id)
                     self._drain()
                     raise
+        self._fill_now(report)
         self._drain()
         fresh = self.backend.get_order_by_client_id(req.client_order_id) or report
         return JSONResponse(self._order_json(fresh))
@@ -1182,13 +1231,11 @@ class AlpacaCompatServer:
         if p is None:
             raise _not_found(f"position does not exist: {symbol}")
         held = abs(p.quantity)
+        available = held - self._held_for_orders(p.ticker, p.quantity)
         if qty_s is None and pct_s is None:
             amount = held
         elif qty_s is not None:
             amount = _dec("qty", qty_s)
-            if amount > held:
-                raise ApiError(403, 40310000, f"insufficient qty available for order "
-                               f"(requested: {_s(amount)}, available: {_s(held)})")
         else:
             pct = _dec("percentage", pct_s)
             if pct > 100:
@@ -1196,6 +1243,9 @@ class AlpacaCompatServer:
             amount = (held * pct / 100).quantize(_NINE, rounding=ROUND_DOWN)
             if amount <= 0:
                 raise _unprocessable(f"percentage {pct_s} of {_s(held)} shares is nothing")
+        if amount > available:
+            raise ApiError(403, 40310000, f"insufficient qty available for order "
+                           f"(requested: {_s(amount)}, available: {_s(available)})")
         if amount == held:
             report = self.backend.close_position(p.ticker)
         else:
@@ -1206,6 +1256,7 @@ class AlpacaCompatServer:
             report = self.backend.submit_order(req)
         if report is None:
             raise _not_found(f"position does not exist: {symbol}")
+        self._fill_now(report)
         self._drain()
         return JSONResponse(self._order_json(report))
 
@@ -1218,6 +1269,7 @@ class AlpacaCompatServer:
         for p in self.backend.get_positions():
             report = self.backend.close_position(p.ticker)
             if report is not None:
+                self._fill_now(report)
                 out.append({"symbol": p.ticker, "status": 200, "body": self._order_json(report)})
         self._drain()
         return JSONResponse(out, status_code=207)
