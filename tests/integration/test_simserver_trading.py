@@ -336,3 +336,18 @@ def test_account_configurations_and_watchlists_when_changed_then_kept(m: Market)
     assert [a.symbol for a in got.assets or []] == ["AAPL", "MSFT"]
     m.client.delete_watchlist_by_id(wl.id)
     assert m.client.get_watchlists() == []
+
+
+def test_oco_when_parent_canceled_then_the_stop_leg_is_canceled_too(m: Market) -> None:
+    _buy(m, "AAPL", 10)
+    oco = m.client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=10, side=OrderSide.SELL, time_in_force=TimeInForce.GTC,
+        order_class=OrderClass.OCO, take_profit=TakeProfitRequest(limit_price=110),
+        stop_loss=StopLossRequest(stop_price=90)))
+    assert m.client.get_open_position("AAPL").qty_available == "0"
+    m.client.cancel_order_by_id(oco.id)
+    got = m.client.get_order_by_id(oco.id)
+    assert got.legs is not None and got.legs[0].status is OrderStatus.CANCELED
+    assert m.client.get_open_position("AAPL").qty_available == "10"
+    m.bar("AAPL", 89, 90, 85, 86)
+    assert _qty(m, "AAPL") == 10
