@@ -1184,6 +1184,11 @@ class AlpacaCompatServer:
             field = "trail_percent" if req.trail_percent is not None else "trail_price"
             changes[field] = _num(body["trail"])
         new_req = attrs.evolve(req, **changes)  # validates like a new order (422)
+        if new_req.quantity != new_req.quantity.to_integral_value() and (
+                new_req.time_in_force.value != "day" or
+                new_req.order_type is OrderType.TRAILING_STOP):
+            raise _unprocessable("fractional orders must be DAY orders of type market, limit, "
+                                 "stop or stop_limit")
         if self._report(cid) is not None:
             raise _unprocessable("client_order_id must be unique")
         self.backend.cancel_order(old.client_order_id)

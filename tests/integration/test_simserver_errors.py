@@ -254,3 +254,23 @@ def test_time_moves_only_forward_when_bars_pushed_then_clock_follows(
                + timedelta(days=1))
     after = http.get("/v2/clock").json()["timestamp"]
     assert before < after == "2024-01-03T16:00:00Z"
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(st.sampled_from(["qty", "time_in_force", "limit_price",
+                                             "stop_price", "trail", "client_order_id",
+                                             "extra"]), _json, max_size=4) | _json,
+       close=st.dictionaries(st.sampled_from(["qty", "percentage"]), st.text(max_size=8),
+                             max_size=2))
+def test_replace_and_close_when_fuzzed_then_never_a_500(
+    http: httpx.Client, body: Any, close: dict[str, str],
+) -> None:
+    placed = http.post("/v2/orders", json={"symbol": "AAPL", "qty": 1, "side": "buy",
+                                           "type": "limit", "limit_price": 50,
+                                           "time_in_force": "gtc"})
+    assert placed.status_code == 200, placed.text
+    r = http.patch(f"/v2/orders/{placed.json()['id']}", content=json.dumps(body))
+    assert r.status_code < 500, (body, r.text)
+    r = http.delete("/v2/positions/AAPL", params=close)
+    assert r.status_code < 500, (close, r.text)

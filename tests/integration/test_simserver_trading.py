@@ -351,3 +351,14 @@ def test_oco_when_parent_canceled_then_the_stop_leg_is_canceled_too(m: Market) -
     assert m.client.get_open_position("AAPL").qty_available == "10"
     m.bar("AAPL", 89, 90, 85, 86)
     assert _qty(m, "AAPL") == 10
+
+
+def test_replace_when_new_qty_is_fractional_on_a_gtc_order_then_422_and_original_kept(
+    m: Market,
+) -> None:
+    old = m.client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=3, side=OrderSide.BUY, time_in_force=TimeInForce.GTC,
+        limit_price=90))
+    r = m.http.patch(f"/v2/orders/{old.id}", json={"qty": "1.5"})
+    assert r.status_code == 422 and "fractional" in r.json()["message"]
+    assert m.client.get_order_by_id(old.id).status is OrderStatus.NEW
