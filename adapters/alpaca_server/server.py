@@ -242,6 +242,7 @@ class AlpacaCompatServer:
         self._ids: dict[str, str] = {}  # order uuid -> client order id
         self._meta: dict[str, _Meta] = {}
         self._created: dict[str, datetime] = {}
+        self._oco_open: dict[str, set[str]] = {}  # ticker -> OCO parents whose legs both work
         self._fill_qty: dict[str, Decimal] = {}
         self._activities: list[dict[str, Any]] = []
         self._equity: list[tuple[datetime, Decimal]] = []
@@ -625,13 +626,14 @@ class AlpacaCompatServer:
         The exchange matches the two legs independently; like its brackets (stop first,
         the adverse case) the take-profit leg is canceled when the bar reaches both.
         """
-        for coid, m in list(self._meta.items()):
-            if m.order_class != "oco" or m.parent is not None or not m.legs:
-                continue
+        for coid in list(self._oco_open.get(ticker, ())):
+            m = self._meta[coid]
             tp, sl = self.backend.get_order_by_client_id(coid), \
                 self.backend.get_order_by_client_id(m.legs[0])
-            if tp is None or sl is None or tp.ticker != ticker or not tp.status.is_open or \
-                    not sl.status.is_open or tp.limit_price is None or sl.stop_price is None:
+            if tp is None or sl is None or not tp.status.is_open or not sl.status.is_open:
+                self._oco_open[ticker].discard(coid)
+                continue
+            if tp.limit_price is None or sl.stop_price is None:
                 continue
             lim, stop = float(tp.limit_price), float(sl.stop_price)
             if tp.side is Side.SELL:
@@ -1068,6 +1070,8 @@ class AlpacaCompatServer:
                     self.backend.cancel_order(req.client_order_id)
                     self._drain()
                     raise
+        if meta.order_class == "oco":
+            self._oco_open.setdefault(req.ticker, set()).add(req.client_order_id)
         self._fill_now(report)
         self._drain()
         fresh = self.backend.get_order_by_client_id(req.client_order_id) or report

@@ -274,3 +274,20 @@ def test_replace_and_close_when_fuzzed_then_never_a_500(
     assert r.status_code < 500, (body, r.text)
     r = http.delete("/v2/positions/AAPL", params=close)
     assert r.status_code < 500, (close, r.text)
+
+
+def test_stream_when_order_replaced_then_replaced_event_for_the_old_order(
+    server: AlpacaCompatServer, http: httpx.Client,
+) -> None:
+    with connect(f"ws://127.0.0.1:{server.port}/stream") as ws:
+        _auth(ws)
+        ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        json.loads(ws.recv(timeout=5))
+        old = http.post("/v2/orders", json={"symbol": "AAPL", "qty": 1, "side": "buy",
+                                            "type": "limit", "limit_price": 2,
+                                            "time_in_force": "gtc"}).json()
+        new = http.patch(f"/v2/orders/{old['id']}", json={"limit_price": 3}).json()
+        events = [json.loads(ws.recv(timeout=5))["data"] for _ in range(3)]
+        assert [(e["event"], e["order"]["id"]) for e in events] == \
+            [("new", old["id"]), ("replaced", old["id"]), ("new", new["id"])]
+        assert events[1]["order"]["replaced_by"] == new["id"]
