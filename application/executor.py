@@ -58,7 +58,7 @@ from domain.ids import client_order_id as make_coid
 from domain.ids import digest
 from domain.orders import Order, OrderReport
 from domain.position import ClosedPosition, Position, TrailingStopConfig
-from domain.risk.inputs import OrderIntent, Purpose
+from domain.risk.inputs import OrderIntent, Purpose, pending_entries
 from domain.risk.sizing import SizeResult, SizingConfig, SizingMethod, TradeStats
 from domain.signal import Signal
 from domain.values import ExitReason, OrderType, PositionSide, Side, TimeInForce
@@ -199,7 +199,12 @@ class OrderExecutor:
         atr = latest_atr(bars, cfg.plan.atr_period)
         stats = self._stats(uow, signal.strategy) if cfg.sizing_method is SizingMethod.KELLY \
             else None
-        size = self._size(account.equity, price, signal, atr, stats)
+        # entries accepted but not yet filled reserve their share of every cap
+        working = uow.orders.list(open_only=True) if self._may_have_open is not False else []
+        pending = pending_entries(working)
+        committed = sum((p.quantity for p in pending
+                         if p.ticker == signal.ticker and p.side is side), Decimal(0)) * price
+        size = self._size(account.equity, price, signal, atr, stats, committed)
         if size.quantity <= 0:
             row("size", False, f"size is zero: {size.reason}", entry_price=price)
             return done("skipped", "zero_size")
@@ -222,9 +227,11 @@ class OrderExecutor:
                              client_order_id=coid, signal_id=signal.signal_id)
         if self.risk is not None:
             positions = uow.positions.list_open()
-            mv = market_view(self.feed, [signal.ticker, *(p.ticker for p in positions)], now,
+            mv = market_view(self.feed, [signal.ticker, *(p.ticker for p in positions),
+                                         *(p.ticker for p in pending)], now,
                              lookback=self.risk.config.correlation_lookback)
-            decision = self.risk.check_order(intent, account, positions, mv, uow=uow)
+            decision = self.risk.check_order(intent, account, positions, mv, uow=uow,
+                                             pending=pending_entries(working, mv))
             if not decision.approved:
                 row("risk", False, decision.message, coid=coid, quantity=size.quantity,
                     entry_price=price, stop_loss=plan.stop_loss, take_profit=plan.take_profit,
@@ -265,9 +272,9 @@ class OrderExecutor:
         return attrs.evolve(cfg, min_stop_pct=lo, max_stop_pct=hi)
 
     def _size(self, equity: Decimal, price: Decimal, signal: Signal, atr: Decimal | None,
-              stats: TradeStats | None) -> SizeResult:
+              stats: TradeStats | None, committed: Decimal = Decimal(0)) -> SizeResult:
         res = size_entry(self.config.sizing_method, equity, price, confidence=signal.confidence,
-                         atr=atr, stats=stats, config=self.config.sizing)
+                         atr=atr, stats=stats, config=self.config.sizing, committed=committed)
         if signal.size_hint is not None:
             cap = Decimal(repr(signal.size_hint)) * equity / price
             if cap < res.quantity:
