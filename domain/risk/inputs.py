@@ -59,6 +59,10 @@ def _stop(v: Any) -> Decimal | None:
     return optional_positive(v, "stop_loss")
 
 
+def _pending_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "price")
+
+
 def _tp(v: Any) -> Decimal | None:
     return optional_positive(v, "take_profit")
 
@@ -222,10 +226,10 @@ class PendingOrder:
     ``price`` is None when nothing prices the order (a market order for a ticker with no quote).
     """
 
-    ticker: str
-    side: Side
-    quantity: Decimal  # the unfilled remainder, > 0
-    price: Decimal | None
+    ticker: str = attrs.field(converter=ticker)
+    side: Side = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_qty)  # the unfilled remainder, > 0
+    price: Decimal | None = attrs.field(converter=_pending_price)
     client_order_id: str | None = None
 
     @property
