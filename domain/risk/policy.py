@@ -100,12 +100,14 @@ class LimitStatus:
         return format_value(getattr(self, which), self.unit)
 
 
-def reduces_position(intent: OrderIntent, held: Holding | None) -> bool:
-    """Return True when the order only shrinks an existing position (no flip, no add)."""
+def reduces_position(intent: OrderIntent, held: Holding | None,
+                     working: Decimal = ZERO) -> bool:
+    """Return True when the order only shrinks an existing position (no flip, no add), even
+    if ``working`` (the quantity of working orders on the same side) fills first."""
     if held is None or held.quantity == 0:
         return False
     exit_side = Side.SELL if held.quantity > 0 else Side.BUY
-    return intent.side is exit_side and intent.quantity <= abs(held.quantity)
+    return intent.side is exit_side and intent.quantity + working <= abs(held.quantity)
 
 
 @attrs.frozen
@@ -153,7 +155,10 @@ class RiskPolicy:
         bs = state if isinstance(state, BreakerState) else BreakerState(state=state)
         held = holdings(positions, market)
         h = held.get(intent.ticker)
-        reduces = reduces_position(intent, h)
+        pending = tuple(pending)
+        same_side = sum((p.quantity for p in pending
+                         if p.ticker == intent.ticker and p.side is intent.side), ZERO)
+        reduces = reduces_position(intent, h, same_side)
         checks: list[RuleResult] = [self._state_rule(intent, bs.state, reduces)]
         if reduces:
             assert h is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import numpy as np
 
@@ -18,7 +17,6 @@ from domain.risk import (
     RiskConfig,
     RiskPolicy,
     TickerExposure,
-    Verdict,
     exposures,
     pending_entries,
     size_position,
@@ -36,7 +34,7 @@ def _buy(ticker: str = "AAPL", qty: int = 50) -> OrderIntent:
 
 
 def _pending(ticker: str = "AAPL", qty: int = 60, side: str = "buy") -> PendingOrder:
-    return PendingOrder(ticker, side, D(qty), D(100), f"p-{ticker}-{qty}")  # type: ignore[arg-type]
+    return PendingOrder(ticker, side, D(qty), D(100), f"p-{ticker}-{qty}")
 
 
 def _rules(it: OrderIntent, pending: list[PendingOrder], book: list[Holding] | None = None,
@@ -134,7 +132,7 @@ def test_a_working_exit_of_a_held_position_reserves_no_buying_power() -> None:
 
 
 def test_an_unpriced_working_order_refuses_new_entries() -> None:
-    unpriced = PendingOrder("XOM", "buy", D(10), None, "p-x")  # type: ignore[arg-type]
+    unpriced = PendingOrder("XOM", "buy", D(10), None, "p-x")
     d = P.check(_buy(), account(), [], market(PRICES), pending=[unpriced])
     assert d.rule == "pending_priced" and "XOM (p-x)" in d.message
 
@@ -173,8 +171,8 @@ def test_pending_entries_keep_open_entries_and_their_unfilled_remainder() -> Non
 
 def test_exposures_value_a_pending_ticker_at_the_holding_mark() -> None:
     ex, unpriced = exposures({"AAPL": Holding("AAPL", D(10), D(100))},
-                             [PendingOrder("AAPL", "buy", D(5), None),  # type: ignore[arg-type]
-                              PendingOrder("MSFT", "sell", D(5), None)])  # type: ignore[arg-type]
+                             [PendingOrder("AAPL", "buy", D(5), None),
+                              PendingOrder("MSFT", "sell", D(5), None)])
     assert ex["AAPL"] == TickerExposure("AAPL", D(100), held=D(10), pending_buy=D(5))
     assert [p.ticker for p in unpriced] == ["MSFT"]
 
