@@ -204,8 +204,8 @@ def test_apply_fill_when_learned_after_a_later_fill_then_closed_position_keeps_c
                 quantity=Decimal(4), price=Decimal("98.32"), ts_event=t1)
     uow = InMemoryUnitOfWork()
     with uow as u:  # the later sell is learned first (stream), the buy later (reconciliation)
-        apply_fill_to_positions(u, sell)
-        apply_fill_to_positions(u, buy)
+        apply_fill_to_positions(u, sell, first_fill_of_order=True)
+        apply_fill_to_positions(u, buy, first_fill_of_order=True)
         u.commit()
     with uow as u:
         (closed,) = u.positions.list_closed()
