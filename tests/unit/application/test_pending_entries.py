@@ -97,5 +97,7 @@ def test_a_partially_filled_entry_counts_its_remainder() -> None:
         (pos,) = u.positions.list_open()
         assert u.orders.get(order.client_order_id).leaves_qty == 55  # type: ignore[union-attr]
     assert pos.quantity == 20
-    # held 20 on the same side: the executor does not add to a held position
-    assert same_step(w, signal(w, "s2")) == ["skipped"]
+    # the limits shown by risk status count the 20 held and the 55 still working
+    status = w.risk.status(w.broker.get_account(), [pos])
+    (ticker,) = [lim for lim in status.limits if lim.name == "ticker_concentration"]
+    assert ticker.value == Decimal(75 * 100) / w.broker.get_account().equity
