@@ -48,12 +48,14 @@ def progress_fill_id(broker_order_id: str, cumulative_qty: Decimal) -> str:
 
 def progress_fill(
     report: OrderReport, prev_qty: Decimal, prev_avg: Decimal | None, ts: datetime,
-    price: Decimal | None = None,
+    price: Decimal | None = None, *, prev_notional: Decimal | None = None,
 ) -> Fill | None:
     """Return the fill that explains ``report``'s progress beyond ``prev_qty`` (None if none).
 
     The price is the event's price when given (the stream), else the one implied by the change
-    of the average fill price: ``(new_avg * new_qty - old_avg * old_qty) / delta``.
+    of the average fill price: ``(new_avg * new_qty - old_notional) / delta``, where the old
+    notional is ``prev_notional`` when known (an order's exact filled notional), else
+    ``old_avg * old_qty``.
     """
     new_qty = report.filled_qty
     delta = new_qty - prev_qty
@@ -63,7 +65,8 @@ def progress_fill(
         new_avg = report.filled_avg_price
         if new_avg is None:
             return None
-        notional = new_avg * new_qty - (prev_avg or ZERO) * prev_qty
+        before = prev_notional if prev_notional is not None else (prev_avg or ZERO) * prev_qty
+        notional = new_avg * new_qty - before
         price = (notional / delta).quantize(PRICE_QUANTUM)
         if price <= 0:
             price = new_avg
@@ -291,7 +294,8 @@ class Reconciler:
                            f"order {cid}: local filled {order.filled_qty} > broker "
                            f"{report.filled_qty}", cid, order.ticker,
                            {"local": str(order.filled_qty), "broker": str(report.filled_qty)})]
-        fill = progress_fill(report, order.filled_qty, order.avg_fill_price, when)
+        fill = progress_fill(report, order.filled_qty, order.avg_fill_price, when,
+                             prev_notional=order.filled_notional)
         if fill is not None and not u.fills.exists(fill.fill_id):
             ev = OrderFilled(client_order_id=cid, ts_event=when,
                              broker_order_id=report.broker_order_id, fill=fill)
