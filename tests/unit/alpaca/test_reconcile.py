@@ -195,8 +195,11 @@ def test_progress_fill_uses_the_exact_notional_of_the_fills_before() -> None:
                       quantity=D(10), order_type=OrderType.MARKET,
                       status=OrderStatus.PARTIALLY_FILLED, filled_qty=D(6),
                       filled_avg_price=D(101))
-    fill = progress_fill(rep, D(3), D(301) / 3, T0, prev_notional=D(301))
+    fill = progress_fill(rep, D(3), None, T0, prev_notional=D(301))
     assert fill is not None and fill.price == D("101.666667")
+    # the notional wins over an average that disagrees with it
+    again = progress_fill(rep, D(3), D(90), T0, prev_notional=D(301))
+    assert again is not None and again.price == fill.price
 
 
 
