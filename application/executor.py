@@ -551,8 +551,8 @@ class OrderExecutor:
         held = uow.positions.open_for(fill.ticker)
         if req.reduce_only and (held is None or held.side.exit_side is not fill.side
                                 or fill.quantity > held.quantity):
-            # the broker filled more than the position an exit was sent to close: the book
-            # follows the broker (the remainder opens a position on the other side) and says so
+            # an exit's fill that does not fit within the position it was sent to shrink: the
+            # book follows the broker (a remainder opens a position on the other side), loudly
             log.warning("executor.reduce_only_overfill", client_order_id=order.client_order_id,
                         ticker=fill.ticker, fill_qty=str(fill.quantity),
                         held=str(held.signed_quantity) if held is not None else "0")
@@ -560,9 +560,11 @@ class OrderExecutor:
                 ts=fill.ts_event, ticker=fill.ticker, action=fill.side.value, stage="fill",
                 success=False, signal_id=req.signal_id, client_order_id=order.client_order_id,
                 position_id=req.position_id, entry_price=fill.price, quantity=fill.quantity,
-                error_message=f"reduce-only fill of {fill.quantity} exceeds the position held "
-                              f"({held.signed_quantity if held is not None else 0}): the "
-                              "remainder opens a position on the other side",
+                error_message=f"reduce-only {fill.side.value} fill of {fill.quantity} does not "
+                              "fit within the position held "
+                              f"({held.signed_quantity if held is not None else 0}): booked "
+                              "as the broker holds it (a remainder opens a position on the "
+                              "other side)",
                 metadata={"fill_id": fill.fill_id},
             ))
         plan = self._plan(uow, order.client_order_id)

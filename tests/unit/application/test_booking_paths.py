@@ -131,4 +131,4 @@ def test_an_overfilled_exit_flips_the_position_and_is_logged() -> None:
     assert closed.quantity == 10 and closed.realized_pnl == D(100)
     assert short.side.value == "short" and short.quantity == 15
     assert short.avg_entry_price == D(110) and short.fill_ids == {"f1#2"}
-    assert len(rows) == 1 and "exceeds the position held (10)" in (rows[0].error_message or "")
+    assert len(rows) == 1 and "does not fit within the position held (10)" in (rows[0].error_message or "")
