@@ -136,8 +136,8 @@ def test_event_ids_are_deterministic(parts: list[int]) -> None:
     assert a.event_id == b.event_id
 
 
-# A fill sequence on which an incrementally updated average (``(avg * qty + notional) / new``)
-# drifted from notional / quantity in the last digit; the derived average is exact.
+# A fill sequence on which an average updated incrementally (``(avg * qty + notional) / new``)
+# would differ from notional / quantity in the last digit; the derived average is exact.
 @example(fills=[(42, 88), (11, 258), (15, 7)])
 @given(st.lists(st.tuples(st.integers(1, 60), st.integers(1, 500)), min_size=1, max_size=8))
 def test_average_fill_price_is_notional_over_quantity(fills: list[tuple[int, int]]) -> None:
