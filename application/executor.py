@@ -23,6 +23,7 @@ import attrs
 import structlog
 
 from application.ports import BrokerPort, PriceFeedPort, UnitOfWork
+from application.reconcile import apply_fill_to_positions
 from application.risk import RiskService, market_view
 from application.sizing_plan import (
     PlanConfig,
@@ -55,13 +56,13 @@ from domain.events import (
     OrderSubmitted,
 )
 from domain.ids import client_order_id as make_coid
-from domain.ids import digest
 from domain.orders import Order, OrderReport
+from domain.portfolio import position_id_for
 from domain.position import ClosedPosition, Position, TrailingStopConfig
-from domain.risk.inputs import OrderIntent, Purpose
+from domain.risk.inputs import OrderIntent, Purpose, pending_entries
 from domain.risk.sizing import SizeResult, SizingConfig, SizingMethod, TradeStats
 from domain.signal import Signal
-from domain.values import ExitReason, OrderType, PositionSide, Side, TimeInForce
+from domain.values import ExitReason, OrderType, Side, TimeInForce
 
 log = structlog.get_logger(__name__)
 
@@ -69,11 +70,6 @@ __all__ = ["ExecutionResult", "ExecutorConfig", "OrderExecutor", "position_id_fo
 
 PLAN_KEY = "plan:"
 S = OrderStatus
-
-
-def position_id_for(entry_client_order_id: str) -> str:
-    """Return the id of the position an entry order opens (deterministic)."""
-    return f"pos-{digest(entry_client_order_id, length=20)}"
 
 
 @attrs.frozen(kw_only=True)
@@ -199,7 +195,12 @@ class OrderExecutor:
         atr = latest_atr(bars, cfg.plan.atr_period)
         stats = self._stats(uow, signal.strategy) if cfg.sizing_method is SizingMethod.KELLY \
             else None
-        size = self._size(account.equity, price, signal, atr, stats)
+        # entries accepted but not yet filled reserve their share of every cap
+        working = uow.orders.list(open_only=True) if self._may_have_open is not False else []
+        pending = pending_entries(working)
+        committed = sum((p.quantity for p in pending
+                         if p.ticker == signal.ticker and p.side is side), Decimal(0)) * price
+        size = self._size(account.equity, price, signal, atr, stats, committed)
         if size.quantity <= 0:
             row("size", False, f"size is zero: {size.reason}", entry_price=price)
             return done("skipped", "zero_size")
@@ -222,9 +223,11 @@ class OrderExecutor:
                              client_order_id=coid, signal_id=signal.signal_id)
         if self.risk is not None:
             positions = uow.positions.list_open()
-            mv = market_view(self.feed, [signal.ticker, *(p.ticker for p in positions)], now,
+            mv = market_view(self.feed, [signal.ticker, *(p.ticker for p in positions),
+                                         *(p.ticker for p in pending)], now,
                              lookback=self.risk.config.correlation_lookback)
-            decision = self.risk.check_order(intent, account, positions, mv, uow=uow)
+            decision = self.risk.check_order(intent, account, positions, mv, uow=uow,
+                                             pending=pending_entries(working, mv))
             if not decision.approved:
                 row("risk", False, decision.message, coid=coid, quantity=size.quantity,
                     entry_price=price, stop_loss=plan.stop_loss, take_profit=plan.take_profit,
@@ -265,9 +268,9 @@ class OrderExecutor:
         return attrs.evolve(cfg, min_stop_pct=lo, max_stop_pct=hi)
 
     def _size(self, equity: Decimal, price: Decimal, signal: Signal, atr: Decimal | None,
-              stats: TradeStats | None) -> SizeResult:
+              stats: TradeStats | None, committed: Decimal = Decimal(0)) -> SizeResult:
         res = size_entry(self.config.sizing_method, equity, price, confidence=signal.confidence,
-                         atr=atr, stats=stats, config=self.config.sizing)
+                         atr=atr, stats=stats, config=self.config.sizing, committed=committed)
         if signal.size_hint is not None:
             cap = Decimal(repr(signal.size_hint)) * equity / price
             if cap < res.quantity:
@@ -536,6 +539,8 @@ class OrderExecutor:
 
     def _book(self, order: Order, fill: Fill, uow: UnitOfWork, now: datetime
               ) -> ClosedPosition | None:
+        """Book a fill by the domain's booking rule (shared with reconciliation); arm the
+        position it opens or grows with its order's plan; count a close for the breakers."""
         req = order.request
         uow.journal.add_execution(ExecutionRecord(
             ts=fill.ts_event, ticker=fill.ticker, action=fill.side.value, stage="fill",
@@ -543,34 +548,47 @@ class OrderExecutor:
             position_id=req.position_id, entry_price=fill.price, quantity=fill.quantity,
             metadata={"fill_id": fill.fill_id, "commission": str(fill.commission)},
         ))
-        if req.reduce_only and req.position_id:
-            pos = uow.positions.get(req.position_id)
-            if pos is None:
-                log.warning("executor.exit_fill_without_position", position=req.position_id)
-                return None
-            return self._reduce(pos, fill, uow)
-        pos = uow.positions.open_for(fill.ticker)
-        if pos is not None and pos.side.entry_side is not fill.side:
-            return self._reduce(pos, fill, uow)
+        held = uow.positions.open_for(fill.ticker)
+        if req.reduce_only and (held is None or held.side.exit_side is not fill.side
+                                or fill.quantity > held.quantity):
+            # an exit's fill that does not fit within the position it was sent to shrink: the
+            # book follows the broker (a remainder opens a position on the other side), loudly
+            log.warning("executor.reduce_only_overfill", client_order_id=order.client_order_id,
+                        ticker=fill.ticker, fill_qty=str(fill.quantity),
+                        held=str(held.signed_quantity) if held is not None else "0")
+            uow.journal.add_execution(ExecutionRecord(
+                ts=fill.ts_event, ticker=fill.ticker, action=fill.side.value, stage="fill",
+                success=False, signal_id=req.signal_id, client_order_id=order.client_order_id,
+                position_id=req.position_id, entry_price=fill.price, quantity=fill.quantity,
+                error_message=f"reduce-only {fill.side.value} fill of {fill.quantity} does not "
+                              "fit within the position held "
+                              f"({held.signed_quantity if held is not None else 0}): booked "
+                              "as the broker holds it (a remainder opens a position on the "
+                              "other side)",
+                metadata={"fill_id": fill.fill_id},
+            ))
         plan = self._plan(uow, order.client_order_id)
-        if pos is None:
-            pos = Position(
-                position_id=position_id_for(order.client_order_id), ticker=fill.ticker,
-                side=PositionSide.LONG if fill.side is Side.BUY else PositionSide.SHORT,
-                opened_at=fill.ts_event, strategy=req.strategy, signal_id=req.signal_id,
-                signal_confidence=_float(plan.get("confidence")),
-                catalyst_score=_float(plan.get("catalyst_score")),
-                atr=_float(plan.get("atr")), entry_order_id=order.client_order_id,
-                metadata={"alert_id": plan.get("alert_id")},
-            )
-            pos.apply_fill(fill)
+
+        def prepare(pos: Position, opened: bool) -> None:
+            if opened:
+                pos.strategy = req.strategy
+                pos.signal_id = req.signal_id
+                pos.signal_confidence = _float(plan.get("confidence"))
+                pos.catalyst_score = _float(plan.get("catalyst_score"))
+                pos.atr = _float(plan.get("atr"))
+                pos.metadata = {"alert_id": plan.get("alert_id")}
             self._set_exits(pos, plan)
-            uow.positions.add(pos)
-        else:
-            pos.apply_fill(fill)
-            self._set_exits(pos, plan)
-            uow.positions.save(pos)
-        return None
+
+        closed: ClosedPosition | None = None
+        for outcome in apply_fill_to_positions(
+            uow, fill, first_fill_of_order=len(order.fill_ids) == 1, exit_reason=None,
+            prepare=prepare,
+        ):
+            if outcome.closed is not None:
+                closed = outcome.closed
+                if self.risk is not None:
+                    self.risk.record_trade(closed, uow=uow)
+        return closed
 
     def _set_exits(self, pos: Position, plan: dict[str, object]) -> None:
         sp, tp = plan.get("stop_pct"), plan.get("target_pct")
@@ -581,19 +599,6 @@ class OrderExecutor:
         stop, target = levels(side, pos.avg_entry_price, Decimal(str(sp)), Decimal(str(tp)),
                               min_stop_pct=band.min_stop_pct, max_stop_pct=band.max_stop_pct)
         pos.set_exits(stop, target, self.config.trailing)
-
-    def _reduce(self, pos: Position, fill: Fill, uow: UnitOfWork) -> ClosedPosition | None:
-        qty = min(fill.quantity, pos.quantity)
-        f = fill if qty == fill.quantity else attrs.evolve(fill, quantity=qty)
-        pos.apply_fill(f)
-        if pos.quantity > 0:
-            uow.positions.save(pos)
-            return None
-        closed = pos.close(fill.ts_event)
-        uow.positions.close(pos, closed)
-        if self.risk is not None:
-            self.risk.record_trade(closed, uow=uow)
-        return closed
 
     def _order_finished(self, order: Order, uow: UnitOfWork, ts: datetime) -> None:
         """An order ended without (fully) filling: re-arm a position's exit."""

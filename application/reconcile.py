@@ -6,7 +6,7 @@ Runs at start and periodically (:class:`PeriodicReconciler`). Pure application c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,8 @@ from domain.events import (
     RiskState,
 )
 from domain.orders import Order, OrderReport, can_transition
-from domain.portfolio import Ledger
+from domain.portfolio import FillOutcome, book_fill, order_position_id
+from domain.position import Position
 from domain.values import ZERO, ExitReason
 
 log = structlog.get_logger(__name__)
@@ -47,12 +48,14 @@ def progress_fill_id(broker_order_id: str, cumulative_qty: Decimal) -> str:
 
 def progress_fill(
     report: OrderReport, prev_qty: Decimal, prev_avg: Decimal | None, ts: datetime,
-    price: Decimal | None = None,
+    price: Decimal | None = None, *, prev_notional: Decimal | None = None,
 ) -> Fill | None:
     """Return the fill that explains ``report``'s progress beyond ``prev_qty`` (None if none).
 
     The price is the event's price when given (the stream), else the one implied by the change
-    of the average fill price: ``(new_avg * new_qty - old_avg * old_qty) / delta``.
+    of the average fill price: ``(new_avg * new_qty - old_notional) / delta``, where the old
+    notional is ``prev_notional`` when known (an order's exact filled notional), else
+    ``old_avg * old_qty``.
     """
     new_qty = report.filled_qty
     delta = new_qty - prev_qty
@@ -62,7 +65,8 @@ def progress_fill(
         new_avg = report.filled_avg_price
         if new_avg is None:
             return None
-        notional = new_avg * new_qty - (prev_avg or ZERO) * prev_qty
+        before = prev_notional if prev_notional is not None else (prev_avg or ZERO) * prev_qty
+        notional = new_avg * new_qty - before
         price = (notional / delta).quantize(PRICE_QUANTUM)
         if price <= 0:
             price = new_avg
@@ -73,8 +77,21 @@ def progress_fill(
     )
 
 
-def apply_fill_to_positions(u: UnitOfWork, fill: Fill) -> None:
-    """Apply ``fill`` to the open position of its ticker (open, add, reduce, close or flip).
+def apply_fill_to_positions(
+    u: UnitOfWork, fill: Fill, *, first_fill_of_order: bool,
+    exit_reason: ExitReason | None = ExitReason.RECONCILIATION,
+    prepare: Callable[[Position, bool], None] | None = None,
+) -> tuple[FillOutcome, ...]:
+    """Book ``fill`` on the stored positions by the domain's one booking rule
+    (:func:`domain.portfolio.book_fill`: open, add, reduce, close, or close and open the
+    remainder on the other side) and return what it did. The executor and reconciliation
+    both book through here, so the same fills give the same book on either path.
+
+    ``first_fill_of_order`` names a position the fill opens after its order
+    (:func:`domain.portfolio.order_position_id`). ``exit_reason`` is the close reason when the
+    position was not waiting for an exit. ``prepare(position, opened)`` is called on a position
+    the fill opened or added to, before it is stored (the executor arms its stop and target
+    there).
 
     A fill learned late (a stream gap repaired by polling or reconciliation) can be older than
     fills already applied. Positions are booked in the order fills are *learned*, so such a
@@ -87,14 +104,19 @@ def apply_fill_to_positions(u: UnitOfWork, fill: Fill) -> None:
         latest = max(pos.opened_at, pos.updated_at or pos.opened_at)
         if fill.ts_event < latest:
             fill = attrs.evolve(fill, ts_event=latest)
-    ledger = Ledger(cash=ZERO, positions={fill.ticker: pos} if pos is not None else {})
-    for outcome in ledger.apply_fill(fill, ExitReason.RECONCILIATION):
-        if outcome.closed is not None and outcome.changed is not None:
-            u.positions.close(outcome.changed, outcome.closed)
-        elif outcome.opened is not None:
+    outcomes = book_fill(pos, fill, order_position_id(first_fill_of_order), exit_reason)
+    for outcome in outcomes:
+        changed = outcome.changed
+        if outcome.closed is not None and changed is not None:
+            u.positions.close(changed, outcome.closed)
+            continue
+        if changed is not None and prepare is not None and changed.side.entry_side is fill.side:
+            prepare(changed, outcome.opened is not None)
+        if outcome.opened is not None:
             u.positions.add(outcome.opened)
-        elif outcome.changed is not None:
-            u.positions.save(outcome.changed)
+        elif changed is not None:
+            u.positions.save(changed)
+    return outcomes
 
 
 def record_broker_events(u: UnitOfWork, events: Iterable[OrderEvent], *,
@@ -128,7 +150,7 @@ def record_broker_events(u: UnitOfWork, events: Iterable[OrderEvent], *,
         if isinstance(ev, OrderFilled):
             u.fills.add(ev.fill)
             if positions:
-                apply_fill_to_positions(u, ev.fill)
+                apply_fill_to_positions(u, ev.fill, first_fill_of_order=len(order.fill_ids) == 1)
         applied += 1
     return applied
 
@@ -272,7 +294,8 @@ class Reconciler:
                            f"order {cid}: local filled {order.filled_qty} > broker "
                            f"{report.filled_qty}", cid, order.ticker,
                            {"local": str(order.filled_qty), "broker": str(report.filled_qty)})]
-        fill = progress_fill(report, order.filled_qty, order.avg_fill_price, when)
+        fill = progress_fill(report, order.filled_qty, order.avg_fill_price, when,
+                             prev_notional=order.filled_notional)
         if fill is not None and not u.fills.exists(fill.fill_id):
             ev = OrderFilled(client_order_id=cid, ts_event=when,
                              broker_order_id=report.broker_order_id, fill=fill)
@@ -280,7 +303,7 @@ class Reconciler:
             u.fills.add(fill)
             u.orders.record_event(ev)
             if self._positions:
-                apply_fill_to_positions(u, fill)
+                apply_fill_to_positions(u, fill, first_fill_of_order=len(order.fill_ids) == 1)
             out.append(Repair(RepairKind.ADOPTED_FILL,
                               f"order {cid}: adopted missed fill of {fill.quantity} @ "
                               f"{fill.price} (broker filled {report.filled_qty})", cid,

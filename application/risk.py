@@ -41,7 +41,15 @@ from domain.position import ClosedPosition, Position
 from domain.risk.breaker import KILL_SWITCH, BreakerState, CircuitBreaker, ResumeRefused
 from domain.risk.config import RiskConfig
 from domain.risk.decision import RiskDecision, Verdict
-from domain.risk.inputs import Holding, MarketView, OrderIntent, Quote, holdings
+from domain.risk.inputs import (
+    Holding,
+    MarketView,
+    OrderIntent,
+    PendingOrder,
+    Quote,
+    holdings,
+    pending_entries,
+)
 from domain.risk.policy import TRADING_STATE, LimitStatus, RiskPolicy
 from domain.risk.sizing import TradeStats, stats_by_strategy
 
@@ -228,9 +236,12 @@ class RiskService:
         market: MarketView,
         *,
         uow: UnitOfWork | None = None,
+        pending: Iterable[PendingOrder] = (),
     ) -> RiskDecision:
         """Decide on ``intent`` under the persisted state; journal it; announce a rejection.
 
+        ``pending`` are the entry orders accepted but not yet filled (see
+        :func:`domain.risk.inputs.pending_entries`): every exposure limit counts them.
         Returns the :class:`RiskDecision`; the executor submits only when ``approved``.
         """
         flagged = self.kill_flag_set()
@@ -239,7 +250,8 @@ class RiskService:
             if flagged and st.state is not RiskState.HALTED:
                 # the flag halts at once, even before the next step records the kill
                 st = attrs.evolve(st, state=RiskState.HALTED)
-            decision = self.policy.check(intent, account, positions, market, st)
+            decision = self.policy.check(intent, account, positions, market, st,
+                                         pending=pending)
             if decision.verdict is not Verdict.APPROVED or self._journal_approvals:
                 u.journal.add_risk_event(self._decision_event(intent, decision, st, market.now))
         if not decision.approved:
@@ -480,11 +492,13 @@ class RiskService:
         self, account: Account, positions: Iterable[AnyPosition] = (),
         market: MarketView | None = None, recent: int = 20,
     ) -> RiskStatus:
-        """Return the state, every limit with its headroom, and the latest risk events."""
+        """Return the state, every limit with its headroom (counting the stored entry orders
+        not yet filled), and the latest risk events."""
         with self._uow as u:
             st = self.load(u)
             events = u.journal.risk_events()
-        limits = self.policy.limits(account, list(positions), market, st)
+            pending = pending_entries(u.orders.list(open_only=True), market)
+        limits = self.policy.limits(account, list(positions), market, st, pending)
         return RiskStatus(st, limits, account, tuple(events[-recent:]) if recent else (),
                           self.kill_flag_set())
 

@@ -160,10 +160,13 @@ def size_entry(
     atr: Decimal | None,
     stats: TradeStats | None,
     config: SizingConfig | None = None,
+    committed: Decimal = Decimal(0),
 ) -> SizeResult:
-    """Return the entry size (whole shares, capped) by ``method``."""
+    """Return the entry size (whole shares, capped) by ``method``; ``committed`` is the value
+    already held or working in entry orders on the same ticker and side (counted against the
+    cap)."""
     return size_position(method, equity, price, config=config, confidence=Decimal(repr(confidence)),
-                         atr=atr, stats=stats)
+                         atr=atr, stats=stats, committed=committed)
 
 
 def position_side(side: Side) -> PositionSide:

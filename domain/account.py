@@ -24,6 +24,9 @@ class Account:
     trading_blocked: bool = False
     ts: datetime | None = None
     account_id: str | None = None
+    #: True when ``buying_power`` already excludes what open orders reserve (a broker that
+    #: reserves at submission); otherwise the risk policy subtracts pending entries itself.
+    open_orders_reserved: bool = False
 
     @property
     def gross_exposure(self) -> Decimal:

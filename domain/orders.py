@@ -64,16 +64,21 @@ def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
     return target in ORDER_STATE_TABLE.get(current, frozenset())
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, init=False)
 class Order:
-    """An order and everything that happened to it; its state changes only by :meth:`apply`."""
+    """An order and everything that happened to it; its state changes only by :meth:`apply`.
+
+    The order keeps the exact filled notional (the sum of ``quantity x price`` over its
+    fills); the average fill price is derived from it (``filled_notional / filled_qty``), so
+    it never drifts with the number or order of the fills.
+    """
 
     request: SubmitOrder
     created_at: datetime
     status: OrderStatus = OrderStatus.INITIALIZED
     broker_order_id: str | None = None
     filled_qty: Decimal = ZERO
-    avg_fill_price: Decimal | None = None
+    filled_notional: Decimal = ZERO
     commission: Decimal = ZERO
     fill_ids: set[str] = attrs.field(factory=set)
     reject_reason: str | None = None
@@ -83,6 +88,41 @@ class Order:
     closed_at: datetime | None = None
     parent_id: str | None = None
     version: int = 0
+
+    def __init__(
+        self,
+        request: SubmitOrder,
+        created_at: datetime,
+        status: OrderStatus = OrderStatus.INITIALIZED,
+        broker_order_id: str | None = None,
+        filled_qty: Decimal = ZERO,
+        filled_notional: Decimal | None = None,
+        commission: Decimal = ZERO,
+        fill_ids: set[str] | None = None,
+        reject_reason: str | None = None,
+        submitted_at: datetime | None = None,
+        updated_at: datetime | None = None,
+        filled_at: datetime | None = None,
+        closed_at: datetime | None = None,
+        parent_id: str | None = None,
+        version: int = 0,
+        *,
+        avg_fill_price: Decimal | None = None,
+    ) -> None:
+        """Build an order; a store that kept only the average fill price may pass
+        ``avg_fill_price`` instead of ``filled_notional`` (the notional is then
+        ``avg_fill_price x filled_qty``). Passing both, inconsistent, raises."""
+        if filled_notional is None:
+            filled_notional = (avg_fill_price or ZERO) * filled_qty
+        elif avg_fill_price is not None and filled_qty and \
+                filled_notional / filled_qty != avg_fill_price:
+            raise InvalidInput("avg_fill_price", avg_fill_price,
+                               f"filled_notional / filled_qty = {filled_notional / filled_qty}")
+        self.__attrs_init__(
+            request, created_at, status, broker_order_id, filled_qty, filled_notional,
+            commission, set(fill_ids or ()), reject_reason, submitted_at, updated_at,
+            filled_at, closed_at, parent_id, version,
+        )
 
     @classmethod
     def create(
@@ -127,6 +167,13 @@ class Order:
     def time_in_force(self) -> TimeInForce:
         """Return the time in force."""
         return self.request.time_in_force
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        """Return the average fill price, ``filled_notional / filled_qty`` (None unfilled)."""
+        if self.filled_qty == 0:
+            return None
+        return self.filled_notional / self.filled_qty
 
     @property
     def leaves_qty(self) -> Decimal:
@@ -185,8 +232,7 @@ class Order:
                 f"order {self.client_order_id}: fill {fill.fill_id} of {fill.quantity} would "
                 f"take filled quantity to {new_qty} > ordered {self.quantity}"
             )
-        prev_notional = (self.avg_fill_price or ZERO) * self.filled_qty
-        self.avg_fill_price = (prev_notional + fill.notional) / new_qty
+        self.filled_notional += fill.notional
         self.filled_qty = new_qty
         self.commission += fill.commission
         self.fill_ids.add(fill.fill_id)

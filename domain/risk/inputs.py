@@ -16,6 +16,7 @@ import numpy.typing as npt
 from domain.account import BrokerPosition
 from domain.commands import SubmitOrder
 from domain.errors import InvalidInput
+from domain.orders import Order
 from domain.position import Position
 from domain.values import (
     ZERO,
@@ -56,6 +57,10 @@ def _price(v: Any) -> Decimal:
 
 def _stop(v: Any) -> Decimal | None:
     return optional_positive(v, "stop_loss")
+
+
+def _pending_price(v: Any) -> Decimal | None:
+    return optional_positive(v, "price")
 
 
 def _tp(v: Any) -> Decimal | None:
@@ -209,3 +214,132 @@ def holdings(
             h = Holding(h.ticker, prev.quantity + h.quantity, h.price)
         out[h.ticker] = h
     return {t: h for t, h in out.items() if h.quantity != ZERO}
+
+
+@attrs.frozen
+class PendingOrder:
+    """The unfilled remainder of an entry order that may still fill (working, accepted, or
+    persisted and not yet answered by the broker), priced for risk.
+
+    Pending entries reserve exposure: every limit counts them as if they could fill, so two
+    entries released before either fills cannot together exceed a cap that each meets alone.
+    ``price`` is None when nothing prices the order (a market order for a ticker with no quote).
+    """
+
+    ticker: str = attrs.field(converter=ticker)
+    side: Side = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_qty)  # the unfilled remainder, > 0
+    price: Decimal | None = attrs.field(converter=_pending_price)
+    client_order_id: str | None = None
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        """Return the remainder, negative for a sell."""
+        return self.side.sign * self.quantity
+
+
+def pending_entries(
+    orders: Iterable[Order], market: MarketView | None = None,
+    exclude: Iterable[str] = (),
+) -> tuple[PendingOrder, ...]:
+    """Return the pending entries among ``orders``: open, not reduce-only, not a bracket leg,
+    with a quantity left to fill (a partially filled order counts for its remainder).
+
+    An order is priced at the market quote when ``market`` has one, else at its limit price,
+    else at its stop price, else at its average fill so far; ``exclude`` names client order
+    ids to leave out (the order being checked, when it is already stored).
+    """
+    skip = set(exclude)
+    out: list[PendingOrder] = []
+    for o in orders:
+        r = o.request
+        if not o.is_open or r.reduce_only or o.parent_id is not None or \
+                o.client_order_id in skip or o.leaves_qty <= 0:
+            continue
+        price = (market.price(o.ticker) if market is not None else None) or r.limit_price \
+            or r.stop_price or o.avg_fill_price
+        out.append(PendingOrder(o.ticker, o.side, o.leaves_qty, price, o.client_order_id))
+    return tuple(out)
+
+
+@attrs.frozen
+class TickerExposure:
+    """What one ticker may come to hold: the position plus every pending entry.
+
+    Pending orders may fill in any part and any order, so the quantity held can end anywhere
+    in ``[low, high]``: the position minus every pending sell, to the position plus every
+    pending buy. Risk measures the worst point of that range.
+    """
+
+    ticker: str
+    price: Decimal
+    held: Decimal = ZERO  # signed position
+    pending_buy: Decimal = ZERO
+    pending_sell: Decimal = ZERO
+
+    @property
+    def low(self) -> Decimal:
+        """Return the smallest signed quantity the ticker can reach."""
+        return self.held - self.pending_sell
+
+    @property
+    def high(self) -> Decimal:
+        """Return the largest signed quantity the ticker can reach."""
+        return self.held + self.pending_buy
+
+    @property
+    def worst_quantity(self) -> Decimal:
+        """Return the largest absolute quantity the ticker can reach."""
+        return max(abs(self.low), abs(self.high))
+
+    @property
+    def worst_value(self) -> Decimal:
+        """Return the largest absolute market value the ticker can reach."""
+        return self.worst_quantity * self.price
+
+    @property
+    def pending(self) -> Decimal:
+        """Return the total pending quantity, both sides."""
+        return self.pending_buy + self.pending_sell
+
+    @property
+    def opening_quantity(self) -> Decimal:
+        """Return how much of the pending quantity may open new exposure: everything except
+        the part of each side that can only close the position held now."""
+        buys = max(ZERO, self.pending_buy - max(ZERO, -self.held))
+        sells = max(ZERO, self.pending_sell - max(ZERO, self.held))
+        return buys + sells
+
+    def pending_on(self, side: Side) -> Decimal:
+        """Return the pending quantity on ``side``."""
+        return self.pending_buy if side is Side.BUY else self.pending_sell
+
+    def with_order(self, side: Side, quantity: Decimal) -> TickerExposure:
+        """Return the exposure with one more pending order."""
+        if side is Side.BUY:
+            return attrs.evolve(self, pending_buy=self.pending_buy + quantity)
+        return attrs.evolve(self, pending_sell=self.pending_sell + quantity)
+
+
+def exposures(
+    held: Mapping[str, Holding], pending: Iterable[PendingOrder],
+) -> tuple[dict[str, TickerExposure], tuple[PendingOrder, ...]]:
+    """Return one :class:`TickerExposure` per ticker held or pending, and the pending orders
+    that could not be priced (they are left out of the exposures; risk refuses new entries
+    while any exists).
+
+    A ticker is valued at its holding's mark, else at the first priced pending order's price.
+    """
+    out: dict[str, TickerExposure] = {
+        t: TickerExposure(t, h.price, held=h.quantity) for t, h in held.items()
+    }
+    unpriced: list[PendingOrder] = []
+    for p in pending:
+        cur = out.get(p.ticker)
+        if cur is None:
+            if p.price is None:
+                unpriced.append(p)
+                continue
+            cur = TickerExposure(p.ticker, p.price)
+        out[p.ticker] = cur.with_order(p.side, p.quantity)
+    return out, tuple(unpriced)

@@ -27,7 +27,16 @@ from domain.risk.decision import (
     passed,
     result,
 )
-from domain.risk.inputs import Holding, MarketView, OrderIntent, Purpose, holdings
+from domain.risk.inputs import (
+    Holding,
+    MarketView,
+    OrderIntent,
+    PendingOrder,
+    Purpose,
+    TickerExposure,
+    exposures,
+    holdings,
+)
 from domain.values import ZERO, Side
 
 # rule names (stable: they are stored in the risk event log)
@@ -35,6 +44,7 @@ TRADING_STATE = "trading_state"
 REDUCES_RISK = "reduces_risk"
 EQUITY = "equity"
 PRICE_KNOWN = "price_known"
+PENDING_PRICED = "pending_priced"
 STALE_PRICE = "stale_price"
 MAX_POSITION = "max_position_pct"
 MIN_POSITION = "min_position_value"
@@ -90,12 +100,14 @@ class LimitStatus:
         return format_value(getattr(self, which), self.unit)
 
 
-def reduces_position(intent: OrderIntent, held: Holding | None) -> bool:
-    """Return True when the order only shrinks an existing position (no flip, no add)."""
+def reduces_position(intent: OrderIntent, held: Holding | None,
+                     working: Decimal = ZERO) -> bool:
+    """Return True when the order only shrinks an existing position (no flip, no add), even
+    if ``working`` (the quantity of working orders on the same side) fills first."""
     if held is None or held.quantity == 0:
         return False
     exit_side = Side.SELL if held.quantity > 0 else Side.BUY
-    return intent.side is exit_side and intent.quantity <= abs(held.quantity)
+    return intent.side is exit_side and intent.quantity + working <= abs(held.quantity)
 
 
 @attrs.frozen
@@ -111,6 +123,8 @@ class RiskPolicy:
         positions: Positions,
         market: MarketView,
         state: BreakerState | RiskState = RiskState.ACTIVE,
+        *,
+        pending: Iterable[PendingOrder] = (),
     ) -> RiskDecision:
         """Decide whether ``intent`` may be submitted.
 
@@ -128,6 +142,10 @@ class RiskPolicy:
             The breaker state (or just the trading state). REDUCING approves only orders that
             shrink a position; HALTED approves nothing, except protective exits that only
             shrink a position when ``allow_protective_exits_when_halted`` is set.
+        pending
+            Entry orders accepted but not (fully) filled (see :func:`pending_entries`). Every
+            exposure rule and buying power count them as if they could fill in any part, so
+            entries released before any fills cannot together exceed a limit.
 
         Returns
         -------
@@ -137,14 +155,17 @@ class RiskPolicy:
         bs = state if isinstance(state, BreakerState) else BreakerState(state=state)
         held = holdings(positions, market)
         h = held.get(intent.ticker)
-        reduces = reduces_position(intent, h)
+        pending = tuple(pending)
+        same_side = sum((p.quantity for p in pending
+                         if p.ticker == intent.ticker and p.side is intent.side), ZERO)
+        reduces = reduces_position(intent, h, same_side)
         checks: list[RuleResult] = [self._state_rule(intent, bs.state, reduces)]
         if reduces:
             assert h is not None
             checks.append(passed(REDUCES_RISK, intent.quantity, abs(h.quantity), Unit.COUNT,
                                  "exit quantity", "within held"))
         else:
-            checks.extend(self._entry_rules(intent, account, held, market, bs))
+            checks.extend(self._entry_rules(intent, account, held, market, bs, pending))
         return RiskDecision.from_checks(tuple(checks), reduces_risk=reduces)
 
     # --- state -------------------------------------------------------------------------------
@@ -176,7 +197,7 @@ class RiskPolicy:
     # --- entries -----------------------------------------------------------------------------
     def _entry_rules(
         self, it: OrderIntent, account: Account, held: dict[str, Holding], market: MarketView,
-        bs: BreakerState,
+        bs: BreakerState, pending: Iterable[PendingOrder],
     ) -> list[RuleResult]:
         c = self.config
         R, A = Verdict.REJECTED, Verdict.APPROVED
@@ -186,11 +207,19 @@ class RiskPolicy:
             out.append(result(EQUITY, R, equity, ZERO, Unit.USD, "account equity", "must exceed"))
             return out
         notional = it.notional
-        # -- position level
-        pct = notional / equity
+        pending = tuple(pending)
+        with_pending = " and every working entry" if pending else ""
+        # -- position level: the entry is this order plus the ticker's working entries on
+        # the same side (two signals released before either fills make one entry)
+        same_side = sum((p.quantity for p in pending
+                         if p.ticker == it.ticker and p.side is it.side), ZERO)
+        entry_value = notional + same_side * it.price
+        pct = entry_value / equity
+        what = f"order value {format_value(notional, Unit.USD)}" + (
+            f" plus {format_value(same_side * it.price, Unit.USD)} working in {it.ticker}"
+            if same_side else "")
         out.append(result(MAX_POSITION, R if pct > c.max_position_pct else A, pct,
-                          c.max_position_pct, Unit.PCT, f"order value {format_value(notional, Unit.USD)} is",
-                          "of equity vs"))
+                          c.max_position_pct, Unit.PCT, f"{what} is", "of equity vs"))
         out.append(result(MIN_POSITION, R if notional < c.min_position_value else A, notional,
                           c.min_position_value, Unit.USD, "order value", "vs minimum"))
         out.extend(self._stop_rules(it))
@@ -217,44 +246,65 @@ class RiskPolicy:
                     f"{DAY_RANGE}: entry {format_value(it.price, Unit.PRICE)} lies outside "
                     f"the day's range (limit {lo}-{hi})",
                 ))
-        h = held.get(it.ticker)
-        old_qty = h.quantity if h is not None else ZERO
-        new_qty = old_qty + it.side.sign * it.quantity
-        increase = abs(new_qty) - abs(old_qty) if old_qty * new_qty >= 0 else abs(new_qty)
-        required = max(increase, ZERO) * it.price * (1 + c.buying_power_buffer)
-        out.append(result(BUYING_POWER, R if required > account.buying_power else A, required,
-                          account.buying_power, Unit.USD,
+        ex, unpriced = exposures(held, pending)
+        if unpriced:
+            names = ", ".join(sorted({f"{p.ticker} ({p.client_order_id or 'no id'})"
+                                      for p in unpriced}))
+            out.append(RuleResult(
+                PENDING_PRICED, R, "none", "a price", Unit.STATE,
+                f"{PENDING_PRICED}: working order(s) {names} have no price to count against "
+                "the limits (limit: a price for every working entry)",
+            ))
+        mine = ex.pop(it.ticker, None)
+        before = attrs.evolve(mine, price=it.price) if mine is not None \
+            else TickerExposure(it.ticker, it.price)
+        # the order is judged filled; working orders may fill in any part (for each ticker the
+        # worst case lies at an end of its range, so the order's own partial fills lie between
+        # the book before it, judged when those orders were approved, and the book after it)
+        after = attrs.evolve(before, held=before.held + it.side.sign * it.quantity)
+        reserved = sum((e.opening_quantity * e.price for e in ex.values()),
+                       before.opening_quantity * it.price) * (1 + c.buying_power_buffer)
+        required = (before.with_order(it.side, it.quantity).opening_quantity
+                    - before.opening_quantity) * it.price \
+            * (1 + c.buying_power_buffer)
+        available = account.buying_power if account.open_orders_reserved \
+            else account.buying_power - reserved
+        bp_what = "vs buying power" if reserved == 0 or account.open_orders_reserved else \
+            f"vs buying power less {format_value(reserved, Unit.USD)} reserved by working orders"
+        out.append(result(BUYING_POWER, R if required > available else A, required, available,
+                          Unit.USD,
                           f"required with {format_value(c.buying_power_buffer, Unit.PCT)} buffer",
-                          "vs buying power"))
-        # -- portfolio level
-        new_value = abs(new_qty) * it.price
-        tpct = new_value / equity
+                          bp_what))
+        # -- portfolio level: the worst the held positions and every pending entry can reach
+        tpct = after.worst_value / equity
         out.append(self._capped(TICKER_CONCENTRATION, tpct, c.max_ticker_pct,
-                                f"{it.ticker} exposure after the order", warn=False))
-        old_abs = abs(h.market_value) if h is not None else ZERO
-        old_signed = h.market_value if h is not None else ZERO
-        gross_before = sum((abs(x.market_value) for x in held.values()), ZERO)
-        net_before = sum((x.market_value for x in held.values()), ZERO)
-        gross = (gross_before - old_abs + new_value) / equity
-        net = abs(net_before - old_signed + new_qty * it.price) / equity
+                                f"{it.ticker} exposure after the order{with_pending}",
+                                warn=False))
+        gross = (sum((e.worst_value for e in ex.values()), ZERO) + after.worst_value) / equity
+        high = sum((e.high * e.price for e in ex.values()), ZERO) + after.high * it.price
+        low = sum((e.low * e.price for e in ex.values()), ZERO) + after.low * it.price
+        net = max(abs(high), abs(low)) / equity
         out.append(self._capped(GROSS_EXPOSURE, gross, c.max_gross_exposure_pct,
-                                "gross exposure after the order"))
+                                f"gross exposure after the order{with_pending}"))
         out.append(self._capped(NET_EXPOSURE, net, c.max_net_exposure_pct,
-                                "|net exposure| after the order"))
-        count = len(held) + (1 if h is None and new_qty != 0 else 0)
+                                f"|net exposure| after the order{with_pending}"))
+        count = sum(1 for e in ex.values() if e.worst_quantity > 0) + \
+            (1 if after.worst_quantity > 0 else 0)
         out.append(self._capped(OPEN_POSITIONS, Decimal(count), Decimal(c.max_open_positions),
-                                "open positions after the order", unit=Unit.COUNT))
+                                f"open positions after the order{with_pending}",
+                                unit=Unit.COUNT))
         clusters = correlation_clusters(
-            market.returns, [*held, it.ticker], c.correlation_threshold,
+            market.returns, [*ex, it.ticker], c.correlation_threshold,
             c.correlation_lookback, c.correlation_min_obs,
         )
         members = clusters[it.ticker]
-        cl_value = new_value + sum(
-            (abs(held[t].market_value) for t in members if t != it.ticker and t in held), ZERO
+        cl_value = after.worst_value + sum(
+            (ex[t].worst_value for t in members if t != it.ticker and t in ex), ZERO
         )
         names = ",".join(sorted(members))
         out.append(self._capped(CLUSTER, cl_value / equity, c.max_cluster_pct,
-                                f"exposure of correlated cluster [{names}] after the order"))
+                                f"exposure of correlated cluster [{names}] after the "
+                                f"order{with_pending}"))
         if bs.day_start_equity is not None and bs.day_start_equity > 0:
             loss = max(ZERO, (bs.day_start_equity - equity) / bs.day_start_equity)
             out.append(self._capped(DAILY_LOSS, loss, c.max_daily_loss_pct,
@@ -302,28 +352,35 @@ class RiskPolicy:
     # --- monitoring ----------------------------------------------------------------------------
     def limits(
         self, account: Account, positions: Positions, market: MarketView | None,
-        state: BreakerState,
+        state: BreakerState, pending: Iterable[PendingOrder] = (),
     ) -> tuple[LimitStatus, ...]:
-        """Return every portfolio limit with its current value, for status and reports."""
+        """Return every portfolio limit with its current value, for status and reports.
+
+        Exposures are the worst the held positions and the ``pending`` entries can reach, as
+        the pre-trade check measures them (unpriced pending orders are left out).
+        """
         c = self.config
         held = holdings(positions, market)
+        ex, _ = exposures(held, pending)
         eq = account.equity if account.equity > 0 else None
         wf = c.warning_fraction
 
         def frac(x: Decimal) -> Decimal:
             return x / eq if eq else ZERO
 
-        gross = sum((abs(h.market_value) for h in held.values()), ZERO)
-        net = abs(sum((h.market_value for h in held.values()), ZERO))
-        largest = max((abs(h.market_value) for h in held.values()), default=ZERO)
+        gross = sum((e.worst_value for e in ex.values()), ZERO)
+        net = max(abs(sum((e.high * e.price for e in ex.values()), ZERO)),
+                  abs(sum((e.low * e.price for e in ex.values()), ZERO)))
+        largest = max((e.worst_value for e in ex.values()), default=ZERO)
         cluster_val = ZERO
-        if market is not None and held:
-            cl = correlation_clusters(market.returns, list(held), c.correlation_threshold,
+        if market is not None and ex:
+            cl = correlation_clusters(market.returns, list(ex), c.correlation_threshold,
                                       c.correlation_lookback, c.correlation_min_obs)
             cluster_val = max(
-                sum((abs(held[t].market_value) for t in members), ZERO)
+                sum((ex[t].worst_value for t in members if t in ex), ZERO)
                 for members in cl.values()
             )
+        n_open = sum(1 for e in ex.values() if e.worst_quantity > 0)
         rate, _ = state.broker_error_rate()
         ages = [market.age_seconds(t) for t in held] if market is not None else []
         worst_age = max((a for a in ages if a is not None), default=0.0)
@@ -332,7 +389,7 @@ class RiskPolicy:
             LimitStatus(NET_EXPOSURE, frac(net), c.max_net_exposure_pct, Unit.PCT, wf),
             LimitStatus(TICKER_CONCENTRATION, frac(largest), c.max_ticker_pct, Unit.PCT, wf),
             LimitStatus(CLUSTER, frac(cluster_val), c.max_cluster_pct, Unit.PCT, wf),
-            LimitStatus(OPEN_POSITIONS, Decimal(len(held)), Decimal(c.max_open_positions),
+            LimitStatus(OPEN_POSITIONS, Decimal(n_open), Decimal(c.max_open_positions),
                         Unit.COUNT, wf),
             LimitStatus(DAILY_LOSS, state.daily_loss_pct, c.max_daily_loss_pct, Unit.PCT, wf),
             LimitStatus(DRAWDOWN, state.drawdown_pct, c.max_drawdown_pct, Unit.PCT, wf),

@@ -216,6 +216,7 @@ def size_position(
     atr: Decimal | float | None = None,
     stats: TradeStats | None = None,
     rvol: Decimal | float | None = None,
+    committed: Decimal = ZERO,
 ) -> SizeResult:
     """Return how much to buy at ``price`` with ``equity`` under ``method``.
 
@@ -235,11 +236,15 @@ def size_position(
         The strategy's closed-trade statistics (KELLY; falls back to FIXED below the sample).
     rvol
         Relative volume (VOLATILITY): below 1 the size shrinks in proportion, to ``rvol_floor``.
+    committed
+        Value already committed to the same ticker and side (held, or in entry orders
+        accepted but not yet filled); it counts against ``max_pct``, so entries released
+        before any of them fills cannot together exceed the cap.
 
     Returns
     -------
     SizeResult
-        Never more than ``max_pct`` of equity; quantity rounded down.
+        Never more than ``max_pct`` of equity including ``committed``; quantity rounded down.
     """
     cfg = config or SizingConfig()
     m = SizingMethod(str(method).lower()) if not isinstance(method, SizingMethod) else method
@@ -290,6 +295,15 @@ def size_position(
         frac, why = cfg.max_pct, why + f"; capped at {cfg.max_pct * 100:.2f}%"
     if thin is not None:  # after the cap, so thin volume shrinks even a capped size
         frac, why = frac * thin, why + f"; RVOL {rvol} < 1 scales by {thin}"
+    committed = dec(committed, "committed")
+    if committed < 0:
+        raise InvalidInput("committed", committed, "a value >= 0")
+    if committed > 0 and equity > 0:
+        room = max(ZERO, cfg.max_pct - committed / equity)
+        if frac > room:
+            frac = room
+            why += (f"; {committed:.2f} already committed to the ticker leaves "
+                    f"{room * 100:.2f}% of equity under the {cfg.max_pct * 100:.2f}% cap")
     if equity <= 0:
         frac, why = ZERO, "no equity"
     raw = frac * equity / price

@@ -7,9 +7,12 @@ earnings-style alerts that keep asking to buy every ticker every day from 16 Jan
 Configured, stated: the stops are widened to 6 ATR (target 12 ATR) and the time exit is off,
 so that positions survive the crash bar and their protective exits fire after the trip (with
 the default 2 ATR stops every position is stopped out on 5 February before the breaker runs).
+On 16 January the eight entries are released in one step; MSFT is refused because, with the
+AMZN and GOOG entries still working, its correlated cluster would reach 27.6 % of equity
+against the 25 % cap (working entries count against every limit), so the book holds seven.
 With the tickets' default daily-loss limit (3 %) this book does not trip on real data: it
-loses 2.57 % on 5 February (99,597 -> 97,039; a warning at 80 % of the limit) and 1.41 % on
-2 February (with the default plan: 2.34 %). The test therefore uses a tighter limit,
+loses 2.58 % on 5 February (99,263 -> 96,698; a warning at 80 % of the limit) and less than
+2 % on 2 February. The test therefore uses a tighter limit,
 ``RiskConfig(max_daily_loss_pct=0.02)`` (and a consecutive-loss limit high enough that the
 daily-loss breaker is the one that speaks): it trips on the close of 5 February, not on
 2 February.
@@ -139,7 +142,7 @@ def test_crash_day_trips_daily_loss_engine_stops_entering_exits_work_resume_reen
     assert [(e.rule, e.ts_event) for e in trips] == [("daily_loss", CRASH)]
     trip = trips[0]
     assert trip.state is RiskState.HALTED and trip.limit == "2.00%"
-    assert trip.value == "2.57%"  # the engine's own book, from the day's starting equity
+    assert trip.value == "2.58%"  # the engine's own book, from the day's starting equity
     assert "daily_loss" in trip.message and trip.value in trip.message \
         and trip.limit in trip.message
     assert any(n.severity.value == "critical" and "daily_loss" in n.title for n in notes.sent)

@@ -188,6 +188,20 @@ def test_progress_fill_when_average_moves_then_price_of_the_gap_is_implied() -> 
     assert progress_fill(rep, D(20), D(101), T0) is None
 
 
+def test_progress_fill_uses_the_exact_notional_of_the_fills_before() -> None:
+    # 3 filled at 100, 100, 101 (notional 301, average 100.333...): the broker then reports
+    # 6 filled at an average of 101; the gap's price is (606 - 301) / 3 = 101.666667
+    rep = OrderReport(client_order_id="c1", broker_order_id="b1", ticker="AAPL", side=Side.BUY,
+                      quantity=D(10), order_type=OrderType.MARKET,
+                      status=OrderStatus.PARTIALLY_FILLED, filled_qty=D(6),
+                      filled_avg_price=D(101))
+    fill = progress_fill(rep, D(3), None, T0, prev_notional=D(301))
+    assert fill is not None and fill.price == D("101.666667")
+    # the notional wins over an average that disagrees with it
+    again = progress_fill(rep, D(3), D(90), T0, prev_notional=D(301))
+    assert again is not None and again.price == fill.price
+
+
 
 
 def test_apply_fill_when_learned_after_a_later_fill_then_closed_position_keeps_chronology() -> None:
@@ -204,8 +218,8 @@ def test_apply_fill_when_learned_after_a_later_fill_then_closed_position_keeps_c
                 quantity=Decimal(4), price=Decimal("98.32"), ts_event=t1)
     uow = InMemoryUnitOfWork()
     with uow as u:  # the later sell is learned first (stream), the buy later (reconciliation)
-        apply_fill_to_positions(u, sell)
-        apply_fill_to_positions(u, buy)
+        apply_fill_to_positions(u, sell, first_fill_of_order=True)
+        apply_fill_to_positions(u, buy, first_fill_of_order=True)
         u.commit()
     with uow as u:
         (closed,) = u.positions.list_closed()

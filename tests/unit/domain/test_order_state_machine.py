@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -134,3 +134,24 @@ def test_event_ids_are_deterministic(parts: list[int]) -> None:
     b = OrderStatusChanged(client_order_id=o.client_order_id, ts_event=T0 + timedelta(
         seconds=sum(parts)), status="new")
     assert a.event_id == b.event_id
+
+
+# A fill sequence on which an average updated incrementally (``(avg * qty + notional) / new``)
+# would differ from notional / quantity in the last digit; the derived average is exact.
+@example(fills=[(42, 88), (11, 258), (15, 7)])
+@given(st.lists(st.tuples(st.integers(1, 60), st.integers(1, 500)), min_size=1, max_size=8))
+def test_average_fill_price_is_notional_over_quantity(fills: list[tuple[int, int]]) -> None:
+    o = _order(10_000)
+    for i, (q, p) in enumerate(fills):
+        o.apply(_fill(o, f"f{i}", Decimal(q), Decimal(p)))
+        notional = sum((Decimal(a) * Decimal(b) for a, b in fills[: i + 1]), Decimal(0))
+        total = sum((Decimal(a) for a, _ in fills[: i + 1]), Decimal(0))
+        assert o.filled_notional == notional
+        assert o.avg_fill_price == notional / total
+
+
+def test_order_restored_from_an_average_keeps_its_notional() -> None:
+    o = _order(10)
+    restored = Order(o.request, T0, filled_qty=Decimal(4), avg_fill_price=Decimal("100.25"))
+    assert restored.filled_notional == Decimal("401.00")
+    assert restored.avg_fill_price == Decimal("100.25")
