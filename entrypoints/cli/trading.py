@@ -298,6 +298,15 @@ def _risk_overrides(cfg: RiskConfig) -> dict[str, str]:
             if getattr(cfg, f.name) != getattr(default, f.name)}
 
 
+def _limits_json(cfg: RiskConfig) -> dict[str, Any]:
+    """Every risk limit as JSON values (Decimals as text, states by name)."""
+    out: dict[str, Any] = {}
+    for f in attrs.fields(RiskConfig):
+        v = getattr(cfg, f.name)
+        out[f.name] = str(v) if isinstance(v, Decimal) else getattr(v, "value", v)
+    return out
+
+
 def _breaker_summary(session: Session, results: Iterable[Any]) -> dict[str, Any]:
     """The circuit breaker over the run: trips, resumes, the state at the end, refusals."""
     with session.uow as u:
@@ -399,6 +408,8 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
         "reconciliations": result.reconciliations, "reconcile_repairs": result.repairs,
         "breaker": _breaker_summary(session, results),
+        "risk_limits": _limits_json(session.risk.config),
+        "risk_overrides": _risk_overrides(session.risk.config),
         "signals_before_first_bar": _early_signals(session, results),
         "costs": session.costs.to_dict(), "costs_text": session.costs.describe(),
         "commission_paid": str(commission),
@@ -418,7 +429,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
                 for i in session.issues:
                     fh.write(f"{json.dumps(i.source)},{i.line},{json.dumps(i.reason)}\n")
         extra["report"] = str(files.html)
-    for n in notices[:-1]:  # the costs line is not a warning
+    for n in notices[1 if problem else 0:-1]:  # the problem is the error below; costs last
         err.print(f"[bold yellow]warning:[/] {n}")
     if as_json:
         out.print_json(json.dumps({**extra, "notices": notices, "metrics": metrics}, default=str))
@@ -440,6 +451,8 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
             run_t.add_row(k, ", ".join(f"{a}={b}" for a, b in v.items())
                           if isinstance(v, dict) else str(v))
         run_t.add_row("costs", extra["costs_text"])
+        run_t.add_row("risk_overrides", ", ".join(
+            f"{a}={b}" for a, b in extra["risk_overrides"].items()) or "none (defaults)")
         run_t.add_row("commission_paid", f"{commission:,.2f}")
         run_t.add_row("breaker", b["state"] if not b["latched"] else
                       f"[bold red]{b['state'].upper()}[/] since {(b['since'] or '')[:10]} "
