@@ -9,27 +9,22 @@ five tickers from the bundled sample.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
-import pandas as pd
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from trading_cli_support import catalyst, make_small_data
 
-from adapters.data.sample import sample_paths
 from domain.risk import RiskConfig
-from entrypoints.cli.app import app
-from entrypoints.cli.container import reset_container
 from entrypoints.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-TICKERS = {"AAPL", "AMZN", "JPM", "MSFT", "XOM"}
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_small_data(tmp_path_factory.mktemp("data"))
 
 # field -> (TOML literal, environment text, value reported in the run's JSON ``risk_limits``);
 # every value differs from the default and all of them together form a valid RiskConfig
@@ -64,45 +59,6 @@ FIELDS: dict[str, tuple[str, str, Any]] = {
     "stale_prices_trip_to": ('"halted"', "halted", "halted"),
     "allow_protective_exits_when_halted": ("false", "false", False),
 }
-
-
-@contextmanager
-def _environment(cwd: Path, env: dict[str, str]) -> Iterator[None]:
-    saved, here = dict(os.environ), Path.cwd()
-    try:
-        for k in [k for k in os.environ if k.startswith(("CATALYST_RISK__", "CATALYST_COSTS__"))]:
-            del os.environ[k]
-        os.environ.update({"CATALYST_LOG_LEVEL": "WARNING", "CATALYST_KILL_FILE": str(cwd / "KILL"),
-                           "CATALYST_CONFIG": str(cwd / "catalyst.toml"),
-                           "CATALYST_DATABASE_URL": f"sqlite:///{cwd}/var/catalyst.db", **env})
-        os.chdir(cwd)
-        reset_container()
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        os.chdir(here)
-        reset_container()
-
-
-def catalyst(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-             toml: str | None = None) -> Result:
-    if toml is not None:
-        (cwd / "catalyst.toml").write_text(toml)
-    with _environment(cwd, env or {}):
-        return CliRunner().invoke(app, args)
-
-
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("data")
-    df = pd.read_csv(sample_paths().prices)
-    df = df[(df.date < "2015-01-01") & df.ticker.isin(TICKERS)]
-    df.to_csv(d / "prices.csv", index=False)
-    alerts = [json.loads(x) for x in sample_paths().alerts.read_text().splitlines()]
-    keep = [a for a in alerts if a["ticker"] in TICKERS and a["known_at"] < "2015-01-01"]
-    (d / "alerts.jsonl").write_text("".join(json.dumps(a) + "\n" for a in keep))
-    return d
 
 
 def replay(command: str, data: Path, cwd: Path, *, env: dict[str, str] | None = None,
