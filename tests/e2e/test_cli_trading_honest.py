@@ -187,6 +187,17 @@ def test_backtest_when_alerts_mostly_bad_then_exit_1_saying_why_even_with_json(
     assert f"bad input: {bad} of {good + bad}" in Path(out["report"]).read_text()
 
 
+def test_run_when_alerts_mostly_bad_then_exit_1_too(small_data: Path, tmp_path: Path) -> None:
+    lines = (small_data / "alerts.jsonl").read_text().splitlines()[:2] + _bad_lines(5)
+    f = tmp_path / "alerts.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    r = catalyst(["run", "--broker", "sim", "--data", str(small_data / "prices.csv"),
+                  "--alerts", str(f), "--json", "--no-progress"], tmp_path)
+    assert r.exit_code == 1, r.output[-2000:]
+    assert json.loads(r.stdout)["input_ok"] is False
+    assert f"5 of 7 alert lines in {f} were bad" in " ".join(r.stderr.split())
+
+
 def test_backtest_when_no_alert_at_all_then_exit_1(small_data: Path, tmp_path: Path) -> None:
     f = tmp_path / "empty.jsonl"
     f.write_text("\n")
