@@ -15,7 +15,6 @@ import importlib
 import json
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -52,6 +51,14 @@ from domain.risk.sizing import SizingMethod
 from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli.container import get_container
+from entrypoints.cli.outcome import (
+    breaker_summary,
+    early_signals,
+    input_problem,
+    limits_json,
+    notices_for,
+    risk_overrides,
+)
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,10 +75,9 @@ BACKTEST_DB = "sqlite:///var/backtest.db"
 DAILY_PRICE_AGE_S = 5 * 86_400.0  # daily bars: a price is fresh for a long weekend
 #: who records the resumes a backtest simulates with ``--auto-resume``
 AUTO_RESUME_BY = "backtest --auto-resume"
-#: a run whose alert input had more bad lines than this share of all lines exits 1
-MAX_BAD_ALERT_SHARE = 0.5
 #: skipped alert lines printed on stderr (all of them go to ``alert_issues.csv``)
 SHOWN_ISSUES = 20
+_DEFAULT_RISK = RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
 
 
 def _fail(msg: str, code: int = 2) -> typer.Exit:
@@ -191,9 +197,9 @@ class Session:
         params = {"data": f"{data}#{_file_digest(data)}", "signals": params_src,
                   "cash": str(cash), "threshold": threshold, "sizing": method.value,
                   "max_hold_days": max_hold_days, "costs": self.costs.to_dict()}
-        risk_overrides = _risk_overrides(self.risk_config)
-        if risk_overrides:
-            params["risk"] = risk_overrides
+        overrides = risk_overrides(self.risk_config, _DEFAULT_RISK)
+        if overrides:
+            params["risk"] = overrides
         self.run_id = run_id or f"{'bt' if kind == 'backtest' else 'run'}-" + digest(
             *sorted(f"{k}={v}" for k, v in params.items()), length=12)
         container = get_container()
@@ -292,99 +298,6 @@ def _summary_table(title: str, metrics: dict[str, Any]) -> Table:
     return t
 
 
-def _risk_overrides(cfg: RiskConfig) -> dict[str, str]:
-    default = RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
-    return {f.name: str(getattr(cfg, f.name)) for f in attrs.fields(RiskConfig)
-            if getattr(cfg, f.name) != getattr(default, f.name)}
-
-
-def _limits_json(cfg: RiskConfig) -> dict[str, Any]:
-    """Every risk limit as JSON values (Decimals as text, states by name)."""
-    out: dict[str, Any] = {}
-    for f in attrs.fields(RiskConfig):
-        v = getattr(cfg, f.name)
-        out[f.name] = str(v) if isinstance(v, Decimal) else getattr(v, "value", v)
-    return out
-
-
-def _breaker_summary(session: Session, results: Iterable[Any]) -> dict[str, Any]:
-    """The circuit breaker over the run: trips, resumes, the state at the end, refusals."""
-    with session.uow as u:
-        events = u.journal.risk_events()
-    st = session.risk.current()
-    trips = [e for e in events if e.kind == "trip"]
-    resumes = [e for e in events if e.kind == "resume"]
-    last_resume = resumes[-1].ts_event if resumes else None
-    latching = [e for e in trips if last_resume is None or e.ts_event >= last_resume]
-    refused = Counter(r.reason for r in results if r.status == "rejected")
-    latched = st.state is not RiskState.ACTIVE
-    since = (latching[0].ts_event if latching else st.tripped_at) if latched else None
-    return {
-        "state": st.state.value, "latched": latched,
-        "since": since.isoformat() if since else None,
-        "rules": list(st.tripped_rules), "reason": st.reason, "killed": st.killed,
-        "trips": [{"at": e.ts_event.isoformat(), "rule": e.rule, "to": e.state.value
-                   if e.state else None, "message": e.message} for e in trips],
-        "refused_signals": refused.get("trading_state", 0),
-        "risk_rejections": dict(sorted(refused.items())),
-        "auto_resume": session.auto_resume, "auto_resumes": session.auto_resumes,
-    }
-
-
-def _early_signals(session: Session, results: Iterable[Any]) -> dict[str, Any]:
-    """Signals for a ticker released before its first bar (no price yet): not traded."""
-    sids = {r.signal_id for r in results if r.status == "failed" and r.reason == "unknown_ticker"}
-    if not sids:
-        return {}
-    per: Counter[str] = Counter()
-    with session.uow as u:
-        for row in u.journal.executions():
-            if row.signal_id in sids and row.stage == "validate" and not row.success:
-                per[row.ticker] += 1
-                sids.discard(row.signal_id)
-    return {t: {"signals": n, "first_bar": session.first_bar[t].date().isoformat()
-                if t in session.first_bar else None} for t, n in sorted(per.items())}
-
-
-def _input_problem(session: Session) -> str | None:
-    """Why the alert input makes the run's numbers meaningless, or None."""
-    counts = session.feed_counts
-    if counts is None:
-        return None
-    bad, lines, spec = session.issue_count, counts.lines, session.alerts_spec
-    first = f" (first: {session.issues[0]})" if session.issues else ""
-    if lines and bad > MAX_BAD_ALERT_SHARE * lines:
-        return (f"{bad} of {lines} alert lines in {spec} were bad and skipped{first}: the "
-                "results describe almost none of the input")
-    if counts.accepted == 0 and session.engine.config.kind == "backtest":
-        return f"no valid alert in {spec}{first}: nothing to trade"
-    return None
-
-
-def _notices(extra: dict[str, Any], problem: str | None) -> list[str]:
-    out = []
-    if problem:
-        out.append(f"bad input: {problem}")
-    b = extra["breaker"]
-    if b["latched"]:
-        since = (b["since"] or "")[:10]
-        out.append(f"circuit breaker {b['state'].upper()} since {since} "
-                   f"({', '.join(b['rules'])}); {b['refused_signals']} signals refused after "
-                   "it; a backtest never resumes unless run with --auto-resume")
-    if b["auto_resumes"]:
-        out.append(f"--auto-resume: {b['auto_resumes']} simulated operator resume(s) after "
-                   f"breaker trips ({len(b['trips'])} trips); live trading would have stayed "
-                   "halted until a person resumed")
-    for t, v in extra.get("signals_before_first_bar", {}).items():
-        out.append(f"{v['signals']} signal(s) for {t} came before its first bar "
-                   f"({v['first_bar']}) and were not traded")
-    if extra.get("kill_file_ignored"):
-        out.append(f"the kill file {extra['kill_file_ignored']} was ignored (a backtest does "
-                   "not read it)")
-    out.append(f"costs: {extra['costs_text']}")
-    return out
-
-
 def _finish(session: Session, result: Any, report_dir: Path | None, as_json: bool,
             wall: float, kill_file_ignored: str | None = None) -> None:
     uow = session.uow
@@ -407,18 +320,21 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         "database": session.db_url,
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
         "reconciliations": result.reconciliations, "reconcile_repairs": result.repairs,
-        "breaker": _breaker_summary(session, results),
-        "risk_limits": _limits_json(session.risk.config),
-        "risk_overrides": _risk_overrides(session.risk.config),
-        "signals_before_first_bar": _early_signals(session, results),
+        "breaker": breaker_summary(session.uow, session.risk, results,
+                                   auto_resume=session.auto_resume,
+                                   auto_resumes=session.auto_resumes),
+        "risk_limits": limits_json(session.risk.config),
+        "risk_overrides": risk_overrides(session.risk.config, _DEFAULT_RISK),
+        "signals_before_first_bar": early_signals(session.uow, results, session.first_bar),
         "costs": session.costs.to_dict(), "costs_text": session.costs.describe(),
         "commission_paid": str(commission),
         "kill_file_ignored": kill_file_ignored,
         "wall_seconds": round(wall, 2),
     }
-    problem = _input_problem(session)
+    problem = input_problem(session.feed_counts, session.issues, session.issue_count,
+                            session.alerts_spec, backtest=session.engine.config.kind == "backtest")
     extra["input_ok"] = problem is None
-    notices = _notices(extra, problem)
+    notices = notices_for(extra, problem, backtest=session.engine.config.kind == "backtest")
     files = None
     if report_dir is not None:
         files = write_report(report_dir, run_id=session.run_id, snapshots=snaps, closed=closed,
