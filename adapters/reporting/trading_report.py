@@ -136,8 +136,21 @@ def write_report(
     esc = html.escape
     mrows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(_fmt(v))}</td></tr>"
                     for k, v in metrics.items())
+    shown = dict(extra or {})
+    breaker = shown.get("breaker")
+    trips: list[Mapping[str, Any]] = []
+    if isinstance(breaker, Mapping):  # the trips get their own table below
+        trips = list(breaker.get("trips") or [])
+        shown["breaker"] = {k: v for k, v in breaker.items() if k != "trips"}
     xrows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(_fmt(v))}</td></tr>"
-                    for k, v in (extra or {}).items())
+                    for k, v in shown.items())
+    trip_rows = "".join(
+        "<tr>" + "".join(f"<td>{esc(_fmt(t.get(c)))}</td>" for c in ("at", "rule", "to",
+                                                                     "message")) + "</tr>"
+        for t in trips)
+    trips_html = (f"<h2>Circuit breaker trips ({len(trips)})</h2><table><tr><th>at</th>"
+                  f"<th>rule</th><th>to</th><th>message</th></tr>{trip_rows}</table>"
+                  if trips else "")
     nrows = "".join(f"<li>{esc(n)}</li>" for n in notices)
     note_html = f'<h2>Notices</h2><ul class="notices">{nrows}</ul>' if notices else ""
     cols = ("ticker", "side", "quantity", "entry_price", "exit_price", "opened_at", "closed_at",
@@ -158,6 +171,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px;text-align:left}}
 <h2>Equity and drawdown</h2><img alt="equity curve and drawdown" src="data:image/png;base64,{b64}">
 <h2>Performance (all time)</h2><table>{mrows}</table>
 <h2>Run</h2><table>{xrows}</table>
+{trips_html}
 <h2>Trades ({len(closed)})</h2><table><tr>{head}</tr>{body}</table>
 </body></html>
 """
