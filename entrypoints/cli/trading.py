@@ -414,7 +414,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL.")]
 TickerOpt = Annotated[str | None, typer.Option("--ticker", help="Ticker of a --data file "
                                                "without a ticker column.")]
-_COSTS_HELP = " Default from [costs] / CATALYST_COSTS__*; see docs/trading.md#costs."
+# "\\[" keeps Rich (Typer's help renderer) from reading "[costs]" as markup
+_COSTS_HELP = " Default from \\[costs] / CATALYST_COSTS__*; see docs/trading.md#costs."
 CommissionBpsOpt = Annotated[float | None, typer.Option(
     "--commission-bps", help="Commission in basis points of notional (default 10 = 0.1 %)."
     + _COSTS_HELP)]
@@ -507,8 +508,9 @@ def backtest(
 ) -> None:
     """Replay history through the paper-trading engine as fast as possible and report.
 
-    The risk limits and costs come from the settings (``[risk]``, ``[costs]``); the live kill
-    file is ignored, with a warning. Exits 1 when most alert lines were bad.
+    The risk limits and costs come from the settings (the \\[risk] and \\[costs] tables of
+    catalyst.toml, CATALYST_RISK__* and CATALYST_COSTS__*); the live kill file is ignored,
+    with a warning. Exits 1 when most alert lines were bad.
     """
     if not 0.0 <= threshold <= 1.0:
         raise _fail(f"--threshold {threshold}: expected a confidence in [0, 1]")
