@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from domain.costs import DEFAULT_COSTS, CostModel
 from domain.errors import InvalidInput
 from domain.risk import RiskConfig
 
@@ -75,19 +76,28 @@ class Settings(BaseSettings):
 
     #: Overrides of :class:`domain.risk.RiskConfig` (``[risk]`` in the TOML file, or
     #: ``CATALYST_RISK__MAX_POSITION_PCT=0.05``); anything not given keeps the tickets' default.
+    #: Every command that trades or checks risk (``backtest``, ``run``, ``risk ...``) uses them.
     risk: dict[str, Any] = Field(default_factory=dict)
+    #: Overrides of :data:`domain.costs.DEFAULT_COSTS` (``[costs]`` in the TOML file, or
+    #: ``CATALYST_COSTS__COMMISSION_BPS=5``): the costs of ``backtest``, ``run`` and the RL env.
+    costs: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("risk")
     @classmethod
     def _risk(cls, value: dict[str, Any]) -> dict[str, Any]:
-        known = {a.name for a in attrs.fields(RiskConfig)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown risk setting(s) {', '.join(unknown)}: expected some of {', '.join(sorted(known))}"
-            )
+        value = coerce_fields(RiskConfig, value, "risk")
         try:
             RiskConfig(**value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("costs")
+    @classmethod
+    def _costs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        value = coerce_fields(CostModel, value, "costs")
+        try:
+            attrs.evolve(DEFAULT_COSTS, **value)
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
         return value
@@ -95,6 +105,12 @@ class Settings(BaseSettings):
     def risk_config(self) -> RiskConfig:
         """Return the risk limits: the tickets' defaults with this configuration's overrides."""
         return RiskConfig(**self.risk)
+
+    def cost_model(self, **overrides: Any) -> CostModel:
+        """Return the costs: :data:`~domain.costs.DEFAULT_COSTS`, this configuration's
+        overrides, then ``overrides`` (the CLI's flags; None values are ignored)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return attrs.evolve(DEFAULT_COSTS, **{**self.costs, **given})
 
     @field_validator("log_level")
     @classmethod
@@ -147,6 +163,47 @@ class Settings(BaseSettings):
                 data[key] = str(value)
         data["database_url"] = mask_url(self.database_url)
         return data
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def coerce_fields(cls: type, value: dict[str, Any], section: str) -> dict[str, Any]:
+    """Return ``value`` (a ``[section]`` of settings for the attrs class ``cls``) with the text
+    an environment variable gives turned into each field's type (int, float, bool).
+
+    Decimal and enum fields keep their text: the class's converters parse it. An unknown key or
+    text that is not of the field's type raises ``ValueError`` naming the key and the value.
+    """
+    fields = {a.name: a for a in attrs.fields(attrs.resolve_types(cls))}
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown {section} setting(s) {', '.join(unknown)}: expected some of "
+            f"{', '.join(sorted(fields))}"
+        )
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        typ = fields[key].type
+        if isinstance(v, str):
+            text = v.strip()
+            try:
+                if typ is bool:
+                    if text.lower() not in _TRUE | _FALSE:
+                        raise ValueError
+                    v = text.lower() in _TRUE
+                elif typ is int:
+                    v = int(text)
+                elif typ is float:
+                    v = float(text)
+            except ValueError:
+                kind = {bool: "true or false", int: "an integer", float: "a number"}[typ]
+                raise ValueError(f"{section}.{key} {v!r}: expected {kind}") from None
+        elif typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        out[key] = v
+    return out
 
 
 def mask_url(url: str) -> str:

@@ -114,9 +114,14 @@ def write_report(
     closed: Sequence[ClosedPosition],
     metrics: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
+    notices: Sequence[str] = (),
 ) -> ReportFiles:
     """Write ``report.html``, ``equity.png``, ``trades.csv`` and ``metrics.json`` into
-    ``out_dir``."""
+    ``out_dir``.
+
+    ``notices`` are what the reader must not miss (a latched circuit breaker, bad input, the
+    costs used): shown at the top of the page and kept in ``metrics.json``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = _plot(snapshots, f"Catalyst Trader - run {run_id}")
@@ -125,15 +130,31 @@ def write_report(
     csv_path = write_trades_csv(closed, out / "trades.csv")
     json_path = out / "metrics.json"
     json_path.write_text(json.dumps({"run_id": run_id, "metrics": dict(metrics),
-                                     **dict(extra or {})}, indent=2, default=str) + "\n",
+                                     **dict(extra or {}), "notices": list(notices)},
+                                    indent=2, default=str) + "\n",
                          encoding="utf-8")
     esc = html.escape
     mrows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(_fmt(v))}</td></tr>"
                     for k, v in metrics.items())
+    shown = dict(extra or {})
+    breaker = shown.get("breaker")
+    trips: list[Mapping[str, Any]] = []
+    if isinstance(breaker, Mapping):  # the trips get their own table below
+        trips = list(breaker.get("trips") or [])
+        shown["breaker"] = {k: v for k, v in breaker.items() if k != "trips"}
     xrows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(_fmt(v))}</td></tr>"
-                    for k, v in (extra or {}).items())
+                    for k, v in shown.items())
+    trip_rows = "".join(
+        "<tr>" + "".join(f"<td>{esc(_fmt(t.get(c)))}</td>" for c in ("at", "rule", "to",
+                                                                     "message")) + "</tr>"
+        for t in trips)
+    trips_html = (f"<h2>Circuit breaker trips ({len(trips)})</h2><table><tr><th>at</th>"
+                  f"<th>rule</th><th>to</th><th>message</th></tr>{trip_rows}</table>"
+                  if trips else "")
+    nrows = "".join(f"<li>{esc(n)}</li>" for n in notices)
+    note_html = f'<h2>Notices</h2><ul class="notices">{nrows}</ul>' if notices else ""
     cols = ("ticker", "side", "quantity", "entry_price", "exit_price", "opened_at", "closed_at",
-            "exit_reason", "realized_pnl", "realized_pnl_pct", "signal_id")
+            "exit_reason", "realized_pnl", "realized_pnl_pct", "commission", "signal_id")
     head = "".join(f"<th>{c}</th>" for c in cols)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(_fmt(r[c]))}</td>" for c in cols) + "</tr>"
@@ -143,11 +164,14 @@ def write_report(
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Catalyst Trader report {esc(run_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px;text-align:left}}</style></head>
+td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px;text-align:left}}
+.notices li{{color:#a40000;font-weight:bold}}</style></head>
 <body><h1>Catalyst Trader report</h1><p>run <code>{esc(run_id)}</code></p>
+{note_html}
 <h2>Equity and drawdown</h2><img alt="equity curve and drawdown" src="data:image/png;base64,{b64}">
 <h2>Performance (all time)</h2><table>{mrows}</table>
 <h2>Run</h2><table>{xrows}</table>
+{trips_html}
 <h2>Trades ({len(closed)})</h2><table><tr>{head}</tr>{body}</table>
 </body></html>
 """

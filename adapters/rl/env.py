@@ -40,7 +40,7 @@ from application.features import (
     OBSERVATION_FEATURES,
     TickerFeatures,
 )
-from domain.costs import RL_TICKET_COSTS, CostModel, commission, slipped_price
+from domain.costs import DEFAULT_COSTS, CostModel, commission, slipped_price
 from domain.fill_rules import market_price
 
 __all__ = ["CatalystTradingEnv", "EnvConfig", "FillAt"]
@@ -71,7 +71,8 @@ class EnvConfig:
     initial_balance
         Starting cash.
     costs
-        Commission and slippage (:data:`domain.costs.RL_TICKET_COSTS`: 0.1 % and 0.05 %).
+        Commission and slippage; :data:`domain.costs.DEFAULT_COSTS` (0.1 % and 0.05 %), the
+        same default as ``catalyst backtest`` and ``catalyst run``.
     fill_at
         ``next_open`` (default), ``next_close`` or ``close`` (the bar just observed).
     reward_window
@@ -93,7 +94,7 @@ class EnvConfig:
     """
 
     initial_balance: float = 100_000.0
-    costs: CostModel = RL_TICKET_COSTS
+    costs: CostModel = DEFAULT_COSTS
     fill_at: FillAt = "next_open"
     reward_window: int = 20
     trade_penalty: float = 0.01
@@ -201,7 +202,9 @@ class CatalystTradingEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._per_share = c.costs.commission_per_share
         self._per_order = c.costs.commission_per_order
         self._min_comm = c.costs.min_commission
-        self._slip = c.costs.slippage_bps
+        self._slip = c.costs.base_slippage_bps
+        # volatility-scaled slippage depends on the fill bar's range (0: not that model)
+        self._volf = c.costs.volatility_factor if c.costs.slippage_model == "volatility" else 0.0
         self._fill_offset = 0 if c.fill_at == "close" else 1
         self._fill_on_open = c.fill_at == "next_open"
         self._ann = math.sqrt(c.periods_per_year)
@@ -334,13 +337,16 @@ class CatalystTradingEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         fill_bar = t + self._fill_offset
         ref = self._open[fill_bar] if self._fill_on_open else self._close[fill_bar]
         hi = lo = None
+        slip = self._slip
         if self._high is not None and self._low is not None:
             hi, lo = self._high[fill_bar], self._low[fill_bar]
+            if self._volf:
+                slip = self.config.costs.slippage_bps_for_bar(self._open[fill_bar], hi, lo)
         traded = False
         info_fill: float | None = None
         fee = 0.0
         if a > 0.0 and self._cash > 0.0:
-            px = _fill_price(1, ref, self._slip, hi, lo)
+            px = _fill_price(1, ref, slip, hi, lo)
             budget = a * self._cash - self._per_order
             qty = (
                 budget / (px * (1.0 + self._rate) + self._per_share)
@@ -358,7 +364,7 @@ class CatalystTradingEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                     traded = True
                     info_fill = px
         elif a < 0.0 and self._shares > 0.0:
-            px = _fill_price(-1, ref, self._slip, hi, lo)
+            px = _fill_price(-1, ref, slip, hi, lo)
             qty = -a * self._shares
             fee = commission(
                 qty, px, self._bps, self._per_share, self._per_order, self._min_comm

@@ -28,7 +28,8 @@ from adapters.sources.parse import (
 )
 from domain.alerts import Alert
 
-__all__ = ["AlertFileFeed", "FolderFeed", "StdinFeed", "open_feed"]
+__all__ = ["AlertFileFeed", "FolderFeed", "NotAlertsError", "StdinFeed", "not_alerts_reason",
+           "open_feed"]
 
 _Key = tuple[datetime, str]
 
@@ -365,6 +366,52 @@ class StdinFeed(_Releasing):
 
 Feed = AlertFileFeed | FolderFeed | StdinFeed
 
+_PRICE_COLUMNS = frozenset({"open", "high", "low", "close"})
+_ALERT_KEYS = frozenset({"id", "known_at"})
+
+
+class NotAlertsError(ValueError):
+    """The file given as alerts is something else (a price file, Parquet)."""
+
+
+def _price_like(columns: Collection[str]) -> bool:
+    cols = {str(c).strip().lower() for c in columns}
+    return not (_ALERT_KEYS & cols) and (
+        cols >= _PRICE_COLUMNS or ("close" in cols and bool({"date", "timestamp"} & cols))
+    )
+
+
+def not_alerts_reason(path: str | Path) -> str | None:
+    """Return why the file at ``path`` is not an alert file (a price file, Parquet), or None.
+
+    Only the start of the file is read: a first line (JSON object or CSV header) that has price
+    columns (``open``, ``high``, ``low``, ``close``) and no alert keys (``id``, ``known_at``).
+    """
+    p = Path(path)
+    with p.open("rb") as fh:
+        head = fh.read(MAX_LINE_BYTES)
+    if head.startswith(b"PAR1"):
+        return "is a Parquet file (a price file?); alerts are JSON lines or CSV"
+    first = next((ln for ln in head.splitlines() if ln.strip()), b"")
+    try:
+        text = first.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        return None
+    columns: list[str] = []
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        if isinstance(obj, dict):
+            columns = [str(k) for k in obj]
+    else:
+        columns = next(csv.reader(io.StringIO(text)), [])
+    if columns and _price_like(columns):
+        shown = ", ".join(c.strip() for c in columns[:8])
+        return f"looks like a price file (columns {shown}), not alerts"
+    return None
+
 
 def open_feed(
     spec: str | Path,
@@ -373,7 +420,15 @@ def open_feed(
     not_after: datetime | None = None,
     on_issue: Callable[[AlertIssue], None] | None = None,
 ) -> Feed:
-    """Return the feed for ``spec``: ``-`` (stdin), a folder (followed) or a file."""
+    """Return the feed for ``spec``: ``-`` (stdin), a folder (followed) or a file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``spec`` is neither ``-``, a folder nor a file.
+    NotAlertsError
+        When the file is recognisably not alerts (a price file, Parquet).
+    """
     if str(spec) == "-":
         return StdinFeed(known_tickers=known_tickers, not_after=not_after, on_issue=on_issue)
     p = Path(spec)
@@ -381,4 +436,10 @@ def open_feed(
         return FolderFeed(p, known_tickers=known_tickers, not_after=not_after, on_issue=on_issue)
     if not p.is_file():
         raise FileNotFoundError(f"alerts: no such file or folder: {p}")
+    reason = not_alerts_reason(p)
+    if reason is not None:
+        raise NotAlertsError(
+            f"{reason}: pass prices as --data; an alert line has id, ticker, known_at and "
+            "score (docs/trading.md#alert-format)"
+        )
     return AlertFileFeed(p, known_tickers=known_tickers, not_after=not_after, on_issue=on_issue)

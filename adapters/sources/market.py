@@ -25,12 +25,14 @@ from domain.portfolio import Ledger
 __all__ = ["LedgerBroker", "load_daily_bars", "replay_into", "restore_ledger"]
 
 
-def load_daily_bars(path: str | Path, calendar: str = "XNYS") -> list[Bar]:
+def load_daily_bars(path: str | Path, calendar: str = "XNYS", *,
+                    ticker: str | None = None) -> list[Bar]:
     """Return the bars of an OHLCV CSV/Parquet file, each stamped at its session's close.
 
-    Rows with a missing or non-positive price are dropped.
+    Rows with a missing or non-positive price are dropped; ``ticker`` names the ticker of a
+    file without a ticker column.
     """
-    df = load_ohlcv(path)
+    df = load_ohlcv(path, ticker=ticker)
     df = df.dropna(subset=["open", "high", "low", "close"])
     df = df[(df["open"] > 0) & (df["high"] > 0) & (df["low"] > 0) & (df["close"] > 0)]
     if df.empty:

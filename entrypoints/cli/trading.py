@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import attrs
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,7 +29,7 @@ from rich.table import Table
 
 from adapters.data.sample import sample_paths
 from adapters.reporting.trading_report import trade_rows, write_report
-from adapters.sources.files import open_feed
+from adapters.sources.files import NotAlertsError, not_alerts_reason, open_feed
 from adapters.sources.parse import AlertIssue
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
 from application.executor import ExecutorConfig, OrderExecutor
@@ -40,7 +41,9 @@ from application.router import AlertSignalSource, RouterConfig
 from application.tracker import PERIODS, PortfolioTracker
 from domain.audit import Severity
 from domain.clock import TestClock
-from domain.errors import DomainError
+from domain.costs import SLIPPAGE_MODELS, CostModel
+from domain.errors import DomainError, InvalidInput
+from domain.events import RiskState
 from domain.ids import digest
 from domain.market import Bar
 from domain.risk.config import RiskConfig
@@ -48,6 +51,15 @@ from domain.risk.sizing import SizingMethod
 from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli.container import get_container
+from entrypoints.cli.outcome import (
+    breaker_summary,
+    early_signals,
+    input_problem,
+    limits_json,
+    notices_for,
+    risk_overrides,
+)
+from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
     from adapters.simulated import SimulatedExchange
@@ -61,6 +73,11 @@ err = Console(stderr=True)
 
 BACKTEST_DB = "sqlite:///var/backtest.db"
 DAILY_PRICE_AGE_S = 5 * 86_400.0  # daily bars: a price is fresh for a long weekend
+#: who records the resumes a backtest simulates with ``--auto-resume``
+AUTO_RESUME_BY = "backtest --auto-resume"
+#: skipped alert lines printed on stderr (all of them go to ``alert_issues.csv``)
+SHOWN_ISSUES = 20
+_DEFAULT_RISK = RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
 
 
 def _fail(msg: str, code: int = 2) -> typer.Exit:
@@ -118,14 +135,16 @@ class Session:
         self, *, data: Path, alerts: str | None, strategy: str | None, db_url: str, kind: str,
         run_id: str | None, speed: float, cash: Decimal, threshold: float, sizing: str,
         max_hold_days: float, issue_sink: Callable[[AlertIssue], None] | None,
-        reconcile_steps: int | None = None,
+        reconcile_steps: int | None = None, costs: CostModel | None = None,
+        risk_config: RiskConfig | None = None, ticker: str | None = None,
+        ignore_kill_flag: bool = False, auto_resume: bool = False,
     ) -> None:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
         from adapters.sources.market import load_daily_bars, replay_into
 
         try:
-            self.bars = load_daily_bars(data)
+            self.bars = load_daily_bars(data, ticker=ticker)
         except DataError as exc:
             raise _fail(f"--data {str(data)!r}: {exc}") from None
         if not self.bars:
@@ -142,6 +161,15 @@ class Session:
                 issue_sink(issue)
 
         self.feed_counts: Any = None
+        self.alerts_spec: str | None = None
+        self.first_bar: dict[str, datetime] = {}
+        for b in self.bars:
+            self.first_bar.setdefault(b.ticker, b.ts)
+        self.costs = costs or get_container().core.settings().cost_model()
+        self.risk_config = risk_config or RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
+        self.ignore_kill_flag = ignore_kill_flag
+        self.auto_resume = auto_resume
+        self.auto_resumes = 0
         source: SignalSource
         if strategy:
             source = _load_strategy(strategy)
@@ -151,9 +179,10 @@ class Session:
             try:
                 feed = open_feed(spec, known_tickers=set(tickers), not_after=datetime.now(UTC),
                                  on_issue=on_issue)
-            except FileNotFoundError as exc:
+            except (FileNotFoundError, NotAlertsError) as exc:
                 raise _fail(f"--alerts {spec!r}: {exc}") from None
             self.feed_counts = feed.issues
+            self.alerts_spec = spec
             router = get_container().services.signal_router(
                 config=RouterConfig(threshold=threshold))
             source = AlertSignalSource(feed, router)
@@ -167,20 +196,30 @@ class Session:
                         f"{', '.join(m.value for m in SizingMethod)}") from None
         params = {"data": f"{data}#{_file_digest(data)}", "signals": params_src,
                   "cash": str(cash), "threshold": threshold, "sizing": method.value,
-                  "max_hold_days": max_hold_days}
+                  "max_hold_days": max_hold_days, "costs": self.costs.to_dict()}
+        overrides = risk_overrides(self.risk_config, _DEFAULT_RISK)
+        if overrides:
+            params["risk"] = overrides
         self.run_id = run_id or f"{'bt' if kind == 'backtest' else 'run'}-" + digest(
             *sorted(f"{k}={v}" for k, v in params.items()), length=12)
         container = get_container()
         self.clock = TestClock(self.bars[0].ts)
+        c = self.costs
         self.exchange: SimulatedExchange = container.gateways.sim_exchange(
-            config=ExchangeConfig(starting_cash=cash), clock=self.clock)
+            config=ExchangeConfig(starting_cash=cash, costs=c, slippage_model=c.slippage_model,
+                                  spread_bps=c.spread_bps,
+                                  volatility_factor=c.volatility_factor),
+            clock=self.clock)
         self.db_url = db_url
         self.uow = _uow(db_url)
         services = container.services
+        # a backtest replays history: the live kill file (``risk kill``) is not about it
+        no_flag: dict[str, Any] = {"kill_flag": None, "kill_flag_flattens": False} \
+            if ignore_kill_flag else {}
         self.risk: RiskService = services.risk_service(
             uow=self.uow, broker=self.exchange, clock=self.clock,
-            config=RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S), journal_approvals=False,
-            notify_min_severity=Severity.CRITICAL)
+            config=self.risk_config, journal_approvals=False,
+            notify_min_severity=Severity.CRITICAL, **no_flag)
         self.executor: OrderExecutor = services.order_executor(
             broker=self.exchange, feed=self.exchange, risk=self.risk,
             config=ExecutorConfig(threshold=threshold, sizing_method=method))
@@ -203,6 +242,7 @@ class Session:
         cursor = self.engine.cursor()
         total = self.driver.remaining(cursor)
         restore = self._restore
+        self.engine.on_step = self._after_step
         if not progress:
             return self.engine.run(self.driver, on_resume=restore)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -211,10 +251,23 @@ class Session:
             task = bar.add_task("replay", total=total, day="")
 
             def tick(step: MarketStep) -> None:
+                self._after_step(step)
                 bar.update(task, advance=1, day=step.ts.date().isoformat())
 
             self.engine.on_step = tick
             return self.engine.run(self.driver, on_resume=restore)
+
+    def _after_step(self, step: MarketStep) -> None:
+        # --auto-resume: an operator who resumes after the close of the session in which a
+        # breaker tripped (never after a kill), so the next session trades again
+        if not self.auto_resume:
+            return
+        st = self.risk.current()
+        if st.state is RiskState.ACTIVE or st.killed:
+            return
+        self.risk.resume(AUTO_RESUME_BY, "simulated operator resume after "
+                         f"{', '.join(st.tripped_rules) or 'a trip'}", approve=True, ts=step.ts)
+        self.auto_resumes += 1
 
     def _restore(self, uow: UnitOfWork) -> None:
         from adapters.sources.market import restore_ledger
@@ -246,7 +299,7 @@ def _summary_table(title: str, metrics: dict[str, Any]) -> Table:
 
 
 def _finish(session: Session, result: Any, report_dir: Path | None, as_json: bool,
-            wall: float) -> None:
+            wall: float, kill_file_ignored: str | None = None) -> None:
     uow = session.uow
     with uow as u:
         all_rec = [m for m in u.reports.metrics("all") if m.run_id == session.run_id]
@@ -255,49 +308,99 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         closed = u.positions.list_closed()
         open_pos = u.positions.list_open()
     counts = getattr(session.source, "counts", {})
+    results = result.results
+    commission = sum((c.commission for c in closed), Decimal(0)) + sum(
+        (p.commission for p in open_pos), Decimal(0))
     extra: dict[str, Any] = {
         "run_id": session.run_id, "status": result.status, "steps": result.steps,
         "signals": result.signals, "orders": result.orders, "closed_trades": result.closed,
         "open_positions": len(open_pos), "alerts": dict(counts),
-        "bad_alert_lines": session.issue_count, "database": session.db_url,
+        "bad_alert_lines": session.issue_count,
+        "alert_lines": session.feed_counts.lines if session.feed_counts is not None else None,
+        "database": session.db_url,
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
         "reconciliations": result.reconciliations, "reconcile_repairs": result.repairs,
+        "breaker": breaker_summary(session.uow, session.risk, results,
+                                   auto_resume=session.auto_resume,
+                                   auto_resumes=session.auto_resumes),
+        "risk_limits": limits_json(session.risk.config),
+        "risk_overrides": risk_overrides(session.risk.config, _DEFAULT_RISK),
+        "signals_before_first_bar": early_signals(session.uow, results, session.first_bar),
+        "costs": session.costs.to_dict(), "costs_text": session.costs.describe(),
+        "commission_paid": str(commission),
+        "kill_file_ignored": kill_file_ignored,
         "wall_seconds": round(wall, 2),
     }
+    problem = input_problem(session.feed_counts, session.issues, session.issue_count,
+                            session.alerts_spec, backtest=session.engine.config.kind == "backtest")
+    extra["input_ok"] = problem is None
+    notices = notices_for(extra, problem, backtest=session.engine.config.kind == "backtest")
     files = None
     if report_dir is not None:
         files = write_report(report_dir, run_id=session.run_id, snapshots=snaps, closed=closed,
-                             metrics=metrics, extra=extra)
+                             metrics=metrics, extra=extra, notices=notices)
         if session.issues:
             with (report_dir / "alert_issues.csv").open("w", encoding="utf-8") as fh:
                 fh.write("source,line,reason\n")
                 for i in session.issues:
                     fh.write(f"{json.dumps(i.source)},{i.line},{json.dumps(i.reason)}\n")
         extra["report"] = str(files.html)
+    for n in notices[1 if problem else 0:-1]:  # the problem is the error below; costs last
+        err.print(f"[bold yellow]warning:[/] {n}")
     if as_json:
-        out.print_json(json.dumps({**extra, "metrics": metrics}, default=str))
-        return
-    keys = ("end_equity", "pnl", "total_return", "annual_return", "sharpe", "sortino",
-            "max_drawdown", "trades", "win_rate", "profit_factor", "expectancy",
-            "avg_hold_days", "best_ticker", "worst_ticker", "exit_reasons")
-    out.print(_summary_table(f"Performance - {session.run_id} ({result.status})",
-                             {k: metrics.get(k) for k in keys}))
-    run_t = Table(title="Run")
-    run_t.add_column("item")
-    run_t.add_column("value", justify="right")
-    for k in ("steps", "signals", "orders", "closed_trades", "open_positions", "alerts",
-              "bad_alert_lines", "wall_seconds", "database"):
-        v = extra[k]
-        run_t.add_row(k, ", ".join(f"{a}={b}" for a, b in v.items()) if isinstance(v, dict)
-                      else str(v))
-    if files is not None:
-        run_t.add_row("report", str(files.html))
-        run_t.add_row("plot", str(files.png))
-    out.print(run_t)
+        out.print_json(json.dumps({**extra, "notices": notices, "metrics": metrics}, default=str))
+    else:
+        keys = ("end_equity", "pnl", "total_return", "annual_return", "sharpe", "sortino",
+                "max_drawdown", "trades", "win_rate", "profit_factor", "expectancy",
+                "avg_hold_days", "best_ticker", "worst_ticker", "exit_reasons")
+        b = extra["breaker"]
+        status = result.status if not b["latched"] else \
+            f"{result.status}; breaker {b['state'].upper()} since {(b['since'] or '')[:10]}"
+        out.print(_summary_table(f"Performance - {session.run_id} ({status})",
+                                 {k: metrics.get(k) for k in keys}))
+        run_t = Table(title="Run")
+        run_t.add_column("item")
+        run_t.add_column("value", justify="right")
+        for k in ("steps", "signals", "orders", "closed_trades", "open_positions", "alerts",
+                  "bad_alert_lines", "wall_seconds", "database"):
+            v = extra[k]
+            run_t.add_row(k, ", ".join(f"{a}={b}" for a, b in v.items())
+                          if isinstance(v, dict) else str(v))
+        run_t.add_row("costs", extra["costs_text"])
+        run_t.add_row("risk_overrides", ", ".join(
+            f"{a}={b}" for a, b in extra["risk_overrides"].items()) or "none (defaults)")
+        run_t.add_row("commission_paid", f"{commission:,.2f}")
+        run_t.add_row("breaker", b["state"] if not b["latched"] else
+                      f"[bold red]{b['state'].upper()}[/] since {(b['since'] or '')[:10]} "
+                      f"({', '.join(b['rules'])})")
+        run_t.add_row("refused_signals", str(b["refused_signals"]))
+        if b["auto_resume"]:
+            run_t.add_row("auto_resumes", str(b["auto_resumes"]))
+        if files is not None:
+            run_t.add_row("report", str(files.html))
+            run_t.add_row("plot", str(files.png))
+        out.print(run_t)
+    if problem is not None:
+        raise _fail(problem, 1)
 
 
 def _print_issue(issue: AlertIssue) -> None:
     err.print(f"[yellow]skipped alert[/] {issue}")
+
+
+def _issue_printer() -> Callable[[AlertIssue], None]:
+    """Print the first skipped alert lines on stderr (``--json`` too), then a count hint."""
+    seen = [0]
+
+    def sink(issue: AlertIssue) -> None:
+        seen[0] += 1
+        if seen[0] <= SHOWN_ISSUES:
+            _print_issue(issue)
+        elif seen[0] == SHOWN_ISSUES + 1:
+            err.print("[yellow]more alert lines skipped[/]: the count is in the summary, every "
+                      "line in the report's alert_issues.csv")
+
+    return sink
 
 
 DataOpt = Annotated[Path | None, typer.Option("--data", help="OHLCV CSV/Parquet (date,ticker,"
@@ -309,6 +412,60 @@ StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="module:call
                                                  "signals from bars (instead of alerts).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL.")]
+TickerOpt = Annotated[str | None, typer.Option("--ticker", help="Ticker of a --data file "
+                                               "without a ticker column.")]
+# "\\[" keeps Rich (Typer's help renderer) from reading "[costs]" as markup
+_COSTS_HELP = " Default from \\[costs] / CATALYST_COSTS__*; see docs/trading.md#costs."
+CommissionBpsOpt = Annotated[float | None, typer.Option(
+    "--commission-bps", help="Commission in basis points of notional (default 10 = 0.1 %)."
+    + _COSTS_HELP)]
+CommissionShareOpt = Annotated[float | None, typer.Option(
+    "--commission-per-share", help="Commission per share in dollars (default 0)." + _COSTS_HELP)]
+CommissionOrderOpt = Annotated[float | None, typer.Option(
+    "--commission-per-order", help="Commission per fill in dollars (default 0)." + _COSTS_HELP)]
+MinCommissionOpt = Annotated[float | None, typer.Option(
+    "--min-commission", help="Smallest commission of a fill in dollars (default 0)."
+    + _COSTS_HELP)]
+SlippageBpsOpt = Annotated[float | None, typer.Option(
+    "--slippage-bps", help="Slippage of market and stop fills in basis points (default 5 = "
+    "0.05 %)." + _COSTS_HELP)]
+SlippageModelOpt = Annotated[str | None, typer.Option(
+    "--slippage-model", help="fixed (default), spread (plus half of --spread-bps) or "
+    "volatility (plus --volatility-factor x the bar's range)." + _COSTS_HELP)]
+SpreadBpsOpt = Annotated[float | None, typer.Option(
+    "--spread-bps", help="Quoted spread in basis points (spread model)." + _COSTS_HELP)]
+VolFactorOpt = Annotated[float | None, typer.Option(
+    "--volatility-factor", help="Slippage bps per bps of the bar's high-low range "
+    "(volatility model)." + _COSTS_HELP)]
+
+_COST_FLAGS = {"commission_bps": "--commission-bps", "commission_per_share":
+               "--commission-per-share", "commission_per_order": "--commission-per-order",
+               "min_commission": "--min-commission", "slippage_bps": "--slippage-bps",
+               "slippage_model": "--slippage-model", "spread_bps": "--spread-bps",
+               "volatility_factor": "--volatility-factor"}
+
+
+def _cost_model(**flags: Any) -> CostModel:
+    """The costs of this command: defaults, then settings, then the flags given."""
+    model = flags.get("slippage_model")
+    if model is not None and model not in SLIPPAGE_MODELS:
+        raise _fail(f"--slippage-model {model!r}: expected one of {', '.join(SLIPPAGE_MODELS)}")
+    try:
+        settings: Settings = get_container().core.settings()
+        return settings.cost_model(**flags)
+    except InvalidInput as exc:
+        flag = _COST_FLAGS.get(exc.field, exc.field)
+        raise _fail(f"{flag} {exc.value!r}: expected {exc.expected}") from None
+
+
+def _risk_config() -> RiskConfig:
+    """The risk limits of ``[risk]`` / ``CATALYST_RISK__*``; prices of daily bars stay fresh
+    for a long weekend unless ``max_price_age_s`` is configured."""
+    settings: Settings = get_container().core.settings()
+    cfg = settings.risk_config()
+    if "max_price_age_s" not in settings.risk:
+        cfg = attrs.evolve(cfg, max_price_age_s=DAILY_PRICE_AGE_S)
+    return cfg
 
 
 def _data_path(data: Path | None) -> Path:
@@ -335,8 +492,26 @@ def backtest(
                                                  )] = 14.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     as_json: JsonOpt = False,
+    ticker: TickerOpt = None,
+    auto_resume: Annotated[bool, typer.Option(
+        "--auto-resume", help="Simulate an operator who resumes trading after the close of "
+        "the session in which a circuit breaker tripped (never after a kill); off: a trip "
+        "latches for the rest of the backtest, as it does live.")] = False,
+    commission_bps: CommissionBpsOpt = None,
+    commission_per_share: CommissionShareOpt = None,
+    commission_per_order: CommissionOrderOpt = None,
+    min_commission: MinCommissionOpt = None,
+    slippage_bps: SlippageBpsOpt = None,
+    slippage_model: SlippageModelOpt = None,
+    spread_bps: SpreadBpsOpt = None,
+    volatility_factor: VolFactorOpt = None,
 ) -> None:
-    """Replay history through the paper-trading engine as fast as possible and report."""
+    """Replay history through the paper-trading engine as fast as possible and report.
+
+    The risk limits and costs come from the settings (the \\[risk] and \\[costs] tables of
+    catalyst.toml, CATALYST_RISK__* and CATALYST_COSTS__*); the live kill file is ignored,
+    with a warning. Exits 1 when most alert lines were bad.
+    """
     if not 0.0 <= threshold <= 1.0:
         raise _fail(f"--threshold {threshold}: expected a confidence in [0, 1]")
     if cash <= 0:
@@ -345,32 +520,49 @@ def backtest(
     _data_path(data)
     if alerts and alerts != "-" and not Path(alerts).exists():
         raise _fail(f"--alerts {alerts!r}: no such file or folder")
+    if alerts and Path(alerts).is_file():
+        not_alerts = not_alerts_reason(alerts)
+        if not_alerts is not None:
+            raise _fail(f"--alerts {alerts!r}: {not_alerts}: pass prices as --data; an alert "
+                        "line has id, ticker, known_at and score (docs/trading.md#alert-format)")
     try:
         SizingMethod(sizing)
     except ValueError:
         raise _fail(f"--sizing {sizing!r}: expected one of "
                     f"{', '.join(m.value for m in SizingMethod)}") from None
+    costs = _cost_model(
+        commission_bps=commission_bps, commission_per_share=commission_per_share,
+        commission_per_order=commission_per_order, min_commission=min_commission,
+        slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
+        volatility_factor=volatility_factor)
+    kill_file = get_container().core.settings().kill_file
+    ignored = str(kill_file) if kill_file.exists() else None
     path = _sqlite_file(db)  # validated above: only now replace the previous backtest
     if path is not None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     session = _session("backtest", data, alerts, strategy, db, None, 0.0, cash, threshold,
-                       sizing, max_hold_days, as_json)
+                       sizing, max_hold_days, as_json, costs=costs, ticker=ticker,
+                       auto_resume=auto_resume)
     result = _run_session(session, progress and not as_json)
     report_dir = report or Path("var/reports") / session.run_id
-    _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
+    _finish(session, result, report_dir, as_json, time.perf_counter() - t0,
+            kill_file_ignored=ignored)
 
 
 def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | None, db: str,
              run_id: str | None, speed: float, cash: float, threshold: float, sizing: str,
-             max_hold_days: float, as_json: bool, reconcile_steps: int | None = None
+             max_hold_days: float, as_json: bool, reconcile_steps: int | None = None, *,
+             costs: CostModel, ticker: str | None = None, auto_resume: bool = False
              ) -> Session:
     if alerts and strategy:
         raise _fail("--alerts and --strategy: give one signal source, not both")
     return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
-                   issue_sink=None if as_json else _print_issue, reconcile_steps=reconcile_steps)
+                   issue_sink=_issue_printer(), reconcile_steps=reconcile_steps, costs=costs,
+                   risk_config=_risk_config(), ticker=ticker,
+                   ignore_kill_flag=kind == "backtest", auto_resume=auto_resume)
 
 
 def _run_session(session: Session, progress: bool) -> Any:
@@ -413,6 +605,15 @@ def run(
         "--reconcile-interval", help="alpaca: reconcile orders and positions with the broker "
         "every this many seconds (0: only at start).")] = 300.0,
     as_json: JsonOpt = False,
+    ticker: TickerOpt = None,
+    commission_bps: CommissionBpsOpt = None,
+    commission_per_share: CommissionShareOpt = None,
+    commission_per_order: CommissionOrderOpt = None,
+    min_commission: MinCommissionOpt = None,
+    slippage_bps: SlippageBpsOpt = None,
+    slippage_model: SlippageModelOpt = None,
+    spread_bps: SpreadBpsOpt = None,
+    volatility_factor: VolFactorOpt = None,
 ) -> None:
     """Paper-trade through the engine; resumes after a restart (SIGINT/SIGTERM stop cleanly).
 
@@ -433,8 +634,14 @@ def run(
         raise _fail(f"--speed {speed}: expected >= 0")
     t0 = time.perf_counter()
     url = db or get_container().core.settings().database_url
+    costs = _cost_model(
+        commission_bps=commission_bps, commission_per_share=commission_per_share,
+        commission_per_order=commission_per_order, min_commission=min_commission,
+        slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
+        volatility_factor=volatility_factor)
     session = _session("run", data, alerts, strategy, url, run_id, speed, cash, threshold,
-                       sizing, max_hold_days, as_json, reconcile_steps)
+                       sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
+                       ticker=ticker)
     with session.uow as u:
         other = u.runs.latest()
     if other is not None and other.run_id != session.run_id:
@@ -476,15 +683,15 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
     url = db or container.core.settings().database_url
     uow = _uow(url, synchronous="FULL")
     issues: list[AlertIssue] = []
+    show = _issue_printer()
 
     def on_issue(i: AlertIssue) -> None:
         issues.append(i)
-        if not as_json:
-            _print_issue(i)
+        show(i)
 
     try:
         alert_feed = open_feed(alerts, on_issue=on_issue)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, NotAlertsError) as exc:
         raise _fail(f"--alerts {alerts!r}: {exc}") from None
     source = AlertSignalSource(alert_feed, container.services.signal_router(
         config=RouterConfig(threshold=threshold)))
