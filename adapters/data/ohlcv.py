@@ -108,9 +108,9 @@ def canonicalize(
     if "ticker" not in out.columns:
         if ticker is None:
             raise DataError(
-                "no ticker column (expected 'ticker' or 'symbol'): add one, or name the "
-                "ticker of a single-ticker file with 'catalyst data import FILE --ticker "
-                "SYMBOL' (also on data validate and data build)"
+                "no ticker column (expected 'ticker' or 'symbol'): add one, or pass --ticker "
+                "SYMBOL for a single-ticker file (data import, validate and build, backtest "
+                "and run all take it)"
             )
         out = out.assign(ticker=ticker)
     missing = [c for c in CANONICAL_COLUMNS if c not in out.columns]
