@@ -73,6 +73,7 @@ _TYPE_CODE = {OrderType.MARKET: _MKT, OrderType.LIMIT: _LMT, OrderType.STOP: _ST
 _OPEN_STATES = frozenset({S.NEW, S.PARTIALLY_FILLED, S.ACCEPTED})
 _CENT = Decimal("0.01")
 _BASIS = Decimal("0.0001")
+_EXPIRED = "day order reached session close"
 
 
 def _position_id(fill: Fill) -> str:
@@ -297,18 +298,38 @@ class SimulatedExchange:
             hist.append(row)
         if ts_ns > self._now_ns:
             self._now_ns = ts_ns
+        if ts_ns > self._next_expiry:
+            # orders whose session ended before this bar expire before anything trades in it
+            # (a ticker without a bar in that session never fills its day order later)
+            self._expire(ts_ns - 1)
         work = self._working.get(ticker)
         if work:
             self._match(ticker, work, ts_ns, o, h, lo, c, v)
+            if work and ts_ns >= self._next_expiry:
+                # this bar ends the session of some orders: this ticker's have had their last
+                # bar; other tickers' may still get a bar at this time (end_step expires them)
+                for od in list(work):
+                    if od.expiry_ns <= ts_ns and od.status.is_open:
+                        self._finish(od, S.EXPIRED, od.expiry_ns, reason=_EXPIRED)
+
+    def end_step(self, ts_ns: int) -> None:
+        """Say that every bar ending at ``ts_ns`` has been processed: orders whose session
+        ends at ``ts_ns`` expire (the replay loops call it once per timestamp)."""
         if ts_ns >= self._next_expiry:
             self._expire(ts_ns)
 
     def process_bars(self, ts_ns: int,
                      rows: Iterable[tuple[str, float, float, float, float, float]]) -> None:
-        """Process one replay step: ``rows`` of ``(ticker, open, high, low, close, volume)``."""
+        """Process one replay step: ``rows`` of ``(ticker, open, high, low, close, volume)``.
+
+        Every row is matched before any day order of the step's session close expires, so
+        the order in which tickers appear in a step changes nothing.
+        """
         on_bar = self.on_bar
         for t, o, h, lo, c, v in rows:
             on_bar(t, ts_ns, o, h, lo, c, v)
+        if ts_ns >= self._next_expiry:
+            self._expire(ts_ns)
 
     def push_bar(self, bar: Bar) -> None:
         """Process a domain :class:`Bar` (live feeds, tests)."""
@@ -331,8 +352,7 @@ class SimulatedExchange:
         n = ts if isinstance(ts, int) else ns_from_dt(ts)
         if n > self._now_ns:
             self._now_ns = n
-        if n >= self._next_expiry:
-            self._expire(n)
+        self.end_step(n)
 
     @property
     def cash(self) -> Decimal:
@@ -569,11 +589,14 @@ class SimulatedExchange:
                 self._finish(leg, S.CANCELED, ts_ns, reason="parent closed unfilled")
 
     def _expire(self, now_ns: int) -> None:
+        # expire every working order whose session ended at or before ``now_ns``, stamped at
+        # its session's end (not at the bar that revealed it), and recompute the next expiry
         nxt = _FAR
         for work in list(self._working.values()):
             for od in list(work):
                 if od.expiry_ns <= now_ns:
-                    self._finish(od, S.EXPIRED, now_ns, reason="day order reached session close")
+                    if od.status.is_open:
+                        self._finish(od, S.EXPIRED, od.expiry_ns, reason=_EXPIRED)
                 elif od.expiry_ns < nxt:
                     nxt = od.expiry_ns
         self._next_expiry = nxt
