@@ -4,6 +4,7 @@ It implements :class:`application.ports.BrokerPort` and :class:`~application.por
 Bars arrive through :meth:`SimulatedExchange.on_bar` (one bar as plain floats, the hot path),
 :meth:`~SimulatedExchange.process_bars` (a replay step), :meth:`~SimulatedExchange.push_bar`
 (a domain :class:`~domain.market.Bar`) or :meth:`~SimulatedExchange.on_price` (a live trade);
+:meth:`~SimulatedExchange.end_step` closes a timestamp whose bars were all pushed and
 :meth:`~SimulatedExchange.advance_to` moves time without a bar (day orders expire).
 
 Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, costs from
@@ -21,6 +22,11 @@ Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, c
   get the first bar they can trade in, ``opg`` only the session's opening bar, ``cls``
   only the bar that ends at the session's close; bars outside the regular session only
   trade orders with ``extended_hours``;
+- expiry is per ticker: a bar at the session's close is matched before its ticker's day
+  orders expire, other tickers' orders wait for their own bar of that close or for
+  :meth:`~SimulatedExchange.end_step`, and an order whose session ended without a bar of
+  its ticker expires (stamped at that close) before any later bar is matched, so it never
+  fills outside its session;
 - submits are checked like Alpaca checks them and refused with a domain error
   (:class:`~domain.errors.InsufficientBuyingPower`, :class:`~domain.errors.InvalidOrder`,
   :class:`~domain.errors.MarketClosed`): a refused order is never stored.

@@ -18,9 +18,11 @@ The pieces, from the outside in (also documented in ``docs/simulator.md``):
 
 :func:`run_strategy`
     The event-driven loop for users who embed the core: per step the exchange matches
-    working orders (``exchange.process_bars``), then the strategy sees each bar through a
-    reused :class:`BarView` and either returns signals or calls the :class:`StrategyContext`
-    order helpers; the per-step equity goes to an :class:`EquityRecorder`.
+    working orders against every bar of the step and then expires the day orders whose
+    session ended (as ``exchange.process_bars`` does), then the strategy sees each bar
+    through a reused :class:`BarView` and either returns signals or calls the
+    :class:`StrategyContext` order helpers; the per-step equity goes to an
+    :class:`EquityRecorder`. :class:`PerTicker` gives each ticker its own strategy.
 
 A trading engine built on top (``application/engine.py``) uses the same three calls::
 
