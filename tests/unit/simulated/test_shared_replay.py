@@ -207,13 +207,16 @@ _BOTH = [(CLOSES[d], 50.0, 51.0, 48.0, 50.0 + (d % 3) * 0.5) for d in range(8)]
 
 @pytest.mark.parametrize("shared", SHARED, ids=lambda f: f.__name__)
 @settings(max_examples=60)
-@given(panel=panels())
-@example(panel={"T0": ("dip", _BOTH), "T1": ("dip", _BOTH)})
-@example(panel={"T0": ("sma", _BOTH), "T1": ("dip", _BOTH[:3] + _BOTH[5:])})
+@given(panel=panels(), rotate=st.integers(0, 3))
+@example(panel={"T0": ("dip", _BOTH), "T1": ("dip", _BOTH)}, rotate=0)
+@example(panel={"T0": ("sma", _BOTH), "T1": ("dip", _BOTH[:3] + _BOTH[5:])}, rotate=1)
+# the first ticker's data ends while its last day order is working; the other's goes on
+@example(panel={"T0": ("dip", _BOTH[:4]), "T1": ("sma", _BOTH)}, rotate=0)
 def test_shared_replay_equals_each_ticker_alone(shared: Callable[..., SimulatedExchange],
-                                                panel: Panel) -> None:
+                                                panel: Panel, rotate: int) -> None:
     tickers = sorted(panel)
-    together = events_by_ticker(shared(panel, tickers))
+    k = rotate % len(tickers)  # the order of tickers inside each step
+    together = events_by_ticker(shared(panel, tickers[k:] + tickers[:k]))
     for t in tickers:
         alone = events_by_ticker(run_shared_run_strategy(panel, [t])).get(t, [])
         assert together.get(t, []) == alone, t
