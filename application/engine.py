@@ -131,7 +131,10 @@ class BarReplay:
         Every bar, any order (sorted here by time, then ticker).
     sinks
         Called with each step's bars before the step is yielded (the simulated broker's
-        matching, the price feed, the clock).
+        matching, the price feed, the clock). A broker sink gets the whole step at once, so
+        it can match every ticker's bar before any day order of that session close expires
+        (``adapters.sources.market.replay_into`` pushes the bars, then calls the simulated
+        exchange's ``advance_to``).
     history_sinks
         Called instead of ``sinks`` while priming (resume): the feed, not the broker.
     speed

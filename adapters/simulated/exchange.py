@@ -4,6 +4,7 @@ It implements :class:`application.ports.BrokerPort` and :class:`~application.por
 Bars arrive through :meth:`SimulatedExchange.on_bar` (one bar as plain floats, the hot path),
 :meth:`~SimulatedExchange.process_bars` (a replay step), :meth:`~SimulatedExchange.push_bar`
 (a domain :class:`~domain.market.Bar`) or :meth:`~SimulatedExchange.on_price` (a live trade);
+:meth:`~SimulatedExchange.end_step` closes a timestamp whose bars were all pushed and
 :meth:`~SimulatedExchange.advance_to` moves time without a bar (day orders expire).
 
 Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, costs from
@@ -21,6 +22,11 @@ Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, c
   get the first bar they can trade in, ``opg`` only the session's opening bar, ``cls``
   only the bar that ends at the session's close; bars outside the regular session only
   trade orders with ``extended_hours``;
+- expiry is per ticker: a bar at the session's close is matched before its ticker's day
+  orders expire, other tickers' orders wait for their own bar of that close or for
+  :meth:`~SimulatedExchange.end_step`, and an order whose session ended without a bar of
+  its ticker expires (stamped at that close) before any later bar is matched, so it never
+  fills outside its session;
 - submits are checked like Alpaca checks them and refused with a domain error
   (:class:`~domain.errors.InsufficientBuyingPower`, :class:`~domain.errors.InvalidOrder`,
   :class:`~domain.errors.MarketClosed`): a refused order is never stored.
@@ -73,6 +79,7 @@ _TYPE_CODE = {OrderType.MARKET: _MKT, OrderType.LIMIT: _LMT, OrderType.STOP: _ST
 _OPEN_STATES = frozenset({S.NEW, S.PARTIALLY_FILLED, S.ACCEPTED})
 _CENT = Decimal("0.01")
 _BASIS = Decimal("0.0001")
+_EXPIRED = "day order reached session close"
 
 
 def _position_id(fill: Fill) -> str:
@@ -297,18 +304,38 @@ class SimulatedExchange:
             hist.append(row)
         if ts_ns > self._now_ns:
             self._now_ns = ts_ns
+        if ts_ns > self._next_expiry:
+            # orders whose session ended before this bar expire before anything trades in it
+            # (a ticker without a bar in that session never fills its day order later)
+            self._expire(ts_ns - 1)
         work = self._working.get(ticker)
         if work:
             self._match(ticker, work, ts_ns, o, h, lo, c, v)
+            if work and ts_ns >= self._next_expiry:
+                # this bar ends the session of some orders: this ticker's have had their last
+                # bar; other tickers' may still get a bar at this time (end_step expires them)
+                for od in list(work):
+                    if od.expiry_ns <= ts_ns and od.status.is_open:
+                        self._finish(od, S.EXPIRED, od.expiry_ns, reason=_EXPIRED)
+
+    def end_step(self, ts_ns: int) -> None:
+        """Say that every bar ending at ``ts_ns`` has been processed: orders whose session
+        ends at ``ts_ns`` expire (the replay loops call it once per timestamp)."""
         if ts_ns >= self._next_expiry:
             self._expire(ts_ns)
 
     def process_bars(self, ts_ns: int,
                      rows: Iterable[tuple[str, float, float, float, float, float]]) -> None:
-        """Process one replay step: ``rows`` of ``(ticker, open, high, low, close, volume)``."""
+        """Process one replay step: ``rows`` of ``(ticker, open, high, low, close, volume)``.
+
+        Every row is matched before any day order of the step's session close expires, so
+        the order in which tickers appear in a step changes nothing.
+        """
         on_bar = self.on_bar
         for t, o, h, lo, c, v in rows:
             on_bar(t, ts_ns, o, h, lo, c, v)
+        if ts_ns >= self._next_expiry:
+            self._expire(ts_ns)
 
     def push_bar(self, bar: Bar) -> None:
         """Process a domain :class:`Bar` (live feeds, tests)."""
@@ -331,8 +358,7 @@ class SimulatedExchange:
         n = ts if isinstance(ts, int) else ns_from_dt(ts)
         if n > self._now_ns:
             self._now_ns = n
-        if n >= self._next_expiry:
-            self._expire(n)
+        self.end_step(n)
 
     @property
     def cash(self) -> Decimal:
@@ -569,11 +595,14 @@ class SimulatedExchange:
                 self._finish(leg, S.CANCELED, ts_ns, reason="parent closed unfilled")
 
     def _expire(self, now_ns: int) -> None:
+        # expire every working order whose session ended at or before ``now_ns``, stamped at
+        # its session's end (not at the bar that revealed it), and recompute the next expiry
         nxt = _FAR
         for work in list(self._working.values()):
             for od in list(work):
                 if od.expiry_ns <= now_ns:
-                    self._finish(od, S.EXPIRED, now_ns, reason="day order reached session close")
+                    if od.status.is_open:
+                        self._finish(od, S.EXPIRED, od.expiry_ns, reason=_EXPIRED)
                 elif od.expiry_ns < nxt:
                     nxt = od.expiry_ns
         self._next_expiry = nxt

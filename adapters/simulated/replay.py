@@ -18,9 +18,11 @@ The pieces, from the outside in (also documented in ``docs/simulator.md``):
 
 :func:`run_strategy`
     The event-driven loop for users who embed the core: per step the exchange matches
-    working orders (``exchange.process_bars``), then the strategy sees each bar through a
-    reused :class:`BarView` and either returns signals or calls the :class:`StrategyContext`
-    order helpers; the per-step equity goes to an :class:`EquityRecorder`.
+    working orders against every bar of the step and then expires the day orders whose
+    session ended (as ``exchange.process_bars`` does), then the strategy sees each bar
+    through a reused :class:`BarView` and either returns signals or calls the
+    :class:`StrategyContext` order helpers; the per-step equity goes to an
+    :class:`EquityRecorder`. :class:`PerTicker` gives each ticker its own strategy.
 
 A trading engine built on top (``application/engine.py``) uses the same three calls::
 
@@ -64,6 +66,7 @@ __all__ = [
     "CsvSource",
     "EquityRecorder",
     "EquityStats",
+    "PerTicker",
     "ReplayClock",
     "ReplayEngine",
     "StrategyContext",
@@ -430,9 +433,9 @@ class StrategyContext:
         """Sell ``quantity``."""
         return self.order(ticker, -abs(quantity), **kw)
 
-    def close(self, ticker: str) -> str | None:
-        """Flatten ``ticker`` with a market order."""
-        return self.order(ticker, -self.position(ticker))
+    def close(self, ticker: str, **kw: Any) -> str | None:
+        """Flatten ``ticker`` with a market order (``kw``: e.g. ``time_in_force``)."""
+        return self.order(ticker, -self.position(ticker), **kw)
 
 
 class BarStrategy(Protocol):
@@ -444,6 +447,30 @@ class BarStrategy(Protocol):
 
 
 StrategyLike = BarStrategy | Callable[[BarView, StrategyContext], Iterable[Signal] | None]
+
+
+class PerTicker:
+    """One strategy instance per ticker, made on the ticker's first bar by ``factory``.
+
+    Strategies that keep per-series state (moving averages, positions) must see one
+    ticker's bars only: ``run_strategy(replay, exchange, PerTicker(lambda: SmaCross(10,
+    30)))`` runs one :class:`~adapters.simulated.examples.SmaCross` per ticker over a
+    shared multi-ticker replay. ``strategies`` maps each ticker to its instance.
+    """
+
+    def __init__(self, factory: Callable[[], StrategyLike]) -> None:
+        self.factory = factory
+        self.strategies: dict[str, StrategyLike] = {}
+        self._fns: dict[str, Callable[[BarView, StrategyContext],
+                                      Iterable[Signal] | None]] = {}
+
+    def on_bar(self, bar: BarView, ctx: StrategyContext) -> Iterable[Signal] | None:
+        """Pass the bar to its ticker's strategy."""
+        fn = self._fns.get(bar.ticker)
+        if fn is None:
+            strategy = self.strategies[bar.ticker] = self.factory()
+            fn = self._fns[bar.ticker] = _callable(strategy)
+        return fn(bar, ctx)
 
 
 def _callable(strategy: StrategyLike) -> Callable[[BarView, StrategyContext],
@@ -555,6 +582,8 @@ def _run(replay: ReplayEngine, exchange: SimulatedExchange, strategy: StrategyLi
             for ts_ns, rows in _group_rows(chunk, clock):
                 for t, o, h, lo, c, v in rows:
                     on_bar(t, ts_ns, o, h, lo, c, v)
+                if ts_ns >= exchange._next_expiry:  # every bar of the step was matched
+                    exchange._expire(ts_ns)
                 for t, o, h, lo, c, v in rows:
                     idx += 1
                     view.ticker = t
@@ -580,7 +609,10 @@ def _run(replay: ReplayEngine, exchange: SimulatedExchange, strategy: StrategyLi
             chunk.low.tolist(), chunk.close.tolist(), chunk.volume.tolist(), strict=True
         ):
             clock._ns = ts_ns
-            if keep_hist or working.get(t) or ts_ns >= exchange._next_expiry:
+            if ts_ns >= exchange._next_expiry:  # the only bar of its step: then expire
+                on_bar(t, ts_ns, o, h, lo, c, v)
+                exchange._expire(ts_ns)
+            elif keep_hist or working.get(t):
                 on_bar(t, ts_ns, o, h, lo, c, v)
             else:  # nothing can trade: what on_bar would do, without the call
                 last[t] = (ts_ns, o, h, lo, c, v)

@@ -169,6 +169,7 @@ class SparseReplay:
                 set_ns(tj)
             ex.on_bar(t, tj, float(o[nxt]), float(h[nxt]), float(lo[nxt]), float(c[nxt]),
                       float(v[nxt]))
+            ex.end_step(tj)
             self.events_processed += 1
             if nxt == nsig:
                 si += 1

@@ -63,11 +63,15 @@ def replay_into(
     """Return a replay that moves ``clock`` to each step and pushes its bars into ``broker``
     (a simulated exchange or fake that is also the price feed)."""
 
+    end_step = getattr(broker, "advance_to", None)
+
     def step(s: MarketStep) -> None:
         if s.ts > clock.now():
             clock.set(s.ts)
         for b in s.bars.values():
             broker.push_bar(b)
+        if end_step is not None:  # every bar of the step is matched: the session's orders end
+            end_step(s.ts)
 
     sinks = [step, *extra]
     return BarReplay(bars, sinks, sinks, speed=speed)
