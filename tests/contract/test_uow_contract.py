@@ -410,21 +410,25 @@ def _snap(minutes: int, equity: str, run_id: str | None = None) -> PortfolioSnap
 
 def test_tc_r19_snapshot_with_same_run_and_time_replaces(uows: Factory) -> None:
     with uows() as uow:
-        uow.runs.start(RunRecord(run_id="r1", kind="backtest", started_at=ts(0)))
         uow.reports.add_snapshot(_snap(10, "100000"))
         uow.reports.add_snapshot(_snap(10, "100001"))
-        uow.reports.add_snapshot(_snap(5, "99000", "r1"))
+        uow.reports.add_snapshot(_snap(5, "99000"))
+        uow.commit()
+    with uows().for_run("r1") as uow:
         uow.reports.add_snapshot(_snap(10, "100002", "r1"))
         uow.reports.add_snapshot(_snap(10, "100003", "r1"))
         uow.commit()
     with uows() as uow:
         got = uow.reports.snapshots()
-        assert [(s.ts, s.run_id) for s in got][0] == (ts(5), "r1")
-        assert sorted((s.run_id or "", str(s.equity)) for s in got) == [
-            ("", "100001"), ("r1", "100003"), ("r1", "99000")
+        assert [(s.ts, s.run_id, str(s.equity)) for s in got] == [
+            (ts(5), "default", "99000"), (ts(10), "default", "100001")
         ]
-        assert len(uow.reports.snapshots(since=ts(6))) == 2
+        assert [s.equity for s in uow.reports.snapshots(since=ts(6))] == [Decimal("100001")]
         assert [s.equity for s in uow.reports.snapshots(until=ts(6))] == [Decimal("99000")]
+    with uows().for_run("r1") as uow:
+        assert [(s.ts, s.run_id, str(s.equity)) for s in uow.reports.snapshots()] == [
+            (ts(10), "r1", "100003")
+        ]
 
 
 def test_tc_r20_metrics_replace_by_run_period_and_start(uows: Factory) -> None:
