@@ -296,7 +296,7 @@ class RunRepo(Protocol):
         ...
 
     def list(self) -> list[RunRecord]:
-        """Return every run, oldest first."""
+        """Return every run, the one started or finished most recently last."""
         ...
 
     def delete(self, run_id: str) -> None:
@@ -343,6 +343,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None:
         """Roll back anything not committed."""
+        ...
+
+    def for_run(self, run: str) -> UnitOfWork:
+        """Return a unit of work on the same store, opened for run ``run``."""
         ...
 
     def commit(self) -> None:

@@ -236,12 +236,12 @@ class _Runs(_Base):
         return self._uow._tx_store().runs
 
     def start(self, run: RunRecord) -> None:
-        old = self._runs.get(run.run_id)
-        if old is None or old.status == PLACEHOLDER_STATUS:
-            self._runs[run.run_id] = run
+        # a run moves to the end of the dict when started or finished: list() is by activity
+        old = self._runs.pop(run.run_id, None)
+        self._runs[run.run_id] = run if old is None or old.status == PLACEHOLDER_STATUS else old
 
     def finish(self, run_id: str, ts: datetime, status: str) -> None:
-        run = self._runs.get(run_id)
+        run = self._runs.pop(run_id, None)
         if run is None:
             raise NotFound(f"run {run_id} was never started")
         self._runs[run_id] = attrs.evolve(run, finished_at=ts, status=status)
@@ -254,7 +254,7 @@ class _Runs(_Base):
         return max(runs, key=lambda r: (r.started_at, r.run_id)) if runs else None
 
     def list(self) -> list[RunRecord]:
-        return sorted(self._runs.values(), key=lambda r: (r.started_at, r.run_id))
+        return list(self._runs.values())
 
     def delete(self, run_id: str) -> None:
         store = self._uow._tx_store()
@@ -339,11 +339,14 @@ class InMemoryUnitOfWork:
         tx = self._tx_store()
         committed = self._shared.committed
         for name in set(self._base_runs) - set(tx.runs):
-            committed.runs.pop(name, None)
             committed.states.pop(name, None)
-        for name, rec in tx.runs.items():
-            if self._base_runs.get(name) is not rec:
-                committed.runs[name] = rec
+        # this transaction's run records in its order (the order is activity), except that
+        # a record it did not touch keeps what others committed meanwhile
+        merged = {name: rec if rec is not self._base_runs.get(name)
+                  else committed.runs.get(name, rec) for name, rec in tx.runs.items()}
+        merged.update((n, r) for n, r in committed.runs.items()
+                      if n not in self._base_runs and n not in merged)
+        committed.runs = merged
         if self.run in tx.states:
             committed.states[self.run] = copy.deepcopy(tx.states[self.run])
         self._base_runs = dict(tx.runs)

@@ -73,6 +73,9 @@ runs = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=True),
     Column("params", JsonDoc, nullable=False),
+    # wall-clock time of the last start or finish (started_at is the run's own clock, which
+    # is data time in a replay): orders runs by activity, so "the latest run" is the last used
+    Column("updated_at", UtcDateTime, nullable=True),
     CheckConstraint("kind <> ''", name="kind_not_empty"),
     Index("ix_runs_kind_started_at", "kind", "started_at"),
     Index("ix_runs_started_at", "started_at"),

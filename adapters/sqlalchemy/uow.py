@@ -396,19 +396,21 @@ class SqlRuns(_Repo):
     """``RunRepo`` over ``runs`` (every run of the database)."""
 
     def start(self, run: RunRecord) -> None:
-        self._x(self._q.run_insert, m.run_row(run))
+        now = datetime.now(UTC)
+        self._x(self._q.run_insert, {**m.run_row(run), "updated_at": now})
         # a placeholder (a run that wrote before it was started) takes the real record
         row = m.run_row(run)
         del row["run_id"]
         self._x(update(t.runs).where(
             and_(t.runs.c.run_id == run.run_id, t.runs.c.status == PLACEHOLDER_STATUS)), row)
+        self._x(update(t.runs).where(t.runs.c.run_id == run.run_id), {"updated_at": now})
         if run.run_id == self._uow.run_id:
             self._uow._run_written()
 
     def finish(self, run_id: str, ts: datetime, status: str) -> None:
         res = self._x(
             update(t.runs).where(t.runs.c.run_id == run_id),
-            {"finished_at": ts, "status": status},
+            {"finished_at": ts, "status": status, "updated_at": datetime.now(UTC)},
         )
         if res.rowcount == 0:
             raise NotFound(f"run {run_id} was never started")
@@ -426,7 +428,8 @@ class SqlRuns(_Repo):
         return m.run_from(row) if row is not None else None
 
     def list(self) -> list[RunRecord]:
-        q = select(t.runs).order_by(t.runs.c.started_at, t.runs.c.run_id)
+        r = t.runs.c
+        q = select(t.runs).order_by(func.coalesce(r.updated_at, r.started_at), r.run_id)
         return [m.run_from(r) for r in self._x(q).mappings()]
 
     def delete(self, run_id: str) -> None:
@@ -482,7 +485,8 @@ class SqlUnitOfWork:
             return
         self._execute(self._stmts.run_ensure, {
             "run_id": self.run_id, "kind": PLACEHOLDER_KIND, "status": PLACEHOLDER_STATUS,
-            "started_at": datetime.now(UTC), "finished_at": None, "params": {}})
+            "started_at": datetime.now(UTC), "finished_at": None, "params": {},
+            "updated_at": datetime.now(UTC)})
         self._run_pending = True
 
     def _run_written(self) -> None:

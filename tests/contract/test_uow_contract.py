@@ -523,6 +523,7 @@ def _book(uow: Any, tag: str, minutes: int) -> None:
 
 
 def _seen(uow: Any) -> dict[str, Any]:
+    held = uow.positions.open_for("AAPL")
     return {
         "orders": [o.client_order_id for o in uow.orders.list()],
         "order": [c for c in ("ct-a", "ct-b") if uow.orders.get(c) is not None],
@@ -530,7 +531,7 @@ def _seen(uow: Any) -> dict[str, Any]:
         "fills_of": [f.fill_id for c in ("ct-a", "ct-b") for f in uow.fills.for_order(c)],
         "open": [p.position_id for p in uow.positions.list_open()],
         "get": [p for p in ("pos-a", "pos-b") if uow.positions.get(p) is not None],
-        "open_for": (lambda p: p.position_id if p else None)(uow.positions.open_for("AAPL")),
+        "open_for": held.position_id if held is not None else None,
         "closed": [c.position_id for c in uow.positions.list_closed()],
         "executions": [r.signal_id for r in uow.journal.executions()],
         "risk": [e.rule for e in uow.journal.risk_events()],
@@ -612,8 +613,8 @@ def test_tc_r42_a_run_that_writes_before_start_gets_a_placeholder_that_start_rep
     with uows() as uow:
         runs = uow.runs.list()
         assert [(r.run_id, r.kind, r.status, dict(r.params)) for r in runs] == [
-            ("early", "run", "running", {"threshold": 0.7}),
             ("late", "backtest", "running", {}),
+            ("early", "run", "running", {"threshold": 0.7}),  # started again: the latest
         ]
         assert uow.runs.get("default") is None  # reading creates nothing
     with uows().for_run("early") as uow:
@@ -674,6 +675,25 @@ def test_tc_r45_runs_committing_in_turn_keep_each_others_writes(uows: Factory) -
         assert (uow.state.get("k"), uow.state.get("k2")) == ("b1", None)
     with uows() as uow:
         assert {r.run_id for r in uow.runs.list()} == {"run-a", "run-b"}
+
+
+def test_tc_r47_runs_list_by_activity_the_last_started_or_finished_last(
+    uows: Factory,
+) -> None:
+    with uows() as uow:
+        uow.runs.start(RunRecord(run_id="b", kind="run", started_at=ts(9)))
+        uow.commit()
+    with uows() as uow:
+        uow.runs.start(RunRecord(run_id="a", kind="run", started_at=ts(0)))
+        uow.commit()
+    with uows() as uow:
+        assert [r.run_id for r in uow.runs.list()] == ["b", "a"]
+        latest = uow.runs.latest()
+        assert latest is not None and latest.run_id == "b"  # latest: by the run's own clock
+        uow.runs.finish("b", ts(10), "finished")
+        uow.commit()
+    with uows() as uow:
+        assert [r.run_id for r in uow.runs.list()] == ["a", "b"]
 
 
 def test_tc_r46_a_run_name_must_fit_the_key(uows: Factory) -> None:

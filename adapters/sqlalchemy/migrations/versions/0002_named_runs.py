@@ -5,8 +5,9 @@ Revises: 0001
 Create Date: 2026-11-27 14:40:00
 
 Several named runs share one database. ``kv_state`` gets a ``run_id`` column and the key
-``(run_id, key)``. Rows written before runs had names (``run_id`` NULL) and the state they
-share go to one run, ``default``: the most recently started run is renamed ``default`` (so
+``(run_id, key)``; ``runs`` gets ``updated_at`` (wall clock of the last start or finish).
+Rows written before runs had names (``run_id`` NULL) and the state they share go to one
+run, ``default``: the most recently started run is renamed ``default`` (so
 ``catalyst run`` resumes it), or a run ``default`` is created when the database holds rows
 but no run. Older runs keep their names, their engine cursors and their snapshots.
 """
@@ -87,6 +88,8 @@ def _kv_with_run(conn: Any) -> None:
 
 def upgrade() -> None:
     conn = op.get_bind()
+    op.add_column("runs", sa.Column(
+        "updated_at", adapters.sqlalchemy.types.UtcDateTime(timezone=True), nullable=True))
     _kv_with_run(conn)
     runs = sa.table("runs", *(sa.column(c) for c in _RUN_COLUMNS))
     kv = _kv()
@@ -143,6 +146,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     conn = op.get_bind()
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("updated_at")
     kv = _kv()
     rows = conn.execute(sa.select(kv.c.run_id, kv.c.key)).all()
     keep: dict[str, str] = {}
