@@ -10,6 +10,7 @@ commands show the run named by ``--run``, or the latest run of the database.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ BACKTEST_RUN = "backtest"
 #: what ``runs.start`` leaves for a run that wrote before it was started
 _PLACEHOLDER = "created"
 _NAME_MAX = 64
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{_NAME_MAX - 1}}}")
 
 out = Console()
 err = Console(stderr=True)
@@ -35,10 +37,14 @@ def _fail(msg: str, code: int = 2) -> typer.Exit:
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` if it can name a run; exit 2 naming the problem otherwise."""
-    if not name or len(name) > _NAME_MAX or not name.isprintable() or name != name.strip():
-        raise _fail(f"--run {name!r}: expected a name of 1 to {_NAME_MAX} printable "
-                    "characters without leading or trailing spaces")
+    """Return ``name`` if it can name a run; exit 2 naming the problem otherwise.
+
+    A name is also a folder (``var/reports/<run>``): letters, digits, ``.``, ``_`` and ``-``,
+    starting with a letter or digit.
+    """
+    if not _NAME.fullmatch(name):
+        raise _fail(f"--run {name!r}: expected 1 to {_NAME_MAX} letters, digits, '.', '_' or "
+                    "'-', starting with a letter or digit")
     return name
 
 
