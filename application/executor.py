@@ -22,7 +22,7 @@ from decimal import ROUND_DOWN, Decimal
 import attrs
 import structlog
 
-from application.ports import BrokerPort, PriceFeedPort, UnitOfWork
+from application.ports import DEFAULT_RUN, BrokerPort, PriceFeedPort, UnitOfWork
 from application.reconcile import apply_fill_to_positions
 from application.risk import RiskService, market_view
 from application.sizing_plan import (
@@ -131,7 +131,8 @@ class OrderExecutor:
         t0 = self._timer()
         cfg = self.config
         side = Side.BUY if signal.action.value == "buy" else Side.SELL
-        coid = make_coid(signal.signal_id, "entry", signal.strategy)
+        coid = make_coid(signal.signal_id, "entry", signal.strategy,
+                         "" if uow.run == DEFAULT_RUN else uow.run)
 
         def row(stage: str, ok: bool, error: str | None = None, *, coid: str | None = None,
                 position_id: str | None = None, quantity: Decimal | None = None,

@@ -30,6 +30,7 @@ from domain.position import ClosedPosition, Position
 from domain.signal import Signal
 
 __all__ = [
+    "DEFAULT_RUN",
     "BrokerPort",
     "Clock",
     "FillRepo",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 OrderQueryStatus = Literal["open", "closed", "all"]
+
+#: The run a unit of work reads and writes when none is named. Rows written before runs had
+#: names belong to it, and its client order ids are those of a store without named runs.
+DEFAULT_RUN = "default"
 
 
 class BrokerPort(Protocol):
@@ -267,10 +272,15 @@ class ReportRepo(Protocol):
 
 
 class RunRepo(Protocol):
-    """Engine runs: which run wrote what."""
+    """The named runs of a store (every run, whichever run the unit of work is opened for).
+
+    A unit of work creates a placeholder record of its run (kind ``adhoc``, status
+    ``created``) when it first writes without the run having been started; ``start``
+    replaces such a placeholder.
+    """
 
     def start(self, run: RunRecord) -> None:
-        """Insert a run (or leave an existing run with the same id as it is)."""
+        """Insert a run (or leave an existing, started run with the same id as it is)."""
         ...
 
     def finish(self, run_id: str, ts: datetime, status: str) -> None:
@@ -285,9 +295,17 @@ class RunRepo(Protocol):
         """Return the most recently started run (of ``kind``)."""
         ...
 
+    def list(self) -> list[RunRecord]:
+        """Return every run, the one started or finished most recently last."""
+        ...
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run and everything stored in it; unknown runs are ignored."""
+        ...
+
 
 class StateRepo(Protocol):
-    """Small durable key/value state: risk state, source offsets, engine cursor."""
+    """Small durable key/value state of the run: risk state, source offsets, engine cursor."""
 
     def get(self, key: str) -> str | None:
         """Return the value stored under ``key``."""
@@ -299,8 +317,15 @@ class StateRepo(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One atomic use case: everything written inside commits together or not at all."""
+    """One atomic use case: everything written inside commits together or not at all.
 
+    A unit of work is opened for one run (``run``, default :data:`DEFAULT_RUN`): orders,
+    fills, positions, the journal, state and reports are those of that run, and rows of
+    other runs in the same store are invisible to it. Client order ids, fill ids and
+    position ids stay unique across the runs of a store (the broker sees them all).
+    """
+
+    run: str
     orders: OrderRepo
     fills: FillRepo
     positions: PositionRepo
@@ -318,6 +343,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None:
         """Roll back anything not committed."""
+        ...
+
+    def for_run(self, run: str) -> UnitOfWork:
+        """Return a unit of work on the same store, opened for run ``run``."""
         ...
 
     def commit(self) -> None:

@@ -66,8 +66,7 @@ class PortfolioTracker:
         ts = _day_ts(day)
         if self._day != day:
             if self._day is None:  # first step of this process: ask the store
-                prev = [s for s in uow.reports.snapshots(until=ts - timedelta(seconds=1))
-                        if s.run_id == self.run_id]
+                prev = uow.reports.snapshots(until=ts - timedelta(seconds=1))
                 self._prev_equity = prev[-1].equity if prev else start
             else:
                 self._prev_equity = self._day_equity
@@ -85,8 +84,8 @@ class PortfolioTracker:
         return snap
 
     def snapshots(self, uow: UnitOfWork) -> list[PortfolioSnapshot]:
-        """Return this run's snapshots in time order."""
-        return [s for s in uow.reports.snapshots() if s.run_id == self.run_id]
+        """Return this run's snapshots (those of the unit of work's run) in time order."""
+        return uow.reports.snapshots()
 
     def compute(self, uow: UnitOfWork, periods: tuple[str, ...] = PERIODS
                 ) -> dict[str, list[PerformanceRecord]]:

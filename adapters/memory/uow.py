@@ -1,7 +1,9 @@
 """An in-memory unit of work with the same semantics as the SQL one.
 
 Reads return copies, so changing an entity without ``save`` changes nothing stored; a
-transaction works on a copy of the committed state and ``commit`` swaps it in.
+transaction works on a copy of the committed state and ``commit`` swaps it in. One store
+holds several runs (:meth:`InMemoryUnitOfWork.for_run` opens another run on the same store);
+a unit of work sees its own run's state, and ids stay unique across the runs of a store.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import copy
 import copyreg
 import types
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
 
+from application.ports import DEFAULT_RUN
 from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot, RunRecord
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -38,6 +41,16 @@ class _State:
     kv: dict[str, str] = attrs.field(factory=dict)
     snapshots: dict[tuple[str | None, datetime], PortfolioSnapshot] = attrs.field(factory=dict)
     metrics: dict[tuple[str | None, str, datetime], PerformanceRecord] = attrs.field(factory=dict)
+
+
+PLACEHOLDER_KIND, PLACEHOLDER_STATUS = "adhoc", "created"
+
+
+@attrs.define
+class _Store:
+    """What one store holds: each run's state and the run records."""
+
+    states: dict[str, _State] = attrs.field(factory=dict)
     runs: dict[str, RunRecord] = attrs.field(factory=dict)
 
 
@@ -49,12 +62,19 @@ class _Base:
     def _s(self) -> _State:
         return self._uow._working()
 
+    def _all(self) -> list[_State]:
+        return list(self._uow._tx_store().states.values())
+
+    def _write(self) -> _State:
+        self._uow._ensure_run()
+        return self._s
+
 
 class _Orders(_Base):
     def add(self, order: Order) -> None:
-        if order.client_order_id in self._s.orders:
+        if any(order.client_order_id in st.orders for st in self._all()):
             raise DuplicateClientOrderId(order.client_order_id)
-        self._s.orders[order.client_order_id] = copy.deepcopy(order)
+        self._write().orders[order.client_order_id] = copy.deepcopy(order)
 
     def get(self, client_order_id: str) -> Order | None:
         o = self._s.orders.get(client_order_id)
@@ -73,14 +93,14 @@ class _Orders(_Base):
         ]
 
     def record_event(self, event: OrderEvent) -> None:
-        self._s.order_events.append(event)
+        self._write().order_events.append(event)
 
 
 class _Fills(_Base):
     def add(self, fill: Fill) -> None:
-        if fill.fill_id in self._s.fills:
+        if any(fill.fill_id in st.fills for st in self._all()):
             raise DuplicateFill(fill.fill_id, "fills table")
-        self._s.fills[fill.fill_id] = fill
+        self._write().fills[fill.fill_id] = fill
 
     def exists(self, fill_id: str) -> bool:
         return fill_id in self._s.fills
@@ -102,9 +122,10 @@ class _Positions(_Base):
         return copy.deepcopy(p)
 
     def add(self, position: Position) -> None:
-        if position.position_id in self._s.positions or position.position_id in self._s.closed:
-            raise ConcurrencyConflict(f"position {position.position_id} already exists")
-        self._s.positions[position.position_id] = copy.deepcopy(position)
+        pid = position.position_id
+        if any(pid in st.positions or pid in st.closed for st in self._all()):
+            raise ConcurrencyConflict(f"position {pid} already exists")
+        self._write().positions[pid] = copy.deepcopy(position)
         self._loaded[position.position_id] = position.version
 
     def get(self, position_id: str) -> Position | None:
@@ -138,7 +159,9 @@ class _Positions(_Base):
 
     def close(self, position: Position, closed: ClosedPosition) -> None:
         self._check(position)
-        del self._s.positions[position.position_id]
+        if any(closed.position_id in st.closed for st in self._all()):
+            raise ConcurrencyConflict(f"position {closed.position_id} was closed before")
+        del self._write().positions[position.position_id]
         self._s.closed[closed.position_id] = closed
         self._loaded.pop(position.position_id, None)
 
@@ -156,13 +179,13 @@ class _Positions(_Base):
 
 class _Journal(_Base):
     def add_execution(self, record: ExecutionRecord) -> None:
-        self._s.executions.append(record)
+        self._write().executions.append(record)
 
     def add_risk_event(self, event: RiskEvent) -> None:
-        self._s.risk_events.append(event)
+        self._write().risk_events.append(event)
 
     def add_exit_event(self, event: ExitTriggered) -> None:
-        self._s.exit_events.append(event)
+        self._write().exit_events.append(event)
 
     def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
         return [r for r in self._s.executions if signal_id is None or r.signal_id == signal_id]
@@ -176,12 +199,13 @@ class _KeyValue(_Base):
         return self._s.kv.get(key)
 
     def set(self, key: str, value: str) -> None:
-        self._s.kv[key] = value
+        self._write().kv[key] = value
 
 
 class _Reports(_Base):
     def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
-        self._s.snapshots[(snapshot.run_id, snapshot.ts)] = snapshot
+        run = self._uow.run
+        self._write().snapshots[(run, snapshot.ts)] = attrs.evolve(snapshot, run_id=run)
 
     def snapshots(
         self, since: datetime | None = None, until: datetime | None = None
@@ -195,7 +219,9 @@ class _Reports(_Base):
         )
 
     def save_metrics(self, record: PerformanceRecord) -> None:
-        self._s.metrics[(record.run_id, record.period, record.period_start)] = record
+        run = self._uow.run
+        self._write().metrics[(run, record.period, record.period_start)] = attrs.evolve(
+            record, run_id=run)
 
     def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
         return sorted(
@@ -205,29 +231,57 @@ class _Reports(_Base):
 
 
 class _Runs(_Base):
+    @property
+    def _runs(self) -> dict[str, RunRecord]:
+        return self._uow._tx_store().runs
+
     def start(self, run: RunRecord) -> None:
-        self._s.runs.setdefault(run.run_id, run)
+        # a run moves to the end of the dict when started or finished: list() is by activity
+        old = self._runs.pop(run.run_id, None)
+        self._runs[run.run_id] = run if old is None or old.status == PLACEHOLDER_STATUS else old
 
     def finish(self, run_id: str, ts: datetime, status: str) -> None:
-        run = self._s.runs.get(run_id)
+        run = self._runs.pop(run_id, None)
         if run is None:
             raise NotFound(f"run {run_id} was never started")
-        self._s.runs[run_id] = attrs.evolve(run, finished_at=ts, status=status)
+        self._runs[run_id] = attrs.evolve(run, finished_at=ts, status=status)
 
     def get(self, run_id: str) -> RunRecord | None:
-        return self._s.runs.get(run_id)
+        return self._runs.get(run_id)
 
     def latest(self, kind: str | None = None) -> RunRecord | None:
-        runs = [r for r in self._s.runs.values() if kind is None or r.kind == kind]
-        return max(runs, key=lambda r: r.started_at) if runs else None
+        runs = [r for r in self._runs.values() if kind is None or r.kind == kind]
+        return max(runs, key=lambda r: (r.started_at, r.run_id)) if runs else None
+
+    def list(self) -> list[RunRecord]:
+        return list(self._runs.values())
+
+    def delete(self, run_id: str) -> None:
+        store = self._uow._tx_store()
+        store.runs.pop(run_id, None)
+        store.states.pop(run_id, None)
+
+
+class _Shared:
+    """The committed store, shared by the units of work of every run on it."""
+
+    def __init__(self) -> None:
+        self.committed = _Store()
 
 
 class InMemoryUnitOfWork:
-    """A unit of work over dictionaries. Reusable: ``with uow:`` opens a transaction."""
+    """A unit of work over dictionaries. Reusable: ``with uow:`` opens a transaction.
 
-    def __init__(self) -> None:
-        self._committed = _State()
-        self._tx: _State | None = None
+    ``run`` names the run it reads and writes (default :data:`~application.ports.DEFAULT_RUN`).
+    """
+
+    def __init__(self, run: str = DEFAULT_RUN, *, _shared: _Shared | None = None) -> None:
+        if not run or len(run) > 64:
+            raise ValueError(f"run name {run!r}: expected 1 to 64 characters")
+        self.run = run
+        self._shared = _shared or _Shared()
+        self._tx: _Store | None = None
+        self._base_runs: dict[str, RunRecord] = {}
         self.orders = _Orders(self)
         self.fills = _Fills(self)
         self.positions = _Positions(self)
@@ -237,14 +291,39 @@ class InMemoryUnitOfWork:
         self.runs = _Runs(self)
         self.commits = 0
 
-    def _working(self) -> _State:
+    def for_run(self, run: str) -> InMemoryUnitOfWork:
+        """Return a unit of work on the same store for another run."""
+        return InMemoryUnitOfWork(run, _shared=self._shared)
+
+    def _tx_store(self) -> _Store:
         if self._tx is None:
             raise RuntimeError("use the unit of work inside 'with uow:'")
         return self._tx
 
+    def _working(self) -> _State:
+        store = self._tx_store()
+        st = store.states.get(self.run)
+        if st is None:
+            st = store.states[self.run] = _State()
+        return st
+
+    def _ensure_run(self) -> None:
+        runs = self._tx_store().runs
+        if self.run not in runs:
+            runs[self.run] = RunRecord(run_id=self.run, kind=PLACEHOLDER_KIND,
+                                       started_at=datetime.now(UTC), status=PLACEHOLDER_STATUS)
+
     def __enter__(self) -> Self:
-        self._tx = copy.deepcopy(self._committed)
+        self._begin()
         return self
+
+    def _begin(self) -> None:
+        self._tx = copy.deepcopy(self._shared.committed)
+        self._base_runs = dict(self._tx.runs)
+
+    @property
+    def _committed(self) -> _State:
+        return self._shared.committed.states.get(self.run) or _State()
 
     def __exit__(
         self,
@@ -255,15 +334,29 @@ class InMemoryUnitOfWork:
         self._tx = None
 
     def commit(self) -> None:
-        tx = self._working()
-        self._committed = copy.deepcopy(tx)
+        # this run's state and the run records this transaction changed (so two units of
+        # work of different runs on one store do not undo each other's commits)
+        tx = self._tx_store()
+        committed = self._shared.committed
+        for name in set(self._base_runs) - set(tx.runs):
+            committed.states.pop(name, None)
+        # this transaction's run records in its order (the order is activity), except that
+        # a record it did not touch keeps what others committed meanwhile
+        merged = {name: rec if rec is not self._base_runs.get(name)
+                  else committed.runs.get(name, rec) for name, rec in tx.runs.items()}
+        merged.update((n, r) for n, r in committed.runs.items()
+                      if n not in self._base_runs and n not in merged)
+        committed.runs = merged
+        if self.run in tx.states:
+            committed.states[self.run] = copy.deepcopy(tx.states[self.run])
+        self._base_runs = dict(tx.runs)
         self.commits += 1
 
     def rollback(self) -> None:
-        self._tx = copy.deepcopy(self._committed)
+        self._begin()
 
     def snapshot(self) -> dict[str, Any]:
-        """Return counts of what is committed (for tests and diagnostics)."""
+        """Return counts of what this run has committed (for tests and diagnostics)."""
         c = self._committed
         return {
             "orders": len(c.orders), "fills": len(c.fills), "positions": len(c.positions),

@@ -59,6 +59,8 @@ def _nonneg(column: str) -> str:
 
 
 def _run_fk() -> Column[str]:
+    # The run a row belongs to (its name). Units of work always write it; NULL only in rows
+    # of databases written before runs had names, which migration 0002 assigns to a run.
     return Column("run_id", ID, ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True)
 
 
@@ -71,6 +73,9 @@ runs = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=True),
     Column("params", JsonDoc, nullable=False),
+    # wall-clock time of the last start or finish (started_at is the run's own clock, which
+    # is data time in a replay): orders runs by activity, so "the latest run" is the last used
+    Column("updated_at", UtcDateTime, nullable=True),
     CheckConstraint("kind <> ''", name="kind_not_empty"),
     Index("ix_runs_kind_started_at", "kind", "started_at"),
     Index("ix_runs_started_at", "started_at"),
@@ -402,9 +407,11 @@ risk_events = Table(
     Index("ix_risk_events_kind", "kind"),
 )
 
+# Small state per run (risk state, engine cursor, order plans): one value per (run, key).
 kv_state = Table(
     "kv_state",
     metadata,
+    Column("run_id", ID, primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UtcDateTime, nullable=True),

@@ -1,7 +1,9 @@
 """The SQL unit of work: the repositories of ``application.ports`` over SQLAlchemy Core.
 
 Semantics match :class:`adapters.memory.uow.InMemoryUnitOfWork` (the contract suite in
-``tests/contract/test_uow_contract.py`` runs both): ``with uow:`` opens a transaction lazily
+``tests/contract/test_uow_contract.py`` runs both): a unit of work is opened for one run
+(``run_id``, default ``"default"``): every statement reads and writes that run's rows only
+(``WHERE run_id = …`` and the stamp on every insert). ``with uow:`` opens a transaction lazily
 (on the first statement), ``commit`` makes everything since the last commit durable,
 leaving the block rolls back whatever was not committed. Reads return fresh domain objects.
 
@@ -41,6 +43,7 @@ from adapters.sqlalchemy import mapping as m
 from adapters.sqlalchemy import tables as t
 from adapters.sqlalchemy.engine import make_engine, translate
 from adapters.sqlalchemy.types import UtcDateTime
+from application.ports import DEFAULT_RUN
 from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot, RunRecord
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import TERMINAL_STATUSES, ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -48,6 +51,9 @@ from domain.orders import Order
 from domain.position import ClosedPosition, Position
 
 _TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)
+#: the ``runs`` record of a run that wrote before it was started
+PLACEHOLDER_KIND, PLACEHOLDER_STATUS = "adhoc", "created"
+RUN_NAME_MAX = 64
 _FK_HINTS = ("foreign key", "foreignkey", "violates foreign key")
 
 
@@ -63,28 +69,36 @@ class _Statements:
     def __init__(self, dialect: str) -> None:
         ins: Callable[[Table], Any] = postgresql.insert if dialect == "postgresql" else sqlite.insert
         o, f, p, c = t.orders.c, t.fills.c, t.positions.c, t.closed_positions.c
+        run: Any = bindparam("k_run")
         self.order_insert = ins(t.orders).on_conflict_do_nothing().returning(o.client_order_id)
-        self.order_get = select(t.orders).where(o.client_order_id == bindparam("k_id"))
-        self.order_update = update(t.orders).where(o.client_order_id == bindparam("k_id"))
+        self.order_get = select(t.orders).where(
+            and_(o.run_id == run, o.client_order_id == bindparam("k_id")))
+        self.order_update = update(t.orders).where(
+            and_(o.run_id == run, o.client_order_id == bindparam("k_id")))
         self.order_event_insert = t.order_events.insert()
         self.fill_insert = ins(t.fills).on_conflict_do_nothing().returning(f.fill_id)
-        self.fill_exists = select(exists().where(f.fill_id == bindparam("k_id")))
+        self.fill_exists = select(exists().where(
+            and_(f.run_id == run, f.fill_id == bindparam("k_id"))))
         self.fills_of_order = (
-            select(t.fills).where(f.client_order_id == bindparam("k_id"))
+            select(t.fills).where(and_(f.run_id == run, f.client_order_id == bindparam("k_id")))
             .order_by(f.ts_event, f.fill_id)
         )
         self.position_insert = ins(t.positions).on_conflict_do_nothing().returning(p.position_id)
-        self.position_get = select(t.positions).where(p.position_id == bindparam("k_id"))
+        self.position_get = select(t.positions).where(
+            and_(p.run_id == run, p.position_id == bindparam("k_id")))
         self.position_of_ticker = (
-            select(t.positions).where(p.ticker == bindparam("k_ticker"))
+            select(t.positions).where(and_(p.run_id == run, p.ticker == bindparam("k_ticker")))
             .order_by(p.opened_at, p.position_id).limit(1)
         )
-        self.position_version = select(p.version).where(p.position_id == bindparam("k_id"))
+        self.position_version = select(p.version).where(
+            and_(p.run_id == run, p.position_id == bindparam("k_id")))
         self.position_update = update(t.positions).where(
-            and_(p.position_id == bindparam("k_id"), p.version == bindparam("k_version"))
+            and_(p.run_id == run, p.position_id == bindparam("k_id"),
+                 p.version == bindparam("k_version"))
         )
         self.position_delete = delete(t.positions).where(
-            and_(p.position_id == bindparam("k_id"), p.version == bindparam("k_version"))
+            and_(p.run_id == run, p.position_id == bindparam("k_id"),
+                 p.version == bindparam("k_version"))
         )
         self.closed_exists = select(exists().where(c.position_id == bindparam("k_id")))
         self.closed_insert = (
@@ -93,27 +107,30 @@ class _Statements:
         self.execution_insert = t.execution_log.insert()
         self.risk_insert = t.risk_events.insert()
         self.exit_insert = t.stop_loss_events.insert()
-        self.kv_get = select(t.kv_state.c.value).where(t.kv_state.c.key == bindparam("k_id"))
+        kc = t.kv_state.c
+        self.kv_get = select(kc.value).where(and_(kc.run_id == run, kc.key == bindparam("k_id")))
         kv = ins(t.kv_state)
         self.kv_set = kv.on_conflict_do_update(
-            index_elements=[t.kv_state.c.key],
+            index_elements=[kc.run_id, kc.key],
             set_={"value": kv.excluded.value, "updated_at": kv.excluded.updated_at},
         )
         sn = t.portfolio_snapshots.c
         self.snapshot_delete = delete(t.portfolio_snapshots).where(
-            and_(func.coalesce(sn.run_id, "") == bindparam("k_run"), sn.ts == bindparam("k_ts"))
+            and_(func.coalesce(sn.run_id, "") == run, sn.ts == bindparam("k_ts"))
         )
         self.snapshot_insert = t.portfolio_snapshots.insert()
         pm = t.performance_metrics.c
         self.metrics_delete = delete(t.performance_metrics).where(
             and_(
-                func.coalesce(pm.run_id, "") == bindparam("k_run"),
+                func.coalesce(pm.run_id, "") == run,
                 pm.period == bindparam("k_period"),
                 pm.period_start == bindparam("k_start", type_=UtcDateTime),
             )
         )
         self.metrics_insert = t.performance_metrics.insert()
         self.run_insert = ins(t.runs).on_conflict_do_nothing()
+        # a placeholder row of a run that writes before it was started (see RunRepo)
+        self.run_ensure = ins(t.runs).on_conflict_do_nothing()
 
 
 _STATEMENTS: dict[str, _Statements] = {}
@@ -138,8 +155,16 @@ class _Repo:
         return self._uow._stmts
 
     def _stamp(self, row: dict[str, Any]) -> dict[str, Any]:
+        self._uow._ensure_run()
         row["run_id"] = self._uow.run_id
         return row
+
+    def _p(self, **params: Any) -> dict[str, Any]:
+        params["k_run"] = self._uow.run_id
+        return params
+
+    def _mine(self, table: Table) -> Any:
+        return table.c.run_id == self._uow.run_id
 
 
 class SqlOrders(_Repo):
@@ -154,19 +179,20 @@ class SqlOrders(_Repo):
             raise DuplicateClientOrderId(order.client_order_id)
 
     def get(self, client_order_id: str) -> Order | None:
-        row = self._x(self._q.order_get, {"k_id": client_order_id}).mappings().first()
+        row = self._x(self._q.order_get, self._p(k_id=client_order_id)).mappings().first()
         return m.order_from(row) if row is not None else None
 
     def save(self, order: Order) -> None:
         row = m.order_row(order)
         values = {k: row[k] for k in m.ORDER_STATE_COLUMNS}
         values["k_id"] = order.client_order_id
+        values["k_run"] = self._uow.run_id
         res = self._x(self._q.order_update, values)
         if res.rowcount == 0:
             raise NotFound(f"order {order.client_order_id} was never added")
 
     def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
-        q = select(t.orders)
+        q = select(t.orders).where(self._mine(t.orders))
         if open_only:
             q = q.where(t.orders.c.status.not_in(_TERMINAL))
         if ticker is not None:
@@ -195,10 +221,10 @@ class SqlFills(_Repo):
             raise DuplicateFill(fill.fill_id, "fills table")
 
     def exists(self, fill_id: str) -> bool:
-        return bool(self._x(self._q.fill_exists, {"k_id": fill_id}).scalar())
+        return bool(self._x(self._q.fill_exists, self._p(k_id=fill_id)).scalar())
 
     def for_order(self, client_order_id: str) -> list[Fill]:
-        rows = self._x(self._q.fills_of_order, {"k_id": client_order_id}).mappings()
+        rows = self._x(self._q.fills_of_order, self._p(k_id=client_order_id)).mappings()
         return [m.fill_from(r) for r in rows]
 
 
@@ -221,15 +247,16 @@ class SqlPositions(_Repo):
         self._uow._loaded[pid] = position.version
 
     def get(self, position_id: str) -> Position | None:
-        row = self._x(self._q.position_get, {"k_id": position_id}).mappings().first()
+        row = self._x(self._q.position_get, self._p(k_id=position_id)).mappings().first()
         return self._out(row) if row is not None else None
 
     def open_for(self, ticker: str) -> Position | None:
-        row = self._x(self._q.position_of_ticker, {"k_ticker": ticker}).mappings().first()
+        row = self._x(self._q.position_of_ticker, self._p(k_ticker=ticker)).mappings().first()
         return self._out(row) if row is not None else None
 
     def list_open(self) -> list[Position]:
-        q = select(t.positions).order_by(t.positions.c.opened_at, t.positions.c.position_id)
+        q = select(t.positions).where(self._mine(t.positions)).order_by(
+            t.positions.c.opened_at, t.positions.c.position_id)
         return [self._out(r) for r in self._x(q).mappings()]
 
     def _expected(self, position: Position) -> int:
@@ -241,7 +268,7 @@ class SqlPositions(_Repo):
         return expected
 
     def _conflict(self, position: Position, expected: int) -> ConcurrencyConflict:
-        stored = self._x(self._q.position_version, {"k_id": position.position_id}).scalar()
+        stored = self._x(self._q.position_version, self._p(k_id=position.position_id)).scalar()
         if stored is None:
             return ConcurrencyConflict(f"position {position.position_id} is not open any more")
         return ConcurrencyConflict(
@@ -255,6 +282,7 @@ class SqlPositions(_Repo):
         del row["position_id"]
         row["k_id"] = position.position_id
         row["k_version"] = expected
+        row["k_run"] = self._uow.run_id
         res = self._x(self._q.position_update, row)
         if res.rowcount != 1:
             raise self._conflict(position, expected)
@@ -263,7 +291,8 @@ class SqlPositions(_Repo):
     def close(self, position: Position, closed: ClosedPosition) -> None:
         expected = self._expected(position)
         res = self._x(
-            self._q.position_delete, {"k_id": position.position_id, "k_version": expected}
+            self._q.position_delete,
+            self._p(k_id=position.position_id, k_version=expected),
         )
         if res.rowcount != 1:
             raise self._conflict(position, expected)
@@ -276,7 +305,7 @@ class SqlPositions(_Repo):
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[ClosedPosition]:
         c = t.closed_positions.c
-        q = select(t.closed_positions)
+        q = select(t.closed_positions).where(self._mine(t.closed_positions))
         if since is not None:
             q = q.where(c.closed_at >= since)
         if until is not None:
@@ -298,32 +327,33 @@ class SqlJournal(_Repo):
         self._x(self._q.exit_insert, self._stamp(m.exit_event_row(event)))
 
     def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
-        q = select(t.execution_log)
+        q = select(t.execution_log).where(self._mine(t.execution_log))
         if signal_id is not None:
             q = q.where(t.execution_log.c.signal_id == signal_id)
         q = q.order_by(t.execution_log.c.id)
         return [m.execution_from(r) for r in self._x(q).mappings()]
 
     def risk_events(self) -> list[RiskEvent]:
-        q = select(t.risk_events).order_by(t.risk_events.c.id)
+        q = select(t.risk_events).where(self._mine(t.risk_events)).order_by(t.risk_events.c.id)
         return [m.risk_event_from(r) for r in self._x(q).mappings()]
 
     def exit_events(self) -> list[ExitTriggered]:
         """Return exit events, oldest first (not in the port; for reports and tests)."""
-        q = select(t.stop_loss_events).order_by(t.stop_loss_events.c.id)
+        q = select(t.stop_loss_events).where(self._mine(t.stop_loss_events)).order_by(
+            t.stop_loss_events.c.id)
         return [m.exit_event_from(r) for r in self._x(q).mappings()]
 
 
 class SqlState(_Repo):
-    """``StateRepo`` over ``kv_state``."""
+    """``StateRepo`` over ``kv_state`` (one value per run and key)."""
 
     def get(self, key: str) -> str | None:
-        value: str | None = self._x(self._q.kv_get, {"k_id": key}).scalar()
+        value: str | None = self._x(self._q.kv_get, self._p(k_id=key)).scalar()
         return value
 
     def set(self, key: str, value: str) -> None:
         now = datetime.now(UTC)
-        self._x(self._q.kv_set, {"key": key, "value": value, "updated_at": now})
+        self._x(self._q.kv_set, self._stamp({"key": key, "value": value, "updated_at": now}))
 
 
 
@@ -331,14 +361,14 @@ class SqlReports(_Repo):
     """``ReportRepo`` over ``portfolio_snapshots`` and ``performance_metrics``."""
 
     def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
-        self._x(self._q.snapshot_delete, {"k_run": snapshot.run_id or "", "k_ts": snapshot.ts})
-        self._x(self._q.snapshot_insert, m.snapshot_row(snapshot))
+        self._x(self._q.snapshot_delete, self._p(k_ts=snapshot.ts))
+        self._x(self._q.snapshot_insert, self._stamp(m.snapshot_row(snapshot)))
 
     def snapshots(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[PortfolioSnapshot]:
         c = t.portfolio_snapshots.c
-        q = select(t.portfolio_snapshots)
+        q = select(t.portfolio_snapshots).where(self._mine(t.portfolio_snapshots))
         if since is not None:
             q = q.where(c.ts >= since)
         if until is not None:
@@ -349,14 +379,13 @@ class SqlReports(_Repo):
     def save_metrics(self, record: PerformanceRecord) -> None:
         self._x(
             self._q.metrics_delete,
-            {"k_run": record.run_id or "", "k_period": record.period,
-             "k_start": record.period_start},
+            self._p(k_period=record.period, k_start=record.period_start),
         )
-        self._x(self._q.metrics_insert, m.metrics_row(record))
+        self._x(self._q.metrics_insert, self._stamp(m.metrics_row(record)))
 
     def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
         c = t.performance_metrics.c
-        q = select(t.performance_metrics)
+        q = select(t.performance_metrics).where(self._mine(t.performance_metrics))
         if period is not None:
             q = q.where(c.period == period)
         q = q.order_by(c.period_start, c.period, c.id)
@@ -364,15 +393,24 @@ class SqlReports(_Repo):
 
 
 class SqlRuns(_Repo):
-    """``RunRepo`` over ``runs``."""
+    """``RunRepo`` over ``runs`` (every run of the database)."""
 
     def start(self, run: RunRecord) -> None:
-        self._x(self._q.run_insert, m.run_row(run))
+        now = datetime.now(UTC)
+        self._x(self._q.run_insert, {**m.run_row(run), "updated_at": now})
+        # a placeholder (a run that wrote before it was started) takes the real record
+        row = m.run_row(run)
+        del row["run_id"]
+        self._x(update(t.runs).where(
+            and_(t.runs.c.run_id == run.run_id, t.runs.c.status == PLACEHOLDER_STATUS)), row)
+        self._x(update(t.runs).where(t.runs.c.run_id == run.run_id), {"updated_at": now})
+        if run.run_id == self._uow.run_id:
+            self._uow._run_written()
 
     def finish(self, run_id: str, ts: datetime, status: str) -> None:
         res = self._x(
             update(t.runs).where(t.runs.c.run_id == run_id),
-            {"finished_at": ts, "status": status},
+            {"finished_at": ts, "status": status, "updated_at": datetime.now(UTC)},
         )
         if res.rowcount == 0:
             raise NotFound(f"run {run_id} was never started")
@@ -389,17 +427,37 @@ class SqlRuns(_Repo):
         row = self._x(q).mappings().first()
         return m.run_from(row) if row is not None else None
 
+    def list(self) -> list[RunRecord]:
+        r = t.runs.c
+        q = select(t.runs).order_by(func.coalesce(r.updated_at, r.started_at), r.run_id)
+        return [m.run_from(r) for r in self._x(q).mappings()]
+
+    def delete(self, run_id: str) -> None:
+        # children before parents: fills reference orders
+        for table in (t.fills, t.order_events, t.orders, t.positions, t.closed_positions,
+                      t.portfolio_snapshots, t.performance_metrics, t.execution_log,
+                      t.stop_loss_events, t.risk_events, t.kv_state):
+            self._x(delete(table).where(table.c.run_id == run_id))
+        self._x(delete(t.runs).where(t.runs.c.run_id == run_id))
+        if run_id == self._uow.run_id:
+            self._uow._run_known = self._uow._run_pending = False
+
 
 class SqlUnitOfWork:
     """A unit of work over one SQLAlchemy engine. Reusable: each ``with uow:`` is a session.
 
-    ``run_id`` (optional) stamps the rows this unit of work writes with the engine run that
-    wrote them (the run must be started first, e.g. ``uow.runs.start(...)``).
+    ``run_id`` names the run whose rows this unit of work reads and writes (default
+    :data:`~application.ports.DEFAULT_RUN`). A run that writes before ``runs.start`` gets a
+    placeholder ``runs`` row (the rows reference their run).
     """
 
-    def __init__(self, engine: Engine, *, run_id: str | None = None) -> None:
+    def __init__(self, engine: Engine, *, run_id: str = DEFAULT_RUN) -> None:
+        if not run_id or len(run_id) > RUN_NAME_MAX:
+            raise ValueError(f"run name {run_id!r}: expected 1 to {RUN_NAME_MAX} characters")
         self.engine = engine
         self.run_id = run_id
+        self._run_known = False  # the run's row is committed
+        self._run_pending = False  # ... or written in the open transaction
         self._conn: Connection | None = None
         self._loaded: dict[str, int] = {}
         self._stmts = _statements(engine.dialect.name)
@@ -412,7 +470,29 @@ class SqlUnitOfWork:
         self.runs = SqlRuns(self)
         self.commits = 0
 
+    @property
+    def run(self) -> str:
+        """Return the name of the run this unit of work reads and writes."""
+        return self.run_id
+
+    def for_run(self, run_id: str) -> SqlUnitOfWork:
+        """Return a unit of work on the same database for another run."""
+        return SqlUnitOfWork(self.engine, run_id=run_id)
+
     # --- plumbing used by the repositories ------------------------------------------------
+    def _ensure_run(self) -> None:
+        if self._run_known or self._run_pending:
+            return
+        self._execute(self._stmts.run_ensure, {
+            "run_id": self.run_id, "kind": PLACEHOLDER_KIND, "status": PLACEHOLDER_STATUS,
+            "started_at": datetime.now(UTC), "finished_at": None, "params": {},
+            "updated_at": datetime.now(UTC)})
+        self._run_pending = True
+
+    def _run_written(self) -> None:
+        if not self._run_known:
+            self._run_pending = True
+
     @property
     def connection(self) -> Connection:
         """Return the open connection (inside ``with uow:`` only)."""
@@ -456,6 +536,7 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
+        self._run_pending = False
         if conn is None:
             return
         try:
@@ -475,9 +556,12 @@ class SqlUnitOfWork:
                 raise typed from exc
             raise
         self.commits += 1
+        if self._run_pending:
+            self._run_known, self._run_pending = True, False
 
     def rollback(self) -> None:
         conn = self.connection
+        self._run_pending = False
         if conn.in_transaction():
             conn.rollback()
 
@@ -491,7 +575,7 @@ class SqlUnitOfWork:
 
 
 def sql_uow_factory(
-    url_or_engine: str | URL | Engine, *, run_id: str | None = None
+    url_or_engine: str | URL | Engine, *, run_id: str = DEFAULT_RUN
 ) -> Callable[[], SqlUnitOfWork]:
     """Return a factory of units of work on one engine (opened, and migrated, once)."""
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)

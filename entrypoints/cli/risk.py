@@ -81,11 +81,25 @@ def _broker(c: Container, settings: Any) -> BrokerPort | None:
     return provider() if provider is not None else None
 
 
-def _service(broker: bool = False) -> tuple[RiskService, FileKillSwitch, Container, Any]:
+def _service(broker: bool = False, run: str | None = None
+             ) -> tuple[RiskService, FileKillSwitch, Container, Any]:
+    from application.ports import DEFAULT_RUN
+
     c = get_container()
     settings = _settings(c)
     try:
         uow = _uow(c)
+        with uow as u:
+            names = [r.run_id for r in u.runs.list()]
+    except Exception as exc:  # noqa: BLE001 - a bad URL or database is input: a message, exit 2
+        raise _fail(f"cannot open the risk store at {_masked_url(settings)} "
+                    f"({type(exc).__name__}: {exc})") from None
+    # each run has its own risk state: --run, or the latest run of the database
+    if run is not None and run not in names:
+        raise _fail(f"--run {run!r}: no such run in {_masked_url(settings)} (runs: "
+                    f"{', '.join(names) or 'none'}); `catalyst runs` lists them")
+    uow = uow.for_run(run or (names[-1] if names else DEFAULT_RUN))
+    try:
         svc: RiskService = c.services.risk_service(
             uow=uow, broker=_broker(c, settings) if broker else None)
     except Exception as exc:  # noqa: BLE001 - a bad URL or database is input: a message, exit 2
@@ -123,10 +137,14 @@ def _book(svc: RiskService, settings: Any, c: Container
     return Account(cash=eq, equity=eq, buying_power=eq), positions, "last engine mark"
 
 
-def _status_payload(s: RiskStatus, kill_file: Path, source: str) -> dict[str, Any]:
+def _run_of(svc: RiskService) -> str:
+    return svc._uow.run  # noqa: SLF001 - the run the service was opened for
+
+
+def _status_payload(s: RiskStatus, kill_file: Path, source: str, run: str) -> dict[str, Any]:
     st = s.state
     return {
-        "state": st.state.value, "tripped_rules": list(st.tripped_rules), "reason": st.reason,
+        "run": run, "state": st.state.value, "tripped_rules": list(st.tripped_rules), "reason": st.reason,
         "tripped_at": st.tripped_at.isoformat() if st.tripped_at else None,
         "kill_flag_set": s.kill_flag_set, "kill_file": str(kill_file),
         "kill_pending": st.kill_pending, "equity": str(s.account.equity),
@@ -152,13 +170,19 @@ def _event_payload(e: RiskEvent) -> dict[str, Any]:
 
 
 # --- commands ---------------------------------------------------------------------------------
+RunOpt = Annotated[str | None, typer.Option(
+    "--run", help="The run whose risk state this is (each run has its own; default: the "
+    "latest run of the database).")]
+
+
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     events: Annotated[int, typer.Option("--events", min=0, help="Recent risk events shown.")] = 10,
+    run: RunOpt = None,
 ) -> None:
     """Show the trading state and every limit: value, limit, headroom and state."""
-    svc, ks, c, settings = _service()
+    svc, ks, c, settings = _service(run=run)
     try:
         account, positions, source = _book(svc, settings, c)
         s = svc.status(account, positions, None, recent=events)
@@ -166,12 +190,13 @@ def status(
         raise _fail(f"cannot read the risk state: {exc}", 1) from None
     finally:
         _close_notifier(c)
-    payload = _status_payload(s, ks.path, source)
+    payload = _status_payload(s, ks.path, source, _run_of(svc))
     if as_json:
         out.print_json(json.dumps(payload, default=str))
         return
     st = s.state
     style = _STATE_STYLE[st.state]
+    out.print(f"Run: {_run_of(svc)}")
     out.print(f"Trading state: [{style}]{st.state.value.upper()}[/]"
               + (f"  (tripped by {', '.join(st.tripped_rules)})" if st.tripped_rules else ""))
     if st.reason:
@@ -206,12 +231,13 @@ def kill(
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
     by: Annotated[str | None, typer.Option("--by", help="Who (default: the OS user).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    run: RunOpt = None,
 ) -> None:
     """Halt trading now: cancel open orders, optionally flatten, and latch HALTED."""
     who = (by or f"cli:{getpass.getuser()}").strip()
     if not who:
         raise _fail("--by '': expected the name of who kills trading")
-    svc, ks, c, _ = _service(broker=True)
+    svc, ks, c, _ = _service(broker=True, run=run)
     try:
         try:
             ks.engage(who, reason, flatten=flatten)
@@ -223,7 +249,8 @@ def kill(
     finally:
         _close_notifier(c)
     payload = {
-        "state": report.state.value, "by": who, "reason": reason, "flatten": flatten,
+        "run": _run_of(svc), "state": report.state.value, "by": who, "reason": reason,
+        "flatten": flatten,
         "kill_file": str(ks.path), "executed_here": report.executed,
         "canceled": list(report.canceled), "cancel_failures": list(report.cancel_failures),
         "flatten_orders": list(report.flatten_orders), "flatten_error": report.flatten_error,
@@ -231,7 +258,8 @@ def kill(
     if as_json:
         out.print_json(json.dumps(payload))
     else:
-        out.print(f"[bold red]Trading HALTED[/] by {who}" + (f": {reason}" if reason else ""))
+        out.print(f"[bold red]Trading HALTED[/] (run {_run_of(svc)}) by {who}"
+                  + (f": {reason}" if reason else ""))
         out.print(f"Kill file written: {ks.path} (remove it before `catalyst risk resume`)")
         if report.executed:
             out.print(f"Canceled {len(report.canceled)} open order(s)"
@@ -255,6 +283,7 @@ def resume(
     by: Annotated[str | None, typer.Option("--by", help="Who approves (recorded).")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why it is safe (recorded).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    run: RunOpt = None,
 ) -> None:
     """Return to ACTIVE on a recorded, named approval."""
     if not approve:
@@ -262,7 +291,7 @@ def resume(
                     "(catalyst risk resume --approve --by NAME --reason TEXT)")
     if by is None or not by.strip():
         raise _fail(f"--by {by!r}: expected the name of the person who approves the resume")
-    svc, ks, c, _ = _service()
+    svc, ks, c, _ = _service(run=run)
     try:
         if ks.is_set():
             d = ks.details()
@@ -277,14 +306,15 @@ def resume(
             raise _fail(f"resume refused: {exc}") from None
     finally:
         _close_notifier(c)
-    payload = {"state": st.state.value, "previous_state": before.state.value,
+    payload = {"run": _run_of(svc), "state": st.state.value,
+               "previous_state": before.state.value,
                "was_tripped_by": list(before.tripped_rules), "resumed_by": st.resumed_by,
                "reason": reason, "resumed_at": st.resumed_at.isoformat() if st.resumed_at
                else None}
     if as_json:
         out.print_json(json.dumps(payload))
         return
-    out.print(f"[bold green]Trading ACTIVE[/]: resumed by {st.resumed_by} from "
+    out.print(f"[bold green]Trading ACTIVE[/] (run {_run_of(svc)}): resumed by {st.resumed_by} from "
               f"{before.state.value}" + (f" (was tripped by {', '.join(before.tripped_rules)})"
                                          if before.tripped_rules else "")
               + (f": {reason}" if reason else ""))

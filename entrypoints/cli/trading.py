@@ -5,7 +5,8 @@ engine on the simulated exchange into a fresh SQLite file (``var/backtest.db``),
 report to ``var/reports/<run id>/`` and prints the metrics. ``catalyst run --broker sim``
 replays through the same engine into the configured database and resumes after a restart.
 ``positions``, ``orders``, ``trades``, ``account``, ``report`` and ``export trades`` read a
-database (``--db``, default the configured one; ``var/backtest.db`` holds the last backtest).
+database (``--db``, default the configured one; ``var/backtest.db`` holds the backtests).
+A database holds several named runs (``--run``, see :mod:`entrypoints.cli.runs`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from adapters.sources.parse import AlertIssue
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
-from application.ports import SignalSource, UnitOfWork
+from application.ports import DEFAULT_RUN, SignalSource, UnitOfWork
 from application.reconcile import Reconciler
 from application.risk import RiskService
 from application.router import AlertSignalSource, RouterConfig
@@ -44,12 +45,12 @@ from domain.clock import TestClock
 from domain.costs import SLIPPAGE_MODELS, CostModel
 from domain.errors import DomainError, InvalidInput
 from domain.events import RiskState
-from domain.ids import digest
 from domain.market import Bar
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
 from domain.signal import Signal
 from domain.values import TimeInForce
+from entrypoints.cli import runs as named
 from entrypoints.cli.container import get_container
 from entrypoints.cli.outcome import (
     breaker_summary,
@@ -99,14 +100,14 @@ def _sqlite_file(url: str) -> Path | None:
     return None
 
 
-def _uow(url: str, *, synchronous: str = "NORMAL") -> UnitOfWork:
+def _uow(url: str, *, synchronous: str = "NORMAL", run: str = DEFAULT_RUN) -> UnitOfWork:
     from adapters.sqlalchemy import PersistenceError, make_engine, sql_uow_factory
 
     try:
         engine = make_engine(url, synchronous=synchronous)  # type: ignore[arg-type]
     except PersistenceError as exc:
         raise _fail(f"database {url!r}: {exc}") from None
-    return cast(UnitOfWork, sql_uow_factory(engine)())
+    return cast(UnitOfWork, sql_uow_factory(engine, run_id=run)())
 
 
 def _load_strategy(spec: str) -> SignalSource:
@@ -200,8 +201,8 @@ class Session:
         overrides = risk_overrides(self.risk_config, _DEFAULT_RISK)
         if overrides:
             params["risk"] = overrides
-        self.run_id = run_id or f"{'bt' if kind == 'backtest' else 'run'}-" + digest(
-            *sorted(f"{k}={v}" for k, v in params.items()), length=12)
+        self.kind, self.params = kind, params
+        self.run_id = run_id or (named.BACKTEST_RUN if kind == "backtest" else DEFAULT_RUN)
         container = get_container()
         self.clock = TestClock(self.bars[0].ts)
         c = self.costs
@@ -211,7 +212,7 @@ class Session:
                                   volatility_factor=c.volatility_factor),
             clock=self.clock)
         self.db_url = db_url
-        self.uow = _uow(db_url)
+        self.uow = _uow(db_url, run=self.run_id)
         services = container.services
         # a backtest replays history: the live kill file (``risk kill``) is not about it
         no_flag: dict[str, Any] = {"kill_flag": None, "kill_flag_flattens": False} \
@@ -466,6 +467,8 @@ def _risk_config() -> RiskConfig:
     if "max_price_age_s" not in settings.risk:
         cfg = attrs.evolve(cfg, max_price_age_s=DAILY_PRICE_AGE_S)
     return cfg
+RunOpt = Annotated[str | None, typer.Option("--run", help="Run to show (default: the latest "
+                                            "run of the database; `catalyst runs` lists them).")]
 
 
 def _data_path(data: Path | None) -> Path:
@@ -505,6 +508,10 @@ def backtest(
     slippage_model: SlippageModelOpt = None,
     spread_bps: SpreadBpsOpt = None,
     volatility_factor: VolFactorOpt = None,
+    run_name: Annotated[str | None, typer.Option(
+        "--run", help="Keep this backtest as run NAME next to the other runs of the database "
+        "(the same name and parameters resume it). Without it the unnamed backtest (run "
+        "'backtest') is replaced.")] = None,
 ) -> None:
     """Replay history through the paper-trading engine as fast as possible and report.
 
@@ -537,17 +544,38 @@ def backtest(
         volatility_factor=volatility_factor)
     kill_file = get_container().core.settings().kill_file
     ignored = str(kill_file) if kill_file.exists() else None
-    path = _sqlite_file(db)  # validated above: only now replace the previous backtest
-    if path is not None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    session = _session("backtest", data, alerts, strategy, db, None, 0.0, cash, threshold,
+    name = named.check_name(run_name) if run_name is not None else None
+    if name is None:  # validated above: only now replace the previous backtest
+        _replace_unusable(db)
+    session = _session("backtest", data, alerts, strategy, db, name, 0.0, cash, threshold,
                        sizing, max_hold_days, as_json, costs=costs, ticker=ticker,
                        auto_resume=auto_resume)
+    if name is None:  # the unnamed backtest is replaced; named runs stay
+        with session.uow as u:
+            u.runs.delete(session.run_id)
+            u.commit()
+    else:
+        named.refuse_other_params(session.uow, name, "backtest", session.params, db)
     result = _run_session(session, progress and not as_json)
     report_dir = report or Path("var/reports") / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0,
             kill_file_ignored=ignored)
+
+
+def _replace_unusable(db: str) -> None:
+    # a SQLite backtest file this version cannot use (an older schema, damage) is replaced
+    from adapters.sqlalchemy import PersistenceError, make_engine
+
+    path = _sqlite_file(db)
+    if path is None or not path.exists():
+        return
+    try:
+        make_engine(db, synchronous="NORMAL").dispose()
+        return
+    except PersistenceError:
+        pass
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | None, db: str,
@@ -582,9 +610,9 @@ def run(
     speed: Annotated[float, typer.Option("--speed", help="Replay pace: data seconds per wall "
                                          "second (0: as fast as possible).")] = 0.0,
     db: DbOpt = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: derived "
-                                               "from the inputs, so a restart resumes).")]
-    = None,
+    run_id: Annotated[str | None, typer.Option(
+        "--run", "--run-id", help="Run name (default: 'default'). A restart with the same name "
+        "and parameters resumes; other parameters need another name.")] = None,
     cash: Annotated[float, typer.Option("--cash")] = 100_000.0,
     threshold: Annotated[float, typer.Option("--threshold")] = 0.70,
     sizing: Annotated[str, typer.Option("--sizing")] = "confidence",
@@ -639,15 +667,11 @@ def run(
         commission_per_order=commission_per_order, min_commission=min_commission,
         slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
         volatility_factor=volatility_factor)
-    session = _session("run", data, alerts, strategy, url, run_id, speed, cash, threshold,
-                       sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
+    session = _session("run", data, alerts, strategy, url,
+                       named.check_name(run_id) if run_id is not None else None, speed, cash,
+                       threshold, sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
                        ticker=ticker)
-    with session.uow as u:
-        other = u.runs.latest()
-    if other is not None and other.run_id != session.run_id:
-        err.print(f"[yellow]note:[/] {url} already holds run {other.run_id}; orders and "
-                  "positions are shared across runs, so signals it already traded are not "
-                  "traded again (use --db for a separate database)")
+    named.refuse_other_params(session.uow, session.run_id, "run", session.params, url)
     if alerts == "-":
         feed = getattr(session.source, "feed", None)
         if feed is not None and hasattr(feed, "wait_closed") and speed == 0:
@@ -681,7 +705,11 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
         raise _fail(f"--broker alpaca: {exc}") from None
     clock = container.core.clock()
     url = db or container.core.settings().database_url
-    uow = _uow(url, synchronous="FULL")
+    rid = named.check_name(run_id) if run_id is not None else DEFAULT_RUN
+    params = {"alerts": alerts, "tickers": watch, "live": live, "threshold": threshold,
+              "sizing": method.value, "max_hold_days": max_hold_days}
+    uow = _uow(url, synchronous="FULL", run=rid)
+    named.refuse_other_params(uow, rid, "live", params, url)
     issues: list[AlertIssue] = []
     show = _issue_printer()
 
@@ -695,7 +723,6 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
         raise _fail(f"--alerts {alerts!r}: {exc}") from None
     source = AlertSignalSource(alert_feed, container.services.signal_router(
         config=RouterConfig(threshold=threshold)))
-    rid = run_id or "live-" + digest(alerts, ",".join(watch), threshold, sizing, length=12)
     services = container.services
     risk: RiskService = services.risk_service(uow=uow, broker=broker, clock=clock)
     executor: OrderExecutor = services.order_executor(
@@ -706,8 +733,7 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
         max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
     tracker: PortfolioTracker = services.portfolio_tracker(run_id=rid)
     engine = Engine(uow, broker, feed, source, executor, monitor, tracker, clock,
-                    EngineConfig(run_id=rid, kind="live", params={
-                        "alerts": alerts, "tickers": watch, "live": live},
+                    EngineConfig(run_id=rid, kind="live", params=params,
                         reconcile_interval=timedelta(seconds=reconcile_interval)
                         if reconcile_interval > 0 else None),
                     risk, reconciler=Reconciler(uow, broker, clock,
@@ -733,7 +759,7 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
 
 
 # --- views ------------------------------------------------------------------------------------
-def _view_uow(db: str | None) -> UnitOfWork:
+def _view_url(db: str | None) -> str:
     url = db or get_container().core.settings().database_url
     path = _sqlite_file(url)
     if db is None and path is not None and not path.exists():
@@ -746,7 +772,15 @@ def _view_uow(db: str | None) -> UnitOfWork:
     if path is not None and not path.exists():
         raise _fail(f"--db {url!r}: no such database (run `catalyst backtest` or "
                     "`catalyst run` first)")
-    return _uow(url)
+    return url
+
+
+def _view_uow(db: str | None, run: str | None = None) -> tuple[UnitOfWork, str]:
+    """Return a unit of work on the run a view shows (``--run`` or the latest) and its name."""
+    url = _view_url(db)
+    uow = _uow(url)
+    name = named.resolve(uow, run, url)
+    return uow.for_run(name), name
 
 
 def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: bool,
@@ -763,17 +797,18 @@ def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: boo
 
 
 @app.command()
-def positions(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+def positions(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Open positions with their stops, marks and excursions."""
-    with _view_uow(db) as u:
-        rows = [{
+    uow, name = _view_uow(db, run)
+    with uow as u:
+        rows = [{"run": name,
             "position_id": p.position_id, "ticker": p.ticker, "side": p.side.value,
             "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
             "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl()),
             "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
             "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
         } for p in u.positions.list_open()]
-    _table("Open positions", rows, ["ticker", "side", "quantity", "avg_entry_price",
+    _table(f"Open positions - run {name}", rows, ["ticker", "side", "quantity", "avg_entry_price",
                                     "last_price", "unrealized_pnl", "stop_loss", "take_profit",
                                     "trailing_stop", "opened_at"], as_json)
 
@@ -783,13 +818,15 @@ def orders(
     db: DbOpt = None,
     status: Annotated[str, typer.Option("--status", help="open or all.")] = "all",
     limit: Annotated[int, typer.Option("--limit", help="Newest N (0: all).")] = 50,
+    run: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Orders, newest last."""
     if status not in ("open", "all"):
         raise _fail(f"--status {status!r}: expected open or all")
-    with _view_uow(db) as u:
-        rows = [{
+    uow, name = _view_uow(db, run)
+    with uow as u:
+        rows = [{"run": name,
             "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side.value,
             "quantity": str(o.quantity), "status": o.status.value,
             "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
@@ -799,7 +836,7 @@ def orders(
     total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
-    _table("Orders", rows, ["client_order_id", "ticker", "side", "quantity", "status",
+    _table(f"Orders - run {name}", rows, ["client_order_id", "ticker", "side", "quantity", "status",
                             "filled_qty", "avg_fill_price", "created_at"], as_json,
            shown_of=total if len(rows) < total else None)
 
@@ -808,37 +845,41 @@ def orders(
 def trades(
     db: DbOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="Newest N (0: all).")] = 50,
+    run: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Closed positions (the trade log)."""
-    with _view_uow(db) as u:
-        rows = trade_rows(u.positions.list_closed())
+    uow, name = _view_uow(db, run)
+    with uow as u:
+        rows = [{"run": name, **r} for r in trade_rows(u.positions.list_closed())]
     total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
-    _table("Trades", rows, ["ticker", "side", "quantity", "entry_price", "exit_price",
+    _table(f"Trades - run {name}", rows, ["ticker", "side", "quantity", "entry_price", "exit_price",
                             "opened_at", "closed_at", "exit_reason", "realized_pnl"], as_json,
            shown_of=total if len(rows) < total else None)
 
 
 @app.command()
-def account(db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Cash, equity and P&L from the latest portfolio snapshot."""
-    with _view_uow(db) as u:
+def account(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
+    """Cash, equity and P&L from the run's latest portfolio snapshot."""
+    uow, name = _view_uow(db, run)
+    with uow as u:
         snaps = u.reports.snapshots()
-        run = u.runs.latest()
+        record = u.runs.get(name)
     if not snaps:
-        raise _fail("no portfolio snapshot yet: run `catalyst backtest` or `catalyst run`", 1)
+        raise _fail(f"run {name}: no portfolio snapshot yet: run `catalyst backtest` or "
+                    "`catalyst run`", 1)
     s = snaps[-1]
     row = {"run_id": s.run_id, "as_of": s.ts.date().isoformat(), "cash": str(s.cash),
            "equity": str(s.equity), "long_market_value": str(s.long_market_value),
            "short_market_value": str(s.short_market_value), "open_positions": s.open_positions,
            "daily_pnl": str(s.daily_pnl), "cumulative_pnl": str(s.cumulative_pnl),
-           "run_status": run.status if run else None}
+           "run_status": record.status if record else None}
     if as_json:
         out.print_json(json.dumps(row, default=str))
         return
-    t = Table(title="Account")
+    t = Table(title=f"Account - run {name}")
     t.add_column("item")
     t.add_column("value", justify="right")
     for k, v in row.items():
@@ -852,14 +893,15 @@ def report_cmd(
     period: Annotated[str, typer.Option("--period", help="daily, weekly, monthly or all.")]
     = "all",
     limit: Annotated[int, typer.Option("--limit", help="Newest N periods (0: all).")] = 20,
+    run_name: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Performance metrics per period (recomputed from the stored snapshots and trades)."""
     if period not in PERIODS:
         raise _fail(f"--period {period!r}: expected one of {', '.join(PERIODS)}")
-    uow = _view_uow(db)
+    uow, name = _view_uow(db, run_name)
     with uow as u:
-        run = u.runs.latest()
+        run = u.runs.get(name)
         if run is None:
             raise _fail("no run in this database yet", 1)
         recs = PortfolioTracker(run.run_id).compute(u, (period,))[period]
@@ -891,11 +933,13 @@ def export_trades(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     output: Annotated[Path | None, typer.Option("--out", help="File to write (default "
                                                 "var/exports/trades.<format>).")] = None,
+    run: RunOpt = None,
 ) -> None:
-    """Write the trade log (closed positions) as CSV or Parquet."""
+    """Write the trade log (closed positions) of one run as CSV or Parquet."""
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
-    with _view_uow(db) as u:
+    uow, name = _view_uow(db, run)
+    with uow as u:
         closed = u.positions.list_closed()
     path = output or Path("var/exports") / f"trades.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -910,7 +954,14 @@ def export_trades(
 
         pd.DataFrame(trade_rows(closed), columns=list(TRADE_COLUMNS)).to_parquet(path,
                                                                                  index=False)
-    out.print(f"wrote {len(closed)} trades to {path}")
+    out.print(f"wrote {len(closed)} trades of run {name} to {path}")
+
+
+@app.command("runs")
+def runs_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """The runs of a database: name, kind, status, size, last equity and parameters."""
+    url = _view_url(db)
+    named.show_runs(_uow(url), as_json, url)
 
 
 if __name__ == "__main__":  # pragma: no cover

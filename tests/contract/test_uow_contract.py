@@ -1,7 +1,9 @@
 """Contract of ``application.ports.UnitOfWork`` (TC-R01 ...): in-memory fake, SQLite, PostgreSQL.
 
-Every implementation must pass the same numbered cases. Cases TC-R30 and up need two units
-of work over one store (or foreign keys), which only the SQL implementations have.
+Every implementation must pass the same numbered cases. Cases TC-R30 to TC-R34 need two
+units of work over one store at once (or foreign keys), which only the SQL implementations
+have. Cases TC-R40 and up show that named runs sharing one store are isolated (each run its
+own books, state and reports; ids unique across runs; placeholder, start and delete of runs).
 """
 
 from __future__ import annotations
@@ -410,21 +412,25 @@ def _snap(minutes: int, equity: str, run_id: str | None = None) -> PortfolioSnap
 
 def test_tc_r19_snapshot_with_same_run_and_time_replaces(uows: Factory) -> None:
     with uows() as uow:
-        uow.runs.start(RunRecord(run_id="r1", kind="backtest", started_at=ts(0)))
         uow.reports.add_snapshot(_snap(10, "100000"))
         uow.reports.add_snapshot(_snap(10, "100001"))
-        uow.reports.add_snapshot(_snap(5, "99000", "r1"))
+        uow.reports.add_snapshot(_snap(5, "99000"))
+        uow.commit()
+    with uows().for_run("r1") as uow:
         uow.reports.add_snapshot(_snap(10, "100002", "r1"))
         uow.reports.add_snapshot(_snap(10, "100003", "r1"))
         uow.commit()
     with uows() as uow:
         got = uow.reports.snapshots()
-        assert [(s.ts, s.run_id) for s in got][0] == (ts(5), "r1")
-        assert sorted((s.run_id or "", str(s.equity)) for s in got) == [
-            ("", "100001"), ("r1", "100003"), ("r1", "99000")
+        assert [(s.ts, s.run_id, str(s.equity)) for s in got] == [
+            (ts(5), "default", "99000"), (ts(10), "default", "100001")
         ]
-        assert len(uow.reports.snapshots(since=ts(6))) == 2
+        assert [s.equity for s in uow.reports.snapshots(since=ts(6))] == [Decimal("100001")]
         assert [s.equity for s in uow.reports.snapshots(until=ts(6))] == [Decimal("99000")]
+    with uows().for_run("r1") as uow:
+        assert [(s.ts, s.run_id, str(s.equity)) for s in uow.reports.snapshots()] == [
+            (ts(10), "r1", "100003")
+        ]
 
 
 def test_tc_r20_metrics_replace_by_run_period_and_start(uows: Factory) -> None:
@@ -489,6 +495,213 @@ def test_tc_r23_repositories_outside_the_block_raise(uows: Factory) -> None:
 def test_tc_r24_implements_the_port(uows: Factory) -> None:
     uow: UnitOfWork = uows()
     assert isinstance(uow, InMemoryUnitOfWork | SqlUnitOfWork)
+
+
+# --- named runs: one store, several runs ---------------------------------------------
+def _book(uow: Any, tag: str, minutes: int) -> None:
+    """Write one of everything a run keeps, with ids and values marked by ``tag``."""
+    order = make_order(f"ct-{tag}", minutes=minutes)
+    fill = make_fill(f"f-{tag}", f"ct-{tag}", minutes=minutes)
+    fill_order(order, fill)
+    uow.orders.add(order)
+    uow.fills.add(fill)
+    uow.positions.add(make_position(f"pos-{tag}", fill=fill))
+    closing = make_position(f"pos-{tag}-closed", fill=make_fill(f"f-{tag}-2", f"ct-{tag}"))
+    uow.positions.add(closing)
+    closing.apply_fill(make_fill(f"f-{tag}-3", f"ct-{tag}-x", side="sell", price="101",
+                                 minutes=9))
+    uow.positions.close(closing, closing.close(ts(9), ExitReason.MANUAL))
+    uow.journal.add_execution(ExecutionRecord(
+        ts=ts(minutes), ticker="AAPL", action="buy", stage="submit", success=True,
+        signal_id=f"s-{tag}", client_order_id=f"ct-{tag}"))
+    uow.journal.add_risk_event(RiskEvent(kind="breaker", rule=f"rule-{tag}", message=tag,
+                                         ts_event=ts(minutes), state=RiskState.HALTED))
+    uow.state.set("risk:state", f"state-{tag}")
+    uow.reports.add_snapshot(_snap(10, "100000" if tag == "a" else "90000"))
+    uow.reports.save_metrics(PerformanceRecord(
+        period="all", period_start=ts(0), period_end=ts(10), metrics={"tag": tag}))
+
+
+def _seen(uow: Any) -> dict[str, Any]:
+    held = uow.positions.open_for("AAPL")
+    return {
+        "orders": [o.client_order_id for o in uow.orders.list()],
+        "order": [c for c in ("ct-a", "ct-b") if uow.orders.get(c) is not None],
+        "fills": [c for c in ("f-a", "f-b") if uow.fills.exists(c)],
+        "fills_of": [f.fill_id for c in ("ct-a", "ct-b") for f in uow.fills.for_order(c)],
+        "open": [p.position_id for p in uow.positions.list_open()],
+        "get": [p for p in ("pos-a", "pos-b") if uow.positions.get(p) is not None],
+        "open_for": held.position_id if held is not None else None,
+        "closed": [c.position_id for c in uow.positions.list_closed()],
+        "executions": [r.signal_id for r in uow.journal.executions()],
+        "risk": [e.rule for e in uow.journal.risk_events()],
+        "state": uow.state.get("risk:state"),
+        "snapshots": [(str(s.equity), s.run_id) for s in uow.reports.snapshots()],
+        "metrics": [(dict(m.metrics), m.run_id) for m in uow.reports.metrics()],
+    }
+
+
+def test_tc_r40_two_runs_in_one_store_each_see_only_their_own_books(uows: Factory) -> None:
+    a, b = uows().for_run("run-a"), uows().for_run("run-b")
+    with a:
+        _book(a, "a", 1)
+        a.commit()
+    with b:
+        _book(b, "b", 2)
+        b.commit()
+    with uows().for_run("run-a") as uow:
+        assert _seen(uow) == {
+            "orders": ["ct-a"], "order": ["ct-a"], "fills": ["f-a"], "fills_of": ["f-a"],
+            "open": ["pos-a"], "get": ["pos-a"], "open_for": "pos-a",
+            "closed": ["pos-a-closed"], "executions": ["s-a"], "risk": ["rule-a"],
+            "state": "state-a", "snapshots": [("100000", "run-a")],
+            "metrics": [({"tag": "a"}, "run-a")],
+        }
+    with uows().for_run("run-b") as uow:
+        assert _seen(uow) == {
+            "orders": ["ct-b"], "order": ["ct-b"], "fills": ["f-b"], "fills_of": ["f-b"],
+            "open": ["pos-b"], "get": ["pos-b"], "open_for": "pos-b",
+            "closed": ["pos-b-closed"], "executions": ["s-b"], "risk": ["rule-b"],
+            "state": "state-b", "snapshots": [("90000", "run-b")],
+            "metrics": [({"tag": "b"}, "run-b")],
+        }
+    with uows() as uow:  # the default run holds nothing of either
+        seen = _seen(uow)
+        assert not any(v for v in seen.values()), seen
+        assert uow.run == "default"
+
+
+def test_tc_r41_ids_stay_unique_across_runs(uows: Factory) -> None:
+    with uows().for_run("run-a") as a:
+        _book(a, "a", 1)
+        a.commit()
+    with uows().for_run("run-b") as b:
+        with pytest.raises(DuplicateClientOrderId):
+            b.orders.add(make_order("ct-a"))
+        with pytest.raises(DuplicateFill):
+            b.fills.add(make_fill("f-a", "ct-a"))
+        with pytest.raises(ConcurrencyConflict):
+            b.positions.add(make_position("pos-a"))
+        with pytest.raises(ConcurrencyConflict):
+            b.positions.add(make_position("pos-a-closed"))
+        assert b.orders.get("ct-a") is None
+        with pytest.raises(NotFound):  # another run's order cannot be saved from here
+            b.orders.save(make_order("ct-a"))
+        b.commit()
+    with uows().for_run("run-a") as a:
+        got = a.orders.get("ct-a")
+        assert got is not None and got.filled_qty == Decimal("10")
+
+
+def test_tc_r42_a_run_that_writes_before_start_gets_a_placeholder_that_start_replaces(
+    uows: Factory,
+) -> None:
+    with uows().for_run("early") as uow:
+        uow.state.set("k", "v")
+        uow.commit()
+    with uows() as uow:
+        early = uow.runs.get("early")
+        assert early is not None and (early.kind, early.status) == ("adhoc", "created")
+        uow.runs.start(RunRecord(run_id="early", kind="run", started_at=ts(1),
+                                 params={"threshold": 0.7}))
+        uow.runs.start(RunRecord(run_id="late", kind="backtest", started_at=ts(2)))
+        uow.commit()
+    with uows().for_run("late") as uow:
+        uow.state.set("k", "w")  # a started run keeps its record
+        uow.runs.start(RunRecord(run_id="early", kind="other", started_at=ts(5)))
+        uow.commit()
+    with uows() as uow:
+        runs = uow.runs.list()
+        assert [(r.run_id, r.kind, r.status, dict(r.params)) for r in runs] == [
+            ("late", "backtest", "running", {}),
+            ("early", "run", "running", {"threshold": 0.7}),  # started again: the latest
+        ]
+        assert uow.runs.get("default") is None  # reading creates nothing
+    with uows().for_run("early") as uow:
+        assert uow.state.get("k") == "v"
+
+
+def test_tc_r43_delete_removes_one_run_and_everything_in_it(uows: Factory) -> None:
+    for tag in ("a", "b"):
+        with uows().for_run(f"run-{tag}") as uow:
+            uow.runs.start(RunRecord(run_id=f"run-{tag}", kind="backtest", started_at=ts(0)))
+            _book(uow, tag, 1)
+            uow.commit()
+    with uows() as uow:
+        uow.runs.delete("run-a")
+        uow.runs.delete("no-such-run")
+        uow.commit()
+    with uows() as uow:
+        assert [r.run_id for r in uow.runs.list()] == ["run-b"]
+    with uows().for_run("run-a") as uow:
+        seen = _seen(uow)
+        assert not any(v for v in seen.values()), seen
+        uow.orders.add(make_order("ct-a"))  # its ids are free again
+        uow.commit()
+    with uows().for_run("run-b") as uow:
+        assert _seen(uow)["orders"] == ["ct-b"] and _seen(uow)["state"] == "state-b"
+
+
+def test_tc_r44_leaving_without_commit_discards_the_placeholder_too(uows: Factory) -> None:
+    with uows().for_run("gone") as uow:
+        uow.orders.add(make_order("ct-1"))
+    with uows() as uow:
+        assert uow.runs.get("gone") is None
+    with uows().for_run("gone") as uow:
+        uow.orders.add(make_order("ct-1"))
+        uow.rollback()
+        uow.state.set("k", "v")
+        uow.commit()
+    with uows() as uow:
+        gone = uow.runs.get("gone")
+        assert gone is not None and gone.status == "created"
+    with uows().for_run("gone") as uow:
+        assert uow.orders.list() == [] and uow.state.get("k") == "v"
+
+
+def test_tc_r45_runs_committing_in_turn_keep_each_others_writes(uows: Factory) -> None:
+    a, b = uows().for_run("run-a"), uows().for_run("run-b")
+    with a:
+        a.state.set("k", "a1")
+        a.commit()
+        with b:
+            b.state.set("k", "b1")
+            b.commit()
+        a.state.set("k2", "a2")
+        a.commit()
+    with uows().for_run("run-a") as uow:
+        assert (uow.state.get("k"), uow.state.get("k2")) == ("a1", "a2")
+    with uows().for_run("run-b") as uow:
+        assert (uow.state.get("k"), uow.state.get("k2")) == ("b1", None)
+    with uows() as uow:
+        assert {r.run_id for r in uow.runs.list()} == {"run-a", "run-b"}
+
+
+def test_tc_r47_runs_list_by_activity_the_last_started_or_finished_last(
+    uows: Factory,
+) -> None:
+    with uows() as uow:
+        uow.runs.start(RunRecord(run_id="b", kind="run", started_at=ts(9)))
+        uow.commit()
+    with uows() as uow:
+        uow.runs.start(RunRecord(run_id="a", kind="run", started_at=ts(0)))
+        uow.commit()
+    with uows() as uow:
+        assert [r.run_id for r in uow.runs.list()] == ["b", "a"]
+        latest = uow.runs.latest()
+        assert latest is not None and latest.run_id == "b"  # latest: by the run's own clock
+        uow.runs.finish("b", ts(10), "finished")
+        uow.commit()
+    with uows() as uow:
+        assert [r.run_id for r in uow.runs.list()] == ["a", "b"]
+
+
+def test_tc_r46_a_run_name_must_fit_the_key(uows: Factory) -> None:
+    with pytest.raises(ValueError, match="run name"):
+        uows().for_run("")
+    with pytest.raises(ValueError, match="run name"):
+        uows().for_run("x" * 65)
+    assert uows().for_run("x" * 64).run == "x" * 64
 
 
 # --- SQL only: two units of work, foreign keys ----------------------------------------

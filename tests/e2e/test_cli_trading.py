@@ -34,10 +34,11 @@ def cli(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.Complete
                           timeout=timeout, env=env, check=False)
 
 
-def sql_uow(url: str) -> UnitOfWork:
+def sql_uow(url: str, run: str = "default") -> UnitOfWork:
+    """A unit of work on run ``run`` (``catalyst run``'s default; backtests: "backtest")."""
     from adapters.sqlalchemy import make_engine, sql_uow_factory
 
-    return cast(UnitOfWork, sql_uow_factory(make_engine(url))())
+    return cast(UnitOfWork, sql_uow_factory(make_engine(url), run_id=run)())
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +55,9 @@ def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def state(url: str) -> dict[str, Any]:
+def state(url: str, run: str = "default") -> dict[str, Any]:
     """The business content of a run: orders, fills, closed positions (ids included)."""
-    uow = sql_uow(url)
+    uow = sql_uow(url, run)
     with uow as u:
         orders = u.orders.list()
         fills = {o.client_order_id: [(f.fill_id, f.quantity, f.price)
@@ -84,7 +85,8 @@ def test_backtest_when_bundled_sample_then_trades_traceable_in_database(
         assert (report / f).stat().st_size > 0
     url = f"sqlite:///{tmp_path}/var/backtest.db"
     alert_ids = {json.loads(x)["id"] for x in sample_paths().alerts.read_text().splitlines()}
-    uow = sql_uow(url)
+    assert out["run_id"] == "backtest"
+    uow = sql_uow(url, "backtest")
     with uow as u:
         closed = u.positions.list_closed()
         assert len(closed) == out["closed_trades"]
@@ -206,7 +208,7 @@ def test_backtest_when_bad_alerts_file_then_counted_reported_and_nothing_half_wr
     from adapters.sqlalchemy import check_integrity, make_engine
 
     assert check_integrity(make_engine(f"sqlite:///{tmp_path}/var/backtest.db")) == []
-    uow = sql_uow(f"sqlite:///{tmp_path}/var/backtest.db")
+    uow = sql_uow(f"sqlite:///{tmp_path}/var/backtest.db", "backtest")
     with uow as u:
         sids = {o.request.signal_id for o in u.orders.list()}
     assert not any(s and s.startswith("sig-x") for s in sids)
@@ -220,13 +222,13 @@ def test_backtest_when_rerun_then_identical_results_and_views_read_them(
     assert r.returncode == 0, r.stderr[-3000:]
     run_id = json.loads(r.stdout)["run_id"]
     db = f"sqlite:///{tmp_path}/var/backtest.db"
-    first = state(db)
+    first = state(db, run_id)
     metrics = tmp_path / "var" / "reports" / run_id / "metrics.json"
     metrics1 = json.loads(metrics.read_text())["metrics"]
     r = cli(args, tmp_path)  # the table output this time
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Performance" in r.stdout and "sharpe" in r.stdout
-    assert state(db) == first
+    assert state(db, run_id) == first
     assert json.loads(metrics.read_text())["metrics"] == metrics1
     trades = json.loads(cli(["trades", "--db", db, "--json", "--limit", "0"], tmp_path).stdout)
     assert len(trades) > 0

@@ -229,7 +229,7 @@ def test_money_and_time_round_trip_exactly_for_any_value(
     with sqlite_engine.begin() as conn:
         conn.execute(t.kv_state.delete())
         conn.execute(t.positions.delete())
-        conn.execute(t.kv_state.insert().values(key="k", value="v", updated_at=when))
+        conn.execute(t.kv_state.insert().values(run_id="r", key="k", value="v", updated_at=when))
         conn.execute(t.runs.delete())
         conn.execute(t.runs.insert().values(run_id="r", kind="x", started_at=when, params={}))
         row = conn.execute(select(t.runs.c.started_at)).one()
