@@ -31,9 +31,11 @@ def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def sql_uow(db: Path) -> UnitOfWork:
+    """A unit of work on the run the command wrote: "backtest" in backtest.db, else "default"."""
     from adapters.sqlalchemy import make_engine, sql_uow_factory
 
-    return cast(UnitOfWork, sql_uow_factory(make_engine(f"sqlite:///{db}"))())
+    run = "backtest" if db.name == "backtest.db" else "default"
+    return cast(UnitOfWork, sql_uow_factory(make_engine(f"sqlite:///{db}"), run_id=run)())
 
 
 def backtest(data: Path, cwd: Path, *args: str, env: dict[str, str] | None = None,

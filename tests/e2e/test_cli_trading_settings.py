@@ -106,7 +106,9 @@ def test_risk_setting_when_set_in_toml_or_env_then_reaches_the_engines_risk_serv
 def _max_open(cwd: Path) -> int:
     from adapters.sqlalchemy import make_engine, sql_uow_factory
 
-    uow = sql_uow_factory(make_engine(f"sqlite:///{_db(cwd)}"))()
+    db = _db(cwd)
+    run = "backtest" if db.name == "backtest.db" else "default"
+    uow = sql_uow_factory(make_engine(f"sqlite:///{db}"), run_id=run)()
     with uow as u:
         return max((s.open_positions for s in u.reports.snapshots()), default=0)
 
