@@ -93,13 +93,29 @@ class _Releasing:
             self.issues.add(AlertIssue(src, no, str(exc)))
             return
         self.issues.accepted += 1
-        self._add(alert)
+        self._add(alert, src, no)
 
-    def _add(self, alert: Alert) -> None:
-        if self._released is not None and _key(alert) <= self._released:
-            return  # released before a restart
+    # A source that can hand the same line over again (a file re-read after a restart, a
+    # stream piped in again) skips alerts at or before the last released key: they were
+    # released before. A source that never re-reads a line (a followed folder keeps byte
+    # offsets) sets this, so an alert that arrives late is released at the next poll.
+    _reads_each_line_once = False
+
+    def _add(self, alert: Alert, src: str = "", no: int = 0) -> None:
+        if self._released is not None and _key(alert) <= self._released \
+                and not self._reads_each_line_once:
+            if self._late_is_reported:
+                self.issues.add(AlertIssue(
+                    src, no, f"alert {alert.id!r} known at {alert.known_at.isoformat()} arrived "
+                    "after a later alert was released; skipped as already handled (a stream "
+                    "replayed after a restart) or late"))
+            return
         self._pending.append(alert)
         self._sorted = False
+
+    # Whether a skipped late alert is reported: a stream cannot tell a replayed line from a
+    # late one, so it says what it skipped; a file re-read after a restart skips silently.
+    _late_is_reported = False
 
     def _released_json(self) -> list[str] | None:
         r = self._released
@@ -239,6 +255,8 @@ class FolderFeed(_Releasing):
     stopped. A last line without its newline is left for the next poll (still being written).
     """
 
+    _reads_each_line_once = True
+
     def __init__(
         self,
         folder: str | Path,
@@ -307,6 +325,8 @@ def _alert_dict(a: Alert) -> dict[str, Any]:
 
 class StdinFeed(_Releasing):
     """Alerts as JSON lines on a stream (stdin by default), read by a background thread."""
+
+    _late_is_reported = True
 
     def __init__(
         self,

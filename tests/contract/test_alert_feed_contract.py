@@ -181,14 +181,6 @@ def test_as11_a_restart_after_growth_neither_repeats_nor_loses_alerts(
     assert ids(second.poll(END)) == ["a2", "a3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="FolderFeed and StdinFeed drop, without an issue or a log line, an alert that "
-           "arrives after an alert with a later known_at was released (the released-key "
-           "filter meant for restarts also discards late arrivals); fix belongs in "
-           "adapters/sources/files.py",
-)
 def test_as12_a_late_arrival_older_than_released_alerts_is_not_silently_lost(
     follower: AlertFeedHarness,
 ) -> None:
