@@ -93,7 +93,7 @@ class World:
         self.broker = broker or FakeBroker(Decimal(100_000), clock=self.clock)
         self.broker.clock = self.clock
         self.feed = InMemoryPriceFeed()
-        self.uow = uow or InMemoryUnitOfWork()
+        self.uow = uow or InMemoryUnitOfWork(run_id)  # a unit of work is opened for one run
         self.notifier = RecordingNotifier()
         self.risk = RiskService(self.uow, self.broker, self.notifier, self.clock,
                                 RiskConfig(max_price_age_s=5 * 86400), kill_flag=kill_flag)
