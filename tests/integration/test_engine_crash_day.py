@@ -51,11 +51,11 @@ from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import UnitOfWork
 from application.risk import RiskService
 from application.router import AlertSignalSource, RouterConfig, SignalRouter
-from application.sizing_plan import PlanConfig
 from application.tracker import PortfolioTracker
 from domain.clock import TestClock
 from domain.events import OrderStatus, RiskState
 from domain.risk.config import RiskConfig
+from domain.risk.plan import PlanConfig
 from entrypoints.cli.app import app as catalyst
 from entrypoints.cli.container import reset_container
 

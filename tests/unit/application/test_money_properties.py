@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.sizing_plan import PlanConfig, plan_trade, size_entry
+from domain.risk.plan import PlanConfig, plan_trade, size_entry
 from domain.risk.sizing import SizingConfig, SizingMethod
 from domain.signal import Signal
 from domain.values import Side

@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from application.monitor import MonitorConfig, PositionMonitor
-from application.sizing_plan import PlanConfig
+from domain.risk.plan import PlanConfig
 from domain.signal import Signal
 from domain.values import ExitReason
 from tests.unit.application.conftest import World

@@ -10,9 +10,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from application.executor import ExecutorConfig
-from application.sizing_plan import PlanConfig, levels, plan_trade, round_to_tick, tick_size
 from domain.risk.config import RiskConfig
 from domain.risk.inputs import OrderIntent
+from domain.risk.plan import PlanConfig, levels, plan_trade, round_to_tick, tick_size
 from domain.risk.policy import STOP_MIN, RiskPolicy
 from domain.signal import Signal
 from domain.values import Side
