@@ -12,7 +12,6 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
-from application.rl import ModelVersion
 from domain.account import Account, BrokerPosition
 from domain.audit import (
     ExecutionRecord,
@@ -27,6 +26,7 @@ from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
 from domain.market import Bar, MarketClock
 from domain.orders import Order, OrderReport
 from domain.position import ClosedPosition, Position
+from domain.rl.models import ModelVersion
 from domain.signal import Signal
 
 __all__ = [
@@ -362,8 +362,8 @@ class ModelRegistry(Protocol):
     """Trained RL models by name and version (artifact files plus metadata).
 
     ``register`` stores a new ``candidate`` version; ``promote`` / ``rollback`` follow
-    :func:`application.rl.plan_promotion` / :func:`application.rl.plan_rollback`.
-    Unknown names or versions raise :class:`application.rl.ModelNotFoundError`.
+    :func:`domain.rl.models.plan_promotion` / :func:`domain.rl.models.plan_rollback`.
+    Unknown names or versions raise :class:`domain.rl.models.ModelNotFoundError`.
     """
 
     def register(

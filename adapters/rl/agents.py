@@ -25,11 +25,11 @@ from numpy.typing import NDArray
 
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
 from adapters.rl.evaluate import Agent
-from application import metrics as perf
-from application.features import OBSERVATION_FEATURES, TickerFeatures
 from application.ports import ModelRegistry
-from application.rl import ModelVersion, check_env_config, parse_model_ref
+from domain.analytics import metrics as perf
 from domain.costs import CostModel
+from domain.market_data.features import OBSERVATION_FEATURES, TickerFeatures
+from domain.rl.models import ModelVersion, check_env_config, parse_model_ref
 
 __all__ = [
     "ALGORITHMS",
@@ -143,9 +143,9 @@ def load_agent(
 
     Raises
     ------
-    application.rl.IncompatibleEnvConfigError
+    domain.rl.models.IncompatibleEnvConfigError
         If ``env_config`` differs from the training config (the message names the fields).
-    application.rl.ModelNotFoundError
+    domain.rl.models.ModelNotFoundError
         If no such model or version is registered.
     """
     name, version = parse_model_ref(ref)
@@ -204,7 +204,7 @@ def run_episodes(
 ) -> list[EpisodeMetrics]:
     """Run ``agent`` over every ticker of ``panel`` from its first bar to its last.
 
-    The metrics are the trading report's (:mod:`application.metrics`: simple daily
+    The metrics are the trading report's (:mod:`domain.analytics.metrics`: simple daily
     returns, 252 periods, zero risk-free rate, sample standard deviation), so RL and paper
     results read the same way; they equal :func:`adapters.rl.evaluate.evaluate`'s return,
     Sharpe and drawdown. A Sharpe ratio without variation (an agent that never trades) is

@@ -21,7 +21,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from adapters.rl.agents import ModelAgent, mean_metrics, run_episodes
 from adapters.rl.env import EnvConfig
-from application.features import TickerFeatures
+from domain.market_data.features import TickerFeatures
 
 __all__ = ["RichProgressCallback", "ValidationCallback"]
 

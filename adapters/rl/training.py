@@ -43,9 +43,9 @@ from adapters.rl.agents import (
 )
 from adapters.rl.callbacks import RichProgressCallback, ValidationCallback
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
-from application.features import TickerFeatures
 from application.ports import ModelRegistry
-from application.rl import ModelVersion
+from domain.market_data.features import TickerFeatures
+from domain.rl.models import ModelVersion
 
 __all__ = [
     "DEFAULT_HYPERPARAMS",

@@ -35,8 +35,8 @@ from adapters.data.features import (
 from adapters.data.ohlcv import DataError, fetch_ohlcv, load_ohlcv
 from adapters.data.sample import sample_paths
 from adapters.data.splits import Splits, read_splits
-from application.data_pipeline import Availability, Problem, Severity, ValidationIssue
 from domain.alerts import Alert
+from domain.market_data import Availability, IssueSeverity, Problem, ValidationIssue
 
 app = typer.Typer(
     help="Market data: import OHLCV files, fetch from Alpaca, build features, validate.",
@@ -258,7 +258,7 @@ def build(
     df, src = _load(data, ticker, None if no_cache else cache_dir)
     alert_list = _alerts(alerts, use_sample=data is None)
     errors = [
-        i for i in validate_frame(df, alert_list) if i.severity is Severity.ERROR
+        i for i in validate_frame(df, alert_list) if i.severity is IssueSeverity.ERROR
     ]
     if errors and not force:
         err.print(_issue_table(errors, f"{src.name}: {len(errors)} error(s)", 10, True))
@@ -377,7 +377,7 @@ def _issue_table(
     for c in cols + (["evidence"] if evidence else []):
         t.add_column(c)
     for i in issues[:limit]:
-        style = "red" if i.severity is Severity.ERROR else "yellow"
+        style = "red" if i.severity is IssueSeverity.ERROR else "yellow"
         row = [i.ticker, i.date, i.problem.value, f"[{style}]{i.severity.value}[/]", i.detail]
         t.add_row(*row, *([i.evidence] if evidence else []))
     if len(issues) > limit:
@@ -451,7 +451,7 @@ def validate(
     failing = [
         i
         for i in remaining
-        if i.severity is Severity.ERROR or (strict and i.severity is Severity.WARNING)
+        if i.severity is IssueSeverity.ERROR or (strict and i.severity is IssueSeverity.WARNING)
     ]
     if as_json:
         typer.echo(
@@ -472,7 +472,7 @@ def validate(
             )
         )
         raise typer.Exit(1 if failing else 0)
-    n_err = sum(i.severity is Severity.ERROR for i in issues)
+    n_err = sum(i.severity is IssueSeverity.ERROR for i in issues)
     n_warn = len(issues) - n_err
     if issues:
         out.print(

@@ -49,8 +49,8 @@ from adapters.rl.registry import (
     JsonMetadataStore,
     MetadataStore,
 )
-from application.features import TickerFeatures
-from application.rl import (
+from domain.market_data.features import TickerFeatures
+from domain.rl.models import (
     IncompatibleEnvConfigError,
     ModelVersion,
     RegistryError,
@@ -320,7 +320,7 @@ def train_cmd(
             patience=patience,
         )
         from adapters.rl.training import resolve_hyperparams
-        from application.rl import validate_model_name
+        from domain.rl.models import validate_model_name
 
         resolve_hyperparams(algo.value, hp)
         validate_model_name(model_name)

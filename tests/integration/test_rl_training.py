@@ -24,7 +24,7 @@ from adapters.rl.env import EnvConfig
 from adapters.rl.evaluate import BuyAndHoldAgent, evaluate
 from adapters.rl.registry import FileSystemModelRegistry
 from adapters.rl.training import TrainConfig, train_and_register
-from application.rl import IncompatibleEnvConfigError
+from domain.rl.models import IncompatibleEnvConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +144,7 @@ def test_run_episodes_when_buy_and_hold_then_report_metrics_equal_evaluate_modul
     theirs = evaluate(panel, BuyAndHoldAgent)
     for a, b in zip(ours, theirs, strict=True):
         assert (a.ticker, a.total_return, a.trades) == (b.ticker, b.total_return, b.trades)
-        # application.metrics (the trading report's) vs the evaluate module: same definitions,
+        # domain.analytics.metrics (the trading report's) vs the evaluate module: same definitions,
         # different summation order.
         assert a.sharpe == pytest.approx(b.sharpe, rel=1e-12)
         assert a.max_drawdown == pytest.approx(b.max_drawdown, rel=1e-12)
