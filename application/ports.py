@@ -27,6 +27,7 @@ from domain.market import Bar, MarketClock
 from domain.orders import Order, OrderReport
 from domain.position import ClosedPosition, Position
 from domain.rl.models import ModelVersion
+from domain.rl.training import TrainingRun
 from domain.signal import Signal
 
 __all__ = [
@@ -396,4 +397,23 @@ class ModelRegistry(Protocol):
 
     def rollback(self, name: str) -> ModelVersion:
         """Archive production and restore the previously promoted version; return it."""
+        ...
+
+
+# ------------------------------------------------------------------ training and datasets
+
+
+class Trainer(Protocol):
+    """Trains one RL model on prepared data and returns the run (model file plus metrics).
+
+    The implementation owns the data, the algorithm and its configuration; the use case
+    only names the run. The run's ``model_path`` stays readable until :meth:`close`.
+    """
+
+    def train(self, run_name: str) -> TrainingRun:
+        """Train, validate and measure the buy-and-hold baseline on validation."""
+        ...
+
+    def close(self) -> None:
+        """Release the run's temporary files."""
         ...

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from adapters.rl.algorithms import ALGORITHMS, algorithm_class
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
 from adapters.rl.evaluate import Agent
 from application.ports import ModelRegistry
@@ -46,7 +47,6 @@ __all__ = [
     "run_episodes",
 ]
 
-ALGORITHMS = ("ppo", "sac", "a2c")
 MODEL_FILE = "model.zip"
 ENSEMBLE_FILE = "ensemble.json"
 METRIC_KEYS = (
@@ -122,8 +122,6 @@ class ModelAgent:
 
 def load_sb3_model(algo: str, path: Path | str) -> Any:
     """Load an SB3 model file on the CPU."""
-    from adapters.rl.training import algorithm_class
-
     return algorithm_class(algo).load(str(path), device="cpu")
 
 

@@ -23,7 +23,8 @@ import optuna
 import pandas as pd
 
 from adapters.data.features import feature_panel
-from adapters.rl.training import TrainConfig, resolve_hyperparams, train
+from adapters.rl.algorithms import resolve_hyperparams
+from adapters.rl.training import TrainConfig, train
 
 __all__ = [
     "DEFAULT_STORAGE",

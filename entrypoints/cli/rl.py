@@ -59,7 +59,7 @@ from domain.rl.models import (
 )
 
 if TYPE_CHECKING:
-    from adapters.rl.training import TrainResult
+    from domain.rl.training import TrainingRun
 
 app = typer.Typer(
     help="Reinforcement learning: train, tune, register, ensemble and evaluate agents.",
@@ -298,7 +298,8 @@ def train_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Train PPO, SAC or A2C on the train split, validate on the validation split, register."""
-    from adapters.rl.training import TrainConfig, train_and_register
+    from adapters.rl.training import Sb3Trainer, TrainConfig
+    from application.training import train_and_register
 
     frame = _load_frame(data)
     hp = _parse_params(params)
@@ -319,7 +320,7 @@ def train_cmd(
             eval_freq=eval_freq,
             patience=patience,
         )
-        from adapters.rl.training import resolve_hyperparams
+        from adapters.rl.algorithms import resolve_hyperparams
         from domain.rl.models import validate_model_name
 
         resolve_hyperparams(algo.value, hp)
@@ -329,37 +330,43 @@ def train_cmd(
     registry = _registry(models_dir, db)
     with _progress() as prog:
         try:
-            mv, res = train_and_register(
-                frame,
-                registry,
-                model_name,
-                cfg,
-                tensorboard_dir=tensorboard_dir,
-                progress=prog,
-                tickers=ticker,
+            trainer = Sb3Trainer(
+                frame, cfg, tickers=ticker, tensorboard_dir=tensorboard_dir, progress=prog
             )
+            trained = train_and_register(trainer, registry, model_name)
         except ValueError as exc:
             raise _fail(str(exc)) from None
+    mv, res = trained.version, trained.run
+    for warning in trained.verdict.warnings:
+        err.print(f"[bold red]WARNING[/]: {mv.ref}: {warning}")
     if promote:
         mv = registry.promote(mv.name, mv.version)
     if as_json:
-        typer.echo(json.dumps({"model": mv.to_json(), "tensorboard": str(tensorboard_dir)}))
+        typer.echo(json.dumps({
+            "model": mv.to_json(),
+            "warnings": list(trained.verdict.warnings),
+            "tensorboard": str(tensorboard_dir),
+        }))
         return
     out.print(_train_table(mv, res))
     out.print(f"TensorBoard: tensorboard --logdir {tensorboard_dir}")
 
 
-def _train_table(mv: ModelVersion, res: TrainResult) -> Table:
+def _train_table(mv: ModelVersion, res: TrainingRun) -> Table:
     t = Table(title=f"registered {mv.ref} ({mv.algo}, seed {mv.seed}, {mv.status.value})")
     t.add_column("item")
     t.add_column("value", justify="right")
     t.add_row("timesteps", str(res.timesteps))
-    t.add_row("best at step", str(res.best_step))
+    t.add_row("validated every", f"{res.validate_every} steps")
+    t.add_row("best at step", f"{res.best_step} ({res.best_updates} policy updates)")
     t.add_row("stopped early", str(res.stopped_early))
     t.add_row("envs", f"{res.n_envs} x {res.vec_env}")
     t.add_row("seconds", f"{res.seconds:.1f}")
     for k, v in res.validation.items():
         t.add_row(f"validation {k}", _metric(k, v))
+    if "total_return" in res.buy_and_hold:
+        t.add_row("buy-and-hold validation total_return",
+                  _metric("total_return", res.buy_and_hold["total_return"]))
     t.add_row("path", mv.path)
     return t
 
@@ -420,7 +427,7 @@ def tune_cmd(
     study_name = study or f"catalyst-{algo.value}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        from adapters.rl.training import resolve_hyperparams
+        from adapters.rl.algorithms import resolve_hyperparams
 
         resolve_hyperparams(algo.value, fixed)
         base = TrainConfig(algo=algo.value, timesteps=timesteps, seed=seed, eval_freq=eval_freq)

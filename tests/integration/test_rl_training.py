@@ -23,7 +23,8 @@ from adapters.rl.ensemble import EnsembleAgent, register_ensemble
 from adapters.rl.env import EnvConfig
 from adapters.rl.evaluate import BuyAndHoldAgent, evaluate
 from adapters.rl.registry import FileSystemModelRegistry
-from adapters.rl.training import TrainConfig, train_and_register
+from adapters.rl.training import Sb3Trainer, TrainConfig
+from application.training import train_and_register as register_trained
 from domain.rl.models import IncompatibleEnvConfigError
 
 pytestmark = pytest.mark.slow
@@ -40,6 +41,14 @@ SMALL: dict[str, dict[str, Any]] = {
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     return sample_features()
+
+
+def train_and_register(
+    frame: pd.DataFrame, reg: Any, name: str, cfg: TrainConfig, **kw: Any
+) -> tuple[Any, Any]:
+    tickers = kw.pop("tickers", None)
+    got = register_trained(Sb3Trainer(frame, cfg, tickers=tickers, **kw), reg, name)
+    return got.version, got.run
 
 
 def _cfg(algo: str, seed: int = 0, timesteps: int = 256) -> TrainConfig:
