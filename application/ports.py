@@ -6,7 +6,7 @@ contract suites in ``tests/contract`` prove every implementation behaves the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -26,6 +26,7 @@ from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
 from domain.market import Bar, MarketClock
 from domain.orders import Order, OrderReport
 from domain.position import ClosedPosition, Position
+from domain.rl.episodes import EpisodeMetrics
 from domain.rl.models import ModelVersion
 from domain.rl.training import TrainingRun
 from domain.signal import Signal
@@ -416,4 +417,46 @@ class Trainer(Protocol):
 
     def close(self) -> None:
         """Release the run's temporary files."""
+        ...
+
+
+class ResolvedAgent(Protocol):
+    """An agent ready to run: its display label and the fill rule it runs under."""
+
+    @property
+    def label(self) -> str:
+        """Return the name shown for this agent (a baseline name or ``name@version``)."""
+        ...
+
+    @property
+    def fill_at(self) -> str:
+        """Return the fill rule of the environment it runs in."""
+        ...
+
+
+class AgentEvaluator(Protocol):
+    """Runs baseline agents and registered models over every ticker of one data split.
+
+    ``resolve`` raises ``ValueError`` or :class:`domain.rl.models.RegistryError` for a
+    reference it cannot use.
+    """
+
+    def resolve(self, ref: str) -> ResolvedAgent:
+        """Return the agent named ``ref`` (a baseline or ``name[@version]``)."""
+        ...
+
+    def run(
+        self, agent: ResolvedAgent, on_ticker: Callable[[str], None] | None = None
+    ) -> Sequence[EpisodeMetrics]:
+        """Run ``agent`` over each ticker from its first bar to its last."""
+        ...
+
+
+class EquityChart(Protocol):
+    """Draws agents' equity and drawdown curves into a file."""
+
+    def write(
+        self, results: Mapping[str, Sequence[EpisodeMetrics]], path: str, title: str
+    ) -> None:
+        """Write one curve per agent (equal weight over its tickers) to ``path``."""
         ...

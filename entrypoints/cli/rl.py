@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import attrs
-import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -42,7 +40,7 @@ from adapters.rl.agents import (
     run_episodes,
 )
 from adapters.rl.env import EnvConfig
-from adapters.rl.evaluate import Agent, BuyAndHoldAgent, RandomAgent
+from adapters.rl.evaluate import Agent
 from adapters.rl.registry import (
     DEFAULT_MODELS_DIR,
     FileSystemModelRegistry,
@@ -54,7 +52,6 @@ from domain.rl.models import (
     IncompatibleEnvConfigError,
     ModelVersion,
     RegistryError,
-    check_env_config,
     parse_model_ref,
 )
 
@@ -714,6 +711,10 @@ def evaluate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Run agents over every ticker of a split: return, Sharpe, drawdown, turnover, trades."""
+    from adapters.rl.evaluation import PanelAgentEvaluator
+    from adapters.rl.plots import MatplotlibEquityChart
+    from application.evaluation import UnusableAgentError, evaluate_agents
+
     names = agent or ["random"]
     frame = _load_frame(data)
     panel = _panel(frame, None if split is SplitName.all else split.value, ticker, data)
@@ -722,25 +723,7 @@ def evaluate_cmd(
         overrides["fill_at"] = fill_at.value
     if initial_balance is not None:
         overrides["initial_balance"] = initial_balance
-    reg: FileSystemModelRegistry | None = None
-    runs: list[tuple[str, Agent, EnvConfig]] = []
-    for a in names:
-        try:
-            if a in BASELINES:
-                cfg = EnvConfig(**overrides)
-                base: Agent = RandomAgent(seed) if a == "random" else BuyAndHoldAgent()
-                runs.append((a, base, cfg))
-                continue
-            if reg is None:
-                reg = _registry(models_dir, db)
-            runs.append(_model_run(reg, a, overrides))
-        except IncompatibleEnvConfigError as exc:
-            raise _fail(str(exc)) from None
-        except (ValueError, RegistryError) as exc:
-            raise _fail(
-                f"--agent {a!r}: {exc} (expected random, buy-and-hold or a registered model)"
-            ) from None
-    results: dict[str, list[EpisodeMetrics]] = {}
+    evaluator = PanelAgentEvaluator(panel, lambda: _registry(models_dir, db), overrides, seed)
     with Progress(
         TextColumn("evaluating {task.fields[label]}"),
         BarColumn(),
@@ -749,49 +732,50 @@ def evaluate_cmd(
         console=err,
         transient=True,
     ) as prog:
-        for label, ag, cfg in runs:
+
+        def ticker_progress(label: str) -> Callable[[str], None]:
             task = prog.add_task("", total=len(panel), label=label)
 
             def tick(t: str, k: TaskID = task) -> None:
                 prog.update(k, advance=1, description=t)
 
-            results[label] = run_episodes(panel, ag, cfg, progress=tick)
-    means = {k: mean_metrics(v) for k, v in results.items()}
-    if plot is not None:
-        _plot(results, plot, split.value)
+            return tick
+
+        try:
+            evaluations = evaluate_agents(
+                evaluator,
+                names,
+                chart=MatplotlibEquityChart() if plot is not None else None,
+                chart_path=None if plot is None else str(plot),
+                chart_title=f"Equal-weight equity over tickers, {split.value} split",
+                progress=ticker_progress,
+            )
+        except UnusableAgentError as exc:
+            if isinstance(exc.cause, IncompatibleEnvConfigError):
+                raise _fail(str(exc.cause)) from None
+            raise _fail(
+                f"{exc} (expected random, buy-and-hold or a registered model)"
+            ) from None
     if as_json:
         payload = [
             {
-                "agent": label,
+                "agent": e.label,
                 "split": split.value,
                 "seed": seed,
-                "fill_at": cfg.fill_at,
-                "results": [r.summary() for r in results[label]],
-                "mean": means[label],
+                "fill_at": e.fill_at,
+                "results": [r.summary() for r in e.episodes],
+                "mean": e.mean,
             }
-            for label, _, cfg in runs
+            for e in evaluations
         ]
         typer.echo(json.dumps(payload[0] if len(payload) == 1 else {"agents": payload}))
         return
-    for label, res in results.items():
-        out.print(_table(res, means[label], f"{label} agent on the {split.value} split"))
-    if len(results) > 1:
-        out.print(_compare_table(means, split.value))
+    for e in evaluations:
+        out.print(_table(e.episodes, e.mean, f"{e.label} agent on the {split.value} split"))
+    if len(evaluations) > 1:
+        out.print(_compare_table({e.label: e.mean for e in evaluations}, split.value))
     if plot is not None:
         out.print(f"plot written to {plot}")
-
-
-def _model_run(
-    reg: FileSystemModelRegistry, ref: str, overrides: Mapping[str, Any]
-) -> tuple[str, Agent, EnvConfig]:
-    from adapters.rl.agents import env_config_json, load_agent
-
-    name, version = parse_model_ref(ref)
-    mv = reg.get(name, version)
-    cfg = attrs.evolve(env_config_from_json(mv.env_config), **overrides)
-    check_env_config(mv, env_config_json(cfg))
-    ag, mv = load_agent(reg, mv.ref, cfg)
-    return mv.ref, ag, cfg
 
 
 def _table(results: Sequence[EpisodeMetrics], mean: Mapping[str, float], title: str) -> Table:
@@ -821,38 +805,3 @@ def _compare_table(means: Mapping[str, Mapping[str, float]], split: str) -> Tabl
                   f"{m['sharpe']:.2f}", f"{m['sortino']:.2f}", f"{m['max_drawdown']:.2%}",
                   f"{m['turnover']:.2f}", f"{m['trades']:.0f}")
     return t
-
-
-def equal_weight_curve(results: Sequence[EpisodeMetrics]) -> pd.Series:
-    """Mean over tickers of value / initial value, by date (tickers present that day)."""
-    cols = {
-        r.ticker: pd.Series(np.asarray(r.values) / r.values[0], index=pd.to_datetime(r.dates))
-        for r in results
-    }
-    return pd.DataFrame(cols).ffill().mean(axis=1)
-
-
-def _plot(results: Mapping[str, Sequence[EpisodeMetrics]], path: Path, split: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
-                                   gridspec_kw={"height_ratios": [3, 1]})
-    for label, res in results.items():
-        curve = equal_weight_curve(res)
-        ax1.plot(curve.index, curve.to_numpy(), label=label)
-        dd = curve / curve.cummax() - 1.0
-        ax2.plot(dd.index, dd.to_numpy() * 100, label=label)
-    ax1.set_title(f"Equal-weight equity over tickers, {split} split")
-    ax1.set_ylabel("value / initial")
-    ax1.legend()
-    ax1.grid(alpha=0.3)
-    ax2.set_ylabel("drawdown %")
-    ax2.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
