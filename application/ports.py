@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Literal, Protocol, Self
 
 from domain.account import Account, BrokerPosition
+from domain.alerts import Alert
 from domain.audit import (
     ExecutionRecord,
     Notification,
@@ -24,6 +25,7 @@ from domain.clock import Clock
 from domain.commands import SubmitOrder
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
 from domain.market import Bar, MarketClock
+from domain.market_data import Availability, DatasetSpec, ValidationIssue
 from domain.orders import Order, OrderReport
 from domain.position import ClosedPosition, Position
 from domain.rl.episodes import EpisodeMetrics
@@ -459,4 +461,73 @@ class EquityChart(Protocol):
         self, results: Mapping[str, Sequence[EpisodeMetrics]], path: str, title: str
     ) -> None:
         """Write one curve per agent (equal weight over its tickers) to ``path``."""
+        ...
+
+
+class PriceHistory(Protocol):
+    """Daily bars of one or more tickers, loaded from a price file and made canonical."""
+
+    @property
+    def name(self) -> str:
+        """Return where the bars came from (a file name), for messages."""
+        ...
+
+    def tickers(self) -> int:
+        """Return how many tickers have bars."""
+        ...
+
+    def validate(self, alerts: Sequence[Alert]) -> list[ValidationIssue]:
+        """Check every ticker's bars (:func:`domain.market_data.validate_series`)."""
+        ...
+
+    def alerts_before_first_bar(
+        self, alerts: Sequence[Alert], availability: Availability
+    ) -> dict[str, int]:
+        """Return, per ticker, how many alerts are too old to be used by its features."""
+        ...
+
+
+class FeatureSet(Protocol):
+    """A built dataset: features, split labels and the RL matrix of every ticker."""
+
+    def rows(self) -> int:
+        """Return the number of bars."""
+        ...
+
+    def columns(self) -> int:
+        """Return the number of columns (features, labels and identifiers)."""
+        ...
+
+    def split_counts(self) -> dict[str, dict[str, int]]:
+        """Return, per ticker, its bars per split label (train, validation, test, embargo)."""
+        ...
+
+    def catalyst_bars(self) -> dict[str, int]:
+        """Return, per ticker, the bars with a positive catalyst score."""
+        ...
+
+
+class FeatureStore(Protocol):
+    """Builds datasets from price histories, caches them by key and writes them out."""
+
+    def cached(self, key: str) -> FeatureSet | None:
+        """Return the dataset cached under ``key``, if any."""
+        ...
+
+    def build(
+        self,
+        bars: PriceHistory,
+        alerts: Sequence[Alert],
+        spec: DatasetSpec,
+        on_ticker: Callable[[str], None] | None = None,
+    ) -> FeatureSet:
+        """Compute the dataset; ``ValueError`` when there is nothing to build from."""
+        ...
+
+    def cache(self, key: str, features: FeatureSet) -> None:
+        """Keep ``features`` under ``key``."""
+        ...
+
+    def write(self, features: FeatureSet, output: str) -> None:
+        """Write the dataset to ``output`` (Parquet, or CSV by suffix)."""
         ...

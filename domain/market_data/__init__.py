@@ -23,6 +23,7 @@ from domain.market_data.catalyst import (
     catalyst_features,
     first_usable_bar,
 )
+from domain.market_data.dataset import DatasetSpec
 from domain.market_data.dataset_splits import SplitIndices, chronological_splits
 from domain.market_data.findings import IssueSeverity, Problem, ValidationIssue
 from domain.market_data.jumps import JumpFinding, Verdict, classify_jumps, ratio_text
@@ -42,6 +43,7 @@ __all__ = [
     "SPLIT_RATIOS",
     "Availability",
     "CatalystFeatures",
+    "DatasetSpec",
     "IssueSeverity",
     "JumpFinding",
     "OhlcvSeries",
