@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 from domain.account import Account, BrokerPosition
 from domain.alerts import Alert
@@ -30,7 +30,7 @@ from domain.orders import Order, OrderReport
 from domain.position import ClosedPosition, Position
 from domain.rl.episodes import EpisodeMetrics
 from domain.rl.models import ModelVersion
-from domain.rl.training import TrainingRun
+from domain.rl.training import TrainingRun, TrialResult
 from domain.signal import Signal
 
 __all__ = [
@@ -530,4 +530,59 @@ class FeatureStore(Protocol):
 
     def write(self, features: FeatureSet, output: str) -> None:
         """Write the dataset to ``output`` (Parquet, or CSV by suffix)."""
+        ...
+
+
+class TuningTrial(Protocol):
+    """One trial of a hyper-parameter search: its number and the parameters to try."""
+
+    @property
+    def number(self) -> int:
+        """Return the trial's number in the study."""
+        ...
+
+    @property
+    def hyperparams(self) -> dict[str, Any]:
+        """Return the sampled (and fixed) hyper-parameters."""
+        ...
+
+
+TrialState = Literal["complete", "pruned", "failed"]
+
+
+class HyperparameterSearch(Protocol):
+    """A (possibly shared) study that proposes trials and learns from their results."""
+
+    def ask(self) -> TuningTrial:
+        """Start a trial with freshly sampled hyper-parameters."""
+        ...
+
+    def report(self, trial: TuningTrial, step: int, value: float) -> bool:
+        """Record an intermediate validation score; return True when the trial should stop."""
+        ...
+
+    def tell(
+        self,
+        trial: TuningTrial,
+        state: TrialState,
+        value: float | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Finish a trial with its state, its objective value and attributes to keep."""
+        ...
+
+
+class TrialTrainer(Protocol):
+    """Trains one model for a tuning trial and reports each validation to a hook."""
+
+    def validation_interval(self, hyperparams: Mapping[str, Any]) -> int:
+        """Return the environment steps between two validations with these parameters."""
+        ...
+
+    def train(
+        self,
+        hyperparams: Mapping[str, Any],
+        on_eval: Callable[[int, Mapping[str, float]], None],
+    ) -> TrialResult:
+        """Train with ``hyperparams``; an exception raised by ``on_eval`` stops training."""
         ...

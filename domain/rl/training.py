@@ -20,6 +20,7 @@ __all__ = [
     "ON_POLICY",
     "TrainingRun",
     "TrainingVerdict",
+    "TrialResult",
     "assess_training",
     "update_cadence",
     "validation_interval",
@@ -165,3 +166,12 @@ def assess_training(
             f"(return {val_ret:+.2%} against {bh_ret:+.2%})"
         )
     return TrainingVerdict(initial, beats, val_ret, bh_ret, tuple(warnings))
+
+
+@attrs.frozen(kw_only=True)
+class TrialResult:
+    """One tuning trial's training: the hyper-parameters used and the best validation."""
+
+    hyperparams: dict[str, Any]
+    validation: dict[str, float]
+    timesteps: int

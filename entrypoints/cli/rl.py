@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -417,7 +418,8 @@ def tune_cmd(
     import optuna
 
     from adapters.rl.training import TrainConfig
-    from adapters.rl.tune import normalise_storage_url, tune
+    from adapters.rl.tune import OptunaSearch, Sb3TrialTrainer, normalise_storage_url, open_study
+    from application.tuning import TrialOutcome, tune
 
     frame = _load_frame(data)
     fixed = _parse_params(params)
@@ -434,23 +436,22 @@ def tune_cmd(
     with _progress() as prog:
         task = prog.add_task("", total=n_trials, label=f"tuning {algo.value} ({study_name})")
 
-        def done(t: optuna.trial.FrozenTrial) -> None:
+        def done(t: TrialOutcome) -> None:
             v = "pruned" if t.value is None else f"{t.value:+.3f}"
             prog.update(task, advance=1, description=f"trial {t.number}: {v}")
 
+        started = time.monotonic()
+
+        def out_of_time() -> bool:
+            return timeout is not None and time.monotonic() - started >= timeout
+
         try:
-            st = tune(
-                frame,
-                algo.value,
-                study_name,
-                storage=storage,
-                n_trials=n_trials,
-                timesteps=timesteps,
-                seed=seed,
-                fixed=fixed,
-                timeout=timeout,
-                base=base,
-                sampler_seed=sampler_seed,
+            st = open_study(storage, study_name, sampler_seed)
+            tune(
+                OptunaSearch(st, algo.value, fixed),
+                Sb3TrialTrainer(frame, base),
+                n_trials,
+                should_stop=out_of_time,
                 on_trial=done,
             )
         except (ValueError, ImportError) as exc:
