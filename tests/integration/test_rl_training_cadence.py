@@ -1,8 +1,8 @@
 """A short PPO run validates only updated policies and records its verdict in the registry.
 
-Before, ``rl train --algo ppo --timesteps 4096`` validated every 410 steps while PPO updates
-every 1,024, so validations of the unchanged initial policy used up the early-stopping
-patience. Here the same request must validate on the update cadence only.
+PPO with 512-step rollouts in 2 envs updates every 1,024 steps; a 410-step validation request
+would score unchanged policies, and those scores would use up the early-stopping patience.
+The run must validate on the update cadence only.
 """
 
 from __future__ import annotations
