@@ -1,12 +1,16 @@
-"""The Stable-Baselines3 algorithms we train, their default hyper-parameters and classes."""
+"""The Stable-Baselines3 algorithms we train, their default hyper-parameters and classes.
+
+Stable-Baselines3 (and torch) are imported only when a class is asked for, so that modules
+that merely name the algorithms stay light to import (``catalyst --help``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stable_baselines3 import A2C, PPO, SAC
-from stable_baselines3.common.base_class import BaseAlgorithm
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 __all__ = [
     "ALGORITHMS",
@@ -54,6 +58,8 @@ DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
     """Return the SB3 class of ``ppo``, ``sac`` or ``a2c``."""
+    from stable_baselines3 import A2C, PPO, SAC
+
     classes: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "a2c": A2C}
     try:
         return classes[algo]
