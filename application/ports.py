@@ -6,14 +6,14 @@ contract suites in ``tests/contract`` prove every implementation behaves the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
-from application.rl import ModelVersion
 from domain.account import Account, BrokerPosition
+from domain.alerts import Alert
 from domain.audit import (
     ExecutionRecord,
     Notification,
@@ -25,8 +25,12 @@ from domain.clock import Clock
 from domain.commands import SubmitOrder
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
 from domain.market import Bar, MarketClock
+from domain.market_data import Availability, DatasetSpec, ValidationIssue
 from domain.orders import Order, OrderReport
 from domain.position import ClosedPosition, Position
+from domain.rl.episodes import EpisodeMetrics
+from domain.rl.models import ModelVersion
+from domain.rl.training import TrainingRun, TrialResult
 from domain.signal import Signal
 
 __all__ = [
@@ -362,8 +366,8 @@ class ModelRegistry(Protocol):
     """Trained RL models by name and version (artifact files plus metadata).
 
     ``register`` stores a new ``candidate`` version; ``promote`` / ``rollback`` follow
-    :func:`application.rl.plan_promotion` / :func:`application.rl.plan_rollback`.
-    Unknown names or versions raise :class:`application.rl.ModelNotFoundError`.
+    :func:`domain.rl.models.plan_promotion` / :func:`domain.rl.models.plan_rollback`.
+    Unknown names or versions raise :class:`domain.rl.models.ModelNotFoundError`.
     """
 
     def register(
@@ -396,4 +400,189 @@ class ModelRegistry(Protocol):
 
     def rollback(self, name: str) -> ModelVersion:
         """Archive production and restore the previously promoted version; return it."""
+        ...
+
+
+# ------------------------------------------------------------------ training and datasets
+
+
+class Trainer(Protocol):
+    """Trains one RL model on prepared data and returns the run (model file plus metrics).
+
+    The implementation owns the data, the algorithm and its configuration; the use case
+    only names the run. The run's ``model_path`` stays readable until :meth:`close`.
+    """
+
+    def train(self, run_name: str) -> TrainingRun:
+        """Train, validate and measure the buy-and-hold baseline on validation."""
+        ...
+
+    def close(self) -> None:
+        """Release the run's temporary files."""
+        ...
+
+
+class ResolvedAgent(Protocol):
+    """An agent ready to run: its display label and the fill rule it runs under."""
+
+    @property
+    def label(self) -> str:
+        """Return the name shown for this agent (a baseline name or ``name@version``)."""
+        ...
+
+    @property
+    def fill_at(self) -> str:
+        """Return the fill rule of the environment it runs in."""
+        ...
+
+
+class AgentEvaluator(Protocol):
+    """Runs baseline agents and registered models over every ticker of one data split.
+
+    ``resolve`` raises ``ValueError`` or :class:`domain.rl.models.RegistryError` for a
+    reference it cannot use.
+    """
+
+    def resolve(self, ref: str) -> ResolvedAgent:
+        """Return the agent named ``ref`` (a baseline or ``name[@version]``)."""
+        ...
+
+    def run(
+        self, agent: ResolvedAgent, on_ticker: Callable[[str], None] | None = None
+    ) -> Sequence[EpisodeMetrics]:
+        """Run ``agent`` over each ticker from its first bar to its last."""
+        ...
+
+
+class EquityChart(Protocol):
+    """Draws agents' equity and drawdown curves into a file."""
+
+    def write(
+        self, results: Mapping[str, Sequence[EpisodeMetrics]], path: str, title: str
+    ) -> None:
+        """Write one curve per agent (equal weight over its tickers) to ``path``."""
+        ...
+
+
+class PriceHistory(Protocol):
+    """Daily bars of one or more tickers, loaded from a price file and made canonical."""
+
+    @property
+    def name(self) -> str:
+        """Return where the bars came from (a file name), for messages."""
+        ...
+
+    def tickers(self) -> int:
+        """Return how many tickers have bars."""
+        ...
+
+    def validate(self, alerts: Sequence[Alert]) -> list[ValidationIssue]:
+        """Check every ticker's bars (:func:`domain.market_data.validate_series`)."""
+        ...
+
+    def alerts_before_first_bar(
+        self, alerts: Sequence[Alert], availability: Availability
+    ) -> dict[str, int]:
+        """Return, per ticker, how many alerts are too old to be used by its features."""
+        ...
+
+
+class FeatureSet(Protocol):
+    """A built dataset: features, split labels and the RL matrix of every ticker."""
+
+    def rows(self) -> int:
+        """Return the number of bars."""
+        ...
+
+    def columns(self) -> int:
+        """Return the number of columns (features, labels and identifiers)."""
+        ...
+
+    def split_counts(self) -> dict[str, dict[str, int]]:
+        """Return, per ticker, its bars per split label (train, validation, test, embargo)."""
+        ...
+
+    def catalyst_bars(self) -> dict[str, int]:
+        """Return, per ticker, the bars with a positive catalyst score."""
+        ...
+
+
+class FeatureStore(Protocol):
+    """Builds datasets from price histories, caches them by key and writes them out."""
+
+    def cached(self, key: str) -> FeatureSet | None:
+        """Return the dataset cached under ``key``, if any."""
+        ...
+
+    def build(
+        self,
+        bars: PriceHistory,
+        alerts: Sequence[Alert],
+        spec: DatasetSpec,
+        on_ticker: Callable[[str], None] | None = None,
+    ) -> FeatureSet:
+        """Compute the dataset; ``ValueError`` when there is nothing to build from."""
+        ...
+
+    def cache(self, key: str, features: FeatureSet) -> None:
+        """Keep ``features`` under ``key``."""
+        ...
+
+    def write(self, features: FeatureSet, output: str) -> None:
+        """Write the dataset to ``output`` (Parquet, or CSV by suffix)."""
+        ...
+
+
+class TuningTrial(Protocol):
+    """One trial of a hyper-parameter search: its number and the parameters to try."""
+
+    @property
+    def number(self) -> int:
+        """Return the trial's number in the study."""
+        ...
+
+    @property
+    def hyperparams(self) -> dict[str, Any]:
+        """Return the sampled (and fixed) hyper-parameters."""
+        ...
+
+
+TrialState = Literal["complete", "pruned", "failed"]
+
+
+class HyperparameterSearch(Protocol):
+    """A (possibly shared) study that proposes trials and learns from their results."""
+
+    def ask(self) -> TuningTrial:
+        """Start a trial with freshly sampled hyper-parameters."""
+        ...
+
+    def report(self, trial: TuningTrial, step: int, value: float) -> bool:
+        """Record an intermediate validation score; return True when the trial should stop."""
+        ...
+
+    def tell(
+        self,
+        trial: TuningTrial,
+        state: TrialState,
+        value: float | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Finish a trial with its state, its objective value and attributes to keep."""
+        ...
+
+
+class TrialTrainer(Protocol):
+    """Trains one model for a tuning trial and reports each validation to a hook."""
+
+    def validation_interval(self, hyperparams: Mapping[str, Any]) -> int:
+        """Return the environment steps between two validations with these parameters."""
+        ...
+
+    def train(
+        self,
+        hyperparams: Mapping[str, Any],
+        on_eval: Callable[[int, Mapping[str, float]], None],
+    ) -> TrialResult:
+        """Train with ``hyperparams``; an exception raised by ``on_eval`` stops training."""
         ...

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from application.metrics import summary
 from application.ports import UnitOfWork
 from application.risk import new_york_session
 from domain.account import Account
+from domain.analytics.metrics import summary
 from domain.audit import PerformanceRecord, PortfolioSnapshot
 from domain.position import ClosedPosition
 

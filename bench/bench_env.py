@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.data.features import sample_features, sample_panel
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
-from application.features import OBSERVATION_FEATURES
 from bench.baseline_env import TicketStyleEnv
+from domain.market_data.features import OBSERVATION_FEATURES
 
 TICKER = "AAPL"
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from adapters.data.calendar import sessions_between
-from application.data_pipeline import OhlcvSeries
+from domain.market_data import OhlcvSeries
 
 
 @attrs.frozen(eq=False)

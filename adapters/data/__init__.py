@@ -1,5 +1,5 @@
 """Market data adapters: OHLCV files, the Parquet cache, calendars, alerts, features.
 
 pandas lives here (and not in ``application``): frames are converted to the pure
-:class:`application.data_pipeline.OhlcvSeries` arrays before any rule runs.
+:class:`domain.market_data.OhlcvSeries` arrays before any rule runs.
 """

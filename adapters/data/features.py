@@ -1,12 +1,12 @@
 """Validate, repair and enrich OHLCV frames; build the feature file and the RL panel.
 
 This is the pandas side of the pipeline: it converts frames to arrays, calls the pure
-rules in :mod:`application.data_pipeline` and :mod:`application.features`, and converts
+rules in :mod:`domain.market_data` and :mod:`domain.market_data.features`, and converts
 the results back. The feature file (Parquet) has one row per ticker and date with:
 
 * the canonical OHLCV columns;
-* the raw indicators :data:`application.features.INDICATOR_COLUMNS`;
-* the catalyst columns :data:`application.data_pipeline.CATALYST_FEATURES`;
+* the raw indicators :data:`domain.market_data.features.INDICATOR_COLUMNS`;
+* the catalyst columns :data:`domain.market_data.CATALYST_FEATURES`;
 * ``split``: ``train``, ``validation``, ``test`` or ``embargo`` (chronological per ticker);
 * ``f_<name>`` for each of the 30 market features of the RL observation (``float32``).
 """
@@ -30,7 +30,8 @@ from adapters.data.calendar import (
 )
 from adapters.data.ohlcv import frame_to_series, load_ohlcv, series_to_frame
 from adapters.data.sample import sample_paths
-from application.data_pipeline import (
+from domain.alerts import Alert
+from domain.market_data import (
     Availability,
     SplitRules,
     ValidationIssue,
@@ -42,7 +43,7 @@ from application.data_pipeline import (
     repair_series,
     validate_series,
 )
-from application.features import (
+from domain.market_data.features import (
     INDICATOR_COLUMNS,
     MARKET_FEATURES,
     WARMUP_BARS,
@@ -50,7 +51,6 @@ from application.features import (
     indicator_columns,
     market_matrix,
 )
-from domain.alerts import Alert
 
 __all__ = [
     "FEATURE_COLUMNS",
@@ -133,7 +133,7 @@ def validate_frame(
     splits
         Known splits per ticker (a splits file).
     rules
-        Split-evidence thresholds (:class:`application.data_pipeline.SplitRules`).
+        Split-evidence thresholds (:class:`domain.market_data.SplitRules`).
 
     Returns
     -------
@@ -167,7 +167,7 @@ def repair_frame(
     splits: SplitsByTicker | None = None,
     rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
 ) -> tuple[pd.DataFrame, list[ValidationIssue]]:
-    """Repair a canonical frame (see :func:`application.data_pipeline.repair_series`).
+    """Repair a canonical frame (see :func:`domain.market_data.repair_series`).
 
     Parameters are those of :func:`validate_frame`.
 
@@ -212,7 +212,7 @@ def benchmark_close(df: pd.DataFrame, benchmark: str | None = None) -> pd.Series
     -------
     pandas.Series
         Closes by date. A ticker's dates the benchmark lacks are skipped by beta (see
-        :func:`application.features.beta_on_common_dates`), never read as a zero return.
+        :func:`domain.market_data.features.beta_on_common_dates`), never read as a zero return.
     """
     if benchmark is not None:
         name = benchmark.strip().upper()
@@ -304,7 +304,7 @@ def build_features(
     benchmark
         Benchmark ticker for beta, or ``None`` for the panel's equal-weighted index.
     availability
-        When an alert becomes usable (see :class:`application.data_pipeline.Availability`).
+        When an alert becomes usable (see :class:`domain.market_data.Availability`).
     split_fractions, embargo
         Chronological train/validation/test fractions and the embargo in bars.
     progress
@@ -345,7 +345,7 @@ def alerts_before_first_bar(
     """Return, per ticker, how many alerts :func:`build_features` drops as too old.
 
     An alert is dropped when it belongs to a session before the ticker's first bar (see
-    :func:`application.data_pipeline.alerts_before_start`); only tickers with at least one
+    :func:`domain.market_data.alerts_before_start`); only tickers with at least one
     such alert are listed.
     """
     by_t = _by_ticker(alerts)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from application.data_pipeline import OhlcvSeries
+from domain.market_data import OhlcvSeries
 
 __all__ = [
     "CANONICAL_COLUMNS",

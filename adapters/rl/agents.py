@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,15 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from adapters.rl.algorithms import ALGORITHMS, algorithm_class
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
 from adapters.rl.evaluate import Agent
-from application import metrics as perf
-from application.features import OBSERVATION_FEATURES, TickerFeatures
 from application.ports import ModelRegistry
-from application.rl import ModelVersion, check_env_config, parse_model_ref
+from domain.analytics import metrics as perf
 from domain.costs import CostModel
+from domain.market_data.features import OBSERVATION_FEATURES, TickerFeatures
+from domain.rl.episodes import METRIC_KEYS, EpisodeMetrics, mean_metrics
+from domain.rl.models import ModelVersion, check_env_config, parse_model_ref
 
 __all__ = [
     "ALGORITHMS",
@@ -46,19 +48,8 @@ __all__ = [
     "run_episodes",
 ]
 
-ALGORITHMS = ("ppo", "sac", "a2c")
 MODEL_FILE = "model.zip"
 ENSEMBLE_FILE = "ensemble.json"
-METRIC_KEYS = (
-    "total_return",
-    "annual_return",
-    "annual_volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "turnover",
-    "trades",
-)
 
 
 def env_config_json(config: EnvConfig) -> dict[str, Any]:
@@ -122,8 +113,6 @@ class ModelAgent:
 
 def load_sb3_model(algo: str, path: Path | str) -> Any:
     """Load an SB3 model file on the CPU."""
-    from adapters.rl.training import algorithm_class
-
     return algorithm_class(algo).load(str(path), device="cpu")
 
 
@@ -143,9 +132,9 @@ def load_agent(
 
     Raises
     ------
-    application.rl.IncompatibleEnvConfigError
+    domain.rl.models.IncompatibleEnvConfigError
         If ``env_config`` differs from the training config (the message names the fields).
-    application.rl.ModelNotFoundError
+    domain.rl.models.ModelNotFoundError
         If no such model or version is registered.
     """
     name, version = parse_model_ref(ref)
@@ -167,35 +156,6 @@ def load_agent(
 # ------------------------------------------------------------------------ episodes
 
 
-@attrs.frozen
-class EpisodeMetrics:
-    """One ticker's episode: the evaluate module's metrics plus turnover and the curve."""
-
-    ticker: str
-    start: str
-    end: str
-    steps: int
-    total_return: float
-    annual_return: float
-    annual_volatility: float
-    sharpe: float
-    sortino: float
-    max_drawdown: float
-    trades: int
-    turnover: float
-    final_value: float
-    reward: float
-    dates: tuple[str, ...] = attrs.field(repr=False, eq=False)
-    values: tuple[float, ...] = attrs.field(repr=False, eq=False)
-
-    def summary(self) -> dict[str, Any]:
-        """Return the metrics without the curve (JSON-able)."""
-        d = attrs.asdict(self)
-        d.pop("dates")
-        d.pop("values")
-        return {k: _finite(v) for k, v in d.items()}
-
-
 def run_episodes(
     panel: Mapping[str, TickerFeatures],
     agent: Agent,
@@ -204,7 +164,7 @@ def run_episodes(
 ) -> list[EpisodeMetrics]:
     """Run ``agent`` over every ticker of ``panel`` from its first bar to its last.
 
-    The metrics are the trading report's (:mod:`application.metrics`: simple daily
+    The metrics are the trading report's (:mod:`domain.analytics.metrics`: simple daily
     returns, 252 periods, zero risk-free rate, sample standard deviation), so RL and paper
     results read the same way; they equal :func:`adapters.rl.evaluate.evaluate`'s return,
     Sharpe and drawdown. A Sharpe ratio without variation (an agent that never trades) is
@@ -260,19 +220,3 @@ def run_episodes(
         if progress is not None:
             progress(ticker)
     return out
-
-
-def mean_metrics(results: Sequence[EpisodeMetrics]) -> dict[str, float]:
-    """Return the mean of each metric over tickers (non-finite values left out)."""
-    out: dict[str, float] = {}
-    for k in METRIC_KEYS:
-        x = np.asarray([float(getattr(r, k)) for r in results], dtype=np.float64)
-        x = x[np.isfinite(x)]
-        out[k] = float(x.mean()) if x.size else 0.0
-    return out
-
-
-def _finite(v: Any) -> Any:
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v

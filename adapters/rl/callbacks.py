@@ -1,12 +1,17 @@
 """Stable-Baselines3 callbacks: validation with trading metrics, early stopping, progress.
 
 :class:`ValidationCallback` replaces SB3's ``EvalCallback`` + ``StopTrainingOnNoModel
-Improvement`` with the same logic on *our* score: every ``eval_freq`` environment steps it
-runs the policy deterministically over every ticker of the validation split, logs the
-mean Sharpe, return, drawdown and turnover to TensorBoard (``validation/*``), keeps the
-best model by validation Sharpe on disk, stops training after ``patience`` evaluations
-without improvement (once ``min_evals`` were made), and calls ``on_eval`` (Optuna's
-pruning hook) with the step and the metrics.
+Improvement`` with the same logic on *our* score: once ``eval_freq`` environment steps have
+passed it waits for the next rollout to start (the point right after SB3 updated the policy),
+runs the policy deterministically over every ticker of the validation split, logs the mean
+Sharpe, return, drawdown and turnover to TensorBoard (``validation/*``), keeps the best model
+by validation Sharpe on disk, stops training after ``patience`` validations of updated
+policies without improvement (once ``min_evals`` such validations were made), and calls
+``on_eval`` (Optuna's pruning hook) with the step and the metrics.
+
+A policy that no update changed since the last validation is not validated again: scoring it
+twice would only use up patience. Each validation records ``updates``, the number of policy
+updates behind it (0: the initial policy).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from adapters.rl.agents import ModelAgent, mean_metrics, run_episodes
 from adapters.rl.env import EnvConfig
-from application.features import TickerFeatures
+from domain.market_data.features import TickerFeatures
 
 __all__ = ["RichProgressCallback", "ValidationCallback"]
 
@@ -50,29 +55,46 @@ class ValidationCallback(BaseCallback):
         self.best_sharpe = -np.inf
         self.best_metrics: dict[str, float] = {}
         self.best_step = 0
+        self.best_updates = 0
         self.evaluations: list[dict[str, float]] = []
         self.stopped_early = False
         self._since_best = 0
+        self._counted = 0
+        self._last_updates: int | None = None
         self._next = self.eval_freq
         self._episode_returns: list[float] = []
+        self._continue = True
 
     def _on_step(self) -> bool:
         for info, done in zip(self.locals.get("infos", []), self.locals.get("dones", []),
                               strict=False):
             if done and "total_return" in info:
                 self._episode_returns.append(float(info["total_return"]))
+        return self._continue
+
+    def _on_rollout_start(self) -> None:
+        # SB3 starts a rollout right after its last policy update: the moment to validate.
         if self.num_timesteps < self._next:
-            return True
-        self._next += self.eval_freq
-        return self.evaluate_now()
+            return
+        while self._next <= self.num_timesteps:
+            self._next += self.eval_freq
+        self._continue = self.evaluate_now()
+
+    def _updates(self) -> int:
+        return int(getattr(self.model, "_n_updates", 0))
 
     def evaluate_now(self) -> bool:
-        """Run one validation pass; return False to stop training."""
+        """Run one validation pass unless the policy is unchanged; return False to stop."""
+        updates = self._updates()
+        if self._last_updates is not None and updates == self._last_updates:
+            return True
+        self._last_updates = updates
         if self._episode_returns:
             self.logger.record("trading/train_episode_return", float(np.mean(self._episode_returns)))
             self._episode_returns.clear()
         m = mean_metrics(run_episodes(self.panel, ModelAgent(self.model), self.env_config))
         m["step"] = float(self.num_timesteps)
+        m["updates"] = float(updates)
         self.evaluations.append(m)
         for k in ("sharpe", "total_return", "max_drawdown", "turnover", "trades"):
             self.logger.record(f"validation/{k}", m[k])
@@ -80,15 +102,18 @@ class ValidationCallback(BaseCallback):
             self.best_sharpe = m["sharpe"]
             self.best_metrics = m
             self.best_step = self.num_timesteps
+            self.best_updates = updates
             self._since_best = 0
             self.model.save(str(self.best_path))
-        else:
+        elif updates > 0:
             self._since_best += 1
+        if updates > 0:
+            self._counted += 1
         self.logger.record("validation/best_sharpe", self.best_sharpe)
         self.logger.dump(self.num_timesteps)
         if self.on_eval is not None:
             self.on_eval(self.num_timesteps, m)
-        if len(self.evaluations) >= self.min_evals and self._since_best >= self.patience:
+        if self._counted >= self.min_evals and self._since_best >= self.patience:
             self.stopped_early = True
             return False
         return True

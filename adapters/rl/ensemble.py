@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from adapters.rl.evaluate import Agent
 from application.ports import ModelRegistry
-from application.rl import ModelVersion, RegistryError
+from domain.rl.models import ModelVersion, RegistryError
 
 __all__ = ["EnsembleAgent", "Weighting", "ensemble_weights", "register_ensemble"]
 
@@ -94,7 +94,7 @@ def register_ensemble(
         raise RegistryError("an ensemble needs at least one member")
     first = members[0]
     for m in members[1:]:
-        from application.rl import env_config_diff
+        from domain.rl.models import env_config_diff
 
         diff = env_config_diff(first.env_config, m.env_config)
         if diff:

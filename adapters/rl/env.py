@@ -2,7 +2,7 @@
 
 One episode trades one ticker, long only, in fractional shares:
 
-* the observation at bar ``t`` is the 33 features of :mod:`application.features`: three
+* the observation at bar ``t`` is the 33 features of :mod:`domain.market_data.features`: three
   account ratios written at each step plus row ``t`` of a ``float32`` matrix precomputed
   once from bars ``0..t`` only;
 * the action ``a`` in ``[-1, 1]`` is decided at bar ``t``'s close; ``a > 0`` spends the
@@ -35,13 +35,13 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from application.features import (
+from domain.costs import DEFAULT_COSTS, CostModel, commission, slipped_price
+from domain.fill_rules import market_price
+from domain.market_data.features import (
     ACCOUNT_FEATURES,
     OBSERVATION_FEATURES,
     TickerFeatures,
 )
-from domain.costs import DEFAULT_COSTS, CostModel, commission, slipped_price
-from domain.fill_rules import market_price
 
 __all__ = ["CatalystTradingEnv", "EnvConfig", "FillAt"]
 

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
-from application.features import TickerFeatures
+from domain.market_data.features import TickerFeatures
 
 __all__ = [
     "Agent",

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from application.rl import (
+from domain.rl.models import (
     ModelNotFoundError,
     ModelStatus,
     ModelVersion,

@@ -1,9 +1,10 @@
-"""Train PPO, SAC or A2C on :class:`adapters.rl.env.CatalystTradingEnv` and register the result.
+"""Train PPO, SAC or A2C on :class:`adapters.rl.env.CatalystTradingEnv`.
 
 :func:`train` runs Stable-Baselines3 on the training split with validation on the
 validation split (:class:`adapters.rl.callbacks.ValidationCallback`: best model kept, early
-stopping, TensorBoard trading metrics). :func:`train_and_register` adds the registry entry
-with everything needed to reproduce the model.
+stopping, TensorBoard trading metrics). :class:`Sb3Trainer` is the
+:class:`application.ports.Trainer` port over it; the use case that judges and registers the
+result is :func:`application.training.train_and_register`.
 
 Vectorised environments: ``vec_env="auto"`` uses ``DummyVecEnv`` (environments stepped in
 the training process). The env steps at ~250 k steps/s, so an SB3 update is >95 % policy
@@ -26,8 +27,6 @@ import gymnasium as gym
 import pandas as pd
 import torch
 from rich.progress import Progress
-from stable_baselines3 import A2C, PPO, SAC
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.utils import set_random_seed
@@ -35,92 +34,29 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from adapters.data.features import feature_panel
 from adapters.rl.agents import (
-    ALGORITHMS,
     MODEL_FILE,
     data_hash,
     env_config_json,
     library_versions,
+    mean_metrics,
+    run_episodes,
 )
+from adapters.rl.algorithms import algorithm_class, resolve_hyperparams, sb3_kwargs
 from adapters.rl.callbacks import RichProgressCallback, ValidationCallback
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
-from application.features import TickerFeatures
-from application.ports import ModelRegistry
-from application.rl import ModelVersion
+from adapters.rl.evaluate import BuyAndHoldAgent
+from domain.market_data.features import TickerFeatures
+from domain.rl.training import TrainingRun, update_cadence, validation_interval
 
 __all__ = [
-    "DEFAULT_HYPERPARAMS",
+    "Sb3Trainer",
     "TrainConfig",
     "TrainResult",
-    "algorithm_class",
     "make_vec_env",
-    "resolve_hyperparams",
     "train",
-    "train_and_register",
 ]
 
 VecEnvKind = Literal["auto", "dummy", "subproc"]
-
-DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
-    "ppo": {
-        "learning_rate": 3e-4,
-        "n_steps": 512,
-        "batch_size": 64,
-        "n_epochs": 10,
-        "gamma": 0.99,
-        "gae_lambda": 0.95,
-        "clip_range": 0.2,
-        "ent_coef": 0.0,
-        "net_arch": [64, 64],
-    },
-    "sac": {
-        "learning_rate": 3e-4,
-        "buffer_size": 100_000,
-        "batch_size": 256,
-        "learning_starts": 100,
-        "tau": 0.005,
-        "gamma": 0.99,
-        "train_freq": 1,
-        "gradient_steps": 1,
-        "net_arch": [64, 64],
-    },
-    "a2c": {
-        "learning_rate": 7e-4,
-        "n_steps": 8,
-        "gamma": 0.99,
-        "gae_lambda": 1.0,
-        "ent_coef": 0.0,
-        "net_arch": [64, 64],
-    },
-}
-
-
-def algorithm_class(algo: str) -> type[BaseAlgorithm]:
-    """Return the SB3 class of ``ppo``, ``sac`` or ``a2c``."""
-    classes: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "a2c": A2C}
-    try:
-        return classes[algo]
-    except KeyError:
-        raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, not {algo!r}") from None
-
-
-def resolve_hyperparams(algo: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Return the defaults of ``algo`` updated with ``overrides`` (unknown keys rejected)."""
-    algorithm_class(algo)
-    hp = dict(DEFAULT_HYPERPARAMS[algo])
-    for k, v in (overrides or {}).items():
-        if k not in hp:
-            raise ValueError(
-                f"hyper-parameter {k!r} is not one of {algo}'s: {', '.join(sorted(hp))}"
-            )
-        hp[k] = list(v) if k == "net_arch" else v
-    return hp
-
-
-def _sb3_kwargs(hp: Mapping[str, Any]) -> dict[str, Any]:
-    kw = {k: v for k, v in hp.items() if k != "net_arch"}
-    kw["policy_kwargs"] = {"net_arch": list(hp["net_arch"])}
-    return kw
-
 
 @attrs.frozen
 class TrainConfig:
@@ -135,7 +71,7 @@ class TrainConfig:
     seed
         Seeds Python, NumPy, torch, the envs and the action space.
     hyperparams
-        Overrides of :data:`DEFAULT_HYPERPARAMS`.
+        Overrides of :data:`adapters.rl.algorithms.DEFAULT_HYPERPARAMS`.
     env_config
         Training environment (252-step episodes from random starts by default).
     n_envs
@@ -143,10 +79,13 @@ class TrainConfig:
     vec_env
         ``auto`` (= ``dummy``), ``dummy`` or ``subproc``.
     eval_freq
-        Validate every this many environment steps (``None``: ``max(timesteps // 10, 256)``).
+        Validate about every this many environment steps (``None``:
+        ``max(timesteps // 10, 256)``), rounded up to a multiple of the algorithm's update
+        cadence (:func:`domain.rl.training.update_cadence`) so that each validation scores
+        an updated policy.
     patience, min_evals
-        Early stopping: stop after ``patience`` evaluations without a better validation
-        Sharpe, once ``min_evals`` were made.
+        Early stopping: stop after ``patience`` validations of updated policies without a
+        better validation Sharpe, once ``min_evals`` such validations were made.
     torch_threads
         Intra-op threads (1 keeps CPU runs bit-reproducible and leaves cores to the envs).
     """
@@ -176,9 +115,16 @@ class TrainConfig:
         return self.n_envs if self.n_envs is not None else (1 if self.algo == "sac" else 2)
 
     @property
+    def update_every(self) -> int:
+        """Return the environment steps (over all envs) between two policy updates."""
+        hp = resolve_hyperparams(self.algo, self.hyperparams)
+        return update_cadence(self.algo, hp, self.envs)
+
+    @property
     def eval_every(self) -> int:
-        """Return the validation interval in environment steps."""
-        return self.eval_freq if self.eval_freq is not None else max(self.timesteps // 10, 256)
+        """Return the validation interval: a multiple of the update cadence."""
+        wanted = self.eval_freq if self.eval_freq is not None else max(self.timesteps // 10, 256)
+        return validation_interval(wanted, self.update_every)
 
 
 @attrs.frozen
@@ -190,11 +136,13 @@ class TrainResult:
     validation: dict[str, float]
     evaluations: list[dict[str, float]]
     best_step: int
+    best_updates: int
     timesteps: int
     stopped_early: bool
     seconds: float
     vec_env: str
     n_envs: int
+    validate_every: int
 
 
 class _EnvFactory:
@@ -266,7 +214,7 @@ def train(
             device="cpu",
             verbose=0,
             tensorboard_log=None if tensorboard_dir is None else str(tensorboard_dir),
-            **_sb3_kwargs(hp),
+            **sb3_kwargs(hp),
         )
         val_cb = ValidationCallback(
             val_panel,
@@ -299,66 +247,88 @@ def train(
     return TrainResult(
         model_path=best_path,
         hyperparams=hp,
-        validation={k: v for k, v in val_cb.best_metrics.items() if k != "step"},
+        validation={
+            k: v for k, v in val_cb.best_metrics.items() if k not in ("step", "updates")
+        },
         evaluations=list(val_cb.evaluations),
         best_step=int(val_cb.best_step),
+        best_updates=int(val_cb.best_updates),
         timesteps=steps,
         stopped_early=val_cb.stopped_early,
         seconds=time.perf_counter() - started,
         vec_env=kind,
         n_envs=cfg.envs,
+        validate_every=cfg.eval_every,
     )
 
 
-def train_and_register(
-    frame: pd.DataFrame,
-    registry: ModelRegistry,
-    name: str,
-    cfg: TrainConfig,
-    tensorboard_dir: Path | None = None,
-    progress: Progress | None = None,
-    tickers: list[str] | None = None,
-) -> tuple[ModelVersion, TrainResult]:
-    """Train on the frame's train split, validate on its validation split, register.
+class Sb3Trainer:
+    """The :class:`application.ports.Trainer` port on Stable-Baselines3 and a feature frame.
 
-    The version records the algorithm, resolved hyper-parameters, the data's content hash,
-    the env config, the seed, library versions and the validation metrics.
+    Trains on the frame's train split, validates on its validation split, and measures
+    buy-and-hold on the same validation split as the baseline. The model file lives in a
+    temporary directory until :meth:`close` (the registry copies it in before that).
     """
-    train_panel = feature_panel(frame, split="train", tickers=tickers)
-    val_panel = feature_panel(frame, split="validation", tickers=tickers)
-    if not train_panel or not val_panel:
-        raise ValueError("the data has no train or no validation bars for these tickers")
-    with tempfile.TemporaryDirectory(prefix="catalyst-train-") as tmp:
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        cfg: TrainConfig,
+        *,
+        tickers: list[str] | None = None,
+        tensorboard_dir: Path | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.frame = frame
+        self.cfg = cfg
+        self.tickers = tickers
+        self.tensorboard_dir = tensorboard_dir
+        self.progress = progress
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def train(self, run_name: str) -> TrainingRun:
+        """Train one model and return the run, with the buy-and-hold validation baseline."""
+        train_panel = feature_panel(self.frame, split="train", tickers=self.tickers)
+        val_panel = feature_panel(self.frame, split="validation", tickers=self.tickers)
+        if not train_panel or not val_panel:
+            raise ValueError("the data has no train or no validation bars for these tickers")
+        self.close()
+        self._tmp = tempfile.TemporaryDirectory(prefix="catalyst-train-")
+        cfg = self.cfg
         res = train(
             train_panel,
             val_panel,
             cfg,
-            Path(tmp),
-            tensorboard_dir=tensorboard_dir,
-            progress=progress,
-            run_name=f"{name}_{cfg.algo}_seed{cfg.seed}",
+            Path(self._tmp.name),
+            tensorboard_dir=self.tensorboard_dir,
+            progress=self.progress,
+            run_name=f"{run_name}_{cfg.algo}_seed{cfg.seed}",
         )
-        mv = registry.register(
-            name,
-            cfg.algo,
-            str(res.model_path),
-            hyperparams=dict(res.hyperparams),
-            data_hash=data_hash(frame),
-            env_config=env_config_json(cfg.env_config),
+        baseline = mean_metrics(run_episodes(val_panel, BuyAndHoldAgent(), cfg.env_config))
+        return TrainingRun(
+            algo=cfg.algo,
             seed=cfg.seed,
+            model_path=str(res.model_path),
+            hyperparams=dict(res.hyperparams),
+            validation=dict(res.validation),
+            buy_and_hold=baseline,
+            evaluations=list(res.evaluations),
+            best_step=res.best_step,
+            best_updates=res.best_updates,
+            timesteps=res.timesteps,
+            stopped_early=res.stopped_early,
+            seconds=round(res.seconds, 3),
+            vec_env=res.vec_env,
+            n_envs=res.n_envs,
+            validate_every=res.validate_every,
+            tickers=sorted(train_panel),
+            data_hash=data_hash(self.frame),
+            env_config=env_config_json(cfg.env_config),
             library_versions=library_versions(),
-            metrics={
-                "validation": res.validation,
-                "training": {
-                    "timesteps": res.timesteps,
-                    "best_step": res.best_step,
-                    "stopped_early": res.stopped_early,
-                    "seconds": round(res.seconds, 3),
-                    "n_envs": res.n_envs,
-                    "vec_env": res.vec_env,
-                    "tickers": sorted(train_panel),
-                },
-                "evaluations": res.evaluations,
-            },
         )
-    return mv, res
+
+    def close(self) -> None:
+        """Delete the temporary model file of the last run."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

@@ -1,9 +1,10 @@
 """Hyper-parameter search with Optuna: TPE sampler, median pruning on validation Sharpe.
 
-Each trial trains one model (:func:`adapters.rl.training.train`) with sampled
-hyper-parameters; every validation pass reports the mean validation Sharpe as an
-intermediate value, and :class:`optuna.pruners.MedianPruner` stops trials that fall below
-the median of earlier trials at the same step. The objective is the best validation Sharpe.
+The search loop is the use case :func:`application.tuning.tune`; this module holds its
+ports: :class:`OptunaSearch` samples hyper-parameters from an Optuna study and asks its
+:class:`optuna.pruners.MedianPruner` whether a trial that reported a validation Sharpe below
+the median of earlier trials at the same step should stop; :class:`Sb3TrialTrainer` trains
+one model per trial (:func:`adapters.rl.training.train`).
 
 Storage: any SQLAlchemy URL. The default is a local SQLite file
 (``sqlite:///var/optuna.db``); ``postgresql://...`` is normalised to
@@ -19,17 +20,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import optuna
 import pandas as pd
 
 from adapters.data.features import feature_panel
-from adapters.rl.training import TrainConfig, resolve_hyperparams, train
+from adapters.rl.algorithms import resolve_hyperparams
+from adapters.rl.training import TrainConfig, train
+from application.ports import TrialState, TuningTrial
+from domain.rl.training import TrialResult
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "OptunaSearch",
+    "Sb3TrialTrainer",
     "normalise_storage_url",
+    "open_study",
     "sample_hyperparams",
-    "tune",
 ]
 
 DEFAULT_STORAGE = "sqlite:///var/optuna.db"
@@ -124,54 +131,15 @@ def sample_hyperparams(
     return resolve_hyperparams(algo, hp)
 
 
-def tune(
-    frame: pd.DataFrame,
-    algo: str,
-    study_name: str,
-    storage: str = DEFAULT_STORAGE,
-    n_trials: int = 10,
-    timesteps: int = 5_000,
-    seed: int = 0,
-    fixed: Mapping[str, Any] | None = None,
-    timeout: float | None = None,
-    base: TrainConfig | None = None,
-    sampler_seed: int | None = None,
-    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
-) -> optuna.Study:
-    """Run ``n_trials`` trials of ``algo`` in this process on a (possibly shared) study.
+def open_study(storage: str, study_name: str, sampler_seed: int | None = None) -> optuna.Study:
+    """Create the study or join it if it exists (other workers may be running).
 
-    Parameters
-    ----------
-    frame
-        Feature frame (train and validation splits are used).
-    algo
-        ``ppo``, ``sac`` or ``a2c``.
-    study_name, storage
-        The study; created if missing, joined if it exists (other workers may be running).
-    n_trials
-        Trials this worker runs.
-    timesteps
-        Training steps per trial.
-    seed
-        Seeds training (every trial trains with the same seed, so trials differ only by
-        their hyper-parameters).
-    fixed
-        Hyper-parameters not searched.
-    timeout
-        Stop starting new trials after this many seconds.
-    base
-        Other training settings (env config, eval frequency, ...).
-    sampler_seed
-        Seeds TPE (reproducible single-worker searches). Leave ``None`` when several
-        workers share a study, or they would all propose the same parameters.
-    on_trial
-        Called after each finished trial.
+    ``sampler_seed`` seeds TPE (reproducible single-worker searches). Leave it ``None`` when
+    several workers share a study, or they would all propose the same parameters.
     """
-    train_panel = feature_panel(frame, split="train")
-    val_panel = feature_panel(frame, split="validation")
     url = normalise_storage_url(storage)
     with _schema_lock(url):
-        study = optuna.create_study(
+        return optuna.create_study(
             study_name=study_name,
             storage=url,
             direction="maximize",
@@ -179,47 +147,103 @@ def tune(
             pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
             load_if_exists=True,
         )
-    study.set_user_attr("algo", algo)
-    cfg0 = base or TrainConfig(algo=algo, timesteps=timesteps, seed=seed)
 
-    def objective(trial: optuna.Trial) -> float:
-        hp = sample_hyperparams(trial, algo, fixed)
-        cfg = TrainConfig(
-            algo=algo,
-            timesteps=timesteps,
-            seed=seed,
-            hyperparams=hp,
-            env_config=cfg0.env_config,
-            n_envs=cfg0.n_envs,
-            vec_env=cfg0.vec_env,
-            eval_freq=cfg0.eval_freq,
-            patience=cfg0.patience,
-            min_evals=cfg0.min_evals,
-        )
 
-        evals = [0]
+@attrs.frozen
+class _Trial:
+    trial: optuna.Trial
+    hyperparams: dict[str, Any]
 
-        def report(_step: int, m: dict[str, float]) -> None:
-            # Nominal step (eval index x interval) so that trials line up for the pruner.
-            evals[0] += 1
-            step = evals[0] * cfg.eval_every
-            trial.report(m["sharpe"], step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"validation Sharpe {m['sharpe']:.3f} at step {step}")
+    @property
+    def number(self) -> int:
+        return int(self.trial.number)
 
+
+_STATES = {
+    "complete": optuna.trial.TrialState.COMPLETE,
+    "pruned": optuna.trial.TrialState.PRUNED,
+    "failed": optuna.trial.TrialState.FAIL,
+}
+
+
+class OptunaSearch:
+    """The :class:`application.ports.HyperparameterSearch` port on an Optuna study."""
+
+    def __init__(
+        self, study: optuna.Study, algo: str, fixed: Mapping[str, Any] | None = None
+    ) -> None:
+        self.study = study
+        self.algo = algo
+        self.fixed = dict(fixed or {})
+        study.set_user_attr("algo", algo)
+
+    def ask(self) -> TuningTrial:
+        """Start a trial and sample its hyper-parameters."""
+        trial = self.study.ask()
+        return _Trial(trial, sample_hyperparams(trial, self.algo, self.fixed))
+
+    def report(self, trial: TuningTrial, step: int, value: float) -> bool:
+        """Report an intermediate value; return True when the pruner stops the trial."""
+        t = _optuna_trial(trial)
+        t.report(value, step)
+        return bool(t.should_prune())
+
+    def tell(
+        self,
+        trial: TuningTrial,
+        state: TrialState,
+        value: float | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Store the attributes and finish the trial."""
+        t = _optuna_trial(trial)
+        for k, v in (attrs or {}).items():
+            t.set_user_attr(k, v)
+        if state == "complete":
+            self.study.tell(t, value)
+        else:
+            self.study.tell(t, state=_STATES[state])
+
+
+def _optuna_trial(trial: TuningTrial) -> optuna.Trial:
+    if not isinstance(trial, _Trial):
+        raise TypeError(f"not a trial of this search: {trial!r}")
+    return trial.trial
+
+
+class Sb3TrialTrainer:
+    """The :class:`application.ports.TrialTrainer` port: one SB3 training per trial.
+
+    Every trial trains with the same seed and settings (``base``), so trials differ only
+    by their hyper-parameters; training uses the frame's train split and validates on its
+    validation split.
+    """
+
+    def __init__(self, frame: pd.DataFrame, base: TrainConfig) -> None:
+        self.train_panel = feature_panel(frame, split="train")
+        self.val_panel = feature_panel(frame, split="validation")
+        self.base = base
+
+    def _cfg(self, hyperparams: Mapping[str, Any]) -> TrainConfig:
+        return attrs.evolve(self.base, hyperparams=dict(hyperparams))
+
+    def validation_interval(self, hyperparams: Mapping[str, Any]) -> int:
+        """Return the validation interval of a training with these parameters."""
+        return self._cfg(hyperparams).eval_every
+
+    def train(
+        self,
+        hyperparams: Mapping[str, Any],
+        on_eval: Callable[[int, Mapping[str, float]], None],
+    ) -> TrialResult:
+        """Train one model in a temporary folder and return its best validation."""
         with tempfile.TemporaryDirectory(prefix="catalyst-tune-") as tmp:
-            res = train(train_panel, val_panel, cfg, Path(tmp), on_eval=report)
-        trial.set_user_attr("hyperparams", res.hyperparams)
-        trial.set_user_attr("validation", res.validation)
-        trial.set_user_attr("timesteps", res.timesteps)
-        return float(res.validation.get("sharpe", float("-inf")))
-
-    callbacks = [] if on_trial is None else [lambda _s, t: on_trial(t)]
-    study.optimize(
-        objective,
-        n_trials=n_trials,
-        timeout=timeout,
-        callbacks=callbacks,
-        catch=(),
-    )
-    return study
+            res = train(
+                self.train_panel, self.val_panel, self._cfg(hyperparams), Path(tmp),
+                on_eval=on_eval,
+            )
+        return TrialResult(
+            hyperparams=dict(res.hyperparams),
+            validation=dict(res.validation),
+            timesteps=res.timesteps,
+        )

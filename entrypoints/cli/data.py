@@ -27,16 +27,20 @@ from adapters.data.alerts import AlertFileError, read_alerts
 from adapters.data.cache import ParquetCache, content_hash
 from adapters.data.features import (
     PIPELINE_VERSION,
-    alerts_before_first_bar,
-    build_features,
     repair_frame,
     validate_frame,
 )
 from adapters.data.ohlcv import DataError, fetch_ohlcv, load_ohlcv
 from adapters.data.sample import sample_paths
 from adapters.data.splits import Splits, read_splits
-from application.data_pipeline import Availability, Problem, Severity, ValidationIssue
 from domain.alerts import Alert
+from domain.market_data import (
+    Availability,
+    DatasetSpec,
+    IssueSeverity,
+    Problem,
+    ValidationIssue,
+)
 
 app = typer.Typer(
     help="Market data: import OHLCV files, fetch from Alpaca, build features, validate.",
@@ -255,102 +259,96 @@ def build(
     The input is validated first (as 'catalyst data validate' does); errors stop the build
     (exit 1) unless --force is given.
     """
+    from adapters.data.datasets import FramePriceHistory, ParquetFeatureStore
+    from application.datasets import DatasetRejectedError, build_dataset
+
     df, src = _load(data, ticker, None if no_cache else cache_dir)
     alert_list = _alerts(alerts, use_sample=data is None)
-    errors = [
-        i for i in validate_frame(df, alert_list) if i.severity is Severity.ERROR
-    ]
-    if errors and not force:
-        err.print(_issue_table(errors, f"{src.name}: {len(errors)} error(s)", 10, True))
-        first = errors[0]
-        raise _fail(
-            f"{src} has {len(errors)} unrepaired error(s), first {first.ticker} "
-            f"{first.date} {first.problem.value}: {first.detail}. Run 'catalyst data "
-            f"validate {src} --repair --out FIXED.parquet' (with --splits FILE for "
-            "ambiguous jumps) and build from FIXED.parquet, or pass --force to build "
-            "from it as it is",
-            1,
-        )
+    bars = FramePriceHistory(df, str(src))
+    spec = DatasetSpec(
+        benchmark=benchmark,
+        availability=Availability(availability.value),
+        split_fractions=(train, validation, test),
+        embargo=embargo,
+    )
+    params = [benchmark, availability.value, train, validation, test, embargo]
+    alert_files = alerts or ([sample_paths().alerts] if data is None else [])
+    key = content_hash(PIPELINE_VERSION, src, *alert_files, params)
+    with Progress(
+        TextColumn("building features"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as prog:
+        task = prog.add_task("", total=bars.tickers())
+        try:
+            built = build_dataset(
+                bars,
+                alert_list,
+                ParquetFeatureStore(cache_dir),
+                spec,
+                str(output),
+                cache_key=None if no_cache else key,
+                force=force,
+                on_ticker=lambda t: prog.update(task, advance=1, description=t),
+            )
+        except DatasetRejectedError as exc:
+            prog.stop()
+            errors = exc.errors
+            err.print(_issue_table(errors, f"{src.name}: {len(errors)} error(s)", 10, True))
+            raise _fail(
+                f"{exc}. Run 'catalyst data validate {src} --repair --out FIXED.parquet' "
+                "(with --splits FILE for ambiguous jumps) and build from FIXED.parquet, or "
+                "pass --force to build from it as it is",
+                1,
+            ) from None
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    errors = built.unrepaired
     if errors:
         err.print(
             f"[yellow]warning:[/] building from {src.name} with {len(errors)} "
             f"unrepaired error(s) (--force), first {errors[0].ticker} {errors[0].date} "
             f"{errors[0].problem.value}"
         )
-    avail = Availability(availability.value)
-    too_old = alerts_before_first_bar(df, alert_list, avail)
+    too_old = built.alerts_before_first_bar
     if too_old:
         err.print(
             f"[yellow]note:[/] dropped {sum(too_old.values())} alert(s) dated before their "
             "ticker's first bar: "
             + ", ".join(f"{t} {n}" for t, n in sorted(too_old.items()))
         )
-    params = [benchmark, availability.value, train, validation, test, embargo]
-    alert_files = alerts or ([sample_paths().alerts] if data is None else [])
-    key = content_hash(PIPELINE_VERSION, src, *alert_files, params)
-    cache = ParquetCache(cache_dir)
-    feats = None if no_cache else cache.get("features", key)
-    hit = feats is not None
-    if feats is None:
-        n = df["ticker"].nunique()
-        with Progress(
-            TextColumn("building features"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as prog:
-            task = prog.add_task("", total=n)
-            try:
-                feats = build_features(
-                    df,
-                    alert_list,
-                    benchmark=benchmark,
-                    availability=avail,
-                    split_fractions=(train, validation, test),
-                    embargo=embargo,
-                    progress=lambda t: prog.update(task, advance=1, description=t),
-                )
-            except ValueError as exc:
-                raise _fail(str(exc)) from None
-        if not no_cache:
-            cache.put("features", key, feats)
-    _write(feats, output)
-    counts = feats.groupby(["ticker", "split"]).size().unstack(fill_value=0)
+    counts = built.features.split_counts()
     if as_json:
         summary: dict[str, Any] = {
             "output": str(output),
-            "rows": len(feats),
-            "cached": hit,
-            "alerts": len(alert_list),
+            "rows": built.features.rows(),
+            "cached": built.cached,
+            "alerts": built.alerts,
             "alerts_before_first_bar": too_old,
             "unrepaired_errors": len(errors),
-            "splits": {
-                str(t): {str(k): int(v) for k, v in r.items()}
-                for t, r in counts.iterrows()
-            },
+            "splits": counts,
         }
         typer.echo(json.dumps(summary))
         return
-    t = Table(title=f"features from {src.name}" + (" (cached)" if hit else ""))
+    t = Table(title=f"features from {src.name}" + (" (cached)" if built.cached else ""))
     t.add_column("ticker")
     for c in ("train", "validation", "test", "embargo", "catalysts"):
         t.add_column(c, justify="right")
-    cats = feats.groupby("ticker")["catalyst_score"].apply(lambda s: int((s > 0).sum()))
-    for name, row in counts.iterrows():
+    cats = built.features.catalyst_bars()
+    for name, row in counts.items():
         t.add_row(
-            str(name),
-            *(
-                str(int(row.get(c, 0)))
-                for c in ("train", "validation", "test", "embargo")
-            ),
-            str(int(cats.get(name, 0))),
+            name,
+            *(str(row.get(c, 0)) for c in ("train", "validation", "test", "embargo")),
+            str(cats.get(name, 0)),
         )
     out.print(t)
     out.print(
-        f"wrote {len(feats):,} rows x {feats.shape[1]} columns to [bold]{output}[/]"
+        f"wrote {built.features.rows():,} rows x {built.features.columns()} columns "
+        f"to [bold]{output}[/]"
     )
 
 
@@ -377,7 +375,7 @@ def _issue_table(
     for c in cols + (["evidence"] if evidence else []):
         t.add_column(c)
     for i in issues[:limit]:
-        style = "red" if i.severity is Severity.ERROR else "yellow"
+        style = "red" if i.severity is IssueSeverity.ERROR else "yellow"
         row = [i.ticker, i.date, i.problem.value, f"[{style}]{i.severity.value}[/]", i.detail]
         t.add_row(*row, *([i.evidence] if evidence else []))
     if len(issues) > limit:
@@ -451,7 +449,7 @@ def validate(
     failing = [
         i
         for i in remaining
-        if i.severity is Severity.ERROR or (strict and i.severity is Severity.WARNING)
+        if i.severity is IssueSeverity.ERROR or (strict and i.severity is IssueSeverity.WARNING)
     ]
     if as_json:
         typer.echo(
@@ -472,7 +470,7 @@ def validate(
             )
         )
         raise typer.Exit(1 if failing else 0)
-    n_err = sum(i.severity is Severity.ERROR for i in issues)
+    n_err = sum(i.severity is IssueSeverity.ERROR for i in issues)
     n_warn = len(issues) - n_err
     if issues:
         out.print(

@@ -27,13 +27,13 @@ from adapters.reporting.risk_report import write_risk_report
 from adapters.system.kill_switch import FileKillSwitch
 from application.ports import BrokerPort, UnitOfWork
 from application.risk import RiskService, RiskStatus
-from application.sizing_backtest import (
+from domain.account import Account, BrokerPosition
+from domain.analytics.sizing_backtest import (
     DailyBars,
     MethodResult,
     compare,
     trades_from_alerts,
 )
-from domain.account import Account, BrokerPosition
 from domain.errors import DomainError
 from domain.events import RiskEvent, RiskState
 from domain.position import Position

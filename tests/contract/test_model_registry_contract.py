@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore, SqlMetadataStore
 from adapters.sqlalchemy import make_engine
 from adapters.sqlalchemy.tables import model_versions
-from application.rl import ModelNotFoundError, ModelStatus, ModelVersion, RegistryError
+from domain.rl.models import ModelNotFoundError, ModelStatus, ModelVersion, RegistryError
 
 
 class _Clock:

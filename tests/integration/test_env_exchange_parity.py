@@ -16,11 +16,11 @@ import pytest
 from adapters.data.features import sample_panel
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
 from adapters.simulated import ExchangeConfig, SimulatedExchange
-from application.features import TickerFeatures
 from domain.clock import TestClock
 from domain.commands import SubmitOrder
 from domain.costs import RL_TICKET_COSTS, CostModel
 from domain.events import OrderFilled
+from domain.market_data.features import TickerFeatures
 from domain.values import Side
 
 _DAY_CLOSE_NS = 20 * 3600 * 10**9  # bars stamped at 20:00 UTC of their date

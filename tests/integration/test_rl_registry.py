@@ -15,7 +15,7 @@ from adapters.rl.ensemble import EnsembleAgent, ensemble_weights
 from adapters.rl.env import EnvConfig
 from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore, SqlMetadataStore
 from adapters.rl.tune import normalise_storage_url
-from application.rl import (
+from domain.rl.models import (
     IncompatibleEnvConfigError,
     ModelNotFoundError,
     ModelStatus,

@@ -23,8 +23,9 @@ from adapters.rl.ensemble import EnsembleAgent, register_ensemble
 from adapters.rl.env import EnvConfig
 from adapters.rl.evaluate import BuyAndHoldAgent, evaluate
 from adapters.rl.registry import FileSystemModelRegistry
-from adapters.rl.training import TrainConfig, train_and_register
-from application.rl import IncompatibleEnvConfigError
+from adapters.rl.training import Sb3Trainer, TrainConfig
+from application.training import train_and_register as register_trained
+from domain.rl.models import IncompatibleEnvConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,14 @@ SMALL: dict[str, dict[str, Any]] = {
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     return sample_features()
+
+
+def train_and_register(
+    frame: pd.DataFrame, reg: Any, name: str, cfg: TrainConfig, **kw: Any
+) -> tuple[Any, Any]:
+    tickers = kw.pop("tickers", None)
+    got = register_trained(Sb3Trainer(frame, cfg, tickers=tickers, **kw), reg, name)
+    return got.version, got.run
 
 
 def _cfg(algo: str, seed: int = 0, timesteps: int = 256) -> TrainConfig:
@@ -144,7 +153,7 @@ def test_run_episodes_when_buy_and_hold_then_report_metrics_equal_evaluate_modul
     theirs = evaluate(panel, BuyAndHoldAgent)
     for a, b in zip(ours, theirs, strict=True):
         assert (a.ticker, a.total_return, a.trades) == (b.ticker, b.total_return, b.trades)
-        # application.metrics (the trading report's) vs the evaluate module: same definitions,
+        # domain.analytics.metrics (the trading report's) vs the evaluate module: same definitions,
         # different summation order.
         assert a.sharpe == pytest.approx(b.sharpe, rel=1e-12)
         assert a.max_drawdown == pytest.approx(b.max_drawdown, rel=1e-12)

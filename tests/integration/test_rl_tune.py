@@ -13,7 +13,8 @@ import pytest
 
 from adapters.data.features import sample_features
 from adapters.rl.training import TrainConfig
-from adapters.rl.tune import sample_hyperparams, tune
+from adapters.rl.tune import OptunaSearch, Sb3TrialTrainer, open_study, sample_hyperparams
+from application.tuning import tune
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +38,8 @@ def test_tune_when_sqlite_storage_then_trials_recorded_with_validation_sharpe(
     frame = frame[frame["ticker"].isin(["AAPL", "KO"])]
     base = TrainConfig(algo="ppo", timesteps=128, eval_freq=64,
                        env_config=TrainConfig().env_config)
-    tune(frame, "ppo", "s", storage=storage, n_trials=3, timesteps=128, fixed=FIXED,
-                 base=base, sampler_seed=1)
+    study = open_study(storage, "s", sampler_seed=1)
+    tune(OptunaSearch(study, "ppo", FIXED), Sb3TrialTrainer(frame, base), n_trials=3)
     again = optuna.load_study(study_name="s", storage=storage)
     trials = again.get_trials()
     assert len(trials) == 3

@@ -30,8 +30,8 @@ from adapters.data.ohlcv import (
 )
 from adapters.data.sample import SAMPLE_TICKERS, sample_paths
 from adapters.memory.feed import InMemoryPriceFeed
-from application.features import MARKET_FEATURES, WARMUP_BARS
 from domain.market import Bar
+from domain.market_data.features import MARKET_FEATURES, WARMUP_BARS
 
 
 @pytest.fixture(scope="module")

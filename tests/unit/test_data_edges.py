@@ -22,10 +22,10 @@ from adapters.data.features import (
     feature_panel,
 )
 from adapters.sources.parse import parse_alert_dict
-from application.data_pipeline import Availability, alerts_before_start
-from application.features import beta_on_common_dates
 from domain import indicators as ind
 from domain.alerts import Alert
+from domain.market_data import Availability, alerts_before_start
+from domain.market_data.features import beta_on_common_dates
 from tests.synthetic_bars import to_frame, walk
 
 # ------------------------------------------------------------------ benchmark gaps

@@ -18,8 +18,8 @@ from adapters.data.ohlcv import load_ohlcv
 from adapters.data.sample import sample_paths
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
 from adapters.rl.evaluate import BuyAndHoldAgent, RandomAgent, evaluate
-from application.features import OBSERVATION_FEATURES, TickerFeatures
 from domain.costs import RL_TICKET_COSTS, CostModel
+from domain.market_data.features import OBSERVATION_FEATURES, TickerFeatures
 
 gym_checker = pytest.importorskip("stable_baselines3.common.env_checker")
 

@@ -27,8 +27,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from application.data_pipeline import CatalystFeatures
 from domain import indicators as ind
+from domain.market_data.catalyst import CatalystFeatures
 
 __all__ = [
     "ACCOUNT_FEATURES",
@@ -201,7 +201,7 @@ def market_matrix(
     open_, high, low, close, volume
         The ticker's bars (``float64``).
     catalyst
-        Its per-bar catalyst features (:func:`application.data_pipeline.catalyst_features`).
+        Its per-bar catalyst features (:func:`domain.market_data.catalyst_features`).
     bench_close
         Benchmark closes on the same dates for beta, or ``None``.
     indicators

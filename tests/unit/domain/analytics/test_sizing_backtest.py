@@ -10,7 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.sizing_backtest import (
+from domain.alerts import Alert
+from domain.analytics.sizing_backtest import (
     DailyBars,
     TradeRecord,
     compare,
@@ -19,7 +20,6 @@ from application.sizing_backtest import (
     sharpe,
     trades_from_alerts,
 )
-from domain.alerts import Alert
 from domain.risk.sizing import SizingMethod
 from domain.values import PositionSide
 

@@ -12,9 +12,9 @@ import pytest
 
 from adapters.data.sample import sample_paths
 from adapters.memory.uow import InMemoryUnitOfWork
-from application import metrics as m
 from application.tracker import PortfolioTracker
 from domain.account import Account
+from domain.analytics import metrics as m
 from domain.position import ClosedPosition
 from domain.values import ExitReason, PositionSide
 

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from adapters.data.calendar import sessions_between
 from adapters.data.ohlcv import DataError
 from adapters.data.splits import parse_ratio, read_splits
-from application.data_pipeline import (
+from domain.market_data import (
     SPLIT_RATIOS,
+    IssueSeverity,
     OhlcvSeries,
     Problem,
-    Severity,
     Verdict,
     classify_jumps,
     repair_series,
@@ -43,7 +43,7 @@ def _sessions(s: OhlcvSeries) -> np.ndarray:
     return sessions_between(s.dates[0], s.dates[-1])
 
 
-def _jumps(issues: list) -> list[tuple[str, Problem, Severity]]:
+def _jumps(issues: list) -> list[tuple[str, Problem, IssueSeverity]]:
     return [
         (i.date, i.problem, i.severity)
         for i in issues
@@ -66,7 +66,7 @@ def test_crash_when_minus_65_8_pct_with_volume_spike_then_not_repaired_only_a_la
     # A price-only rule (ratio within 3 % of 1/3) would take this for a 3:1 split.
     assert abs(s.close[167] / s.close[166] * 3 - 1) < 0.03
     issues = validate_series(s, _sessions(s))
-    assert _jumps(issues) == [(day, Problem.LARGE_MOVE, Severity.WARNING)]
+    assert _jumps(issues) == [(day, Problem.LARGE_MOVE, IssueSeverity.WARNING)]
     (move,) = [i for i in issues if i.problem is Problem.LARGE_MOVE]
     assert "-65.8%" in move.detail and "spike" in move.evidence
     r = repair_series(s, _sessions(s))
@@ -91,7 +91,7 @@ def test_split_when_4_to_1_raw_ratio_0_2585_and_volume_x4_for_good_then_repaired
     assert raw.close[250] / raw.close[249] == pytest.approx(0.2585)
     issues = validate_series(raw, _sessions(raw))
     day = str(raw.dates[250])
-    assert _jumps(issues) == [(day, Problem.SPLIT_LIKE_JUMP, Severity.ERROR)]
+    assert _jumps(issues) == [(day, Problem.SPLIT_LIKE_JUMP, IssueSeverity.ERROR)]
     assert "4:1 split" in issues[0].detail and "x4" in issues[0].evidence
     r = repair_series(raw, _sessions(raw))
     np.testing.assert_allclose(r.series.close, true.close, rtol=1e-12)
@@ -154,7 +154,7 @@ def test_ambiguous_when_volume_spikes_and_shifts_like_the_ratio_then_reported_no
     s = aapl_2000_crash()
     issues = validate_series(s, _sessions(s))
     (amb,) = [i for i in issues if i.problem is Problem.SPLIT_LIKE_JUMP]
-    assert amb.severity is Severity.ERROR and "ambiguous" in amb.detail
+    assert amb.severity is IssueSeverity.ERROR and "ambiguous" in amb.detail
     assert "--splits" in amb.detail
     assert "spiked like news" in amb.evidence and "x13" not in amb.detail
     r = repair_series(s, _sessions(s))
@@ -197,7 +197,7 @@ def test_splits_file_when_prices_already_adjusted_then_warned_and_not_applied() 
     s = walk(300, seed=8)
     day = str(s.dates[100])
     issues = validate_series(s, _sessions(s), splits=[(day, 4.0)])
-    assert _jumps(issues) == [(day, Problem.SPLIT_NOT_IN_PRICES, Severity.WARNING)]
+    assert _jumps(issues) == [(day, Problem.SPLIT_NOT_IN_PRICES, IssueSeverity.WARNING)]
     r = repair_series(s, _sessions(s), splits=[(day, 4.0)])
     np.testing.assert_array_equal(r.series.close, s.close)
 

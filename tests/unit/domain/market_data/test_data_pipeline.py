@@ -1,4 +1,4 @@
-"""Validation, repair, splits and catalyst enrichment (application.data_pipeline)."""
+"""Validation, repair, splits and catalyst enrichment (domain.market_data)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from hypothesis import strategies as st
 from adapters.data.calendar import session_bounds_ns, sessions_between
 from adapters.data.ohlcv import frame_to_series, load_ohlcv
 from adapters.data.sample import sample_paths
-from application.data_pipeline import (
+from domain.alerts import Alert
+from domain.market_data import (
     Availability,
+    IssueSeverity,
     OhlcvSeries,
     Problem,
-    Severity,
     catalyst_features,
     chronological_splits,
     first_usable_bar,
     repair_series,
     validate_series,
 )
-from domain.alerts import Alert
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,8 @@ def test_validate_when_duplicate_and_gap_then_error_and_warning(
     s = aapl.take(idx)
     issues = validate_series(s, sessions)
     by = {(i.problem, i.date): i.severity for i in issues}
-    assert by[(Problem.DUPLICATE_TIMESTAMP, str(aapl.dates[99]))] is Severity.ERROR
-    assert by[(Problem.MISSING_SESSION, str(aapl.dates[200]))] is Severity.WARNING
+    assert by[(Problem.DUPLICATE_TIMESTAMP, str(aapl.dates[99]))] is IssueSeverity.ERROR
+    assert by[(Problem.MISSING_SESSION, str(aapl.dates[200]))] is IssueSeverity.WARNING
 
 
 def test_validate_when_weekend_bar_then_not_a_session(

@@ -1,0 +1,1 @@
+"""Analytics on arrays and closed trades: performance metrics, the sizing backtest."""
