@@ -517,7 +517,8 @@ class SqlInbox(_Repo):
     def counts(self) -> dict[str, int]:
         a = t.alerts.c
         q = select(a.status, func.count()).group_by(a.status)
-        return {str(row[0]): int(row[1]) for row in self._x(q).all()}
+        rows: list[Any] = list(self._x(q).all())
+        return {str(row[0]): int(row[1]) for row in rows}
 
 
 class SqlUnitOfWork:
