@@ -22,12 +22,14 @@ from application.router import RouteDecision
 from domain.alerts import Alert
 
 __all__ = [
+    "Delivery",
     "Receipt",
     "alert_from_payload",
     "alert_payload",
     "body_hash",
     "decision_status",
     "receive",
+    "receive_many",
     "release",
     "settle",
 ]
@@ -66,25 +68,42 @@ def alert_from_payload(payload: str) -> Alert:
                  data=d.get("data") or {})
 
 
-def receive(uow: InboxUnitOfWork, alerts: Sequence[Alert], *, source: str, digest: str,
-            now: datetime) -> list[Receipt]:
-    """Store ``alerts`` (one request's) in one committed transaction; return one receipt each.
+@attrs.frozen
+class Delivery:
+    """The alerts of one request, with where they came from and the hash of the body."""
 
-    An alert id already in the inbox (or earlier in the same batch) is not stored again: its
-    receipt carries the first record and ``created=False``.
+    alerts: Sequence[Alert]
+    source: str
+    digest: str
+
+
+def receive_many(uow: InboxUnitOfWork, deliveries: Sequence[Delivery], now: datetime
+                 ) -> list[list[Receipt]]:
+    """Store the alerts of several requests in one committed transaction (a group commit).
+
+    Returns one list of receipts per delivery, one receipt per alert. An alert id already in
+    the inbox (or earlier in the same transaction) is not stored again: its receipt carries
+    the first record and ``created=False``.
     """
-    out: list[Receipt] = []
+    out: list[list[Receipt]] = []
     with uow:
-        for a in alerts:
-            rec = InboxRecord(alert_id=a.id, received_at=now, known_at=a.known_at,
-                              source=source, body_hash=digest, payload=alert_payload(a))
-            first = uow.inbox.add(rec)
-            if first is None:
-                out.append(Receipt(uow.inbox.get(a.id) or rec, True))
-            else:
-                out.append(Receipt(first, False))
+        for dl in deliveries:
+            mine: list[Receipt] = []
+            for a in dl.alerts:
+                rec = InboxRecord(alert_id=a.id, received_at=now, known_at=a.known_at,
+                                  source=dl.source, body_hash=dl.digest,
+                                  payload=alert_payload(a), updated_at=now)
+                first = uow.inbox.add(rec)
+                mine.append(Receipt(rec, True) if first is None else Receipt(first, False))
+            out.append(mine)
         uow.commit()
     return out
+
+
+def receive(uow: InboxUnitOfWork, alerts: Sequence[Alert], *, source: str, digest: str,
+            now: datetime) -> list[Receipt]:
+    """Store one request's ``alerts`` in one committed transaction; return a receipt each."""
+    return receive_many(uow, [Delivery(alerts, source, digest)], now)[0]
 
 
 def release(inbox: AlertInbox, now: datetime, limit: int = 1000) -> list[InboxRecord]:

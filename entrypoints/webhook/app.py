@@ -8,15 +8,18 @@ alert is acknowledged (202) only after the inbox committed it; the same alert id
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import math
+import queue
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +34,7 @@ from starlette.routing import Route
 from adapters.data.alerts import REQUIRED_ALERT_FIELDS
 from adapters.sources.inbox import from_tradingview, is_tradingview
 from adapters.sources.parse import parse_alert_dict
-from application.inbox import body_hash, receive
+from application.inbox import Delivery, Receipt, body_hash, receive_many
 from application.ports import INBOX_STATUSES, InboxRecord, InboxUnitOfWork
 from domain.alerts import Alert
 from domain.errors import DomainError, InvalidInput
@@ -135,6 +138,55 @@ class _SeenSignatures:
             return True
 
 
+class _GroupWriter:
+    """One writer thread: requests waiting while a commit runs share the next transaction.
+
+    Each request still gets its answer only after the transaction holding its alerts
+    committed; a failed transaction fails every request in it (none was acknowledged).
+    """
+
+    def __init__(self, factory: Callable[[], InboxUnitOfWork], now: Callable[[], datetime],
+                 max_batch: int = 256) -> None:
+        self.factory, self.now, self.max_batch = factory, now, max_batch
+        self._q: queue.Queue[tuple[Delivery, Future[list[Receipt]]] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, delivery: Delivery) -> Future[list[Receipt]]:
+        fut: Future[list[Receipt]] = Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="inbox-writer",
+                                                daemon=True)
+                self._thread.start()
+        self._q.put((delivery, fut))
+        return fut
+
+    def _loop(self) -> None:
+        while True:
+            first = self._q.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._q.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                results = receive_many(self.factory(), [d for d, _ in batch], self.now())
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+                for _, fut in batch:
+                    fut.set_exception(exc)
+                continue
+            for (_, fut), res in zip(batch, results, strict=True):
+                fut.set_result(res)
+
+
 def _record_json(rec: InboxRecord) -> dict[str, Any]:
     return {"id": rec.alert_id, "status": rec.status, "reason": rec.reason,
             "received_at": rec.received_at.isoformat(), "known_at": rec.known_at.isoformat(),
@@ -207,6 +259,7 @@ def create_app(
     buckets = _Buckets(config.rate, config.burst, monotonic)
     seen = _SeenSignatures(config.max_skew)
     write_lock = threading.Lock()
+    writer = _GroupWriter(uow_factory, now)
 
     def client_key(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -325,9 +378,8 @@ def create_app(
                            f"{config.max_batch} per request", "alerts")
         alerts = [_parse_item(it, i if batch else None) for i, it in enumerate(listed)]
         digest = body_hash(body)
-        with write_lock:
-            receipts = receive(uow_factory(), alerts, source=config.source, digest=digest,
-                               now=now())
+        receipts = await asyncio.wrap_future(
+            writer.submit(Delivery(alerts, config.source, digest)))
         created = any(r.created for r in receipts)
         results = [{**_record_json(r.record), "duplicate": not r.created} for r in receipts]
         log.info("webhook.alerts", n=len(receipts), new=sum(r.created for r in receipts))
