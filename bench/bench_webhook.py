@@ -2,9 +2,11 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/bench_webhook.py [--alerts 4000] [--clients 1 8] [--json out.json]
+    .venv/bin/python bench/bench_webhook.py [--alerts 4000] [--clients 1 8 32]
+        [--synchronous FULL NORMAL] [--json out.json]
 
-``catalyst serve`` runs as a child process on a fresh SQLite file (WAL, as shipped), with a
+``catalyst serve`` runs as a child process on a fresh SQLite file (WAL, ``--synchronous``
+FULL as shipped, and NORMAL), with a
 bearer token and the rate limit off. Each client thread posts single alerts over keep-alive
 HTTP/1.1 on loopback (httpx), one request at a time; an alert counts once the server answered
 202, i.e. after the inbox committed it. Reported per client count: acknowledged alerts per
@@ -43,12 +45,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(db: str, port: int) -> subprocess.Popen[bytes]:
+def _start(db: str, port: int, synchronous: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CATALYST_WEBHOOK_TOKEN": TOKEN,
            "CATALYST_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from entrypoints.cli.app import main; main()", "serve",
-         "--listen", f"127.0.0.1:{port}", "--db", db, "--rate", "0"],
+         "--listen", f"127.0.0.1:{port}", "--db", db, "--rate", "0",
+         "--synchronous", synchronous],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -107,25 +110,30 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print (and optionally write) the results."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--alerts", type=int, default=4000)
-    p.add_argument("--clients", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--synchronous", nargs="+", default=["FULL", "NORMAL"])
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        proc = _start(f"sqlite:///{Path(tmp) / 'inbox.db'}", port)
-        try:
-            measure(port, 200, 2, run=999)  # warm-up
-            results = [measure(port, a.alerts, c, run=i) for i, c in enumerate(a.clients)]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(15)
+    results: list[dict[str, Any]] = []
+    for sync in a.synchronous:
+        with tempfile.TemporaryDirectory() as tmp:
+            port = _free_port()
+            proc = _start(f"sqlite:///{Path(tmp) / 'inbox.db'}", port, sync)
+            try:
+                measure(port, 200, 2, run=999)  # warm-up
+                results += [{"synchronous": sync, **measure(port, a.alerts, c, run=i)}
+                            for i, c in enumerate(a.clients)]
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(15)
     out = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
                       f"{platform.python_version()}", "results": results}
     print(json.dumps(out, indent=2))
-    print("\n| clients | alerts | acknowledged/s | p50 | p99 | max |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("\n| SQLite synchronous | clients | alerts | acknowledged/s | p50 | p99 | max |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['clients']} | {r['alerts']:,} | {r['acked_per_s']:,.0f} | {r['p50_ms']} ms "
+        print(f"| {r['synchronous']} | {r['clients']} | {r['alerts']:,} "
+              f"| {r['acked_per_s']:,.0f} | {r['p50_ms']} ms "
               f"| {r['p99_ms']} ms | {r['max_ms']} ms |")
     if a.json is not None:
         a.json.write_text(json.dumps(out, indent=2))

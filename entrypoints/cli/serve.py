@@ -81,7 +81,8 @@ def _server(app: Any, host: str, port: int) -> Any:
     return uvicorn.Server(cfg)
 
 
-def _uow_factory(db: str | None) -> tuple[Any, Callable[[], InboxUnitOfWork], str]:
+def _uow_factory(db: str | None, synchronous: str = "FULL"
+                 ) -> tuple[Any, Callable[[], InboxUnitOfWork], str]:
     from adapters.sqlalchemy import PersistenceError, make_engine, sql_uow_factory
     from adapters.sqlalchemy.engine import is_memory, parse_url
     from entrypoints.webhook.container import WebhookContainer
@@ -92,7 +93,7 @@ def _uow_factory(db: str | None) -> tuple[Any, Callable[[], InboxUnitOfWork], st
         if is_memory(parse_url(url)):
             raise _fail(f"--db {url!r}: the inbox must outlive the process; use a database "
                         "file or server")
-        engine = make_engine(url)
+        engine = make_engine(url, synchronous=cast(Any, synchronous))
     except PersistenceError as exc:
         raise _fail(f"--db: {exc}") from None
     factory = cast(Callable[[], InboxUnitOfWork], sql_uow_factory(engine))
@@ -129,6 +130,9 @@ def serve(
                                         "(0: no limit).")] = 50.0,
     burst: Annotated[int, typer.Option("--burst", help="Requests a client may send at "
                                        "once.")] = 100,
+    synchronous: Annotated[str, typer.Option("--synchronous", help="SQLite: FULL (an "
+                           "acknowledged alert survives a power cut) or NORMAL (it survives "
+                           "a crash of the process).")] = "FULL",
 ) -> None:
     """Run the webhook intake alone: alerts over HTTP into the database's inbox."""
     from entrypoints.webhook.app import create_app
@@ -140,7 +144,9 @@ def serve(
         raise _fail(str(exc)) from None
     if rate < 0 or burst < 1:
         raise _fail(f"--rate {rate:g} --burst {burst}: expected rate >= 0 and burst >= 1")
-    container, factory, url = _uow_factory(db)
+    if synchronous.upper() not in ("FULL", "NORMAL"):
+        raise _fail(f"--synchronous {synchronous!r}: expected FULL or NORMAL")
+    container, factory, url = _uow_factory(db, synchronous.upper())
     config = container.config(rate=rate, burst=burst)
     _check_exposure(host, config.token)
     kill, resume = admin_actions(container, factory, run)
