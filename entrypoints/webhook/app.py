@@ -194,11 +194,12 @@ def _record_json(rec: InboxRecord) -> dict[str, Any]:
             "updated_at": rec.updated_at.isoformat() if rec.updated_at else None}
 
 
-def _field_of(exc: Exception, item: dict[str, Any]) -> str | None:
+def _field_of(exc: Exception, item: dict[str, Any],
+              order: tuple[str, ...] = tuple(REQUIRED_ALERT_FIELDS)) -> str | None:
     if isinstance(exc, InvalidInput) or hasattr(exc, "field"):
         return str(getattr(exc, "field", None))
     msg = str(exc)
-    for f in REQUIRED_ALERT_FIELDS:
+    for f in order:
         if f not in item or item[f] in (None, ""):
             return f
     for f in ("score", "sentiment", "known_at", "ticker", "catalyst_type", "id", "data"):
@@ -207,13 +208,19 @@ def _field_of(exc: Exception, item: dict[str, Any]) -> str | None:
     return None
 
 
+#: alert fields as a TradingView body names them (for the 422 of a bad TradingView alert)
+_TV_FIELDS = {"known_at": "time", "headline": "message", "sentiment": "action"}
+
+
 def _parse_item(item: Any, index: int | None) -> Alert:
     where = "" if index is None else f"alerts[{index}]."
     if not isinstance(item, dict):
         raise _Refused(422, "invalid_alert", f"{where[:-1] or 'body'}: expected a JSON object, "
                        f"got {type(item).__name__}", where[:-1] or None)
+    tv = is_tradingview(item)
+    d: dict[str, Any] = dict(item)
     try:
-        d = from_tradingview(item) if is_tradingview(item) else dict(item)
+        d = from_tradingview(item) if tv else d
         d.pop("passphrase", None)
         if "data" in d and d["data"] is not None and not isinstance(d["data"], dict):
             raise InvalidInput("data", d["data"], "a JSON object")
@@ -233,7 +240,11 @@ def _parse_item(item: Any, index: int | None) -> Alert:
             raise InvalidInput("id", d["id"][:20] + "...", f"at most {MAX_ALERT_ID} characters")
         alert = parse_alert_dict(d)
     except (ValueError, TypeError, OverflowError, DomainError) as exc:
-        field = _field_of(exc, item if not is_tradingview(item) else {})
+        # a TradingView alert's id derives from its ticker and time: name those first
+        field = _field_of(exc, d, ("ticker", "known_at", "score", "id") if tv
+                          else tuple(REQUIRED_ALERT_FIELDS))
+        if tv and field in _TV_FIELDS:
+            field = _TV_FIELDS[field]
         raise _Refused(422, "invalid_alert", f"{where}{field or 'alert'}: {exc}",
                        f"{where}{field}" if field else where[:-1] or None) from None
     return alert

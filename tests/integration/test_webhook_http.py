@@ -179,6 +179,12 @@ def test_tradingview_body_with_passphrase_is_mapped(served: Served) -> None:
     assert served.http.post("/v1/alerts", json=tv).status_code == 200
     bad = {**tv, "passphrase": "wrong"}
     assert served.http.post("/v1/alerts", json=bad).status_code == 401
+    for field, value in (("time", "noon"), ("action", "hold"), ("ticker", None)):
+        r = served.http.post("/v1/alerts", json={**tv, field: value})
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+    no_time = {k: v for k, v in tv.items() if k != "time"}
+    r = served.http.post("/v1/alerts", json=no_time)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "time", r.text
 
 
 # --- idempotency -------------------------------------------------------------------------
