@@ -208,3 +208,37 @@ def test_load_with_sigkill_every_acknowledged_alert_once_in_inbox_and_routed_onc
     db.dispose()
     print(json.dumps({"acked": len(acked), "killed_after": killed_at, "retries": retries,
                       "statuses": statuses, "seconds": round(elapsed, 1)}))
+
+
+def test_a_step_that_crashes_before_commit_is_routed_again_once_in_memory_too() -> None:
+    from adapters.memory.uow import InMemoryUnitOfWork
+    from adapters.sources.parse import parse_alert_dict
+    from application.inbox import receive
+    from application.router import RouterConfig
+
+    store = InMemoryUnitOfWork()
+    alerts = [parse_alert_dict(_alert(i)) for i in range(30)]
+    alerts.append(parse_alert_dict({**_alert(99), "ticker": "ZZZZ"}))
+    receive(store.for_run("intake"), alerts, source="test", digest="0" * 64, now=BASE)
+
+    def fresh() -> InboxSignalSource:
+        uow = store.for_run("mem")
+        src = InboxSignalSource(InboxFeed(uow, known_tickers=set(TICKERS), batch=7),
+                                SignalRouter(RouterConfig()))
+        with uow:
+            src.load_state(uow.state.get("src"))
+        return src
+
+    seen: Counter[str] = Counter()
+    src = fresh()
+    assert _route_step(None, src, "src", commit=True, seen=seen) == 7
+    assert _route_step(None, src, "src", commit=False, seen=seen) == 0  # crashed step
+    src = fresh()
+    while _route_step(None, src, "src", commit=True, seen=seen) or src.last_decisions:
+        pass
+    with store.for_run("x") as u:
+        counts = u.inbox.counts()
+        rejected = u.inbox.get("load-00099")
+    assert set(seen) == {a.id for a in alerts[:30]} and max(seen.values()) == 1
+    assert counts == {"routed": 30, "rejected": 1}
+    assert rejected is not None and "unknown ticker 'ZZZZ'" in rejected.reason
