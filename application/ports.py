@@ -12,6 +12,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
+import attrs
+
 from domain.account import Account, BrokerPosition
 from domain.alerts import Alert
 from domain.audit import (
@@ -35,9 +37,14 @@ from domain.signal import Signal
 
 __all__ = [
     "DEFAULT_RUN",
+    "INBOX_FINAL",
+    "INBOX_STATUSES",
+    "AlertInbox",
     "BrokerPort",
     "Clock",
     "FillRepo",
+    "InboxRecord",
+    "InboxUnitOfWork",
     "JournalRepo",
     "ModelRegistry",
     "Notifier",
@@ -586,3 +593,79 @@ class TrialTrainer(Protocol):
     ) -> TrialResult:
         """Train with ``hyperparams``; an exception raised by ``on_eval`` stops training."""
         ...
+
+
+# --- alert inbox ---------------------------------------------------------------------------------
+#: Where an alert in the inbox stands: ``received`` (committed by the intake), ``released``
+#: (public by the engine's clock, waiting to be routed), then one of ``routed`` (it made a
+#: signal), ``suppressed`` (the router said no: duplicate, cool-down, below threshold ...) or
+#: ``rejected`` (the engine cannot act on it, e.g. a ticker without prices).
+INBOX_STATUSES = ("received", "released", "routed", "suppressed", "rejected")
+INBOX_FINAL = ("routed", "suppressed", "rejected")
+
+
+@attrs.frozen(kw_only=True)
+class InboxRecord:
+    """One alert in the inbox: the alert as JSON, where it came from and where it stands.
+
+    ``seq`` is the store's insertion order (0 until stored); ``payload`` is the alert in the
+    project's JSON schema (what :func:`adapters.data.alerts.alert_from_dict` reads).
+    """
+
+    alert_id: str
+    received_at: datetime
+    known_at: datetime
+    source: str
+    body_hash: str
+    payload: str
+    status: str = "received"
+    reason: str = ""
+    run: str | None = None
+    updated_at: datetime | None = None
+    seq: int = 0
+
+
+class AlertInbox(Protocol):
+    """The durable inbox of alerts received over HTTP, shared by every run of a store.
+
+    Alert ids are unique: adding an id already there changes nothing and returns the stored
+    record. Records move ``received -> released -> routed | suppressed | rejected`` only.
+    """
+
+    def add(self, record: InboxRecord) -> InboxRecord | None:
+        """Store ``record``; return None when it is new, else the record stored first."""
+        ...
+
+    def get(self, alert_id: str) -> InboxRecord | None:
+        """Return the record of ``alert_id``."""
+        ...
+
+    def release(self, now: datetime) -> int:
+        """Move every ``received`` record known at or before ``now`` to ``released``."""
+        ...
+
+    def released(self, limit: int = 1000) -> Sequence[InboxRecord]:
+        """Return ``released`` records in ``(known_at, seq)`` order, at most ``limit``."""
+        ...
+
+    def mark(self, alert_id: str, status: str, reason: str, ts: datetime,
+             run: str | None = None) -> None:
+        """Give a ``released`` record its final ``status`` with the ``reason`` and the run.
+
+        Raises ``ValueError`` for an unknown status or a record that is not ``released``.
+        """
+        ...
+
+    def list(self, status: str | None = None, limit: int | None = None) -> Sequence[InboxRecord]:
+        """Return records (of one status) in the order they were received."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of records per status."""
+        ...
+
+
+class InboxUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work whose store also holds the alert inbox."""
+
+    inbox: AlertInbox

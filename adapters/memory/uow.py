@@ -17,7 +17,7 @@ from typing import Any, Self
 
 import attrs
 
-from application.ports import DEFAULT_RUN
+from application.ports import DEFAULT_RUN, INBOX_FINAL, INBOX_STATUSES, InboxRecord
 from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot, RunRecord
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -52,6 +52,8 @@ class _Store:
 
     states: dict[str, _State] = attrs.field(factory=dict)
     runs: dict[str, RunRecord] = attrs.field(factory=dict)
+    inbox: dict[str, InboxRecord] = attrs.field(factory=dict)  # by alert id, in arrival order
+    inbox_seq: int = 0
 
 
 class _Base:
@@ -262,6 +264,66 @@ class _Runs(_Base):
         store.states.pop(run_id, None)
 
 
+class _Inbox(_Base):
+    """The alert inbox of the store (shared by its runs), with the SQL one's semantics."""
+
+    def _box(self) -> dict[str, InboxRecord]:
+        return self._uow._tx_store().inbox
+
+    def _put(self, record: InboxRecord) -> None:
+        self._box()[record.alert_id] = record
+        self._uow._inbox_dirty.add(record.alert_id)
+
+    def add(self, record: InboxRecord) -> InboxRecord | None:
+        if record.status not in INBOX_STATUSES:
+            raise ValueError(f"inbox status {record.status!r}: expected one of "
+                             f"{', '.join(INBOX_STATUSES)}")
+        first = self._box().get(record.alert_id)
+        if first is not None:
+            return first
+        store = self._uow._tx_store()
+        store.inbox_seq += 1
+        self._uow._inbox_added.add(record.alert_id)
+        self._put(attrs.evolve(record, seq=store.inbox_seq,
+                               updated_at=record.updated_at or record.received_at))
+        return None
+
+    def get(self, alert_id: str) -> InboxRecord | None:
+        return self._box().get(alert_id)
+
+    def release(self, now: datetime) -> int:
+        due = [r for r in self._box().values() if r.status == "received" and r.known_at <= now]
+        for r in due:
+            self._put(attrs.evolve(r, status="released", updated_at=now))
+        return len(due)
+
+    def released(self, limit: int = 1000) -> list[InboxRecord]:
+        out = sorted((r for r in self._box().values() if r.status == "released"),
+                     key=lambda r: (r.known_at, r.seq))
+        return out[:limit]
+
+    def mark(self, alert_id: str, status: str, reason: str, ts: datetime,
+             run: str | None = None) -> None:
+        if status not in INBOX_FINAL:
+            raise ValueError(f"inbox status {status!r}: expected one of {', '.join(INBOX_FINAL)}")
+        cur = self._box().get(alert_id)
+        if cur is None or cur.status != "released":
+            raise ValueError(f"alert {alert_id!r}: cannot mark {status}, it is "
+                             f"{'not in the inbox' if cur is None else cur.status}")
+        self._put(attrs.evolve(cur, status=status, reason=reason, run=run, updated_at=ts))
+
+    def list(self, status: str | None = None, limit: int | None = None) -> list[InboxRecord]:
+        out = sorted((r for r in self._box().values() if status is None or r.status == status),
+                     key=lambda r: r.seq)
+        return out if limit is None else out[:limit]
+
+    def counts(self) -> dict[str, int]:
+        c: dict[str, int] = {}
+        for r in self._box().values():
+            c[r.status] = c.get(r.status, 0) + 1
+        return c
+
+
 class _Shared:
     """The committed store, shared by the units of work of every run on it."""
 
@@ -289,6 +351,9 @@ class InMemoryUnitOfWork:
         self.state = _KeyValue(self)
         self.reports = _Reports(self)
         self.runs = _Runs(self)
+        self.inbox = _Inbox(self)
+        self._inbox_dirty: set[str] = set()
+        self._inbox_added: set[str] = set()
         self.commits = 0
 
     def for_run(self, run: str) -> InMemoryUnitOfWork:
@@ -319,6 +384,7 @@ class InMemoryUnitOfWork:
 
     def _begin(self) -> None:
         self._tx = copy.deepcopy(self._shared.committed)
+        self._inbox_dirty, self._inbox_added = set(), set()
         self._base_runs = dict(self._tx.runs)
 
     @property
@@ -350,6 +416,18 @@ class InMemoryUnitOfWork:
         if self.run in tx.states:
             committed.states[self.run] = copy.deepcopy(tx.states[self.run])
         self._base_runs = dict(tx.runs)
+        # the inbox records this transaction wrote; an id another unit of work committed
+        # first keeps its first record (ids are unique, as the SQL unique key makes them)
+        for alert_id in sorted(self._inbox_dirty, key=lambda k: tx.inbox[k].seq):
+            rec = tx.inbox[alert_id]
+            first = committed.inbox.get(alert_id)
+            if alert_id in self._inbox_added:
+                if first is not None:
+                    continue
+                committed.inbox_seq += 1
+                rec = attrs.evolve(rec, seq=committed.inbox_seq)
+            committed.inbox[alert_id] = rec
+        self._inbox_dirty, self._inbox_added = set(), set()
         self.commits += 1
 
     def rollback(self) -> None:

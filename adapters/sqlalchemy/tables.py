@@ -442,8 +442,34 @@ model_versions = Table(
     Index("ix_model_versions_name_status", "name", "status"),
 )
 
+# The alert inbox: alerts received over HTTP, shared by every run of the store. ``seq`` is the
+# order of arrival; ``alert_id`` is unique (the same alert sent again is not stored twice);
+# ``run_id`` names the run that routed it (no foreign key: deleting a run keeps its alerts).
+INBOX_STATUSES = ("received", "released", "routed", "suppressed", "rejected")
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", String(128), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("known_at", UtcDateTime, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("run_id", ID, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=True),
+    UniqueConstraint("alert_id", name="uq_alerts_alert_id"),
+    CheckConstraint(_in("status", INBOX_STATUSES), name="status"),
+    Index("ix_alerts_status_known_at", "status", "known_at", "seq"),
+)
+
 __all__ = [
+    "INBOX_STATUSES",
     "MODEL_STATUSES",
+    "alerts",
     "closed_positions",
     "execution_log",
     "fills",

@@ -43,7 +43,7 @@ from adapters.sqlalchemy import mapping as m
 from adapters.sqlalchemy import tables as t
 from adapters.sqlalchemy.engine import make_engine, translate
 from adapters.sqlalchemy.types import UtcDateTime
-from application.ports import DEFAULT_RUN
+from application.ports import DEFAULT_RUN, INBOX_FINAL, INBOX_STATUSES, InboxRecord
 from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot, RunRecord
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import TERMINAL_STATUSES, ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -114,6 +114,8 @@ class _Statements:
             index_elements=[kc.run_id, kc.key],
             set_={"value": kv.excluded.value, "updated_at": kv.excluded.updated_at},
         )
+        self.inbox_insert = ins(t.alerts).on_conflict_do_nothing(
+            index_elements=[t.alerts.c.alert_id]).returning(t.alerts.c.seq)
         sn = t.portfolio_snapshots.c
         self.snapshot_delete = delete(t.portfolio_snapshots).where(
             and_(func.coalesce(sn.run_id, "") == run, sn.ts == bindparam("k_ts"))
@@ -443,6 +445,82 @@ class SqlRuns(_Repo):
             self._uow._run_known = self._uow._run_pending = False
 
 
+class SqlInbox(_Repo):
+    """``AlertInbox`` over the ``alerts`` table (shared by every run: no ``run_id`` filter).
+
+    A duplicate alert id is an ``INSERT ... ON CONFLICT DO NOTHING`` that returns nothing, so
+    the transaction stays usable and the first record is read back instead.
+    """
+
+    _COLS = ("alert_id", "received_at", "known_at", "source", "body_hash", "payload", "status",
+             "reason", "run_id", "updated_at")
+
+    def _out(self, r: RowMapping) -> InboxRecord:
+        return InboxRecord(alert_id=r["alert_id"], received_at=r["received_at"],
+                           known_at=r["known_at"], source=r["source"], body_hash=r["body_hash"],
+                           payload=r["payload"], status=r["status"], reason=r["reason"],
+                           run=r["run_id"], updated_at=r["updated_at"], seq=int(r["seq"]))
+
+    def add(self, record: InboxRecord) -> InboxRecord | None:
+        row = {"alert_id": record.alert_id, "received_at": record.received_at,
+               "known_at": record.known_at, "source": record.source,
+               "body_hash": record.body_hash, "payload": record.payload,
+               "status": record.status, "reason": record.reason, "run_id": record.run,
+               "updated_at": record.updated_at or record.received_at}
+        if record.status not in INBOX_STATUSES:
+            raise ValueError(f"inbox status {record.status!r}: expected one of "
+                             f"{', '.join(INBOX_STATUSES)}")
+        if self._x(self._q.inbox_insert, row).first() is not None:
+            return None
+        first = self.get(record.alert_id)
+        if first is None:  # pragma: no cover - the conflicting row cannot vanish in a transaction
+            raise RuntimeError(f"alert {record.alert_id!r} conflicted but is not stored")
+        return first
+
+    def get(self, alert_id: str) -> InboxRecord | None:
+        row = self._x(select(t.alerts).where(t.alerts.c.alert_id == alert_id)).mappings().first()
+        return None if row is None else self._out(row)
+
+    def release(self, now: datetime) -> int:
+        a = t.alerts.c
+        res = self._x(update(t.alerts).where(and_(a.status == "received", a.known_at <= now))
+                      .values(status="released", updated_at=now))
+        return int(res.rowcount or 0)
+
+    def released(self, limit: int = 1000) -> list[InboxRecord]:
+        a = t.alerts.c
+        q = (select(t.alerts).where(a.status == "released").order_by(a.known_at, a.seq)
+             .limit(limit))
+        return [self._out(r) for r in self._x(q).mappings()]
+
+    def mark(self, alert_id: str, status: str, reason: str, ts: datetime,
+             run: str | None = None) -> None:
+        if status not in INBOX_FINAL:
+            raise ValueError(f"inbox status {status!r}: expected one of {', '.join(INBOX_FINAL)}")
+        a = t.alerts.c
+        res = self._x(update(t.alerts).where(and_(a.alert_id == alert_id, a.status == "released"))
+                      .values(status=status, reason=reason, run_id=run, updated_at=ts))
+        if not res.rowcount:
+            cur = self.get(alert_id)
+            raise ValueError(f"alert {alert_id!r}: cannot mark {status}, it is "
+                             f"{'not in the inbox' if cur is None else cur.status}")
+
+    def list(self, status: str | None = None, limit: int | None = None) -> list[InboxRecord]:
+        a = t.alerts.c
+        q = select(t.alerts).order_by(a.seq)
+        if status is not None:
+            q = q.where(a.status == status)
+        if limit is not None:
+            q = q.limit(limit)
+        return [self._out(r) for r in self._x(q).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        a = t.alerts.c
+        q = select(a.status, func.count()).group_by(a.status)
+        rows: list[Any] = list(self._x(q).all())
+        return {str(row[0]): int(row[1]) for row in rows}
+
+
 class SqlUnitOfWork:
     """A unit of work over one SQLAlchemy engine. Reusable: each ``with uow:`` is a session.
 
@@ -468,6 +546,7 @@ class SqlUnitOfWork:
         self.state = SqlState(self)
         self.reports = SqlReports(self)
         self.runs = SqlRuns(self)
+        self.inbox = SqlInbox(self)
         self.commits = 0
 
     @property

@@ -148,6 +148,9 @@ def _register() -> None:
     app.add_typer(db_cli.app, name="db")
     app.add_typer(trading.app)  # backtest, run, positions, orders, trades, account, report, export
     app.command(name="sim-server")(simserver.sim_server)
+    from entrypoints.cli import serve as serve_cli  # webhook intake and its inbox
+    app.command(name="serve")(serve_cli.serve)
+    app.command(name="alerts")(serve_cli.alerts)
     # --- end sub-apps ---
 
 

@@ -642,12 +642,18 @@ def run(
     slippage_model: SlippageModelOpt = None,
     spread_bps: SpreadBpsOpt = None,
     volatility_factor: VolFactorOpt = None,
+    listen: Annotated[str | None, typer.Option("--listen", help="HOST:PORT: serve the webhook "
+                      "intake in this process; alerts come from its inbox.")] = None,
 ) -> None:
     """Paper-trade through the engine; resumes after a restart (SIGINT/SIGTERM stop cleanly).
 
     ``--broker sim`` replays data on the simulated exchange; ``--broker alpaca`` trades in real
     time (wall clock, market hours) on Alpaca's paper account, alerts from ``--alerts``.
     """
+    if listen is not None:  # the webhook intake next to the engine (entrypoints/cli/serve.py)
+        from entrypoints.cli.serve import run_with_intake
+
+        return run_with_intake(listen, dict(locals()))
     if reconcile_steps < 0:
         raise _fail(f"--reconcile-steps {reconcile_steps}: expected a step count >= 0")
     if reconcile_interval < 0:

@@ -797,3 +797,115 @@ def test_tc_r34_committed_rows_survive_a_new_engine(backend: tuple[str, Factory]
             assert got is not None and got.created_at.tzinfo is UTC
     finally:
         other.dispose()
+
+
+# --- the alert inbox (TC-R50 ...): shared by the runs of a store -------------------------
+def _inbox_record(alert_id: str, minutes: int = 0, **kw: Any) -> Any:
+    from application.ports import InboxRecord
+
+    kw.setdefault("source", "test")
+    return InboxRecord(alert_id=alert_id, received_at=ts(100), known_at=ts(minutes),
+                       body_hash="ab" * 32, payload=f'{{"id":"{alert_id}"}}', **kw)
+
+
+def test_tc_r50_inbox_add_stores_once_and_a_duplicate_returns_the_first(uows: Factory) -> None:
+    with uows() as uow:
+        assert uow.inbox.add(_inbox_record("a-1", source="first")) is None
+        uow.commit()
+    with uows() as uow:
+        first = uow.inbox.add(_inbox_record("a-1", source="second"))
+        uow.commit()
+    assert first is not None and first.source == "first" and first.seq >= 1
+    with uows() as uow:
+        assert [r.source for r in uow.inbox.list()] == ["first"]
+        got = uow.inbox.get("a-1")
+        assert uow.inbox.get("nope") is None
+    assert got is not None and got.status == "received" and got.received_at == ts(100)
+    assert got.known_at.tzinfo is not None and got.known_at == ts(0)
+
+
+def test_tc_r51_inbox_release_moves_only_what_is_known_by_now(uows: Factory) -> None:
+    with uows() as uow:
+        for i, m in enumerate((5, 1, 9)):
+            uow.inbox.add(_inbox_record(f"a-{i}", minutes=m))
+        uow.commit()
+    with uows() as uow:
+        assert uow.inbox.release(ts(5)) == 2
+        uow.commit()
+    with uows() as uow:
+        assert [r.alert_id for r in uow.inbox.released()] == ["a-1", "a-0"]  # by known_at
+        assert uow.inbox.counts() == {"released": 2, "received": 1}
+        assert [r.alert_id for r in uow.inbox.list(status="received")] == ["a-2"]
+        assert [r.alert_id for r in uow.inbox.list()] == ["a-0", "a-1", "a-2"]  # arrival
+
+
+def test_tc_r52_inbox_mark_settles_released_once_and_refuses_the_rest(uows: Factory) -> None:
+    with uows() as uow:
+        uow.inbox.add(_inbox_record("a-1"))
+        uow.inbox.add(_inbox_record("a-2"))
+        with pytest.raises(ValueError, match="cannot mark routed, it is received"):
+            uow.inbox.mark("a-1", "routed", "signal", ts(1), "r1")
+        uow.inbox.release(ts(1))
+        uow.inbox.mark("a-1", "routed", "signal sig-a-1", ts(1), "r1")
+        with pytest.raises(ValueError, match="cannot mark suppressed, it is routed"):
+            uow.inbox.mark("a-1", "suppressed", "duplicate", ts(2), "r1")
+        with pytest.raises(ValueError, match="expected one of"):
+            uow.inbox.mark("a-2", "received", "", ts(2))
+        with pytest.raises(ValueError, match="not in the inbox"):
+            uow.inbox.mark("zz", "routed", "", ts(2))
+        uow.commit()
+    with uows() as uow:
+        got = uow.inbox.get("a-1")
+        assert uow.inbox.counts() == {"routed": 1, "released": 1}
+    assert got is not None and (got.status, got.reason, got.run) == ("routed", "signal sig-a-1",
+                                                                     "r1")
+
+
+def test_tc_r53_inbox_writes_without_commit_are_discarded(uows: Factory) -> None:
+    with uows() as uow:
+        uow.inbox.add(_inbox_record("a-1"))
+    with uows() as uow:
+        assert uow.inbox.get("a-1") is None and uow.inbox.counts() == {}
+        uow.inbox.add(_inbox_record("a-1"))
+        uow.commit()
+        uow.inbox.release(ts(1))
+        uow.rollback()
+    with uows() as uow:
+        got = uow.inbox.get("a-1")
+    assert got is not None and got.status == "received"
+
+
+def test_tc_r54_inbox_is_shared_by_the_runs_of_a_store(uows: Factory) -> None:
+    with uows().for_run("r1") as uow:
+        uow.inbox.add(_inbox_record("a-1"))
+        uow.commit()
+    with uows().for_run("r2") as uow:
+        assert uow.inbox.get("a-1") is not None
+        assert uow.inbox.add(_inbox_record("a-1")) is not None
+        uow.inbox.release(ts(1))
+        uow.inbox.mark("a-1", "suppressed", "no_rule", ts(1), "r2")
+        uow.commit()
+    with uows().for_run("r1") as uow:
+        got = uow.inbox.get("a-1")
+    assert got is not None and (got.status, got.run) == ("suppressed", "r2")
+
+
+def test_tc_r55_two_writers_adding_one_alert_id_store_it_once(sql_uows: Factory) -> None:
+    outcomes: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def add_it(i: int) -> None:
+        uow = sql_uows()
+        barrier.wait()
+        with uow:
+            outcomes.append(uow.inbox.add(_inbox_record("a-1", source=f"w{i}")) is None)
+            uow.commit()
+
+    threads = [threading.Thread(target=add_it, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sorted(outcomes) == [False, False, False, True]
+    with sql_uows() as uow:
+        assert len(uow.inbox.list()) == 1
