@@ -60,7 +60,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 # --- wiring -----------------------------------------------------------------------------------
 def _settings(c: Container) -> Any:
-    from entrypoints.cli.app import load_settings
+    from entrypoints.cli.container import load_settings  # noqa: PLC0415
 
     del c
     return load_settings()
@@ -74,11 +74,11 @@ def _uow(c: Container) -> UnitOfWork:
 
 
 def _broker(c: Container, settings: Any) -> BrokerPort | None:
-    # the simulated exchange lives inside the engine process: a CLI copy of it has no orders
-    if getattr(settings, "broker", "sim") != "alpaca":
-        return None
-    provider = getattr(c.gateways, "broker", None)
-    return provider() if provider is not None else None
+    # the simulated exchange lives inside the engine process: a CLI copy of it has no orders,
+    # so the container's remote broker is None there
+    del settings
+    broker: BrokerPort | None = c.gateways.remote_broker()
+    return broker
 
 
 def _service(broker: bool = False, run: str | None = None
@@ -322,11 +322,13 @@ def resume(
 
 @app.command()
 def report(
-    out_path: Annotated[Path, typer.Option("--out", help="HTML file or folder.")] = Path(
-        "var/reports/risk_report.html"),
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file or folder (default: reports/risk_report.html under "
+        "CATALYST_HOME).")] = None,
 ) -> None:
     """Write the HTML risk report: state, limits and headroom, risk-event log, breaker history."""
     svc, ks, c, settings = _service()
+    out_path = out_path or settings.reports_dir / "risk_report.html"
     try:
         account, positions, _ = _book(svc, settings, c)
         s = svc.status(account, positions, None, recent=0)

@@ -1,11 +1,13 @@
 """Paper trading from the command line: ``backtest``, ``run``, and the views of the state.
 
 ``catalyst backtest`` replays the bundled sample (or ``--data`` / ``--alerts``) through the
-engine on the simulated exchange into a fresh SQLite file (``var/backtest.db``), writes the
-report to ``var/reports/<run id>/`` and prints the metrics. ``catalyst run --broker sim``
-replays through the same engine into the configured database and resumes after a restart.
+engine on the simulated exchange into a fresh SQLite file (``backtest.db`` under
+``CATALYST_HOME``), writes the report to ``reports/<run id>/`` there and prints the metrics.
+``catalyst run --broker sim`` replays through the same engine into the configured database and
+resumes after a restart.
 ``positions``, ``orders``, ``trades``, ``account``, ``report`` and ``export trades`` read a
-database (``--db``, default the configured one; ``var/backtest.db`` holds the backtests).
+database (``--db``, default the configured one; ``backtest.db`` holds the backtests); a SQLite
+``--db`` that does not exist is refused (exit 2) rather than created empty.
 A database holds several named runs (``--run``, see :mod:`entrypoints.cli.runs`).
 """
 
@@ -36,7 +38,6 @@ from application.engine import Engine, EngineConfig, MarketStep, StrategySignalS
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import DEFAULT_RUN, SignalSource, UnitOfWork
-from application.reconcile import Reconciler
 from application.risk import RiskService
 from application.router import AlertSignalSource, RouterConfig
 from application.tracker import PERIODS, PortfolioTracker
@@ -51,7 +52,7 @@ from domain.risk.sizing import SizingMethod
 from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
-from entrypoints.cli.container import get_container
+from entrypoints.cli.container import Container, get_container
 from entrypoints.cli.outcome import (
     breaker_summary,
     early_signals,
@@ -61,6 +62,7 @@ from entrypoints.cli.outcome import (
     risk_overrides,
 )
 from entrypoints.settings import Settings
+from entrypoints.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from adapters.simulated import SimulatedExchange
@@ -72,7 +74,6 @@ app.add_typer(export_app, name="export")
 out = Console()
 err = Console(stderr=True)
 
-BACKTEST_DB = "sqlite:///var/backtest.db"
 DAILY_PRICE_AGE_S = 5 * 86_400.0  # daily bars: a price is fresh for a long weekend
 #: who records the resumes a backtest simulates with ``--auto-resume``
 AUTO_RESUME_BY = "backtest --auto-resume"
@@ -139,6 +140,7 @@ class Session:
         reconcile_steps: int | None = None, costs: CostModel | None = None,
         risk_config: RiskConfig | None = None, ticker: str | None = None,
         ignore_kill_flag: bool = False, auto_resume: bool = False,
+        container: Container,
     ) -> None:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
@@ -166,7 +168,7 @@ class Session:
         self.first_bar: dict[str, datetime] = {}
         for b in self.bars:
             self.first_bar.setdefault(b.ticker, b.ts)
-        self.costs = costs or get_container().core.settings().cost_model()
+        self.costs = costs or container.core.settings().cost_model()
         self.risk_config = risk_config or RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
         self.ignore_kill_flag = ignore_kill_flag
         self.auto_resume = auto_resume
@@ -184,7 +186,7 @@ class Session:
                 raise _fail(f"--alerts {spec!r}: {exc}") from None
             self.feed_counts = feed.issues
             self.alerts_spec = spec
-            router = get_container().services.signal_router(
+            router = container.services.signal_router(
                 config=RouterConfig(threshold=threshold))
             source = AlertSignalSource(feed, router)
             params_src = spec if spec == "-" else f"{spec}#{_file_digest(Path(spec))}" \
@@ -203,10 +205,9 @@ class Session:
             params["risk"] = overrides
         self.kind, self.params = kind, params
         self.run_id = run_id or (named.BACKTEST_RUN if kind == "backtest" else DEFAULT_RUN)
-        container = get_container()
         self.clock = TestClock(self.bars[0].ts)
         c = self.costs
-        self.exchange: SimulatedExchange = container.gateways.sim_exchange(
+        self.exchange: SimulatedExchange = container.gateways.live_broker(
             config=ExchangeConfig(starting_cash=cash, costs=c, slippage_model=c.slippage_model,
                                   spread_bps=c.spread_bps,
                                   volatility_factor=c.volatility_factor),
@@ -231,13 +232,14 @@ class Session:
         self.driver = replay_into(self.bars, self.exchange, self.clock, speed=speed)
         # reconciliation with the exchange at start (after a resume's recovery) and every
         # ``reconcile_steps`` steps (0: start only; None: off, the backtest)
-        reconciler = None if reconcile_steps is None else Reconciler(
-            self.uow, self.exchange, self.clock, notifier=container.gateways.notifier())
-        self.engine = Engine(self.uow, self.exchange, self.exchange, source, self.executor,
-                             self.monitor, self.tracker, self.clock,
-                             EngineConfig(run_id=self.run_id, kind=kind, params=params,
-                                          reconcile_every_steps=reconcile_steps or 0),
-                             self.risk, reconciler=reconciler)
+        reconciler = None if reconcile_steps is None else services.reconciler(
+            uow=self.uow, broker=self.exchange, clock=self.clock)
+        self.engine: Engine = services.engine(
+            uow=self.uow, broker=self.exchange, feed=self.exchange, source=source,
+            executor=self.executor, monitor=self.monitor, tracker=self.tracker, clock=self.clock,
+            config=EngineConfig(run_id=self.run_id, kind=kind, params=params,
+                                reconcile_every_steps=reconcile_steps or 0),
+            risk=self.risk, reconciler=reconciler)
 
     def run(self, progress: bool) -> Any:
         cursor = self.engine.cursor()
@@ -446,23 +448,21 @@ _COST_FLAGS = {"commission_bps": "--commission-bps", "commission_per_share":
                "volatility_factor": "--volatility-factor"}
 
 
-def _cost_model(**flags: Any) -> CostModel:
+def _cost_model(settings: Settings, **flags: Any) -> CostModel:
     """The costs of this command: defaults, then settings, then the flags given."""
     model = flags.get("slippage_model")
     if model is not None and model not in SLIPPAGE_MODELS:
         raise _fail(f"--slippage-model {model!r}: expected one of {', '.join(SLIPPAGE_MODELS)}")
     try:
-        settings: Settings = get_container().core.settings()
         return settings.cost_model(**flags)
     except InvalidInput as exc:
         flag = _COST_FLAGS.get(exc.field, exc.field)
         raise _fail(f"{flag} {exc.value!r}: expected {exc.expected}") from None
 
 
-def _risk_config() -> RiskConfig:
+def _risk_config(settings: Settings) -> RiskConfig:
     """The risk limits of ``[risk]`` / ``CATALYST_RISK__*``; prices of daily bars stay fresh
     for a long weekend unless ``max_price_age_s`` is configured."""
-    settings: Settings = get_container().core.settings()
     cfg = settings.risk_config()
     if "max_price_age_s" not in settings.risk:
         cfg = attrs.evolve(cfg, max_price_age_s=DAILY_PRICE_AGE_S)
@@ -484,9 +484,10 @@ def backtest(
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
     report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
-                                                "var/reports/<run id>.")] = None,
-    db: Annotated[str, typer.Option("--db", help="Database URL (recreated when SQLite).")]
-    = BACKTEST_DB,
+                                                "reports/<run id> under CATALYST_HOME.")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (recreated when SQLite; "
+                                           "default backtest.db under CATALYST_HOME).")]
+    = None,
     cash: Annotated[float, typer.Option("--cash", help="Starting cash.")] = 100_000.0,
     threshold: Annotated[float, typer.Option("--threshold", help="Confidence threshold.")] = 0.70,
     sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
@@ -524,6 +525,9 @@ def backtest(
     if cash <= 0:
         raise _fail(f"--cash {cash}: expected a positive amount")
     t0 = time.perf_counter()
+    container = get_container()
+    settings: Settings = container.core.settings()
+    db = db or settings.backtest_database_url
     _data_path(data)
     if alerts and alerts != "-" and not Path(alerts).exists():
         raise _fail(f"--alerts {alerts!r}: no such file or folder")
@@ -538,18 +542,19 @@ def backtest(
         raise _fail(f"--sizing {sizing!r}: expected one of "
                     f"{', '.join(m.value for m in SizingMethod)}") from None
     costs = _cost_model(
-        commission_bps=commission_bps, commission_per_share=commission_per_share,
+        settings, commission_bps=commission_bps, commission_per_share=commission_per_share,
         commission_per_order=commission_per_order, min_commission=min_commission,
         slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
         volatility_factor=volatility_factor)
-    kill_file = get_container().core.settings().kill_file
+    kill_file = settings.kill_path
     ignored = str(kill_file) if kill_file.exists() else None
     name = named.check_name(run_name) if run_name is not None else None
     if name is None:  # validated above: only now replace the previous backtest
         _replace_unusable(db)
+    container.gateways.broker_name.override("sim")
     session = _session("backtest", data, alerts, strategy, db, name, 0.0, cash, threshold,
                        sizing, max_hold_days, as_json, costs=costs, ticker=ticker,
-                       auto_resume=auto_resume)
+                       auto_resume=auto_resume, container=container)
     if name is None:  # the unnamed backtest is replaced; named runs stay
         with session.uow as u:
             u.runs.delete(session.run_id)
@@ -557,7 +562,7 @@ def backtest(
     else:
         named.refuse_other_params(session.uow, name, "backtest", session.params, db)
     result = _run_session(session, progress and not as_json)
-    report_dir = report or Path("var/reports") / session.run_id
+    report_dir = report or settings.reports_dir / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0,
             kill_file_ignored=ignored)
 
@@ -581,29 +586,32 @@ def _replace_unusable(db: str) -> None:
 def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | None, db: str,
              run_id: str | None, speed: float, cash: float, threshold: float, sizing: str,
              max_hold_days: float, as_json: bool, reconcile_steps: int | None = None, *,
-             costs: CostModel, ticker: str | None = None, auto_resume: bool = False
-             ) -> Session:
+             costs: CostModel, ticker: str | None = None, auto_resume: bool = False,
+             container: Container) -> Session:
     if alerts and strategy:
         raise _fail("--alerts and --strategy: give one signal source, not both")
     return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
                    issue_sink=_issue_printer(), reconcile_steps=reconcile_steps, costs=costs,
-                   risk_config=_risk_config(), ticker=ticker,
-                   ignore_kill_flag=kind == "backtest", auto_resume=auto_resume)
+                   risk_config=_risk_config(container.core.settings()), ticker=ticker,
+                   ignore_kill_flag=kind == "backtest", auto_resume=auto_resume,
+                   container=container)
 
 
 def _run_session(session: Session, progress: bool) -> Any:
     try:
-        return session.run(progress)
+        with stop_on_signals(session.engine.request_stop):
+            return session.run(progress)
     except DomainError as exc:
         raise _fail(f"run {session.run_id} stopped: {exc}", 1) from None
 
 
 @app.command()
 def run(
-    broker: Annotated[str, typer.Option("--broker", help="sim (the simulated exchange) or "
-                                        "alpaca.")] = "sim",
+    broker: Annotated[str | None, typer.Option("--broker", help="sim (the simulated exchange) "
+                                               "or alpaca (default: CATALYST_BROKER, sim).")]
+    = None,
     data: DataOpt = None,
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
@@ -652,36 +660,41 @@ def run(
         raise _fail(f"--reconcile-steps {reconcile_steps}: expected a step count >= 0")
     if reconcile_interval < 0:
         raise _fail(f"--reconcile-interval {reconcile_interval}: expected seconds >= 0")
-    if broker == "alpaca":
-        _run_live(alerts, db, run_id, threshold, sizing, max_hold_days, tickers, interval,
-                  max_steps, live, as_json, reconcile_interval)
-        return
-    if broker != "sim":
+    container = get_container()
+    settings: Settings = container.core.settings()
+    vendor = broker or settings.broker
+    if vendor not in ("sim", "alpaca"):
         raise _fail(f"--broker {broker!r}: expected sim or alpaca")
+    # the one choice of vendor: the container's broker and price feed follow it
+    container.gateways.broker_name.override(vendor)
+    if vendor == "alpaca":
+        _run_live(container, alerts, db, run_id, threshold, sizing, max_hold_days, tickers,
+                  interval, max_steps, live, as_json, reconcile_interval)
+        return
     if speed < 0:
         raise _fail(f"--speed {speed}: expected >= 0")
     t0 = time.perf_counter()
-    url = db or get_container().core.settings().database_url
+    url = db or settings.database_url
     costs = _cost_model(
-        commission_bps=commission_bps, commission_per_share=commission_per_share,
+        settings, commission_bps=commission_bps, commission_per_share=commission_per_share,
         commission_per_order=commission_per_order, min_commission=min_commission,
         slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
         volatility_factor=volatility_factor)
     session = _session("run", data, alerts, strategy, url,
                        named.check_name(run_id) if run_id is not None else None, speed, cash,
                        threshold, sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
-                       ticker=ticker)
+                       ticker=ticker, container=container)
     named.refuse_other_params(session.uow, session.run_id, "run", session.params, url)
     if alerts == "-":
         feed = getattr(session.source, "feed", None)
         if feed is not None and hasattr(feed, "wait_closed") and speed == 0:
             feed.wait_closed(timeout=60.0)
     result = _run_session(session, progress and not as_json)
-    report_dir = report or Path("var/reports") / session.run_id
+    report_dir = report or settings.reports_dir / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
 
 
-def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold: float,
+def _run_live(container: Container, alerts: str | None, db: str | None, run_id: str | None, threshold: float,
               sizing: str, max_hold_days: float, tickers: str, interval: float, max_steps: int,
               live: bool, as_json: bool, reconcile_interval: float = 300.0) -> None:
     """Real time on Alpaca: the wall clock drives, the Alpaca feed supplies bars."""
@@ -697,10 +710,9 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
         raise _fail(f"--sizing {sizing!r}: expected one of "
                     f"{', '.join(m.value for m in SizingMethod)}") from None
     watch = [t.strip().upper() for t in tickers.split(",") if t.strip()] or list(SAMPLE_TICKERS)
-    container = get_container()
     try:
-        broker = container.gateways.alpaca_broker(live=live)
-        feed = container.gateways.alpaca_price_feed()
+        broker = container.gateways.live_broker(live=live)
+        feed = container.gateways.live_price_feed()
     except DomainError as exc:
         raise _fail(f"--broker alpaca: {exc}") from None
     clock = container.core.clock()
@@ -732,19 +744,21 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
     monitor: PositionMonitor = services.position_monitor(executor=executor, config=MonitorConfig(
         max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
     tracker: PortfolioTracker = services.portfolio_tracker(run_id=rid)
-    engine = Engine(uow, broker, feed, source, executor, monitor, tracker, clock,
-                    EngineConfig(run_id=rid, kind="live", params=params,
-                        reconcile_interval=timedelta(seconds=reconcile_interval)
-                        if reconcile_interval > 0 else None),
-                    risk, reconciler=Reconciler(uow, broker, clock,
-                                                notifier=container.gateways.notifier()))
+    engine: Engine = services.engine(
+        uow=uow, broker=broker, feed=feed, source=source, executor=executor, monitor=monitor,
+        tracker=tracker, clock=clock, risk=risk,
+        config=EngineConfig(run_id=rid, kind="live", params=params,
+                            reconcile_interval=timedelta(seconds=reconcile_interval)
+                            if reconcile_interval > 0 else None),
+        reconciler=services.reconciler(uow=uow, broker=broker, clock=clock))
     driver = WallClockDriver(feed, broker, clock, watch, interval=interval,
                              stop=lambda: engine.stopping, max_steps=max_steps or None)
     if not as_json:
         err.print(f"[bold]{'LIVE' if live else 'paper'} trading on Alpaca[/]: run {rid}, "
                   f"watching {', '.join(watch)} every {interval:g}s; Ctrl-C stops cleanly")
     try:
-        result = engine.run(driver)
+        with stop_on_signals(engine.request_stop):
+            result = engine.run(driver)
     except DomainError as exc:
         raise _fail(f"run {rid} stopped: {exc}", 1) from None
     payload = {"run_id": rid, "status": result.status, "steps": result.steps,
@@ -759,16 +773,17 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
 
 
 # --- views ------------------------------------------------------------------------------------
-def _view_url(db: str | None) -> str:
-    url = db or get_container().core.settings().database_url
+def _view_url(db: str | None, settings: Settings) -> str:
+    url = db or settings.database_url
     path = _sqlite_file(url)
+    backtest_url = settings.backtest_database_url
     if db is None and path is not None and not path.exists():
         # No paper-trading records yet: show the last backtest rather than nothing.
-        backtest = _sqlite_file(BACKTEST_DB)
+        backtest = _sqlite_file(backtest_url)
         if backtest is not None and backtest.exists():
-            err.print(f"[dim]no records in {url}; showing the last backtest ({BACKTEST_DB}); "
+            err.print(f"[dim]no records in {url}; showing the last backtest ({backtest_url}); "
                       "pass --db to choose[/]")
-            url, path = BACKTEST_DB, backtest
+            url, path = backtest_url, backtest
     if path is not None and not path.exists():
         raise _fail(f"--db {url!r}: no such database (run `catalyst backtest` or "
                     "`catalyst run` first)")
@@ -776,8 +791,11 @@ def _view_url(db: str | None) -> str:
 
 
 def _view_uow(db: str | None, run: str | None = None) -> tuple[UnitOfWork, str]:
-    """Return a unit of work on the run a view shows (``--run`` or the latest) and its name."""
-    url = _view_url(db)
+    """Return a unit of work on the run a view shows (``--run`` or the latest) and its name.
+
+    Called at the top of a read command: the database follows ``--db`` or the settings.
+    """
+    url = _view_url(db, get_container().core.settings())
     uow = _uow(url)
     name = named.resolve(uow, run, url)
     return uow.for_run(name), name
@@ -932,7 +950,8 @@ def export_trades(
     db: DbOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     output: Annotated[Path | None, typer.Option("--out", help="File to write (default "
-                                                "var/exports/trades.<format>).")] = None,
+                                                "exports/trades.<format> under "
+                                                "CATALYST_HOME).")] = None,
     run: RunOpt = None,
 ) -> None:
     """Write the trade log (closed positions) of one run as CSV or Parquet."""
@@ -941,7 +960,7 @@ def export_trades(
     uow, name = _view_uow(db, run)
     with uow as u:
         closed = u.positions.list_closed()
-    path = output or Path("var/exports") / f"trades.{fmt}"
+    path = output or get_container().core.settings().exports_dir / f"trades.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         from adapters.reporting.trading_report import write_trades_csv
@@ -960,7 +979,7 @@ def export_trades(
 @app.command("runs")
 def runs_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The runs of a database: name, kind, status, size, last equity and parameters."""
-    url = _view_url(db)
+    url = _view_url(db, get_container().core.settings())
     named.show_runs(_uow(url), as_json, url)
 
 
