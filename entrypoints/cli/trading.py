@@ -34,6 +34,7 @@ from adapters.data.sample import sample_paths
 from adapters.reporting.trading_report import trade_rows, write_report
 from adapters.sources.files import NotAlertsError, not_alerts_reason, open_feed
 from adapters.sources.parse import AlertIssue
+from application import views
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
@@ -818,14 +819,13 @@ def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: boo
 def positions(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Open positions with their stops, marks and excursions."""
     uow, name = _view_uow(db, run)
-    with uow as u:
-        rows = [{"run": name,
-            "position_id": p.position_id, "ticker": p.ticker, "side": p.side.value,
-            "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
-            "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl()),
-            "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
-            "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
-        } for p in u.positions.list_open()]
+    rows = [{"run": name,
+        "position_id": p.position_id, "ticker": p.ticker, "side": p.side,
+        "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
+        "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl),
+        "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
+        "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
+    } for p in views.positions(uow)]
     _table(f"Open positions - run {name}", rows, ["ticker", "side", "quantity", "avg_entry_price",
                                     "last_price", "unrealized_pnl", "stop_loss", "take_profit",
                                     "trailing_stop", "opened_at"], as_json)
@@ -843,14 +843,13 @@ def orders(
     if status not in ("open", "all"):
         raise _fail(f"--status {status!r}: expected open or all")
     uow, name = _view_uow(db, run)
-    with uow as u:
-        rows = [{"run": name,
-            "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side.value,
-            "quantity": str(o.quantity), "status": o.status.value,
-            "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
-            "created_at": o.created_at.isoformat(), "signal_id": o.request.signal_id,
-            "position_id": o.request.position_id,
-        } for o in u.orders.list(open_only=status == "open")]
+    rows = [{"run": name,
+        "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side,
+        "quantity": str(o.quantity), "status": o.status,
+        "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
+        "created_at": o.created_at.isoformat(), "signal_id": o.signal_id,
+        "position_id": o.position_id,
+    } for o in views.orders(uow, open_only=status == "open")]
     total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
@@ -868,8 +867,7 @@ def trades(
 ) -> None:
     """Closed positions (the trade log)."""
     uow, name = _view_uow(db, run)
-    with uow as u:
-        rows = [{"run": name, **r} for r in trade_rows(u.positions.list_closed())]
+    rows = [{"run": name, **r} for r in trade_rows(views.trades(uow))]
     total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
@@ -882,18 +880,15 @@ def trades(
 def account(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Cash, equity and P&L from the run's latest portfolio snapshot."""
     uow, name = _view_uow(db, run)
-    with uow as u:
-        snaps = u.reports.snapshots()
-        record = u.runs.get(name)
-    if not snaps:
+    s = views.account(uow, name)
+    if s is None:
         raise _fail(f"run {name}: no portfolio snapshot yet: run `catalyst backtest` or "
                     "`catalyst run`", 1)
-    s = snaps[-1]
-    row = {"run_id": s.run_id, "as_of": s.ts.date().isoformat(), "cash": str(s.cash),
+    row = {"run_id": s.run_id, "as_of": s.as_of.date().isoformat(), "cash": str(s.cash),
            "equity": str(s.equity), "long_market_value": str(s.long_market_value),
            "short_market_value": str(s.short_market_value), "open_positions": s.open_positions,
            "daily_pnl": str(s.daily_pnl), "cumulative_pnl": str(s.cumulative_pnl),
-           "run_status": record.status if record else None}
+           "run_status": s.run_status}
     if as_json:
         out.print_json(json.dumps(row, default=str))
         return
@@ -918,25 +913,23 @@ def report_cmd(
     if period not in PERIODS:
         raise _fail(f"--period {period!r}: expected one of {', '.join(PERIODS)}")
     uow, name = _view_uow(db, run_name)
-    with uow as u:
-        run = u.runs.get(name)
-        if run is None:
-            raise _fail("no run in this database yet", 1)
-        recs = PortfolioTracker(run.run_id).compute(u, (period,))[period]
-        u.commit()
+    try:
+        recs = views.performance(uow, name, period)
+    except views.UnknownRun:
+        raise _fail("no run in this database yet", 1) from None
     rows = [{"period_start": r.period_start.date().isoformat(), **dict(r.metrics)} for r in recs]
     if limit > 0:
         rows = rows[-limit:]
     if as_json:
-        out.print_json(json.dumps({"run_id": run.run_id, "period": period, "rows": rows},
+        out.print_json(json.dumps({"run_id": name, "period": period, "rows": rows},
                                   default=str))
         return
     if period == "all" and rows:
-        out.print(_summary_table(f"Performance - {run.run_id} (all)", rows[-1]))
+        out.print(_summary_table(f"Performance - {name} (all)", rows[-1]))
         return
     cols = ["period_start", "pnl", "total_return", "sharpe", "max_drawdown", "trades",
             "win_rate", "profit_factor"]
-    t = Table(title=f"Performance - {run.run_id} ({period})")
+    t = Table(title=f"Performance - {name} ({period})")
     for c in cols:
         t.add_column(c, justify="right")
     for r in rows:
@@ -958,8 +951,7 @@ def export_trades(
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
     uow, name = _view_uow(db, run)
-    with uow as u:
-        closed = u.positions.list_closed()
+    closed = views.trades(uow)
     path = output or get_container().core.settings().exports_dir / f"trades.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
