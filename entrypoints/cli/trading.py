@@ -35,6 +35,7 @@ from adapters.reporting.trading_report import trade_rows, write_report
 from adapters.sources.files import NotAlertsError, not_alerts_reason, open_feed
 from adapters.sources.parse import AlertIssue
 from application import views
+from application.backtest import remaining_steps, run_replay
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
@@ -46,7 +47,6 @@ from domain.audit import Severity
 from domain.clock import TestClock
 from domain.costs import SLIPPAGE_MODELS, CostModel
 from domain.errors import DomainError, InvalidInput
-from domain.events import RiskState
 from domain.market import Bar
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
@@ -76,8 +76,6 @@ out = Console()
 err = Console(stderr=True)
 
 DAILY_PRICE_AGE_S = 5 * 86_400.0  # daily bars: a price is fresh for a long weekend
-#: who records the resumes a backtest simulates with ``--auto-resume``
-AUTO_RESUME_BY = "backtest --auto-resume"
 #: skipped alert lines printed on stderr (all of them go to ``alert_issues.csv``)
 SHOWN_ISSUES = 20
 _DEFAULT_RISK = RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
@@ -243,35 +241,25 @@ class Session:
             risk=self.risk, reconciler=reconciler)
 
     def run(self, progress: bool) -> Any:
-        cursor = self.engine.cursor()
-        total = self.driver.remaining(cursor)
-        restore = self._restore
-        self.engine.on_step = self._after_step
         if not progress:
-            return self.engine.run(self.driver, on_resume=restore)
+            outcome = run_replay(self.engine, self.driver, self.risk,
+                                 auto_resume=self.auto_resume, restore=self._restore)
+            self.auto_resumes = outcome.auto_resumes
+            return outcome.result
+        total = remaining_steps(self.engine, self.driver)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TextColumn("{task.fields[day]}"), console=err,
                       transient=False) as bar:
             task = bar.add_task("replay", total=total, day="")
 
             def tick(step: MarketStep) -> None:
-                self._after_step(step)
                 bar.update(task, advance=1, day=step.ts.date().isoformat())
 
-            self.engine.on_step = tick
-            return self.engine.run(self.driver, on_resume=restore)
-
-    def _after_step(self, step: MarketStep) -> None:
-        # --auto-resume: an operator who resumes after the close of the session in which a
-        # breaker tripped (never after a kill), so the next session trades again
-        if not self.auto_resume:
-            return
-        st = self.risk.current()
-        if st.state is RiskState.ACTIVE or st.killed:
-            return
-        self.risk.resume(AUTO_RESUME_BY, "simulated operator resume after "
-                         f"{', '.join(st.tripped_rules) or 'a trip'}", approve=True, ts=step.ts)
-        self.auto_resumes += 1
+            outcome = run_replay(self.engine, self.driver, self.risk,
+                                 auto_resume=self.auto_resume, restore=self._restore,
+                                 on_step=tick)
+        self.auto_resumes = outcome.auto_resumes
+        return outcome.result
 
     def _restore(self, uow: UnitOfWork) -> None:
         from adapters.sources.market import restore_ledger
