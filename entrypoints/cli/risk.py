@@ -81,11 +81,10 @@ def _broker(c: Container, settings: Any) -> BrokerPort | None:
     return broker
 
 
-def _service(broker: bool = False, run: str | None = None
+def _service(c: Container, broker: bool = False, run: str | None = None
              ) -> tuple[RiskService, FileKillSwitch, Container, Any]:
     from application.ports import DEFAULT_RUN
 
-    c = get_container()
     settings = _settings(c)
     try:
         uow = _uow(c)
@@ -182,7 +181,7 @@ def status(
     run: RunOpt = None,
 ) -> None:
     """Show the trading state and every limit: value, limit, headroom and state."""
-    svc, ks, c, settings = _service(run=run)
+    svc, ks, c, settings = _service(get_container(), run=run)
     try:
         account, positions, source = _book(svc, settings, c)
         s = svc.status(account, positions, None, recent=events)
@@ -237,7 +236,7 @@ def kill(
     who = (by or f"cli:{getpass.getuser()}").strip()
     if not who:
         raise _fail("--by '': expected the name of who kills trading")
-    svc, ks, c, _ = _service(broker=True, run=run)
+    svc, ks, c, _ = _service(get_container(), broker=True, run=run)
     try:
         try:
             ks.engage(who, reason, flatten=flatten)
@@ -291,7 +290,7 @@ def resume(
                     "(catalyst risk resume --approve --by NAME --reason TEXT)")
     if by is None or not by.strip():
         raise _fail(f"--by {by!r}: expected the name of the person who approves the resume")
-    svc, ks, c, _ = _service(run=run)
+    svc, ks, c, _ = _service(get_container(), run=run)
     try:
         if ks.is_set():
             d = ks.details()
@@ -327,7 +326,7 @@ def report(
         "CATALYST_HOME).")] = None,
 ) -> None:
     """Write the HTML risk report: state, limits and headroom, risk-event log, breaker history."""
-    svc, ks, c, settings = _service()
+    svc, ks, c, settings = _service(get_container())
     out_path = out_path or settings.reports_dir / "risk_report.html"
     try:
         account, positions, _ = _book(svc, settings, c)

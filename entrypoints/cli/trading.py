@@ -779,12 +779,11 @@ def _view_url(db: str | None, settings: Settings) -> str:
     return url
 
 
-def _view_uow(db: str | None, run: str | None = None) -> tuple[UnitOfWork, str]:
-    """Return a unit of work on the run a view shows (``--run`` or the latest) and its name.
-
-    Called at the top of a read command: the database follows ``--db`` or the settings.
-    """
-    url = _view_url(db, get_container().core.settings())
+def _view_uow(db: str | None, settings: Settings, run: str | None = None
+              ) -> tuple[UnitOfWork, str]:
+    """Return a unit of work on the run a view shows (``--run`` or the latest) and its name;
+    the database follows ``--db`` or the settings."""
+    url = _view_url(db, settings)
     uow = _uow(url)
     name = named.resolve(uow, run, url)
     return uow.for_run(name), name
@@ -806,7 +805,7 @@ def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: boo
 @app.command()
 def positions(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Open positions with their stops, marks and excursions."""
-    uow, name = _view_uow(db, run)
+    uow, name = _view_uow(db, get_container().core.settings(), run)
     rows = [{"run": name,
         "position_id": p.position_id, "ticker": p.ticker, "side": p.side,
         "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
@@ -830,7 +829,7 @@ def orders(
     """Orders, newest last."""
     if status not in ("open", "all"):
         raise _fail(f"--status {status!r}: expected open or all")
-    uow, name = _view_uow(db, run)
+    uow, name = _view_uow(db, get_container().core.settings(), run)
     rows = [{"run": name,
         "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side,
         "quantity": str(o.quantity), "status": o.status,
@@ -854,7 +853,7 @@ def trades(
     as_json: JsonOpt = False,
 ) -> None:
     """Closed positions (the trade log)."""
-    uow, name = _view_uow(db, run)
+    uow, name = _view_uow(db, get_container().core.settings(), run)
     rows = [{"run": name, **r} for r in trade_rows(views.trades(uow))]
     total = len(rows)
     if limit > 0:
@@ -867,7 +866,7 @@ def trades(
 @app.command()
 def account(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Cash, equity and P&L from the run's latest portfolio snapshot."""
-    uow, name = _view_uow(db, run)
+    uow, name = _view_uow(db, get_container().core.settings(), run)
     s = views.account(uow, name)
     if s is None:
         raise _fail(f"run {name}: no portfolio snapshot yet: run `catalyst backtest` or "
@@ -900,7 +899,7 @@ def report_cmd(
     """Performance metrics per period (recomputed from the stored snapshots and trades)."""
     if period not in PERIODS:
         raise _fail(f"--period {period!r}: expected one of {', '.join(PERIODS)}")
-    uow, name = _view_uow(db, run_name)
+    uow, name = _view_uow(db, get_container().core.settings(), run_name)
     try:
         recs = views.performance(uow, name, period)
     except views.UnknownRun:
@@ -938,9 +937,10 @@ def export_trades(
     """Write the trade log (closed positions) of one run as CSV or Parquet."""
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
-    uow, name = _view_uow(db, run)
+    settings: Settings = get_container().core.settings()
+    uow, name = _view_uow(db, settings, run)
     closed = views.trades(uow)
-    path = output or get_container().core.settings().exports_dir / f"trades.{fmt}"
+    path = output or settings.exports_dir / f"trades.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         from adapters.reporting.trading_report import write_trades_csv
