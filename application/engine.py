@@ -28,13 +28,11 @@ alert is traded twice.
 from __future__ import annotations
 
 import contextlib
-import signal as _signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from types import FrameType
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 import structlog
@@ -278,7 +276,8 @@ class EngineConfig:
     run_id: str
     kind: str = "backtest"
     params: Mapping[str, object] = attrs.field(factory=dict)
-    handle_signals: bool = True
+    #: not read: the entrypoint owns OS signals and calls :meth:`Engine.request_stop`
+    handle_signals: bool = False
     #: periods whose metrics are computed and stored at the end of a run
     metric_periods: tuple[str, ...] = ("daily", "weekly", "monthly", "all")
     #: with a plain :class:`Reconciler`: reconcile every N steps (0: not by count) ...
@@ -347,7 +346,8 @@ class Engine:
         self._reports: list[ReconcileReport] = []
 
     def request_stop(self, *_: object) -> None:
-        """Finish the current step, persist, and stop (signal handlers call this)."""
+        """Finish the current step, persist, and stop (the entrypoint's signal handler, or any
+        thread, calls this)."""
         self._stop.set()
 
     @property
@@ -363,26 +363,8 @@ class Engine:
 
     def run(self, driver: MarketDriver,
             on_resume: Callable[[UnitOfWork], None] | None = None) -> EngineResult:
-        """Run (or resume) until the data ends or a stop is requested."""
-        installed = self._install_handlers() if self.config.handle_signals else []
-        try:
-            return self._run(driver, on_resume)
-        finally:
-            for sig, old in installed:
-                _signal.signal(sig, old)
-
-    def _install_handlers(self) -> list[tuple[int, Any]]:
-        if threading.current_thread() is not threading.main_thread():
-            return []
-        out: list[tuple[int, Any]] = []
-        for sig in (_signal.SIGINT, _signal.SIGTERM):
-            out.append((sig, _signal.getsignal(sig)))
-
-            def handler(signum: int, frame: FrameType | None) -> None:
-                self.request_stop()
-
-            _signal.signal(sig, handler)
-        return out
+        """Run (or resume) until the data ends or :meth:`request_stop` is called."""
+        return self._run(driver, on_resume)
 
     def _run(self, driver: MarketDriver,
              on_resume: Callable[[UnitOfWork], None] | None) -> EngineResult:

@@ -3,6 +3,12 @@
 Precedence, highest first: explicit keyword arguments, environment variables, ``.env``,
 the TOML file named by ``CATALYST_CONFIG`` (default ``./catalyst.toml`` when present), defaults.
 Secrets are :class:`pydantic.SecretStr`, so printing the settings never shows them.
+
+All state lives under one folder, ``CATALYST_HOME`` (default ``./var``): the database, the
+backtest database, reports, exports, models, TensorBoard logs, the data cache and the kill file.
+Each path is derived from it unless configured on its own (``CATALYST_DATABASE_URL``,
+``CATALYST_KILL_FILE``), so every command run from any folder with the same home finds the
+same state. ``CATALYST_VAR_DIR`` is the old name of ``CATALYST_HOME`` and still accepted.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,7 +30,7 @@ from domain.costs import DEFAULT_COSTS, CostModel
 from domain.errors import InvalidInput
 from domain.risk import RiskConfig
 
-DEFAULT_DB_URL = "sqlite:///var/catalyst.db"
+DEFAULT_HOME = Path("var")
 LIVE_CONFIRMATION = "I-UNDERSTAND"
 
 
@@ -45,8 +51,13 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
     )
 
-    database_url: str = DEFAULT_DB_URL
-    var_dir: Path = Path("var")
+    #: the folder of all state; relative paths are taken from the folder the command starts in
+    home: Path = Field(
+        default=DEFAULT_HOME,
+        validation_alias=AliasChoices("CATALYST_HOME", "CATALYST_VAR_DIR"),
+    )
+    #: default ``sqlite:///<home>/catalyst.db``
+    database_url: str = ""
     broker: Literal["sim", "alpaca"] = "sim"
     log_level: str = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
@@ -72,7 +83,10 @@ class Settings(BaseSettings):
     smtp_to: str | None = None
 
     webhook_token: SecretStr | None = None
-    kill_file: Path = Path("var/KILL")
+    #: the token of the webhook's ``/v1/kill`` and ``/v1/resume`` (kept apart from the intake's)
+    webhook_admin_token: SecretStr | None = None
+    #: default ``<home>/KILL``
+    kill_file: Path | None = None
 
     #: Overrides of :class:`domain.risk.RiskConfig` (``[risk]`` in the TOML file, or
     #: ``CATALYST_RISK__MAX_POSITION_PCT=0.05``); anything not given keeps the tickets' default.
@@ -81,6 +95,63 @@ class Settings(BaseSettings):
     #: Overrides of :data:`domain.costs.DEFAULT_COSTS` (``[costs]`` in the TOML file, or
     #: ``CATALYST_COSTS__COMMISSION_BPS=5``): the costs of ``backtest``, ``run`` and the RL env.
     costs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        # every unset path is derived from the home (a relative home is taken from the folder
+        # the command starts in: the default ``var``)
+        self.home = self.home.expanduser()
+        if not self.database_url:
+            self.database_url = sqlite_url(self.home / "catalyst.db")
+        if self.kill_file is None:
+            self.kill_file = self.home / "KILL"
+        return self
+
+    @property
+    def kill_path(self) -> Path:
+        """Return the kill file (always set once the settings are validated)."""
+        assert self.kill_file is not None  # noqa: S101 - set by _derive_paths
+        return self.kill_file
+
+    @property
+    def backtest_database_url(self) -> str:
+        """Return the database ``catalyst backtest`` writes by default."""
+        return sqlite_url(self.home / "backtest.db")
+
+    @property
+    def reports_dir(self) -> Path:
+        """Return the folder of run reports (``<home>/reports/<run>/``)."""
+        return self.home / "reports"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Return the folder ``catalyst export`` writes to by default."""
+        return self.home / "exports"
+
+    @property
+    def models_dir(self) -> Path:
+        """Return the folder of the model registry's artifacts."""
+        return self.home / "models"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """Return the folder of TensorBoard logs."""
+        return self.home / "tensorboard"
+
+    @property
+    def data_dir(self) -> Path:
+        """Return the folder of built data sets (OHLCV, features)."""
+        return self.home / "data"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Return the folder of the market-data download cache."""
+        return self.home / "cache"
+
+    @property
+    def optuna_url(self) -> str:
+        """Return the default storage of hyper-parameter studies."""
+        return sqlite_url(self.home / "optuna.db")
 
     @field_validator("risk")
     @classmethod
@@ -147,6 +218,7 @@ class Settings(BaseSettings):
             self.discord_webhook_url,
             self.smtp_password,
             self.webhook_token,
+            self.webhook_admin_token,
             self.live_confirm,
         ):
             if value is not None and value.get_secret_value():
@@ -204,6 +276,11 @@ def coerce_fields(cls: type, value: dict[str, Any], section: str) -> dict[str, A
             v = float(v)
         out[key] = v
     return out
+
+
+def sqlite_url(path: Path) -> str:
+    """Return the SQLAlchemy URL of the SQLite file ``path``."""
+    return f"sqlite:///{path}"
 
 
 def mask_url(url: str) -> str:

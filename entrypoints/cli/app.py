@@ -1,25 +1,113 @@
 """The ``catalyst`` command: one Typer app, one sub-app per area.
 
 Exit codes everywhere: 0 success, 1 the job ran and found problems, 2 bad input or configuration.
+
+The sub-commands load lazily: ``catalyst --help`` lists them from :data:`LAZY_COMMANDS` without
+importing their modules (pandas, SQLAlchemy, alpaca-py, torch), and a command's module is
+imported only when that command runs or shows its own help.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
+from typer import _click as click  # Typer carries its own click
+from typer.core import TyperCommand, TyperGroup
 
-from entrypoints.cli.container import get_container
-from entrypoints.logs import configure_logging
-from entrypoints.settings import Settings, mask_url
+if TYPE_CHECKING:
+    from entrypoints.settings import Settings
+
+#: name -> (module, attribute, one-line help, kind) of every lazily loaded command. ``kind`` is
+#: "group" (the attribute is the command's own Typer sub-app), "member" (the attribute is a Typer
+#: app that holds the command among others) or "function" (a plain command function).
+LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "sim-server": ("entrypoints.cli.simserver", "sim_server", "Serve Alpaca's trading REST API, "
+                   "market data and the trade-updates stream offline.", "function"),
+    "data": ("entrypoints.cli.data", "app", "Market data: import OHLCV files, fetch from Alpaca, "
+             "build features, validate.", "group"),
+    "rl": ("entrypoints.cli.rl", "app", "Reinforcement learning: train, tune, register, ensemble "
+           "and evaluate agents.", "group"),
+    "risk": ("entrypoints.cli.risk", "app", "Risk: limits and headroom, kill switch, recorded "
+             "resume, risk report, sizing backtest.", "group"),
+    "db": ("entrypoints.cli.db", "app", "Database: migrate (Alembic), show the revision, check "
+           "integrity.", "group"),
+    "backtest": ("entrypoints.cli.trading", "app", "Replay history through the paper-trading "
+                 "engine as fast as possible and report.", "member"),
+    "run": ("entrypoints.cli.trading", "app", "Paper-trade through the engine; resumes after a "
+            "restart (SIGINT/SIGTERM stop cleanly).", "member"),
+    "positions": ("entrypoints.cli.trading", "app", "Open positions with their stops, marks and "
+                  "excursions.", "member"),
+    "orders": ("entrypoints.cli.trading", "app", "Orders, newest last.", "member"),
+    "trades": ("entrypoints.cli.trading", "app", "Closed positions (the trade log).", "member"),
+    "account": ("entrypoints.cli.trading", "app", "Cash, equity and P&L from the run's latest "
+                "portfolio snapshot.", "member"),
+    "report": ("entrypoints.cli.trading", "app", "Performance metrics per period (recomputed "
+               "from the stored snapshots and trades).", "member"),
+    "runs": ("entrypoints.cli.trading", "app", "The runs of a database: name, kind, status, "
+             "size, last equity and parameters.", "member"),
+    "export": ("entrypoints.cli.trading", "app", "Export the trade log.", "member"),
+    "serve": ("entrypoints.cli.serve", "serve", "Run the webhook intake alone: alerts over HTTP "
+              "into the database's inbox.", "function"),
+    "alerts": ("entrypoints.cli.serve", "alerts", "List the alert inbox: id, status, reason, "
+               "when received and known.", "function"),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import and return the click command ``name`` of :data:`LAZY_COMMANDS`."""
+    module, attr, _, kind = LAZY_COMMANDS[name]
+    obj = getattr(importlib.import_module(module), attr)
+    if kind == "function":
+        holder = typer.Typer()
+        holder.command(name=name)(obj)
+        holder.command(name="-")(lambda: None)  # two commands: get_command returns a group
+        obj, kind = holder, "member"
+    sub = typer.main.get_command(obj)
+    if kind == "group":
+        sub.name = name
+        command: click.Command = sub
+        return command
+    if not isinstance(sub, TyperGroup):
+        raise TypeError(f"{module}.{attr} holds one command, expected a group")
+    member = sub.get_command(click.Context(sub), name)
+    if member is None:
+        raise LookupError(f"{module}.{attr} has no command {name!r}")
+    return member
+
+
+class _Listed(TyperCommand):
+    """A lazy command as the top-level help lists it: its name and one-line help only."""
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists lazy commands by name, imports one only to run it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            return _Listed(cmd_name, help=LAZY_COMMANDS[cmd_name][2], rich_markup_mode=None)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else None
+        if name in LAZY_COMMANDS and name not in self.commands:
+            self.commands[name] = load_command(name)
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
+    cls=LazyGroup,
     name="catalyst",
     help="Paper-trade news-catalyst alerts under strict risk controls; train and deploy RL agents.",
     no_args_is_help=True,
@@ -43,18 +131,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def load_settings() -> Settings:
-    """Return the container's settings; bad configuration exits 2 with the field named."""
-    try:
-        settings: Settings = get_container().core.settings()
-    except ValidationError as exc:
-        for e in exc.errors():
-            field = ".".join(str(p) for p in e["loc"]) or "settings"
-            err.print(f"[bold red]error:[/] configuration {field}={e.get('input')!r}: {e['msg']}")
-        raise typer.Exit(2) from None
-    return settings
-
-
 @app.callback()
 def main_callback(
     version_: Annotated[
@@ -66,7 +142,13 @@ def main_callback(
     ] = None,
 ) -> None:
     """Catalyst Trader."""
+    from entrypoints.cli.container import load_settings  # noqa: PLC0415 - not for --help
+    from entrypoints.logs import configure_logging  # noqa: PLC0415 - structlog, when running
+
     settings = load_settings()
+    if os.environ.get("CATALYST_VAR_DIR") and not os.environ.get("CATALYST_HOME"):
+        Console(stderr=True).print("[yellow]deprecated:[/] CATALYST_VAR_DIR is now CATALYST_HOME "
+                                   f"(using {settings.home})")
     level = (log_level or settings.log_level).upper()
     configure_logging(level, settings.log_format, settings.secret_values())
 
@@ -74,6 +156,8 @@ def main_callback(
 def _check_database(settings: Settings) -> tuple[bool, str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from entrypoints.settings import mask_url  # noqa: PLC0415
 
     url = settings.database_url
     try:
@@ -93,22 +177,18 @@ def _check_database(settings: Settings) -> tuple[bool, str]:
     return True, "reachable"
 
 
-def _check_broker(settings: Settings) -> tuple[bool, str]:
-    if settings.broker == "sim":
-        return True, "simulated exchange (in process)"
-    from adapters.alpaca import check_account  # noqa: PLC0415 - only when alpaca is chosen
-
-    return check_account(settings, timeout_s=5.0)
-
-
 @app.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Print the configuration (secrets masked) and check the database and the broker."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from entrypoints.cli.container import get_container, load_settings  # noqa: PLC0415
+
     settings = load_settings()
     db_ok, db_msg = _check_database(settings)
-    br_ok, br_msg = _check_broker(settings)
+    br_ok, br_msg = get_container().gateways.broker_check()
     checks = {"database": {"ok": db_ok, "detail": db_msg}, "broker": {"ok": br_ok, "detail": br_msg}}
     payload: dict[str, Any] = {
         "version": package_version(),
@@ -134,27 +214,6 @@ def doctor(
         out.print(checks_table)
     if not (db_ok and br_ok):
         raise typer.Exit(1)
-
-
-def _register() -> None:
-    # --- sub-apps (one line per area) ---
-    from entrypoints.cli import data, rl, simserver, trading
-    from entrypoints.cli import db as db_cli
-    from entrypoints.cli import risk as risk_cli
-
-    app.add_typer(data.app, name="data")
-    app.add_typer(rl.app, name="rl")
-    app.add_typer(risk_cli.app, name="risk")
-    app.add_typer(db_cli.app, name="db")
-    app.add_typer(trading.app)  # backtest, run, positions, orders, trades, account, report, export
-    app.command(name="sim-server")(simserver.sim_server)
-    from entrypoints.cli import serve as serve_cli  # webhook intake and its inbox
-    app.command(name="serve")(serve_cli.serve)
-    app.command(name="alerts")(serve_cli.alerts)
-    # --- end sub-apps ---
-
-
-_register()
 
 
 def main() -> None:

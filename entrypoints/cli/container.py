@@ -1,94 +1,90 @@
-"""The CLI's dependency-injector container: Core (settings, logging, clock), Gateways, Services.
+"""The CLI's container: the shared ``Core`` and ``Gateways`` and the CLI's ``Services``.
 
-Only entrypoint functions ask the container for objects; nothing below the entrypoints knows
-it exists. Tests swap any provider with ``container.<name>.override(...)``.
+Only command functions ask the container for objects, at their top; nothing below the
+entrypoints knows it exists. Tests swap any provider with ``container.<name>.override(...)``
+and start afresh with :func:`reset_container` (which also resets the singletons).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import typer
 from dependency_injector import containers, providers
 
-from adapters.notifiers import notifier_from_settings
-from adapters.sqlalchemy import make_engine, sql_uow_factory
-from adapters.system.clock import SystemClock
-from adapters.system.kill_switch import FileKillSwitch
-from application.executor import OrderExecutor
-from application.monitor import PositionMonitor
-from application.risk import RiskService
-from application.router import RouterConfig, SignalRouter
-from application.tracker import PortfolioTracker
-from entrypoints.settings import Settings
+from entrypoints.containers import Core, Gateways
+
+if TYPE_CHECKING:
+    from entrypoints.settings import Settings
+
+__all__ = ["Container", "Core", "Gateways", "Services", "get_container", "load_settings",
+           "reset_container"]
 
 
-def _alpaca_broker(settings: Settings, live: bool = False, **overrides: Any) -> Any:
-    from adapters.alpaca import build_broker  # noqa: PLC0415 - heavy, only when chosen
+def _risk_service(**kwargs: Any) -> Any:
+    from application.risk import RiskService  # noqa: PLC0415 - imported when first used
 
-    return build_broker(settings, live=live, **overrides)
-
-
-def _alpaca_price_feed(settings: Settings, **overrides: Any) -> Any:
-    from adapters.alpaca import build_price_feed  # noqa: PLC0415 - heavy, only when chosen
-
-    return build_price_feed(settings, **overrides)
+    return RiskService(**kwargs)
 
 
-def _sim_exchange(**kwargs: Any) -> Any:
-    from adapters.simulated import SimulatedExchange  # noqa: PLC0415 - calendars load slowly
+def _signal_router(**kwargs: Any) -> Any:
+    from application.router import RouterConfig, SignalRouter  # noqa: PLC0415
 
-    return SimulatedExchange(**kwargs)
-
-
-class Core(containers.DeclarativeContainer):
-    """Configuration, clock."""
-
-    settings = providers.Singleton(Settings)
-    clock = providers.Singleton(SystemClock)
+    kwargs.setdefault("config", RouterConfig())
+    return SignalRouter(**kwargs)
 
 
-class Gateways(containers.DeclarativeContainer):
-    """Adapters behind ports: database, broker, price feed, notifiers."""
+def _order_executor(**kwargs: Any) -> Any:
+    from application.executor import OrderExecutor  # noqa: PLC0415
 
-    core = providers.DependenciesContainer()
-    # --- gateway providers (one block per area; keep each area's lines together) ---
-    # risk
-    notifier = providers.Singleton(notifier_from_settings, settings=core.settings)
-    kill_switch = providers.Singleton(FileKillSwitch, path=core.settings.provided.kill_file)
-    risk_config = providers.Singleton(core.settings.provided.risk_config.call())
-    # persistence (issue 3): one engine per process (migrates an empty database on first use)
-    engine = providers.Singleton(make_engine, core.settings.provided.database_url)
-    uow_factory = providers.Singleton(sql_uow_factory, engine)
-    # alpaca (issue 6): paper by default; pass live=True (the --live flag) at call time, which
-    # also needs CATALYST_LIVE_CONFIRM=I-UNDERSTAND; alpaca-py is imported only when used
-    alpaca_broker = providers.Factory(_alpaca_broker, settings=core.settings)
-    alpaca_price_feed = providers.Factory(_alpaca_price_feed, settings=core.settings)
-    # the broker other CLI commands reach when CATALYST_BROKER=alpaca (risk kill, account)
-    broker = providers.Factory(_alpaca_broker, settings=core.settings, use_stream=False)
-    # pipeline (issue 5): one simulated exchange per replay (config= and clock= at call time)
-    sim_exchange = providers.Factory(_sim_exchange)
+    return OrderExecutor(**kwargs)
+
+
+def _position_monitor(**kwargs: Any) -> Any:
+    from application.monitor import PositionMonitor  # noqa: PLC0415
+
+    return PositionMonitor(**kwargs)
+
+
+def _portfolio_tracker(**kwargs: Any) -> Any:
+    from application.tracker import PortfolioTracker  # noqa: PLC0415
+
+    return PortfolioTracker(**kwargs)
+
+
+def _reconciler(**kwargs: Any) -> Any:
+    from application.reconcile import Reconciler  # noqa: PLC0415
+
+    return Reconciler(**kwargs)
+
+
+def _engine(**kwargs: Any) -> Any:
+    from application.engine import Engine  # noqa: PLC0415
+
+    return Engine(**kwargs)
 
 
 class Services(containers.DeclarativeContainer):
-    """Use cases, built from gateways."""
+    """Use cases and the engine, their shared dependencies filled from Core and Gateways.
+
+    What differs per run (the run's unit of work, the replay's exchange and clock, the run's
+    thresholds) is passed when the command calls the factory.
+    """
 
     core = providers.DependenciesContainer()
     gateways = providers.DependenciesContainer()
-    # --- service providers ---
-    # risk: uow= (a unit of work from gateways.uow_factory) and broker= (None, or the Alpaca
-    # broker) are passed at call time by entrypoints/cli/risk.py
+
     risk_service = providers.Factory(
-        RiskService, notifier=gateways.notifier, clock=core.clock, config=gateways.risk_config,
+        _risk_service, notifier=gateways.notifier, clock=core.clock, config=gateways.risk_config,
         kill_flag=gateways.kill_switch,
         kill_flag_flattens=gateways.kill_switch.provided.wants_flatten,
     )
-    # pipeline (issue 5): broker=, feed=, risk=, config= are passed at call time by
-    # entrypoints/cli/trading.py (the replay's exchange and clock)
-    router_config = providers.Singleton(RouterConfig)
-    signal_router = providers.Factory(SignalRouter, config=router_config)
-    order_executor = providers.Factory(OrderExecutor)
-    position_monitor = providers.Factory(PositionMonitor)
-    portfolio_tracker = providers.Factory(PortfolioTracker)
+    signal_router = providers.Factory(_signal_router)
+    order_executor = providers.Factory(_order_executor)
+    position_monitor = providers.Factory(_position_monitor)
+    portfolio_tracker = providers.Factory(_portfolio_tracker)
+    reconciler = providers.Factory(_reconciler, clock=core.clock, notifier=gateways.notifier)
+    engine = providers.Factory(_engine, clock=core.clock)
 
 
 class Container(containers.DeclarativeContainer):
@@ -118,3 +114,19 @@ def reset_container() -> None:
         _container.unwire()
         _container.reset_singletons()
     _container = None
+
+
+def load_settings() -> Settings:
+    """Return the container's settings; bad configuration exits 2 with the field named."""
+    from pydantic import ValidationError  # noqa: PLC0415
+    from rich.console import Console  # noqa: PLC0415
+
+    try:
+        settings: Settings = get_container().core.settings()
+    except ValidationError as exc:
+        err = Console(stderr=True)
+        for e in exc.errors():
+            field = ".".join(str(p) for p in e["loc"]) or "settings"
+            err.print(f"[bold red]error:[/] configuration {field}={e.get('input')!r}: {e['msg']}")
+        raise typer.Exit(2) from None
+    return settings

@@ -45,7 +45,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 def _url(url: str | None) -> str:
     if url is not None:
         return url
-    from entrypoints.cli.app import load_settings
+    from entrypoints.cli.container import load_settings  # noqa: PLC0415
 
     return load_settings().database_url
 

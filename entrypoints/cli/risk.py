@@ -60,7 +60,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 # --- wiring -----------------------------------------------------------------------------------
 def _settings(c: Container) -> Any:
-    from entrypoints.cli.app import load_settings
+    from entrypoints.cli.container import load_settings  # noqa: PLC0415
 
     del c
     return load_settings()
@@ -74,18 +74,17 @@ def _uow(c: Container) -> UnitOfWork:
 
 
 def _broker(c: Container, settings: Any) -> BrokerPort | None:
-    # the simulated exchange lives inside the engine process: a CLI copy of it has no orders
-    if getattr(settings, "broker", "sim") != "alpaca":
-        return None
-    provider = getattr(c.gateways, "broker", None)
-    return provider() if provider is not None else None
+    # the simulated exchange lives inside the engine process: a CLI copy of it has no orders,
+    # so the container's remote broker is None there
+    del settings
+    broker: BrokerPort | None = c.gateways.remote_broker()
+    return broker
 
 
-def _service(broker: bool = False, run: str | None = None
+def _service(c: Container, broker: bool = False, run: str | None = None
              ) -> tuple[RiskService, FileKillSwitch, Container, Any]:
     from application.ports import DEFAULT_RUN
 
-    c = get_container()
     settings = _settings(c)
     try:
         uow = _uow(c)
@@ -182,7 +181,7 @@ def status(
     run: RunOpt = None,
 ) -> None:
     """Show the trading state and every limit: value, limit, headroom and state."""
-    svc, ks, c, settings = _service(run=run)
+    svc, ks, c, settings = _service(get_container(), run=run)
     try:
         account, positions, source = _book(svc, settings, c)
         s = svc.status(account, positions, None, recent=events)
@@ -237,7 +236,7 @@ def kill(
     who = (by or f"cli:{getpass.getuser()}").strip()
     if not who:
         raise _fail("--by '': expected the name of who kills trading")
-    svc, ks, c, _ = _service(broker=True, run=run)
+    svc, ks, c, _ = _service(get_container(), broker=True, run=run)
     try:
         try:
             ks.engage(who, reason, flatten=flatten)
@@ -291,7 +290,7 @@ def resume(
                     "(catalyst risk resume --approve --by NAME --reason TEXT)")
     if by is None or not by.strip():
         raise _fail(f"--by {by!r}: expected the name of the person who approves the resume")
-    svc, ks, c, _ = _service(run=run)
+    svc, ks, c, _ = _service(get_container(), run=run)
     try:
         if ks.is_set():
             d = ks.details()
@@ -322,11 +321,13 @@ def resume(
 
 @app.command()
 def report(
-    out_path: Annotated[Path, typer.Option("--out", help="HTML file or folder.")] = Path(
-        "var/reports/risk_report.html"),
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file or folder (default: reports/risk_report.html under "
+        "CATALYST_HOME).")] = None,
 ) -> None:
     """Write the HTML risk report: state, limits and headroom, risk-event log, breaker history."""
-    svc, ks, c, settings = _service()
+    svc, ks, c, settings = _service(get_container())
+    out_path = out_path or settings.reports_dir / "risk_report.html"
     try:
         account, positions, _ = _book(svc, settings, c)
         s = svc.status(account, positions, None, recent=0)

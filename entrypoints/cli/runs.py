@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from application import views
 from application.ports import DEFAULT_RUN, UnitOfWork
 from domain.audit import RunRecord
 
@@ -103,22 +104,14 @@ def resolve(uow: UnitOfWork, name: str | None, where: str) -> str:
 
 def show_runs(uow: UnitOfWork, as_json: bool, where: str) -> None:
     """Print every run of the store with its size and last equity (or JSON)."""
-    with uow as u:
-        records = u.runs.list()
-    rows: list[dict[str, Any]] = []
-    for r in records:
-        with uow.for_run(r.run_id) as u:
-            snaps = u.reports.snapshots()
-            rows.append({
-                "run": r.run_id, "kind": r.kind, "status": r.status,
-                "started_at": r.started_at.isoformat(),
-                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-                "orders": len(u.orders.list()), "open_positions": len(u.positions.list_open()),
-                "trades": len(u.positions.list_closed()),
-                "equity": str(snaps[-1].equity) if snaps else None,
-                "latest": r is records[-1],
-                "params": dict(r.params),
-            })
+    rows: list[dict[str, Any]] = [{
+        "run": r.run, "kind": r.kind, "status": r.status,
+        "started_at": r.started_at.isoformat(),
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "orders": r.orders, "open_positions": r.open_positions, "trades": r.trades,
+        "equity": str(r.equity) if r.equity is not None else None,
+        "latest": r.latest, "params": dict(r.params),
+    } for r in views.runs(uow)]
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return

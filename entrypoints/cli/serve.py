@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
@@ -218,7 +217,9 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
     wc = WebhookContainer()
     config = wc.config()
     _check_exposure(host, config.token)
-    url = a.get("db") or get_container().core.settings().database_url
+    container = get_container()
+    settings = container.core.settings()
+    url = a.get("db") or settings.database_url
     from adapters.sqlalchemy.engine import is_memory, parse_url
 
     if is_memory(parse_url(url)):
@@ -228,12 +229,12 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
         "run", a.get("data"), None, None, url,
         named.check_name(a["run_id"]) if a.get("run_id") else None, a["speed"],
         a["cash"], a["threshold"], a["sizing"], a["max_hold_days"], a["as_json"],
-        a["reconcile_steps"], ticker=a.get("ticker"), costs=trading._cost_model(
-            **{k: a.get(k) for k in _COST_FLAGS}))
+        a["reconcile_steps"], ticker=a.get("ticker"), container=container,
+        costs=trading._cost_model(settings, **{k: a.get(k) for k in _COST_FLAGS}))
     session.feed_counts, session.alerts_spec, session.issue_count = None, "inbox", 0
     uow = cast(InboxUnitOfWork, session.uow)
     feed = InboxFeed(uow, known_tickers={b.ticker for b in session.bars}, run=session.run_id)
-    source = InboxSignalSource(feed, get_container().services.signal_router(
+    source = InboxSignalSource(feed, container.services.signal_router(
         config=RouterConfig(threshold=a["threshold"])))
     session.source = source
     session.engine.source = source
@@ -258,14 +259,11 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     with intake_thread(app, host, port):
         err.print(f"catalyst intake listening on http://{listen} next to run {session.run_id}")
-        orig_after = session._after_step
-
         def after(step: Any) -> None:
             last["ts"] = step.ts.isoformat()
-            orig_after(step)
 
-        session._after_step = after  # type: ignore[method-assign]
+        session.on_step = after
         result = trading._run_session(session, bool(a.get("progress")) and not a["as_json"])
     report = a.get("report")
-    report_dir = report or Path("var/reports") / session.run_id
+    report_dir = report or settings.reports_dir / session.run_id
     trading._finish(session, result, report_dir, a["as_json"], time.perf_counter() - t0)

@@ -1,11 +1,13 @@
 """Paper trading from the command line: ``backtest``, ``run``, and the views of the state.
 
 ``catalyst backtest`` replays the bundled sample (or ``--data`` / ``--alerts``) through the
-engine on the simulated exchange into a fresh SQLite file (``var/backtest.db``), writes the
-report to ``var/reports/<run id>/`` and prints the metrics. ``catalyst run --broker sim``
-replays through the same engine into the configured database and resumes after a restart.
+engine on the simulated exchange into a fresh SQLite file (``backtest.db`` under
+``CATALYST_HOME``), writes the report to ``reports/<run id>/`` there and prints the metrics.
+``catalyst run --broker sim`` replays through the same engine into the configured database and
+resumes after a restart.
 ``positions``, ``orders``, ``trades``, ``account``, ``report`` and ``export trades`` read a
-database (``--db``, default the configured one; ``var/backtest.db`` holds the backtests).
+database (``--db``, default the configured one; ``backtest.db`` holds the backtests); a SQLite
+``--db`` that does not exist is refused (exit 2) rather than created empty.
 A database holds several named runs (``--run``, see :mod:`entrypoints.cli.runs`).
 """
 
@@ -32,11 +34,12 @@ from adapters.data.sample import sample_paths
 from adapters.reporting.trading_report import trade_rows, write_report
 from adapters.sources.files import NotAlertsError, not_alerts_reason, open_feed
 from adapters.sources.parse import AlertIssue
+from application import views
+from application.backtest import remaining_steps, run_replay
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import DEFAULT_RUN, SignalSource, UnitOfWork
-from application.reconcile import Reconciler
 from application.risk import RiskService
 from application.router import AlertSignalSource, RouterConfig
 from application.tracker import PERIODS, PortfolioTracker
@@ -44,14 +47,13 @@ from domain.audit import Severity
 from domain.clock import TestClock
 from domain.costs import SLIPPAGE_MODELS, CostModel
 from domain.errors import DomainError, InvalidInput
-from domain.events import RiskState
 from domain.market import Bar
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
 from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
-from entrypoints.cli.container import get_container
+from entrypoints.cli.container import Container, get_container
 from entrypoints.cli.outcome import (
     breaker_summary,
     early_signals,
@@ -61,6 +63,7 @@ from entrypoints.cli.outcome import (
     risk_overrides,
 )
 from entrypoints.settings import Settings
+from entrypoints.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from adapters.simulated import SimulatedExchange
@@ -72,10 +75,7 @@ app.add_typer(export_app, name="export")
 out = Console()
 err = Console(stderr=True)
 
-BACKTEST_DB = "sqlite:///var/backtest.db"
 DAILY_PRICE_AGE_S = 5 * 86_400.0  # daily bars: a price is fresh for a long weekend
-#: who records the resumes a backtest simulates with ``--auto-resume``
-AUTO_RESUME_BY = "backtest --auto-resume"
 #: skipped alert lines printed on stderr (all of them go to ``alert_issues.csv``)
 SHOWN_ISSUES = 20
 _DEFAULT_RISK = RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
@@ -139,6 +139,7 @@ class Session:
         reconcile_steps: int | None = None, costs: CostModel | None = None,
         risk_config: RiskConfig | None = None, ticker: str | None = None,
         ignore_kill_flag: bool = False, auto_resume: bool = False,
+        container: Container,
     ) -> None:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
@@ -166,9 +167,11 @@ class Session:
         self.first_bar: dict[str, datetime] = {}
         for b in self.bars:
             self.first_bar.setdefault(b.ticker, b.ts)
-        self.costs = costs or get_container().core.settings().cost_model()
+        self.costs = costs or container.core.settings().cost_model()
         self.risk_config = risk_config or RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
         self.ignore_kill_flag = ignore_kill_flag
+        #: called after each committed replay step (the webhook's health reads it)
+        self.on_step: Callable[[MarketStep], None] | None = None
         self.auto_resume = auto_resume
         self.auto_resumes = 0
         source: SignalSource
@@ -184,7 +187,7 @@ class Session:
                 raise _fail(f"--alerts {spec!r}: {exc}") from None
             self.feed_counts = feed.issues
             self.alerts_spec = spec
-            router = get_container().services.signal_router(
+            router = container.services.signal_router(
                 config=RouterConfig(threshold=threshold))
             source = AlertSignalSource(feed, router)
             params_src = spec if spec == "-" else f"{spec}#{_file_digest(Path(spec))}" \
@@ -203,10 +206,9 @@ class Session:
             params["risk"] = overrides
         self.kind, self.params = kind, params
         self.run_id = run_id or (named.BACKTEST_RUN if kind == "backtest" else DEFAULT_RUN)
-        container = get_container()
         self.clock = TestClock(self.bars[0].ts)
         c = self.costs
-        self.exchange: SimulatedExchange = container.gateways.sim_exchange(
+        self.exchange: SimulatedExchange = container.gateways.live_broker(
             config=ExchangeConfig(starting_cash=cash, costs=c, slippage_model=c.slippage_model,
                                   spread_bps=c.spread_bps,
                                   volatility_factor=c.volatility_factor),
@@ -231,44 +233,38 @@ class Session:
         self.driver = replay_into(self.bars, self.exchange, self.clock, speed=speed)
         # reconciliation with the exchange at start (after a resume's recovery) and every
         # ``reconcile_steps`` steps (0: start only; None: off, the backtest)
-        reconciler = None if reconcile_steps is None else Reconciler(
-            self.uow, self.exchange, self.clock, notifier=container.gateways.notifier())
-        self.engine = Engine(self.uow, self.exchange, self.exchange, source, self.executor,
-                             self.monitor, self.tracker, self.clock,
-                             EngineConfig(run_id=self.run_id, kind=kind, params=params,
-                                          reconcile_every_steps=reconcile_steps or 0),
-                             self.risk, reconciler=reconciler)
+        reconciler = None if reconcile_steps is None else services.reconciler(
+            uow=self.uow, broker=self.exchange, clock=self.clock)
+        self.engine: Engine = services.engine(
+            uow=self.uow, broker=self.exchange, feed=self.exchange, source=source,
+            executor=self.executor, monitor=self.monitor, tracker=self.tracker, clock=self.clock,
+            config=EngineConfig(run_id=self.run_id, kind=kind, params=params,
+                                reconcile_every_steps=reconcile_steps or 0),
+            risk=self.risk, reconciler=reconciler)
 
     def run(self, progress: bool) -> Any:
-        cursor = self.engine.cursor()
-        total = self.driver.remaining(cursor)
-        restore = self._restore
-        self.engine.on_step = self._after_step
         if not progress:
-            return self.engine.run(self.driver, on_resume=restore)
+            outcome = run_replay(self.engine, self.driver, self.risk,
+                                 auto_resume=self.auto_resume, restore=self._restore,
+                                 on_step=self.on_step)
+            self.auto_resumes = outcome.auto_resumes
+            return outcome.result
+        total = remaining_steps(self.engine, self.driver)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TextColumn("{task.fields[day]}"), console=err,
                       transient=False) as bar:
             task = bar.add_task("replay", total=total, day="")
 
             def tick(step: MarketStep) -> None:
-                self._after_step(step)
                 bar.update(task, advance=1, day=step.ts.date().isoformat())
+                if self.on_step is not None:
+                    self.on_step(step)
 
-            self.engine.on_step = tick
-            return self.engine.run(self.driver, on_resume=restore)
-
-    def _after_step(self, step: MarketStep) -> None:
-        # --auto-resume: an operator who resumes after the close of the session in which a
-        # breaker tripped (never after a kill), so the next session trades again
-        if not self.auto_resume:
-            return
-        st = self.risk.current()
-        if st.state is RiskState.ACTIVE or st.killed:
-            return
-        self.risk.resume(AUTO_RESUME_BY, "simulated operator resume after "
-                         f"{', '.join(st.tripped_rules) or 'a trip'}", approve=True, ts=step.ts)
-        self.auto_resumes += 1
+            outcome = run_replay(self.engine, self.driver, self.risk,
+                                 auto_resume=self.auto_resume, restore=self._restore,
+                                 on_step=tick)
+        self.auto_resumes = outcome.auto_resumes
+        return outcome.result
 
     def _restore(self, uow: UnitOfWork) -> None:
         from adapters.sources.market import restore_ledger
@@ -446,23 +442,21 @@ _COST_FLAGS = {"commission_bps": "--commission-bps", "commission_per_share":
                "volatility_factor": "--volatility-factor"}
 
 
-def _cost_model(**flags: Any) -> CostModel:
+def _cost_model(settings: Settings, **flags: Any) -> CostModel:
     """The costs of this command: defaults, then settings, then the flags given."""
     model = flags.get("slippage_model")
     if model is not None and model not in SLIPPAGE_MODELS:
         raise _fail(f"--slippage-model {model!r}: expected one of {', '.join(SLIPPAGE_MODELS)}")
     try:
-        settings: Settings = get_container().core.settings()
         return settings.cost_model(**flags)
     except InvalidInput as exc:
         flag = _COST_FLAGS.get(exc.field, exc.field)
         raise _fail(f"{flag} {exc.value!r}: expected {exc.expected}") from None
 
 
-def _risk_config() -> RiskConfig:
+def _risk_config(settings: Settings) -> RiskConfig:
     """The risk limits of ``[risk]`` / ``CATALYST_RISK__*``; prices of daily bars stay fresh
     for a long weekend unless ``max_price_age_s`` is configured."""
-    settings: Settings = get_container().core.settings()
     cfg = settings.risk_config()
     if "max_price_age_s" not in settings.risk:
         cfg = attrs.evolve(cfg, max_price_age_s=DAILY_PRICE_AGE_S)
@@ -484,9 +478,10 @@ def backtest(
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
     report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
-                                                "var/reports/<run id>.")] = None,
-    db: Annotated[str, typer.Option("--db", help="Database URL (recreated when SQLite).")]
-    = BACKTEST_DB,
+                                                "reports/<run id> under CATALYST_HOME.")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (recreated when SQLite; "
+                                           "default backtest.db under CATALYST_HOME).")]
+    = None,
     cash: Annotated[float, typer.Option("--cash", help="Starting cash.")] = 100_000.0,
     threshold: Annotated[float, typer.Option("--threshold", help="Confidence threshold.")] = 0.70,
     sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
@@ -524,6 +519,9 @@ def backtest(
     if cash <= 0:
         raise _fail(f"--cash {cash}: expected a positive amount")
     t0 = time.perf_counter()
+    container = get_container()
+    settings: Settings = container.core.settings()
+    db = db or settings.backtest_database_url
     _data_path(data)
     if alerts and alerts != "-" and not Path(alerts).exists():
         raise _fail(f"--alerts {alerts!r}: no such file or folder")
@@ -538,18 +536,19 @@ def backtest(
         raise _fail(f"--sizing {sizing!r}: expected one of "
                     f"{', '.join(m.value for m in SizingMethod)}") from None
     costs = _cost_model(
-        commission_bps=commission_bps, commission_per_share=commission_per_share,
+        settings, commission_bps=commission_bps, commission_per_share=commission_per_share,
         commission_per_order=commission_per_order, min_commission=min_commission,
         slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
         volatility_factor=volatility_factor)
-    kill_file = get_container().core.settings().kill_file
+    kill_file = settings.kill_path
     ignored = str(kill_file) if kill_file.exists() else None
     name = named.check_name(run_name) if run_name is not None else None
     if name is None:  # validated above: only now replace the previous backtest
         _replace_unusable(db)
+    container.gateways.broker_name.override("sim")
     session = _session("backtest", data, alerts, strategy, db, name, 0.0, cash, threshold,
                        sizing, max_hold_days, as_json, costs=costs, ticker=ticker,
-                       auto_resume=auto_resume)
+                       auto_resume=auto_resume, container=container)
     if name is None:  # the unnamed backtest is replaced; named runs stay
         with session.uow as u:
             u.runs.delete(session.run_id)
@@ -557,7 +556,7 @@ def backtest(
     else:
         named.refuse_other_params(session.uow, name, "backtest", session.params, db)
     result = _run_session(session, progress and not as_json)
-    report_dir = report or Path("var/reports") / session.run_id
+    report_dir = report or settings.reports_dir / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0,
             kill_file_ignored=ignored)
 
@@ -581,29 +580,32 @@ def _replace_unusable(db: str) -> None:
 def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | None, db: str,
              run_id: str | None, speed: float, cash: float, threshold: float, sizing: str,
              max_hold_days: float, as_json: bool, reconcile_steps: int | None = None, *,
-             costs: CostModel, ticker: str | None = None, auto_resume: bool = False
-             ) -> Session:
+             costs: CostModel, ticker: str | None = None, auto_resume: bool = False,
+             container: Container) -> Session:
     if alerts and strategy:
         raise _fail("--alerts and --strategy: give one signal source, not both")
     return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
                    issue_sink=_issue_printer(), reconcile_steps=reconcile_steps, costs=costs,
-                   risk_config=_risk_config(), ticker=ticker,
-                   ignore_kill_flag=kind == "backtest", auto_resume=auto_resume)
+                   risk_config=_risk_config(container.core.settings()), ticker=ticker,
+                   ignore_kill_flag=kind == "backtest", auto_resume=auto_resume,
+                   container=container)
 
 
 def _run_session(session: Session, progress: bool) -> Any:
     try:
-        return session.run(progress)
+        with stop_on_signals(session.engine.request_stop):
+            return session.run(progress)
     except DomainError as exc:
         raise _fail(f"run {session.run_id} stopped: {exc}", 1) from None
 
 
 @app.command()
 def run(
-    broker: Annotated[str, typer.Option("--broker", help="sim (the simulated exchange) or "
-                                        "alpaca.")] = "sim",
+    broker: Annotated[str | None, typer.Option("--broker", help="sim (the simulated exchange) "
+                                               "or alpaca (default: CATALYST_BROKER, sim).")]
+    = None,
     data: DataOpt = None,
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
@@ -658,36 +660,41 @@ def run(
         raise _fail(f"--reconcile-steps {reconcile_steps}: expected a step count >= 0")
     if reconcile_interval < 0:
         raise _fail(f"--reconcile-interval {reconcile_interval}: expected seconds >= 0")
-    if broker == "alpaca":
-        _run_live(alerts, db, run_id, threshold, sizing, max_hold_days, tickers, interval,
-                  max_steps, live, as_json, reconcile_interval)
-        return
-    if broker != "sim":
+    container = get_container()
+    settings: Settings = container.core.settings()
+    vendor = broker or settings.broker
+    if vendor not in ("sim", "alpaca"):
         raise _fail(f"--broker {broker!r}: expected sim or alpaca")
+    # the one choice of vendor: the container's broker and price feed follow it
+    container.gateways.broker_name.override(vendor)
+    if vendor == "alpaca":
+        _run_live(container, alerts, db, run_id, threshold, sizing, max_hold_days, tickers,
+                  interval, max_steps, live, as_json, reconcile_interval)
+        return
     if speed < 0:
         raise _fail(f"--speed {speed}: expected >= 0")
     t0 = time.perf_counter()
-    url = db or get_container().core.settings().database_url
+    url = db or settings.database_url
     costs = _cost_model(
-        commission_bps=commission_bps, commission_per_share=commission_per_share,
+        settings, commission_bps=commission_bps, commission_per_share=commission_per_share,
         commission_per_order=commission_per_order, min_commission=min_commission,
         slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
         volatility_factor=volatility_factor)
     session = _session("run", data, alerts, strategy, url,
                        named.check_name(run_id) if run_id is not None else None, speed, cash,
                        threshold, sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
-                       ticker=ticker)
+                       ticker=ticker, container=container)
     named.refuse_other_params(session.uow, session.run_id, "run", session.params, url)
     if alerts == "-":
         feed = getattr(session.source, "feed", None)
         if feed is not None and hasattr(feed, "wait_closed") and speed == 0:
             feed.wait_closed(timeout=60.0)
     result = _run_session(session, progress and not as_json)
-    report_dir = report or Path("var/reports") / session.run_id
+    report_dir = report or settings.reports_dir / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
 
 
-def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold: float,
+def _run_live(container: Container, alerts: str | None, db: str | None, run_id: str | None, threshold: float,
               sizing: str, max_hold_days: float, tickers: str, interval: float, max_steps: int,
               live: bool, as_json: bool, reconcile_interval: float = 300.0) -> None:
     """Real time on Alpaca: the wall clock drives, the Alpaca feed supplies bars."""
@@ -703,10 +710,9 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
         raise _fail(f"--sizing {sizing!r}: expected one of "
                     f"{', '.join(m.value for m in SizingMethod)}") from None
     watch = [t.strip().upper() for t in tickers.split(",") if t.strip()] or list(SAMPLE_TICKERS)
-    container = get_container()
     try:
-        broker = container.gateways.alpaca_broker(live=live)
-        feed = container.gateways.alpaca_price_feed()
+        broker = container.gateways.live_broker(live=live)
+        feed = container.gateways.live_price_feed()
     except DomainError as exc:
         raise _fail(f"--broker alpaca: {exc}") from None
     clock = container.core.clock()
@@ -738,19 +744,21 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
     monitor: PositionMonitor = services.position_monitor(executor=executor, config=MonitorConfig(
         max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
     tracker: PortfolioTracker = services.portfolio_tracker(run_id=rid)
-    engine = Engine(uow, broker, feed, source, executor, monitor, tracker, clock,
-                    EngineConfig(run_id=rid, kind="live", params=params,
-                        reconcile_interval=timedelta(seconds=reconcile_interval)
-                        if reconcile_interval > 0 else None),
-                    risk, reconciler=Reconciler(uow, broker, clock,
-                                                notifier=container.gateways.notifier()))
+    engine: Engine = services.engine(
+        uow=uow, broker=broker, feed=feed, source=source, executor=executor, monitor=monitor,
+        tracker=tracker, clock=clock, risk=risk,
+        config=EngineConfig(run_id=rid, kind="live", params=params,
+                            reconcile_interval=timedelta(seconds=reconcile_interval)
+                            if reconcile_interval > 0 else None),
+        reconciler=services.reconciler(uow=uow, broker=broker, clock=clock))
     driver = WallClockDriver(feed, broker, clock, watch, interval=interval,
                              stop=lambda: engine.stopping, max_steps=max_steps or None)
     if not as_json:
         err.print(f"[bold]{'LIVE' if live else 'paper'} trading on Alpaca[/]: run {rid}, "
                   f"watching {', '.join(watch)} every {interval:g}s; Ctrl-C stops cleanly")
     try:
-        result = engine.run(driver)
+        with stop_on_signals(engine.request_stop):
+            result = engine.run(driver)
     except DomainError as exc:
         raise _fail(f"run {rid} stopped: {exc}", 1) from None
     payload = {"run_id": rid, "status": result.status, "steps": result.steps,
@@ -765,25 +773,28 @@ def _run_live(alerts: str | None, db: str | None, run_id: str | None, threshold:
 
 
 # --- views ------------------------------------------------------------------------------------
-def _view_url(db: str | None) -> str:
-    url = db or get_container().core.settings().database_url
+def _view_url(db: str | None, settings: Settings) -> str:
+    url = db or settings.database_url
     path = _sqlite_file(url)
+    backtest_url = settings.backtest_database_url
     if db is None and path is not None and not path.exists():
         # No paper-trading records yet: show the last backtest rather than nothing.
-        backtest = _sqlite_file(BACKTEST_DB)
+        backtest = _sqlite_file(backtest_url)
         if backtest is not None and backtest.exists():
-            err.print(f"[dim]no records in {url}; showing the last backtest ({BACKTEST_DB}); "
+            err.print(f"[dim]no records in {url}; showing the last backtest ({backtest_url}); "
                       "pass --db to choose[/]")
-            url, path = BACKTEST_DB, backtest
+            url, path = backtest_url, backtest
     if path is not None and not path.exists():
         raise _fail(f"--db {url!r}: no such database (run `catalyst backtest` or "
                     "`catalyst run` first)")
     return url
 
 
-def _view_uow(db: str | None, run: str | None = None) -> tuple[UnitOfWork, str]:
-    """Return a unit of work on the run a view shows (``--run`` or the latest) and its name."""
-    url = _view_url(db)
+def _view_uow(db: str | None, settings: Settings, run: str | None = None
+              ) -> tuple[UnitOfWork, str]:
+    """Return a unit of work on the run a view shows (``--run`` or the latest) and its name;
+    the database follows ``--db`` or the settings."""
+    url = _view_url(db, settings)
     uow = _uow(url)
     name = named.resolve(uow, run, url)
     return uow.for_run(name), name
@@ -805,15 +816,14 @@ def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: boo
 @app.command()
 def positions(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Open positions with their stops, marks and excursions."""
-    uow, name = _view_uow(db, run)
-    with uow as u:
-        rows = [{"run": name,
-            "position_id": p.position_id, "ticker": p.ticker, "side": p.side.value,
-            "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
-            "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl()),
-            "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
-            "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
-        } for p in u.positions.list_open()]
+    uow, name = _view_uow(db, get_container().core.settings(), run)
+    rows = [{"run": name,
+        "position_id": p.position_id, "ticker": p.ticker, "side": p.side,
+        "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
+        "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl),
+        "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
+        "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
+    } for p in views.positions(uow)]
     _table(f"Open positions - run {name}", rows, ["ticker", "side", "quantity", "avg_entry_price",
                                     "last_price", "unrealized_pnl", "stop_loss", "take_profit",
                                     "trailing_stop", "opened_at"], as_json)
@@ -830,15 +840,14 @@ def orders(
     """Orders, newest last."""
     if status not in ("open", "all"):
         raise _fail(f"--status {status!r}: expected open or all")
-    uow, name = _view_uow(db, run)
-    with uow as u:
-        rows = [{"run": name,
-            "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side.value,
-            "quantity": str(o.quantity), "status": o.status.value,
-            "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
-            "created_at": o.created_at.isoformat(), "signal_id": o.request.signal_id,
-            "position_id": o.request.position_id,
-        } for o in u.orders.list(open_only=status == "open")]
+    uow, name = _view_uow(db, get_container().core.settings(), run)
+    rows = [{"run": name,
+        "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side,
+        "quantity": str(o.quantity), "status": o.status,
+        "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
+        "created_at": o.created_at.isoformat(), "signal_id": o.signal_id,
+        "position_id": o.position_id,
+    } for o in views.orders(uow, open_only=status == "open")]
     total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
@@ -855,9 +864,8 @@ def trades(
     as_json: JsonOpt = False,
 ) -> None:
     """Closed positions (the trade log)."""
-    uow, name = _view_uow(db, run)
-    with uow as u:
-        rows = [{"run": name, **r} for r in trade_rows(u.positions.list_closed())]
+    uow, name = _view_uow(db, get_container().core.settings(), run)
+    rows = [{"run": name, **r} for r in trade_rows(views.trades(uow))]
     total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
@@ -869,19 +877,16 @@ def trades(
 @app.command()
 def account(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Cash, equity and P&L from the run's latest portfolio snapshot."""
-    uow, name = _view_uow(db, run)
-    with uow as u:
-        snaps = u.reports.snapshots()
-        record = u.runs.get(name)
-    if not snaps:
+    uow, name = _view_uow(db, get_container().core.settings(), run)
+    s = views.account(uow, name)
+    if s is None:
         raise _fail(f"run {name}: no portfolio snapshot yet: run `catalyst backtest` or "
                     "`catalyst run`", 1)
-    s = snaps[-1]
-    row = {"run_id": s.run_id, "as_of": s.ts.date().isoformat(), "cash": str(s.cash),
+    row = {"run_id": s.run_id, "as_of": s.as_of.date().isoformat(), "cash": str(s.cash),
            "equity": str(s.equity), "long_market_value": str(s.long_market_value),
            "short_market_value": str(s.short_market_value), "open_positions": s.open_positions,
            "daily_pnl": str(s.daily_pnl), "cumulative_pnl": str(s.cumulative_pnl),
-           "run_status": record.status if record else None}
+           "run_status": s.run_status}
     if as_json:
         out.print_json(json.dumps(row, default=str))
         return
@@ -905,26 +910,24 @@ def report_cmd(
     """Performance metrics per period (recomputed from the stored snapshots and trades)."""
     if period not in PERIODS:
         raise _fail(f"--period {period!r}: expected one of {', '.join(PERIODS)}")
-    uow, name = _view_uow(db, run_name)
-    with uow as u:
-        run = u.runs.get(name)
-        if run is None:
-            raise _fail("no run in this database yet", 1)
-        recs = PortfolioTracker(run.run_id).compute(u, (period,))[period]
-        u.commit()
+    uow, name = _view_uow(db, get_container().core.settings(), run_name)
+    try:
+        recs = views.performance(uow, name, period)
+    except views.UnknownRun:
+        raise _fail("no run in this database yet", 1) from None
     rows = [{"period_start": r.period_start.date().isoformat(), **dict(r.metrics)} for r in recs]
     if limit > 0:
         rows = rows[-limit:]
     if as_json:
-        out.print_json(json.dumps({"run_id": run.run_id, "period": period, "rows": rows},
+        out.print_json(json.dumps({"run_id": name, "period": period, "rows": rows},
                                   default=str))
         return
     if period == "all" and rows:
-        out.print(_summary_table(f"Performance - {run.run_id} (all)", rows[-1]))
+        out.print(_summary_table(f"Performance - {name} (all)", rows[-1]))
         return
     cols = ["period_start", "pnl", "total_return", "sharpe", "max_drawdown", "trades",
             "win_rate", "profit_factor"]
-    t = Table(title=f"Performance - {run.run_id} ({period})")
+    t = Table(title=f"Performance - {name} ({period})")
     for c in cols:
         t.add_column(c, justify="right")
     for r in rows:
@@ -938,16 +941,17 @@ def export_trades(
     db: DbOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     output: Annotated[Path | None, typer.Option("--out", help="File to write (default "
-                                                "var/exports/trades.<format>).")] = None,
+                                                "exports/trades.<format> under "
+                                                "CATALYST_HOME).")] = None,
     run: RunOpt = None,
 ) -> None:
     """Write the trade log (closed positions) of one run as CSV or Parquet."""
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
-    uow, name = _view_uow(db, run)
-    with uow as u:
-        closed = u.positions.list_closed()
-    path = output or Path("var/exports") / f"trades.{fmt}"
+    settings: Settings = get_container().core.settings()
+    uow, name = _view_uow(db, settings, run)
+    closed = views.trades(uow)
+    path = output or settings.exports_dir / f"trades.{fmt}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         from adapters.reporting.trading_report import write_trades_csv
@@ -966,7 +970,7 @@ def export_trades(
 @app.command("runs")
 def runs_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The runs of a database: name, kind, status, size, last equity and parameters."""
-    url = _view_url(db)
+    url = _view_url(db, get_container().core.settings())
     named.show_runs(_uow(url), as_json, url)
 
 

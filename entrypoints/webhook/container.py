@@ -8,7 +8,6 @@ from the store, and kill / resume through :class:`application.risk.RiskService`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -17,12 +16,14 @@ from dependency_injector import containers, providers
 from application.ports import DEFAULT_RUN, InboxUnitOfWork
 from application.risk import RiskService
 from domain.errors import InvalidInput
-from entrypoints.cli.container import Core, Gateways, Services
+from entrypoints.cli.container import Services
+from entrypoints.containers import Core, Gateways
 from entrypoints.webhook.app import WebhookConfig
 
 __all__ = ["ADMIN_TOKEN_ENV", "WebhookContainer", "admin_actions", "store_health"]
 
-#: The admin token of ``/v1/kill`` and ``/v1/resume`` (kept apart from the intake's token).
+#: The environment variable of the admin token of ``/v1/kill`` and ``/v1/resume`` (the setting
+#: ``webhook_admin_token``, kept apart from the intake's token).
 ADMIN_TOKEN_ENV = "CATALYST_WEBHOOK_ADMIN_TOKEN"
 
 
@@ -35,7 +36,7 @@ def _secret(value: Any) -> str | None:
 
 def _config(settings: Any, **overrides: Any) -> WebhookConfig:
     kw: dict[str, Any] = {"token": _secret(settings.webhook_token),
-                          "admin_token": _secret(os.environ.get(ADMIN_TOKEN_ENV))}
+                          "admin_token": _secret(settings.webhook_admin_token)}
     kw.update(overrides)
     return WebhookConfig(**kw)
 
