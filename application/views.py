@@ -17,11 +17,11 @@ import attrs
 
 from application.ports import DEFAULT_RUN, ModelRegistry, UnitOfWork
 from application.risk import RiskService
-from application.rl import ModelVersion
 from application.tracker import PERIODS, PortfolioTracker
 from domain.audit import PerformanceRecord
 from domain.position import ClosedPosition
 from domain.risk import BreakerState
+from domain.rl.models import ModelVersion
 
 __all__ = [
     "AccountView",

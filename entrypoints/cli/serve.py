@@ -209,7 +209,9 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    if a.get("broker", "sim") != "sim":
+    container = get_container()
+    settings = container.core.settings()
+    if (a.get("broker") or settings.broker) != "sim":
         raise _fail("--listen with --broker alpaca: not supported in one process yet; run "
                     "`catalyst serve` and a replay with --listen, or feed alerts with --alerts")
     if a.get("alerts") or a.get("strategy"):
@@ -217,8 +219,6 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
     wc = WebhookContainer()
     config = wc.config()
     _check_exposure(host, config.token)
-    container = get_container()
-    settings = container.core.settings()
     url = a.get("db") or settings.database_url
     from adapters.sqlalchemy.engine import is_memory, parse_url
 

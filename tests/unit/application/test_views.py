@@ -45,17 +45,17 @@ def test_account_and_equity_curve_when_run_then_latest_snapshot_is_the_curve_end
 
 def test_runs_and_resolve_when_one_run_then_it_is_the_latest_and_unknown_names_refused(
         world: World) -> None:
-    # the fakes' unit of work books under its own run ("default"); the engine records "r1"
-    by_name = {r.run: r for r in views.runs(world.uow)}
-    books, record = by_name[world.uow.run], by_name["r1"]
-    assert (record.kind, record.status, record.latest) == ("backtest", "finished", True)
-    assert dict(record.params) == {"case": "unit"} and not books.latest
-    assert (books.orders, books.open_positions, books.trades) == (1, 1, 0)
-    assert books.equity == views.account(world.uow, "r1").equity  # type: ignore[union-attr]
+    # the unit of work is opened for the engine's run, so the record and the books are one run
+    (record,) = views.runs(world.uow)
+    assert (record.run, record.kind, record.status, record.latest) == (
+        "r1", "backtest", "finished", True)
+    assert dict(record.params) == {"case": "unit"}
+    assert (record.orders, record.open_positions, record.trades) == (1, 1, 0)
+    assert record.equity == views.account(world.uow, "r1").equity  # type: ignore[union-attr]
     assert views.resolve_run(world.uow, None) == "r1" == views.resolve_run(world.uow, "r1")
     with pytest.raises(views.UnknownRun) as exc:
         views.resolve_run(world.uow, "nope")
-    assert set(exc.value.known) == set(by_name) and "nope" in str(exc.value)
+    assert set(exc.value.known) == {"r1"} and "nope" in str(exc.value)
 
 
 def test_risk_state_when_nothing_tripped_then_active(world: World) -> None:
