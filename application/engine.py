@@ -18,8 +18,9 @@ the adopted position gets its plan's stop and target), orders the broker never s
 an unexplained position difference halts trading (the risk state the :class:`RiskService`
 reads). On an in-process exchange nothing differs, so it changes nothing.
 
-A SIGINT/SIGTERM lets the current step finish and commit, then the run ends as ``interrupted``
-with exit code 0. Started again with the same run id, the engine resumes after its cursor:
+:meth:`Engine.request_stop` (thread-safe; an entrypoint's SIGINT/SIGTERM handler calls it, see
+:func:`stop_on_signals`) lets the current step finish and commit, then the run ends as
+``interrupted``. The engine itself installs no OS signal handler. Started again with the same run id, the engine resumes after its cursor:
 the data before it is replayed into the price feed only, open orders are reconciled with the
 broker by client order id, and the signal source skips what it had already released, so no
 alert is traded twice.
@@ -61,6 +62,7 @@ __all__ = [
     "MarketStep",
     "StrategySignalSource",
     "WallClockDriver",
+    "stop_on_signals",
 ]
 
 
@@ -278,6 +280,8 @@ class EngineConfig:
     run_id: str
     kind: str = "backtest"
     params: Mapping[str, object] = attrs.field(factory=dict)
+    #: kept for compatibility and ignored: the engine installs no signal handler (the
+    #: entrypoint does, with :func:`stop_on_signals`)
     handle_signals: bool = True
     #: periods whose metrics are computed and stored at the end of a run
     metric_periods: tuple[str, ...] = ("daily", "weekly", "monthly", "all")
@@ -363,26 +367,8 @@ class Engine:
 
     def run(self, driver: MarketDriver,
             on_resume: Callable[[UnitOfWork], None] | None = None) -> EngineResult:
-        """Run (or resume) until the data ends or a stop is requested."""
-        installed = self._install_handlers() if self.config.handle_signals else []
-        try:
-            return self._run(driver, on_resume)
-        finally:
-            for sig, old in installed:
-                _signal.signal(sig, old)
-
-    def _install_handlers(self) -> list[tuple[int, Any]]:
-        if threading.current_thread() is not threading.main_thread():
-            return []
-        out: list[tuple[int, Any]] = []
-        for sig in (_signal.SIGINT, _signal.SIGTERM):
-            out.append((sig, _signal.getsignal(sig)))
-
-            def handler(signum: int, frame: FrameType | None) -> None:
-                self.request_stop()
-
-            _signal.signal(sig, handler)
-        return out
+        """Run (or resume) until the data ends or :meth:`request_stop` is called."""
+        return self._run(driver, on_resume)
 
     def _run(self, driver: MarketDriver,
              on_resume: Callable[[UnitOfWork], None] | None) -> EngineResult:
@@ -527,3 +513,28 @@ class Engine:
                     self._source_state = dumped
             u.commit()
         return len(signals), results
+
+
+@contextlib.contextmanager
+def stop_on_signals(request_stop: Callable[[], None]) -> Iterator[None]:
+    """Call ``request_stop`` on SIGINT/SIGTERM while the block runs (an entrypoint's job).
+
+    On the main thread only (elsewhere Python cannot install handlers: nothing is installed);
+    the previous handlers are put back on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved: list[tuple[int, Any]] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        request_stop()
+
+    for sig in (_signal.SIGINT, _signal.SIGTERM):
+        saved.append((sig, _signal.getsignal(sig)))
+        _signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in saved:
+            _signal.signal(sig, old)

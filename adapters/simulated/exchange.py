@@ -265,6 +265,8 @@ class SimulatedExchange:
         self._events: list[Fill | tuple[str, str, OrderStatus, datetime, str | None]] = []
         self._last: dict[str, tuple[int, float, float, float, float, float]] = {}
         self._hist: dict[str, deque[tuple[int, float, float, float, float, float]]] = {}
+        #: tickers whose kept bars arrived out of time order (get_bars then scans them all)
+        self._unordered: set[str] = set()
         self._seq = 0
         self._next_expiry = _FAR
         self._now_ns = 0
@@ -301,6 +303,8 @@ class SimulatedExchange:
             hist = self._hist.get(ticker)
             if hist is None:
                 hist = self._hist[ticker] = deque(maxlen=self.config.history)
+            elif hist and ts_ns < hist[-1][0]:
+                self._unordered.add(ticker)
             hist.append(row)
         if ts_ns > self._now_ns:
             self._now_ns = ts_ns
@@ -843,7 +847,14 @@ class SimulatedExchange:
                  timeframe: str = "1Day") -> list[Bar]:
         """Return the kept bars (``config.history`` per ticker) with ``start <= ts <= end``."""
         a, b = ns_from_dt(start), ns_from_dt(end)
+        rows = []
+        for r in reversed(self._hist.get(ticker, ())):  # time-ordered: walk back from the end
+            if r[0] < a:
+                if ticker in self._unordered:
+                    continue
+                break
+            if r[0] <= b:
+                rows.append(r)
         return [Bar(ticker=ticker, ts=dt_from_ns(r[0]), open=r[1], high=r[2], low=r[3],
-                    close=r[4], volume=r[5])
-                for r in self._hist.get(ticker, ()) if a <= r[0] <= b]
+                    close=r[4], volume=r[5]) for r in reversed(rows)]
 
