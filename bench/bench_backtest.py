@@ -32,7 +32,8 @@ import pandas as pd
 _CHILD = "bench.bench_backtest"
 
 
-def make_panel(folder: Path, tickers: int, years: int, seed: int = 7) -> tuple[Path, Path, int]:
+def make_panel(folder: Path, tickers: int, years: int, alerts_per_year: float = 4.0,
+               seed: int = 7) -> tuple[Path, Path, int]:
     """Write ``prices.parquet`` and ``alerts.jsonl`` into ``folder``; return them and the row
     count."""
     import exchange_calendars as xcals
@@ -57,7 +58,8 @@ def make_panel(folder: Path, tickers: int, years: int, seed: int = 7) -> tuple[P
                                     "open": open_.round(2), "high": high.round(2),
                                     "low": low.round(2), "close": close.round(2),
                                     "volume": vol}))
-        for i in range(int(rng.integers(10, 60)), n - 1, 63):
+        every = max(1, int(252 / alerts_per_year)) if alerts_per_year > 0 else n
+        for i in range(int(rng.integers(10, 60)), n - 1, every):
             day = days[i]
             alerts.append({"id": f"bench-{tk}-{i}", "ticker": tk, "catalyst_type": "earnings",
                            "known_at": f"{day.strftime('%Y-%m-%d')}T14:30:00Z",
@@ -76,9 +78,9 @@ def _child_replay(prices: str) -> None:
     # the bare replay: stream the Parquet file, match, move the clock, record equity
     from adapters.simulated import ExchangeConfig, SimulatedExchange
     from adapters.simulated.replay import EquityStats, ReplayEngine, run_strategy
-    from adapters.sources.market import ParquetSource
+    from adapters.sources.market import DailyBars
 
-    replay = ReplayEngine(ParquetSource(prices))
+    replay = ReplayEngine(DailyBars(prices))
     ex = SimulatedExchange(ExchangeConfig(emit_events=False), clock=replay.clock)
     t0 = time.perf_counter()
     run_strategy(replay, ex, lambda bar, ctx: None, equity=EquityStats())
@@ -116,17 +118,20 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench backtest")
     ap.add_argument("--tickers", type=int, default=120)
     ap.add_argument("--years", type=int, default=9)
+    ap.add_argument("--alerts-per-year", type=float, default=4.0,
+                    help="alerts per ticker per year (earnings: 4)")
     ap.add_argument("--out", type=Path, default=None, help="append the table to this file")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        prices, alerts, rows = make_panel(folder, a.tickers, a.years)
+        prices, alerts, rows = make_panel(folder, a.tickers, a.years, a.alerts_per_year)
         # RUSAGE_CHILDREN's maxrss is the largest child so far: run the smaller one first
         rep, rss_rep = _spawn(["replay", str(prices)])
         eng, rss_eng = _spawn(["engine", str(prices), str(alerts),
                                f"sqlite:///{folder / 'bt.db'}", str(folder / "report")])
     lines = [
-        f"Panel: {a.tickers} tickers x {a.years} years of daily bars = {rows:,} bars "
+        f"Panel: {a.tickers} tickers x {a.years} years of daily bars = {rows:,} bars, "
+        f"{a.alerts_per_year:g} alerts per ticker per year "
         f"(synthetic, seeded); {eng['steps']} steps, {eng['orders']} orders, "
         f"{eng['closed']} closed trades.",
         "",

@@ -364,6 +364,23 @@ class SimulatedExchange:
             self._now_ns = n
         self.end_step(n)
 
+    def restore(self, fills: Iterable[Fill]) -> int:
+        """Rebuild the book from stored ``fills`` (a restart: the audit trail is the truth).
+
+        Fills are applied to the ledger in ``(ts_event, fill_id)`` order, skipping those it
+        has seen; the float shadows are recomputed from the ledger. Returns how many applied.
+        """
+        led = self.ledger
+        n = 0
+        for f in sorted(fills, key=lambda f: (f.ts_event, f.fill_id)):
+            if f.fill_id in led.seen_fills:
+                continue
+            led.apply_fill(f)
+            n += 1
+        self.cash_f = float(led.cash)
+        self.pos_f = {t: float(p.signed_quantity) for t, p in led.positions.items()}
+        return n
+
     @property
     def cash(self) -> Decimal:
         """Return the exact cash balance."""

@@ -99,6 +99,7 @@ class DailyBars:
         if ".parquet" in suffixes or ".pq" in suffixes:
             self._stream = self._scan_parquet()
         if not self._stream:
+            self.first_ts, self.rows, self._steps = {}, 0, []  # a partial scan is discarded
             df = _valid(load_ohlcv(self.path, ticker=ticker))
             self._loaded = self._chunk(df) if not df.empty else None
             self._index([self._loaded] if self._loaded is not None else [])
@@ -331,12 +332,17 @@ def restore_ledger(broker: object, uow: UnitOfWork) -> int:
     stored fills (the audit trail) are the truth, so they are replayed into its ledger in time
     order. Returns the number of fills applied.
     """
-    ledger: Ledger | None = getattr(broker, "ledger", None)
-    if ledger is None:
-        return 0
     fills: list[Fill] = []
+    restore = getattr(broker, "restore", None)
+    ledger: Ledger | None = getattr(broker, "ledger", None)
+    if restore is None and ledger is None:
+        return 0
     for order in uow.orders.list():
         fills.extend(uow.fills.for_order(order.client_order_id))
+    if restore is not None:  # the simulated exchange rebuilds its own book
+        return int(restore(fills))
+    if ledger is None:
+        return 0
     fills.sort(key=lambda f: (f.ts_event, f.fill_id))
     n = 0
     for f in fills:
@@ -344,8 +350,4 @@ def restore_ledger(broker: object, uow: UnitOfWork) -> int:
             continue
         ledger.apply_fill(f)
         n += 1
-    if hasattr(broker, "cash_f"):  # the simulated exchange's float shadows
-        setattr(broker, "cash_f", float(ledger.cash))  # noqa: B010
-        setattr(broker, "pos_f",  # noqa: B010
-                {t: float(p.signed_quantity) for t, p in ledger.positions.items()})
     return n
