@@ -20,10 +20,10 @@ reads). On an in-process exchange nothing differs, so it changes nothing.
 
 :meth:`Engine.request_stop` (thread-safe; an entrypoint's SIGINT/SIGTERM handler calls it, see
 :func:`stop_on_signals`) lets the current step finish and commit, then the run ends as
-``interrupted``. The engine itself installs no OS signal handler. Started again with the same run id, the engine resumes after its cursor:
-the data before it is replayed into the price feed only, open orders are reconciled with the
-broker by client order id, and the signal source skips what it had already released, so no
-alert is traded twice.
+``interrupted``. The engine itself installs no OS signal handler. Started again with the
+same run id, the engine resumes after its cursor: the data before it is replayed into the
+price feed only, open orders are reconciled with the broker by client order id, and the signal
+source skips what it had already released, so no alert is traded twice.
 """
 
 from __future__ import annotations
@@ -525,16 +525,16 @@ def stop_on_signals(request_stop: Callable[[], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved: list[tuple[int, Any]] = []
+    saved: list[tuple[_signal.Signals, Any]] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         request_stop()
 
-    for sig in (_signal.SIGINT, _signal.SIGTERM):
-        saved.append((sig, _signal.getsignal(sig)))
-        _signal.signal(sig, handler)
+    for signum in (_signal.SIGINT, _signal.SIGTERM):
+        saved.append((signum, _signal.getsignal(signum)))
+        _signal.signal(signum, handler)
     try:
         yield
     finally:
-        for sig, old in saved:
-            _signal.signal(sig, old)
+        for signum, old in saved:
+            _signal.signal(signum, old)

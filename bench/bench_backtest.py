@@ -68,7 +68,7 @@ def make_panel(folder: Path, tickers: int, years: int, alerts_per_year: float = 
     df = pd.concat(frames).sort_values(["date", "ticker"], kind="stable")
     prices = folder / "prices.parquet"
     df.to_parquet(prices, index=False)
-    alerts.sort(key=lambda a: a["known_at"])
+    alerts.sort(key=lambda a: str(a["known_at"]))
     path = folder / "alerts.jsonl"
     path.write_text("".join(json.dumps(a) + "\n" for a in alerts))
     return prices, path, len(df)

@@ -126,10 +126,9 @@ class DailyBars:
         vol = df["volume"].to_numpy(np.float64)
         vol = np.where(np.isfinite(vol), vol, 0.0)
         order = np.lexsort((tick.astype(str), ts))
-        return BarChunk(ts[order], tick[order],
-                        *(df[c].to_numpy(np.float64)[order] for c in ("open", "high", "low",
-                                                                        "close")),
-                        vol[order])
+        o, h, lo, c = (df[k].to_numpy(np.float64)[order] for k in ("open", "high", "low",
+                                                                    "close"))
+        return BarChunk(ts[order], tick[order], o, h, lo, c, vol[order])
 
     def _scan_parquet(self) -> bool:
         # one pass over the dates and tickers: are they time-ordered (then stream)?
