@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tickers", type=int, default=120)
     ap.add_argument("--years", type=int, default=9)
     ap.add_argument("--alerts-per-year", type=float, default=4.0,
-                    help="alerts per ticker per year (earnings: 4)")
+                    help="alerts per ticker per year (earnings: 4; 0: one alert per ticker)")
     ap.add_argument("--out", type=Path, default=None, help="append the table to this file")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
