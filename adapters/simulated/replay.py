@@ -486,7 +486,7 @@ def signals_to_orders(ctx: StrategyContext, signals: Iterable[Signal]) -> None:
     """Turn signals into orders the simple way (no risk layer): BUY spends ``size_hint``
     (default all) of equity on a market buy, SELL closes the position (HOLD is ignored).
 
-    The trading engine (issue 5) routes signals through sizing and risk instead.
+    The trading engine (application/engine.py) routes signals through sizing and risk instead.
     """
     for s in signals:
         if s.action is Action.BUY:
