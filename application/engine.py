@@ -18,11 +18,12 @@ the adopted position gets its plan's stop and target), orders the broker never s
 an unexplained position difference halts trading (the risk state the :class:`RiskService`
 reads). On an in-process exchange nothing differs, so it changes nothing.
 
-A SIGINT/SIGTERM lets the current step finish and commit, then the run ends as ``interrupted``
-with exit code 0. Started again with the same run id, the engine resumes after its cursor:
-the data before it is replayed into the price feed only, open orders are reconciled with the
-broker by client order id, and the signal source skips what it had already released, so no
-alert is traded twice.
+:meth:`Engine.request_stop` (thread-safe; an entrypoint's SIGINT/SIGTERM handler calls it, see
+``entrypoints/signals.py``) lets the current step finish and commit, then the run ends as
+``interrupted``. The engine itself installs no OS signal handler. Started again with the
+same run id, the engine resumes after its cursor: the data before it is replayed into the
+price feed only, open orders are reconciled with the broker by client order id, and the signal
+source skips what it had already released, so no alert is traded twice.
 """
 
 from __future__ import annotations
@@ -31,15 +32,15 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import structlog
 
 from application.executor import ExecutionResult, OrderExecutor
 from application.monitor import PositionMonitor
-from application.ports import BrokerPort, Clock, PriceFeedPort, SignalSource, Strategy, UnitOfWork
+from application.ports import BrokerPort, Clock, PriceFeedPort, SignalSource, UnitOfWork
 from application.reconcile import PeriodicReconciler, Reconciler, ReconcileReport, RepairKind
 from application.risk import RiskService, market_view
 from application.tracker import PortfolioTracker
@@ -99,25 +100,71 @@ class BarObserver(Protocol):
     def observe(self, bars: Mapping[str, Bar]) -> None: ...
 
 
-class StrategySignalSource:
-    """A :class:`SignalSource` over a bar-driven :class:`Strategy` callable or object."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
-    def __init__(self, strategy: Strategy | Callable[[Bar], Iterable[Signal]]) -> None:
-        self._fn: Callable[[Bar], Iterable[Signal]] = (
-            strategy.on_bar if hasattr(strategy, "on_bar") else strategy
-        )
+Row = tuple[str, float, float, float, float, float]
+
+
+class StrategySignalSource:
+    """The one :class:`SignalSource` over a bar-driven strategy, for every replay.
+
+    Without ``context`` the strategy is a :class:`Strategy` (``on_bar``) or a callable taking
+    one domain :class:`Bar`. With ``context`` (the embedding API's convention, see
+    ``adapters.simulated.replay``) it is called as ``strategy(view, context)`` with ``view``
+    updated in place for every bar (attributes ``ticker, ts_ns, open, high, low, close,
+    volume, index``), so no object is built per bar. Bars arrive per step either as domain
+    bars (:meth:`observe`, the engine) or as plain rows (:meth:`feed`, the array replay);
+    tickers of a step are shown in ticker order. :meth:`poll` returns the signals produced
+    with ``ts <= now`` that were not returned before.
+    """
+
+    def __init__(self, strategy: Any, context: object | None = None,
+                 view: Any | None = None) -> None:
+        fn = getattr(strategy, "on_bar", None)
+        self._fn: Callable[..., Iterable[Signal] | None] = fn if fn is not None else strategy
+        self._ctx = context
+        self._view = view
         self._pending: list[Signal] = []
 
     def observe(self, bars: Mapping[str, Bar]) -> None:
-        """Feed one step's bars to the strategy (in ticker order)."""
-        for t in sorted(bars):
-            self._pending.extend(self._fn(bars[t]))
+        """Feed one step's domain bars to the strategy (in ticker order)."""
+        if self._ctx is None:
+            for t in sorted(bars):
+                out = self._fn(bars[t])
+                if out:
+                    self._pending.extend(out)
+            return
+        rows = [(t, b.open, b.high, b.low, b.close, b.volume)
+                for t, b in sorted(bars.items())]
+        if rows:
+            ts = next(iter(bars.values())).ts
+            self.feed((ts - _EPOCH) // _US * 1000, rows)
+
+    def feed(self, ts_ns: int, rows: Iterable[Row]) -> None:
+        """Feed one step's plain rows ``(ticker, open, high, low, close, volume)``."""
+        fn, ctx, view, pending = self._fn, self._ctx, self._view, self._pending
+        if ctx is None or view is None:
+            ts = _EPOCH + timedelta(microseconds=ts_ns // 1000)
+            for t, o, h, lo, c, v in sorted(rows):
+                out = fn(Bar(t, ts, o, h, lo, c, v))
+                if out:
+                    pending.extend(out)
+            return
+        for t, o, h, lo, c, v in rows:
+            view.ticker, view.ts_ns = t, ts_ns
+            view.open, view.high, view.low, view.close, view.volume = o, h, lo, c, v
+            view.index += 1
+            out = fn(view, ctx)
+            if out:
+                pending.extend(out)
 
     def poll(self, now: datetime) -> Sequence[Signal]:
-        """Return the signals the observed bars produced."""
-        out = [s for s in self._pending if s.ts <= now]
-        self._pending = [s for s in self._pending if s.ts > now]
-        return out
+        """Return the signals with ``ts <= now`` not returned before."""
+        ready = [s for s in self._pending if s.ts <= now]
+        if ready:
+            self._pending = [s for s in self._pending if s.ts > now]
+        return ready
 
 
 class BarReplay:

@@ -2,7 +2,8 @@
 
 Names: ``replay`` (bench/bench_replay.py: simulated exchange vs backtrader, backtesting.py,
 vectorbt, NautilusTrader), ``env`` (bench/bench_env.py: the RL environment) and ``latency``
-(bench/bench_latency.py: signal -> order accepted by the simulated exchange, in SQLite). With no
+(bench/bench_latency.py: signal -> order accepted by the simulated exchange, in SQLite) and
+``backtest`` (bench/bench_backtest.py: ``catalyst backtest`` vs the bare replay). With no
 name, every benchmark runs with its defaults. Arguments after ``--`` go to the single
 benchmark named (e.g. ``python -m bench replay -- --no-peers``).
 """
@@ -30,6 +31,12 @@ def _env(argv: list[str]) -> None:
         sys.argv = saved
 
 
+def _backtest(argv: list[str]) -> None:
+    from bench import bench_backtest
+
+    bench_backtest.main(argv)
+
+
 def _latency(argv: list[str]) -> None:
     from bench import bench_latency
 
@@ -37,7 +44,8 @@ def _latency(argv: list[str]) -> None:
 
 
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {"replay": _replay, "env": _env,
-                                                      "latency": _latency}
+                                                      "latency": _latency,
+                                                      "backtest": _backtest}
 
 
 def main(argv: list[str] | None = None) -> int:

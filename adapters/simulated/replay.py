@@ -52,6 +52,7 @@ import pandas as pd
 from adapters.data.calendar import session_bounds_ns
 from adapters.simulated.exchange import SimulatedExchange
 from adapters.simulated.sessions import dt_from_ns, ns_from_dt
+from application.engine import StrategySignalSource as _EngineStrategySource
 from domain.clock import TestClock
 from domain.commands import SubmitOrder
 from domain.market import Bar
@@ -485,7 +486,7 @@ def signals_to_orders(ctx: StrategyContext, signals: Iterable[Signal]) -> None:
     """Turn signals into orders the simple way (no risk layer): BUY spends ``size_hint``
     (default all) of equity on a market buy, SELL closes the position (HOLD is ignored).
 
-    The trading engine (issue 5) routes signals through sizing and risk instead.
+    The trading engine (application/engine.py) routes signals through sizing and risk instead.
     """
     for s in signals:
         if s.action is Action.BUY:
@@ -654,35 +655,14 @@ def _group_rows(chunk: BarChunk, clock: ReplayClock) -> Iterator[tuple[int, list
         i = j
 
 
-class StrategySignalSource:
-    """Adapts a bar strategy to the ``SignalSource`` port.
-
-    The engine calls :meth:`feed` with each bar (or step) and :meth:`poll` for the signals
-    produced at or before ``now``. The strategy's context is read-only here: signals, not
-    orders, are its output.
+class StrategySignalSource(_EngineStrategySource):
+    """The engine's :class:`~application.engine.StrategySignalSource` for an embedding
+    strategy ``(bar view, context) -> signals``: the context reads ``exchange`` (its order
+    helpers are not the output here: signals are). The array replay calls :meth:`feed` per
+    step, the engine :meth:`observe`; both reach the same strategy the same way.
     """
 
     def __init__(self, strategy: StrategyLike, exchange: SimulatedExchange,
                  name: str = "strategy") -> None:
-        self._fn = _callable(strategy)
-        self._ctx = StrategyContext(exchange, name)
-        self._view = BarView()
-        self._pending: list[Signal] = []
-
-    def feed(self, ts_ns: int, rows: Iterable[Row]) -> None:
-        """Show the strategy one replay step."""
-        view = self._view
-        for t, o, h, lo, c, v in rows:
-            view.ticker, view.ts_ns = t, ts_ns
-            view.open, view.high, view.low, view.close, view.volume = o, h, lo, c, v
-            view.index += 1
-            out = self._fn(view, self._ctx)
-            if out:
-                self._pending.extend(out)
-
-    def poll(self, now: datetime) -> Sequence[Signal]:
-        """Return the signals with ``ts <= now`` not returned before."""
-        ready = [s for s in self._pending if s.ts <= now]
-        if ready:
-            self._pending = [s for s in self._pending if s.ts > now]
-        return ready
+        super().__init__(_callable(strategy), context=StrategyContext(exchange, name),
+                         view=BarView())

@@ -19,13 +19,13 @@ from math import isnan
 
 import numpy as np
 
-from adapters.simulated.exchange import (
+from adapters.simulated.exchange import SimulatedExchange
+from adapters.simulated.order import (
     _LMT,
     _MKT,
     _STP,
     _STPLMT,
     _TRAIL,
-    SimulatedExchange,
     _Order,
 )
 from adapters.simulated.replay import BarView, ReplayClock, StrategyContext

@@ -2,19 +2,31 @@
 
 Daily bars are stamped with their session's close (XNYS, early closes included), so an order
 placed on a bar can only trade from the next session's open: no look-ahead.
+
+:class:`DailyBars` serves a file as time-ordered :class:`~adapters.simulated.replay.BarChunk`
+columns (a time-ordered Parquet file is streamed batch by batch, so memory stays flat in its
+length; a CSV or an unsorted Parquet file is loaded once into arrays). :class:`ArrayReplay`
+is the engine's driver over it: each step's rows go to the simulated exchange as plain
+tuples (``process_bars``), and the step's bars reach the engine as a mapping that builds a
+domain :class:`Bar` only for the tickers somebody asks for (open positions, strategies).
+The older :func:`replay_into` (a :class:`BarReplay` over domain bars) serves tests and fakes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from adapters.data.calendar import session_bounds_ns
-from adapters.data.ohlcv import load_ohlcv
+from adapters.data.ohlcv import DataError, canonicalize, load_ohlcv
+from adapters.simulated.replay import BarChunk, ReplayEngine
+from adapters.simulated.sessions import dt_from_ns, ns_from_dt
 from application.engine import BarReplay, MarketStep
 from application.ports import UnitOfWork
 from domain.clock import TestClock
@@ -22,7 +34,8 @@ from domain.events import Fill
 from domain.market import Bar
 from domain.portfolio import Ledger
 
-__all__ = ["LedgerBroker", "load_daily_bars", "replay_into", "restore_ledger"]
+__all__ = ["ArrayReplay", "DailyBars", "LedgerBroker", "StepBars", "load_daily_bars",
+           "replay_into", "restore_ledger"]
 
 
 def load_daily_bars(path: str | Path, calendar: str = "XNYS", *,
@@ -50,6 +63,234 @@ def load_daily_bars(path: str | Path, calendar: str = "XNYS", *,
                        float(lo[i]), float(c[i]), float(v[i]) if np.isfinite(v[i]) else 0.0))
     out.sort(key=lambda b: (b.ts, b.ticker))
     return out
+
+
+def _valid(df: pd.DataFrame) -> pd.DataFrame:
+    # the rows load_daily_bars keeps: every price present and positive
+    df = df.dropna(subset=["open", "high", "low", "close"])
+    return df[(df["open"] > 0) & (df["high"] > 0) & (df["low"] > 0) & (df["close"] > 0)]
+
+
+class DailyBars:
+    """The daily bars of an OHLCV CSV/Parquet file as time-ordered column chunks.
+
+    Same rows and stamps as :func:`load_daily_bars` (rows with a missing or non-positive
+    price dropped, each bar at its session's close, a step's tickers in order). A Parquet
+    file whose dates never go backwards is read ``batch_rows`` rows at a time (twice: once
+    here for the tickers and sessions, then per replay); anything else is loaded into
+    arrays once. Raises :class:`~adapters.data.ohlcv.DataError` for a bad file.
+    """
+
+    def __init__(self, path: str | Path, calendar: str = "XNYS", *,
+                 ticker: str | None = None, batch_rows: int = 65_536) -> None:
+        self.path = Path(path)
+        self.calendar = calendar
+        self.ticker = ticker
+        self.batch_rows = batch_rows
+        self._loaded: BarChunk | None = None
+        self._stream = False
+        #: each ticker's first bar time (int ns), in order of appearance
+        self.first_ts: dict[str, int] = {}
+        #: rows served
+        self.rows = 0
+        self._steps: list[np.ndarray] = []
+        self._step_ts = np.zeros(0, np.int64)
+        suffixes = [x.lower() for x in self.path.suffixes]
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            self._stream = self._scan_parquet()
+        if not self._stream:
+            self.first_ts, self.rows, self._steps = {}, 0, []  # a partial scan is discarded
+            df = _valid(load_ohlcv(self.path, ticker=ticker))
+            self._loaded = self._chunk(df) if not df.empty else None
+            self._index([self._loaded] if self._loaded is not None else [])
+
+    # ------------------------------------------------------------------ reading
+    def _batches(self) -> Iterator[pd.DataFrame]:
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(self.path)
+            for rb in pf.iter_batches(batch_size=self.batch_rows):
+                yield _valid(canonicalize(rb.to_pandas(), ticker=self.ticker))
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"cannot read {self.path}: {exc}") from exc
+
+    def _chunk(self, df: pd.DataFrame) -> BarChunk:
+        dates = df["date"].to_numpy("datetime64[ns]")
+        uniq, inv = np.unique(dates, return_inverse=True)
+        _, closes = session_bounds_ns(uniq, self.calendar)
+        ts = np.asarray(closes, dtype=np.int64)[inv]
+        tick = df["ticker"].to_numpy(dtype=object)
+        vol = df["volume"].to_numpy(np.float64)
+        vol = np.where(np.isfinite(vol), vol, 0.0)
+        order = np.lexsort((tick.astype(str), ts))
+        o, h, lo, c = (df[k].to_numpy(np.float64)[order] for k in ("open", "high", "low",
+                                                                    "close"))
+        return BarChunk(ts[order], tick[order], o, h, lo, c, vol[order])
+
+    def _scan_parquet(self) -> bool:
+        # one pass over the dates and tickers: are they time-ordered (then stream)?
+        last = None
+        chunks: list[BarChunk] = []
+        for df in self._batches():
+            if df.empty:
+                continue
+            d = df["date"].to_numpy("datetime64[ns]")
+            if last is not None and d.min() < last:
+                return False
+            last = d.max()
+            ch = self._chunk(df)
+            chunks.append(BarChunk(ch.ts, ch.ticker, ch.open[:0], ch.high[:0], ch.low[:0],
+                                   ch.close[:0], ch.volume[:0]))
+            self._index(chunks[-1:])
+            chunks.clear()
+        return True
+
+    def _index(self, chunks: list[BarChunk]) -> None:
+        for ch in chunks:
+            self.rows += len(ch.ts)
+            for t, ns in zip(ch.ticker.tolist(), ch.ts.tolist(), strict=True):
+                if t not in self.first_ts:
+                    self.first_ts[t] = ns
+            self._steps.append(np.unique(ch.ts))
+        self._step_ts = np.unique(np.concatenate(self._steps)) if self._steps else \
+            np.zeros(0, np.int64)
+
+    # ------------------------------------------------------------------ serving
+    @property
+    def tickers(self) -> list[str]:
+        """Return every ticker with data."""
+        return sorted(self.first_ts)
+
+    @property
+    def step_ts(self) -> np.ndarray:
+        """Return every step's time (int64 ns, ascending)."""
+        return self._step_ts
+
+    def chunks(self) -> Iterator[BarChunk]:
+        """Yield the bars in time order (a step never split across chunks)."""
+        if not self._stream:
+            if self._loaded is not None:
+                yield self._loaded
+            return
+        carry: BarChunk | None = None
+        for df in self._batches():
+            if df.empty:
+                continue
+            chunk = self._chunk(df)
+            if carry is not None:
+                chunk = BarChunk.concat([carry, chunk])
+                chunk = chunk.take(np.lexsort((chunk.ticker.astype(str), chunk.ts)))
+            cut = int(np.searchsorted(chunk.ts, chunk.ts[-1], side="left"))
+            if cut > 0:
+                yield chunk.take(slice(0, cut))
+            carry = chunk.take(slice(cut, None))
+        if carry is not None and len(carry):
+            yield carry
+
+
+class StepBars(Mapping[str, Bar]):
+    """One step's bars by ticker; a domain :class:`Bar` is built only when asked for."""
+
+    __slots__ = ("_rows", "_ts")
+
+    def __init__(self, ts: datetime, rows: list[tuple[str, float, float, float, float, float]]
+                 ) -> None:
+        self._ts = ts
+        self._rows = {r[0]: r for r in rows}
+
+    def __getitem__(self, ticker: str) -> Bar:
+        t, o, h, lo, c, v = self._rows[ticker]
+        return Bar(t, self._ts, o, h, lo, c, v)
+
+    def get(self, ticker: str, default: Any = None) -> Any:
+        r = self._rows.get(ticker)
+        return default if r is None else Bar(r[0], self._ts, r[1], r[2], r[3], r[4], r[5])
+
+    def __contains__(self, ticker: object) -> bool:
+        return ticker in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class _StepSink(Protocol):
+    def process_bars(self, ts_ns: int,
+                     rows: Iterable[tuple[str, float, float, float, float, float]]) -> None: ...
+
+
+class ArrayReplay:
+    """The engine's :class:`~application.engine.MarketDriver` over :class:`DailyBars`.
+
+    Each step moves ``clock`` to the step's time and hands the step's rows to ``broker``
+    (``process_bars``: every bar matched, then the session's day orders end), then the
+    engine gets a :class:`MarketStep` whose bars are a :class:`StepBars`. Nothing is built
+    per bar. ``speed`` paces the replay (data seconds per wall second; 0: as fast as
+    possible).
+    """
+
+    def __init__(self, data: DailyBars, broker: _StepSink, clock: TestClock, *,
+                 speed: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.data = data
+        self.broker = broker
+        self.clock = clock
+        self.speed = speed
+        self._sleep = sleep
+
+    def __len__(self) -> int:
+        return len(self.data.step_ts)
+
+    @property
+    def tickers(self) -> list[str]:
+        """Return every ticker with data."""
+        return self.data.tickers
+
+    def remaining(self, after: datetime | None) -> int:
+        """Return how many steps lie after ``after``."""
+        ts = self.data.step_ts
+        if after is None:
+            return len(ts)
+        return int(len(ts) - np.searchsorted(ts, ns_from_dt(after), side="right"))
+
+    def _steps(self) -> Iterator[tuple[int, list[tuple[str, float, float, float, float,
+                                                          float]]]]:
+        return ReplayEngine(self.data).steps()
+
+    def _apply(self, ts_ns: int, rows: list[tuple[str, float, float, float, float, float]]
+               ) -> datetime:
+        ts = dt_from_ns(ts_ns)
+        if ts > self.clock.now():
+            self.clock.set(ts)
+        self.broker.process_bars(ts_ns, rows)
+        return ts
+
+    def prime(self, until: datetime | None) -> None:
+        """Push every step up to ``until`` into the broker and feed (resume)."""
+        if until is None:
+            return
+        until_ns = ns_from_dt(until)
+        for ts_ns, rows in self._steps():
+            if ts_ns > until_ns:
+                break
+            self._apply(ts_ns, rows)
+
+    def steps(self, after: datetime | None) -> Iterator[MarketStep]:
+        """Yield the steps after ``after``, each applied to the broker first."""
+        after_ns = None if after is None else ns_from_dt(after)
+        prev: int | None = None
+        for ts_ns, rows in self._steps():
+            if after_ns is not None and ts_ns <= after_ns:
+                continue
+            if self.speed > 0 and prev is not None:
+                self._sleep(max(0.0, (ts_ns - prev) / 1e9 / self.speed))
+            prev = ts_ns
+            ts = self._apply(ts_ns, rows)
+            yield MarketStep(ts, StepBars(ts, rows))
 
 
 class _BarSink(Protocol):
@@ -90,12 +331,17 @@ def restore_ledger(broker: object, uow: UnitOfWork) -> int:
     stored fills (the audit trail) are the truth, so they are replayed into its ledger in time
     order. Returns the number of fills applied.
     """
-    ledger: Ledger | None = getattr(broker, "ledger", None)
-    if ledger is None:
-        return 0
     fills: list[Fill] = []
+    restore = getattr(broker, "restore", None)
+    ledger: Ledger | None = getattr(broker, "ledger", None)
+    if restore is None and ledger is None:
+        return 0
     for order in uow.orders.list():
         fills.extend(uow.fills.for_order(order.client_order_id))
+    if restore is not None:  # the simulated exchange rebuilds its own book
+        return int(restore(fills))
+    if ledger is None:
+        return 0
     fills.sort(key=lambda f: (f.ts_event, f.fill_id))
     n = 0
     for f in fills:
@@ -103,8 +349,4 @@ def restore_ledger(broker: object, uow: UnitOfWork) -> int:
             continue
         ledger.apply_fill(f)
         n += 1
-    if hasattr(broker, "cash_f"):  # the simulated exchange's float shadows
-        setattr(broker, "cash_f", float(ledger.cash))  # noqa: B010
-        setattr(broker, "pos_f",  # noqa: B010
-                {t: float(p.signed_quantity) for t, p in ledger.positions.items()})
     return n

@@ -233,7 +233,7 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
         costs=trading._cost_model(settings, **{k: a.get(k) for k in _COST_FLAGS}))
     session.feed_counts, session.alerts_spec, session.issue_count = None, "inbox", 0
     uow = cast(InboxUnitOfWork, session.uow)
-    feed = InboxFeed(uow, known_tickers={b.ticker for b in session.bars}, run=session.run_id)
+    feed = InboxFeed(uow, known_tickers=set(session.data.first_ts), run=session.run_id)
     source = InboxSignalSource(feed, container.services.signal_router(
         config=RouterConfig(threshold=a["threshold"])))
     session.source = source

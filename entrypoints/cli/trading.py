@@ -143,15 +143,16 @@ class Session:
     ) -> None:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
-        from adapters.sources.market import load_daily_bars, replay_into
+        from adapters.simulated.sessions import dt_from_ns
+        from adapters.sources.market import ArrayReplay, DailyBars
 
         try:
-            self.bars = load_daily_bars(data, ticker=ticker)
+            self.data = DailyBars(data, ticker=ticker)
         except DataError as exc:
             raise _fail(f"--data {str(data)!r}: {exc}") from None
-        if not self.bars:
+        if not self.data.rows:
             raise _fail(f"--data {str(data)!r}: no valid bars")
-        tickers = sorted({b.ticker for b in self.bars})
+        tickers = self.data.tickers
         self.issues: list[AlertIssue] = []
         self.issue_count = 0
 
@@ -164,9 +165,8 @@ class Session:
 
         self.feed_counts: Any = None
         self.alerts_spec: str | None = None
-        self.first_bar: dict[str, datetime] = {}
-        for b in self.bars:
-            self.first_bar.setdefault(b.ticker, b.ts)
+        self.first_bar: dict[str, datetime] = {t: dt_from_ns(ns)
+                                               for t, ns in self.data.first_ts.items()}
         self.costs = costs or container.core.settings().cost_model()
         self.risk_config = risk_config or RiskConfig(max_price_age_s=DAILY_PRICE_AGE_S)
         self.ignore_kill_flag = ignore_kill_flag
@@ -206,7 +206,7 @@ class Session:
             params["risk"] = overrides
         self.kind, self.params = kind, params
         self.run_id = run_id or (named.BACKTEST_RUN if kind == "backtest" else DEFAULT_RUN)
-        self.clock = TestClock(self.bars[0].ts)
+        self.clock = TestClock(dt_from_ns(int(self.data.step_ts[0])))
         c = self.costs
         self.exchange: SimulatedExchange = container.gateways.live_broker(
             config=ExchangeConfig(starting_cash=cash, costs=c, slippage_model=c.slippage_model,
@@ -230,7 +230,7 @@ class Session:
             executor=self.executor, config=MonitorConfig(
                 max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
         self.tracker: PortfolioTracker = services.portfolio_tracker(run_id=self.run_id)
-        self.driver = replay_into(self.bars, self.exchange, self.clock, speed=speed)
+        self.driver = ArrayReplay(self.data, self.exchange, self.clock, speed=speed)
         # reconciliation with the exchange at start (after a resume's recovery) and every
         # ``reconcile_steps`` steps (0: start only; None: off, the backtest)
         reconciler = None if reconcile_steps is None else services.reconciler(
@@ -595,7 +595,7 @@ def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | N
 
 def _run_session(session: Session, progress: bool) -> Any:
     try:
-        with stop_on_signals(session.engine.request_stop):
+        with stop_on_signals(session.engine.request_stop):  # SIGINT/SIGTERM: stop cleanly
             return session.run(progress)
     except DomainError as exc:
         raise _fail(f"run {session.run_id} stopped: {exc}", 1) from None

@@ -1,0 +1,73 @@
+"""The simulated exchange's prices: the last bar and the kept bars of every ticker.
+
+:class:`PriceHistory` is the :class:`~application.ports.PriceFeedPort` half of
+:class:`~adapters.simulated.exchange.SimulatedExchange` (the exchange's ``on_bar`` fills
+``_last`` and ``_hist``), plus the float equity the per-bar curves use.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+from decimal import Decimal
+
+from adapters.simulated.order import _d
+from adapters.simulated.sessions import dt_from_ns, ns_from_dt
+from domain.market import Bar
+
+__all__ = ["PriceHistory"]
+
+
+class PriceHistory:
+    """Last bar per ticker, ``config.history`` kept bars per ticker, float equity."""
+
+    cash_f: float
+    pos_f: dict[str, float]
+    _last: dict[str, tuple[int, float, float, float, float, float]]
+    _hist: dict[str, deque[tuple[int, float, float, float, float, float]]]
+    _unordered: set[str]
+
+    @property
+    def marks(self) -> dict[str, float]:
+        """Return the last close of every ticker seen (floats)."""
+        return {t: r[4] for t, r in self._last.items()}
+
+    def equity_f(self) -> float:
+        """Return equity at the last closes in floats (for per-bar equity curves)."""
+        eq = self.cash_f
+        last = self._last
+        for t, q in self.pos_f.items():
+            if q:
+                eq += q * last[t][4]
+        return eq
+
+    def _price_dec(self, ticker: str) -> Decimal | None:
+        last = self._last.get(ticker)
+        return _d(last[4]) if last is not None else None
+
+    def latest_price(self, ticker: str) -> Decimal | None:
+        """Return the last close of ``ticker``."""
+        return self._price_dec(ticker)
+
+    def latest_bar(self, ticker: str) -> Bar | None:
+        """Return the last bar of ``ticker``."""
+        r = self._last.get(ticker)
+        if r is None:
+            return None
+        return Bar(ticker=ticker, ts=dt_from_ns(r[0]), open=r[1], high=r[2], low=r[3],
+                   close=r[4], volume=r[5])
+
+    def get_bars(self, ticker: str, start: datetime, end: datetime,
+                 timeframe: str = "1Day") -> list[Bar]:
+        """Return the kept bars (``config.history`` per ticker) with ``start <= ts <= end``."""
+        a, b = ns_from_dt(start), ns_from_dt(end)
+        rows = []
+        for r in reversed(self._hist.get(ticker, ())):  # time-ordered: walk back from the end
+            if r[0] < a:
+                if ticker in self._unordered:
+                    continue
+                break
+            if r[0] <= b:
+                rows.append(r)
+        return [Bar(ticker=ticker, ts=dt_from_ns(r[0]), open=r[1], high=r[2], low=r[3],
+                    close=r[4], volume=r[5]) for r in reversed(rows)]
