@@ -322,6 +322,7 @@ def write_report(results: Sequence[Result], out: Path, meta: dict[str, object],
 
 def execute(files: Sequence[str], tests: Sequence[str], jobs: int, sample: int | None,
             seed: int, only: Sequence[str], out: Path) -> list[Result]:
+    out = out.resolve()
     equivalents = load_equivalents()
     everything = collect(files)
     chosen = [m for m in everything if not only or any(o in m.ident for o in only)]
