@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the selected mutants and exit")
     p.add_argument("--show", nargs="*", default=None, help="print the diff of matching mutants")
     p.add_argument("--out", type=Path, default=run.ROOT / "var" / "mutation", help="report folder")
+    p.add_argument("--rescore", type=Path, default=None,
+                   help="re-score a report.json with the current equivalent list (runs nothing)")
     p.add_argument("--fail-under", type=float, default=None, help="exit 1 below this overall score")
     a = p.parse_args(argv)
     if a.jobs < 1:
@@ -54,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             if a.show is not None:
                 print(run.diff(m))
         return 0
-    results = run.execute(files, a.tests, a.jobs, a.sample, a.seed, a.only, a.out)
+    if a.rescore is not None:
+        if not a.rescore.exists():
+            p.error(f"--rescore {a.rescore}: no such report")
+        results = run.rescore(a.rescore, a.out)
+    else:
+        results = run.execute(files, a.tests, a.jobs, a.sample, a.seed, a.only, a.out)
     total = run.score(results).get("TOTAL", {}).get("score", 100.0)
     if a.fail_under is not None and float(total) < a.fail_under:
         print(f"mutation score {total} % is under {a.fail_under} %", file=sys.stderr)

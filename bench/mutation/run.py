@@ -71,6 +71,7 @@ class Equivalent:
     code: str
     mutation: str
     why: str
+    occurrence: int | None = None  # which of identical mutations on the line; None: all
     used: int = 0
 
 
@@ -101,14 +102,16 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[Equivalent]:
         missing = [k for k in ("file", "code", "mutation", "why") if not entry.get(k)]
         if missing:
             raise ValueError(f"{path.name}: entry {i + 1} lacks {', '.join(missing)}")
+        occ = entry.get("occurrence")
         out.append(Equivalent(entry["file"], int(entry.get("line", 0)), entry["code"].strip(),
-                              entry["mutation"], entry["why"]))
+                              entry["mutation"], entry["why"], None if occ is None else int(occ)))
     return out
 
 
 def match_equivalent(m: Mutant, equivalents: Sequence[Equivalent]) -> Equivalent | None:
     for e in equivalents:
-        if e.file == m.path and e.code == m.code and e.mutation == m.description:
+        if e.file == m.path and e.code == m.code and e.mutation == m.description and (
+                e.occurrence is None or e.occurrence == m.occurrence):
             return e
     return None
 
@@ -318,6 +321,28 @@ def write_report(results: Sequence[Result], out: Path, meta: dict[str, object],
                      "why": r.why} for r in results],
     }, indent=1), encoding="utf-8")
     return text
+
+
+def rescore(report: Path, out: Path) -> list[Result]:
+    """Re-read a report.json, apply the current equivalent list and write the report again."""
+    data = json.loads(report.read_text(encoding="utf-8"))
+    equivalents = load_equivalents()
+    results = []
+    for r in data["mutants"]:
+        occurrence = int(r["id"].rsplit("#", 1)[1])
+        m = Mutant(r["file"], r["line"], r["line"], occurrence, r["mutation"], r["code"], "")
+        e = match_equivalent(m, equivalents)
+        if e is not None:
+            e.used += 1
+            results.append(Result(m, "equivalent", why=e.why))
+        else:
+            status = "survived" if r["status"] == "equivalent" else r["status"]
+            results.append(Result(m, status, r["tests_run"], r["seconds"], killer=r["killer"]))
+    meta = dict(data["meta"])
+    meta["rescored"] = f"with the equivalent list of {time.strftime('%Y-%m-%d %H:%M')}"
+    text = write_report(results, out, meta, equivalents)
+    print(text.split("## Surviving")[0])
+    return results
 
 
 def execute(files: Sequence[str], tests: Sequence[str], jobs: int, sample: int | None,

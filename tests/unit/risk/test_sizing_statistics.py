@@ -159,9 +159,10 @@ def test_thin_volume_shrinks_even_a_capped_size() -> None:
 
 def test_every_method_is_capped() -> None:
     cfg = SizingConfig(fixed_pct=D("0.5"), max_pct=D("0.2"))
-    assert size_position("fixed", EQ, D(10), config=cfg).fraction == D("0.2")
-    assert size_position("fixed", EQ, D(10), config=SizingConfig(fixed_pct=D("0.2"),
-                                                                  max_pct=D("0.2"))).fraction == D("0.2")
+    capped = size_position("fixed", EQ, D(10), config=cfg)
+    assert capped.fraction == D("0.2") and capped.reason.endswith("; capped at 20.00%")
+    at_cap = size_position("fixed", EQ, D(10), config=SizingConfig(fixed_pct=D("0.2"), max_pct=D("0.2")))
+    assert at_cap.fraction == D("0.2") and "capped" not in at_cap.reason
 
 
 def _stats(trades: int, wins: int, win: str = "0.1", loss: str = "0.05") -> TradeStats:
