@@ -55,6 +55,12 @@ def test_account_of_a_mixed_book_and_a_missing_price() -> None:
     assert acct.buying_power == D(10_000) - D(2200)
 
 
+def test_a_position_worth_less_than_a_dollar_is_still_long() -> None:
+    led = Ledger(cash=D(10))
+    led.apply_fill(fill("a", "buy", 1, D("0.5")))
+    assert led.market_values({}) == (D("0.5"), 0)
+
+
 def test_buying_power_never_goes_below_zero() -> None:
     led = Ledger(cash=D(1000))
     led.apply_fill(fill("a", "buy", 100, 50))  # cash -4000, long 5000

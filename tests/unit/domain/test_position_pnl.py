@@ -164,6 +164,12 @@ def test_excursions_of_a_long_follow_the_bar_range() -> None:
     assert p.version == 4
 
 
+def test_a_one_share_position_tracks_its_excursions_too() -> None:
+    p = opened("short", 1, 100)
+    p.mark(D(97), T0, high=D(104), low=D(96))
+    assert (p.max_unrealized_pnl, p.min_unrealized_pnl, p.extreme_price) == (D(4), D(-4), D(96))
+
+
 # --- trailing stops -------------------------------------------------------------------------------
 def test_a_short_trailing_stop_arms_at_exactly_the_activation_and_then_only_tightens() -> None:
     p = opened("short", 10, 100, stop_loss=D(110), trailing=TRAIL)
@@ -239,6 +245,7 @@ def test_a_target_triggers_on_a_touch_and_a_gap_fills_at_the_open(
     ev = p.check_exit(T0, *bar)
     assert ev is not None and (ev.reason, ev.trigger_price, ev.level) == (ExitReason.TAKE_PROFIT,
                                                                           price, tp)
+    assert ev.was_trailing is False
 
 
 def test_a_short_target_not_reached_and_the_stop_first_when_both_lie_in_the_bar() -> None:

@@ -91,6 +91,12 @@ def test_a_short_entry_is_held_to_the_cluster_cap(held: Decimal, verdict: Verdic
     assert rule(uncorrelated, "correlation_cluster").value == D("0.1")
 
 
+def test_gross_exposure_counts_an_existing_holding_once_when_adding_to_it() -> None:
+    d = check(short(50), [Holding("AAPL", D(-50), D(100)), Holding("MSFT", D(200), D(100))])
+    assert rule(d, "gross_exposure").value == D("0.3")  # |-100 x 100| + 200 x 100
+    assert rule(d, "net_exposure").value == D("0.1")
+
+
 # --- buying power: adds and flips ---------------------------------------------------------------
 @pytest.mark.parametrize(("bp", "verdict"), [(D("5005"), Verdict.APPROVED),
                                              (D("5004.99"), Verdict.REJECTED)])
@@ -169,12 +175,13 @@ def test_stop_distance_of_a_short(stop: Decimal, rejected: set[str]) -> None:
     d = check(it)
     assert {r.rule for r in d.rejections} == rejected
     if "stop_loss_side" in rejected:
-        assert "above" in rule(d, "stop_loss_side").message
+        assert "must lie above the entry" in rule(d, "stop_loss_side").message
 
 
 def test_a_stop_is_required_unless_configured_otherwise() -> None:
     it = OrderIntent(ticker="AAPL", side="buy", quantity=D(10), price=D(100))
     assert [r.rule for r in check(it).rejections] == ["stop_loss_required"]
+    assert rule(check(it), "stop_loss_required").value == "none"
     relaxed = RiskPolicy(RiskConfig(require_stop_loss=False))
     d = check(it, policy=relaxed)
     assert d.approved and not [c for c in d.checks if c.rule.startswith("stop")]
@@ -233,6 +240,7 @@ def test_daily_loss_and_drawdown_reject_at_exactly_the_limit() -> None:
 def test_no_equity_rejects_with_the_equity_rule_only() -> None:
     d = POLICY.check(buy(10), account(D(0), D(0)), [], market({"AAPL": D(100)}))
     assert [c.rule for c in d.checks] == ["trading_state", "equity"]
+    assert "account equity" in rule(d, "equity").message
     assert d.verdict is Verdict.REJECTED
 
 
@@ -240,6 +248,7 @@ def test_no_equity_rejects_with_the_equity_rule_only() -> None:
 @pytest.mark.parametrize(("held", "side", "qty", "reduces"), [
     (D(30), "sell", D(30), True), (D(30), "sell", D(31), False), (D(30), "buy", D(1), False),
     (D(-30), "buy", D(30), True), (D(-30), "buy", D(31), False), (D(-30), "sell", D(1), False),
+    (D(1), "sell", D(1), True), (D(-1), "buy", D(1), True),
 ])
 def test_reduces_position(held: Decimal, side: str, qty: Decimal, reduces: bool) -> None:
     it = OrderIntent(ticker="AAPL", side=side, quantity=qty, price=D(100))
@@ -256,7 +265,10 @@ def test_protective_exits_while_halted_follow_the_configuration() -> None:
     assert not check(exit_, book, policy=strict, state=RiskState.HALTED).approved
     plain_exit = OrderIntent(ticker="AAPL", side="sell", quantity=D(10), price=D(100), purpose="exit")
     assert not check(plain_exit, book, state=RiskState.HALTED).approved
-    assert check(plain_exit, book, state=RiskState.REDUCING).approved
+    reducing = check(plain_exit, book, state=RiskState.REDUCING)
+    assert reducing.approved
+    assert "risk-reducing order in trading state reducing allowed under" in \
+        rule(reducing, "trading_state").message
     assert rule(check(plain_exit, book), "reduces_risk").value == D(10)
 
 

@@ -149,7 +149,9 @@ def test_volatility_size_and_its_fallback() -> None:
     (D("0.8"), D(160)), (D("0.5"), D(100)), (D("0.2"), D(100)),  # floored at 0.5
 ])
 def test_thin_volume_shrinks_the_volatility_size(rvol: Decimal | None, quantity: Decimal) -> None:
-    assert size_position("volatility", EQ, D(20), atr=D("2.5"), rvol=rvol).quantity == quantity
+    r = size_position("volatility", EQ, D(20), atr=D("2.5"), rvol=rvol)
+    assert r.quantity == quantity
+    assert ("RVOL" in r.reason) is (rvol is not None and rvol < 1)
 
 
 def test_thin_volume_shrinks_even_a_capped_size() -> None:
@@ -172,7 +174,9 @@ def _stats(trades: int, wins: int, win: str = "0.1", loss: str = "0.05") -> Trad
 def test_kelly_needs_its_minimum_sample() -> None:
     below = size_position("kelly", EQ, D(10), stats=_stats(29, 15))
     assert (below.used, below.fraction) == ("fixed", D("0.05"))
-    assert size_position("kelly", EQ, D(10)).used == "fixed"
+    nothing = size_position("kelly", EQ, D(10))
+    assert nothing.used == "fixed" and "kelly needs 30 closed trades, has 0" in nothing.reason
+    assert "has 29" in below.reason
     at = size_position("kelly", EQ, D(10), stats=_stats(30, 15))
     # p = 0.5, b = 2: kelly 0.25, half of it 0.125, capped at 0.10.
     assert (at.used, at.fraction) == ("kelly", D("0.10"))
