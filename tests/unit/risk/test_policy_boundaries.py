@@ -240,7 +240,7 @@ def test_daily_loss_and_drawdown_reject_at_exactly_the_limit() -> None:
 def test_no_equity_rejects_with_the_equity_rule_only() -> None:
     d = POLICY.check(buy(10), account(D(0), D(0)), [], market({"AAPL": D(100)}))
     assert [c.rule for c in d.checks] == ["trading_state", "equity"]
-    assert "account equity" in rule(d, "equity").message
+    assert rule(d, "equity").message == "equity: account equity $0.00 must exceed limit $0.00"
     assert d.verdict is Verdict.REJECTED
 
 
