@@ -315,3 +315,19 @@ def test_every_field_survives_the_record_round_trip(s: BreakerState) -> None:
 
 def test_an_empty_record_is_the_initial_state() -> None:
     assert BreakerState.from_record({}) == BreakerState()
+
+
+def test_the_messages_of_trips_and_warnings() -> None:
+    s, (warn,) = CB.record_trade(BreakerState(consecutive_losses=3), D(-1), T0)
+    assert warn.message == ("consecutive_losses: losing trades in a row 4 is 80.00% of limit 5 "
+                            "(warning at 80.00%)")
+    _, (trip,) = CB.record_trade(s, D(-1), T0)
+    assert trip.message == "consecutive_losses: losing trades in a row 5 reached limit 5; trading reducing"
+    _, (stale,) = CB.check_prices(BreakerState(), {"MSFT": 301.0}, T0)
+    assert stale.message == "stale_prices: age of the MSFT price 301s reached limit 300s; trading reducing"
+    b = BreakerState()
+    for i in range(4):
+        b, events = CB.record_broker_call(b, False, T0 + timedelta(seconds=i))
+    assert [e.message for e in events] == [
+        "broker_error_rate: failed broker calls (4 calls in 300s) 100.00% reached limit 50.00%; "
+        "trading halted"]

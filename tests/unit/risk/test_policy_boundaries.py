@@ -333,3 +333,62 @@ def test_a_zero_limit_has_zero_usage_and_nothing_held_is_ok() -> None:
     assert all(x.status == "ok" and x.value == 0 for x in lim.values())
     nothing = POLICY.limits(account(D(0), D(0)), [Holding("AAPL", D(1), D(100))], None, BreakerState())
     assert {x.name: x.value for x in nothing}["gross_exposure"] == 0
+
+
+# --- the messages people read ---------------------------------------------------------------------
+def test_every_rule_message_of_an_order_that_breaks_most_rules() -> None:
+    it = OrderIntent(ticker="AAPL", side="buy", quantity=D(2000), price=D(100), stop_loss=D("99.5"))
+    quote = Quote(price=D(90), ts=NOW - timedelta(seconds=400), day_low=D(80), day_high=D(95))
+    mkt = MarketView(now=NOW, quotes={"AAPL": quote}, returns=CORRELATED)
+    state = BreakerState(day_start_equity=D(200_000), peak_equity=D(300_000))
+    d = POLICY.check(it, account(EQ, D(1000)), [Holding("MSFT", D(500), D(100))], mkt, state)
+    assert {c.rule: c.message for c in d.checks} == {
+        "trading_state": "trading_state: trading state active is limit active",
+        "max_position_pct": "max_position_pct: order value $200,000.00 is 200.00% of equity vs limit 10.00%",
+        "min_position_value": "min_position_value: order value $200,000.00 vs minimum limit $100.00",
+        "stop_distance_min": "stop_distance_min: stop distance 0.50% vs minimum limit 2.00%",
+        "stop_distance_max": "stop_distance_max: stop distance 0.50% vs maximum limit 20.00%",
+        "price_deviation": "price_deviation: entry 100 deviates from current 90 by 11.11% vs limit 5.00%",
+        "stale_price": "stale_price: age of the AAPL price 400s vs limit 300s",
+        "day_range": "day_range: entry 100 lies outside the day's range (limit 80-95)",
+        "buying_power": "buying_power: required with 0.10% buffer $200,200.00 vs buying power limit "
+                        "$1,000.00",
+        "ticker_concentration": "ticker_concentration: AAPL exposure after the order 200.00% exceeds "
+                                "limit 10.00%",
+        "gross_exposure": "gross_exposure: gross exposure after the order 250.00% exceeds limit 150.00%",
+        "net_exposure": "net_exposure: |net exposure| after the order 250.00% exceeds limit 100.00%",
+        "max_open_positions": "max_open_positions: open positions after the order 2 within limit 10",
+        "correlation_cluster": "correlation_cluster: exposure of correlated cluster [AAPL,MSFT] after "
+                               "the order 250.00% exceeds limit 25.00%",
+        "daily_loss": "daily_loss: loss from the day's starting equity 50.00% exceeds limit 3.00%",
+        "drawdown": "drawdown: drawdown from peak equity 66.67% exceeds limit 10.00%",
+    }
+
+
+def test_messages_of_the_states_stops_and_warnings() -> None:
+    entry = OrderIntent(ticker="AAPL", side="buy", quantity=D(10), price=D(100), stop_loss=D(101))
+    reducing = check(entry, state=RiskState.REDUCING)
+    assert rule(reducing, "trading_state").message == (
+        "trading_state: trading state reducing accepts exits only (limit: exits only); a entry buy "
+        "of 10 AAPL does not reduce a position")
+    assert rule(reducing, "stop_loss_side").message == (
+        "stop_loss_side: stop-loss of a buy must lie below the entry: stop 101 vs entry limit 100")
+    bare = OrderIntent(ticker="AAPL", side="buy", quantity=D(1), price=D(100))
+    halted = POLICY.check(bare, account(EQ), [], MarketView(now=NOW), RiskState.HALTED)
+    assert rule(halted, "trading_state").message == (
+        "trading_state: trading state halted accepts nothing new (limit: nothing new until a "
+        "recorded resume); rejected entry buy of 1 AAPL")
+    assert rule(halted, "stop_loss_required").message == (
+        "stop_loss_required: stop-loss on the entry: none required: limit a stop-loss")
+    assert rule(halted, "price_known").message == (
+        "price_known: current price of AAPL: none required: limit a current price")
+    warned = check(short(100), [Holding("MSFT", D(-1200), D(100))])
+    assert rule(warned, "gross_exposure").message == (
+        "gross_exposure: gross exposure after the order 130.00% is at 86.67% of limit 150.00%")
+    protective = OrderIntent(ticker="AAPL", side="sell", quantity=D(10), price=D(100),
+                             purpose="protective")
+    held = [Holding("AAPL", D(10), D(100))]
+    assert rule(check(protective, held, state=RiskState.HALTED), "trading_state").message == (
+        "trading_state: protective exit in trading state halted allowed under limit protective exits only")
+    assert rule(check(protective, held), "reduces_risk").message == (
+        "reduces_risk: exit quantity 10 within held limit 10")
