@@ -64,7 +64,7 @@ def test_defaults_before_any_mark_use_the_entry_price() -> None:
     p = Position(position_id="p", ticker="AAPL", side=PositionSide.LONG, opened_at=T0)
     assert (p.is_open, p.unrealized_pnl_pct(D(5)), p.market_value()) == (False, 0, 0)
     p.apply_fill(fill(0, "buy", 4, 25))
-    assert p.is_open and p.last_price == D(25)
+    assert p.is_open and p.last_price == D(25) and p.extreme_price == D(25)
     assert (p.market_value(), p.unrealized_pnl(), p.unrealized_pnl_pct()) == (D(100), 0, 0)
 
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from domain.errors import InvalidInput
 from domain.events import RiskState
 from domain.risk import BreakerState, CircuitBreaker, RiskConfig
 from domain.risk.breaker import escalate, more_restrictive
@@ -331,3 +332,25 @@ def test_the_messages_of_trips_and_warnings() -> None:
     assert [e.message for e in events] == [
         "broker_error_rate: failed broker calls (4 calls in 300s) 100.00% reached limit 50.00%; "
         "trading halted"]
+
+
+NAIVE = datetime(2024, 1, 2, 15)  # noqa: DTZ001
+
+
+@pytest.mark.parametrize("call", [
+    lambda: CB.record_trade(BreakerState(), D(-1), NAIVE),
+    lambda: CB.record_broker_call(BreakerState(), False, NAIVE),
+    lambda: CB.check_prices(BreakerState(), {"AAPL": 1.0}, NAIVE),
+    lambda: CB.kill(BreakerState(), "ana", "x", NAIVE),
+    lambda: CB.kill_executed(BreakerState(), NAIVE),
+    lambda: CB.resume(BreakerState(), "ana", "x", NAIVE),
+], ids=["record_trade", "record_broker_call", "check_prices", "kill", "kill_executed", "resume"])
+def test_every_transition_refuses_a_naive_time(call: object) -> None:
+    with pytest.raises(InvalidInput, match="ts"):
+        call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("by", ["", "   "])
+def test_kill_needs_a_name(by: str) -> None:
+    with pytest.raises(InvalidInput, match="by"):
+        CB.kill(BreakerState(), by, "x", T0)
