@@ -127,6 +127,7 @@ def test_a_fill_id_is_applied_once() -> None:
 def test_position_ids_are_deterministic_per_fill() -> None:
     a = default_position_id(fill("a", "buy", 1, 1))
     assert a == default_position_id(fill("a", "sell", 2, 3)) and a.startswith("pos-")
+    assert len(a) == len("pos-") + 20
     assert a != default_position_id(fill("b", "buy", 1, 1))
     assert a != default_position_id(fill("a", "buy", 1, 1, ticker="MSFT"))
     led = Ledger(cash=D(0), position_id_for=lambda f: f"my-{f.fill_id}")
