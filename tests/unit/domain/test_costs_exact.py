@@ -39,6 +39,7 @@ def test_slippage_is_symmetric_and_proportional(reference: float, slip: float) -
 @pytest.mark.parametrize(("kwargs", "expected"), [
     ({"bps": 10.0}, 5.0),  # 100 x $50 x 0.1 %
     ({"per_share": 0.01}, 1.0),
+    ({"per_share": 0.001}, 0.1),  # no minimum unless one is given
     ({"per_order": 1.5}, 1.5),
     ({"bps": 10.0, "per_share": 0.01, "per_order": 1.5}, 7.5),
     ({"per_share": 0.004, "minimum": 1.0}, 1.0),  # 0.40 lifted to the minimum

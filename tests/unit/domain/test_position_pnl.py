@@ -165,9 +165,19 @@ def test_excursions_of_a_long_follow_the_bar_range() -> None:
 
 
 def test_a_one_share_position_tracks_its_excursions_too() -> None:
-    p = opened("short", 1, 100)
+    p = opened("short", 1, 100, stop_loss=D(103))
     p.mark(D(97), T0, high=D(104), low=D(96))
     assert (p.max_unrealized_pnl, p.min_unrealized_pnl, p.extreme_price) == (D(4), D(-4), D(96))
+    assert p.unrealized_pnl_pct() == D("0.03")
+    ev = p.check_exit(T0, D(100), D(103), D(99))
+    assert ev is not None and ev.trigger_price == D(103)
+
+
+@pytest.mark.parametrize(("exit_", "win"), [(D(100), False), (D("100.5"), True), (D("99.5"), False)])
+def test_a_win_is_any_positive_net_pnl(exit_: Decimal, win: bool) -> None:
+    p = opened("long", 1, 100)
+    p.apply_fill(fill(1, "sell", 1, exit_))
+    assert p.close(T0).is_win is win
 
 
 # --- trailing stops -------------------------------------------------------------------------------
@@ -273,8 +283,10 @@ def test_non_price_exits_fire_once_and_never_on_a_flat_position() -> None:
     ev = p.trigger_exit(ExitReason.KILL_SWITCH, D(99), T0)
     assert ev is not None and (ev.reason, ev.trigger_price, ev.level) == (ExitReason.KILL_SWITCH,
                                                                           D(99), None)
+    assert ev.was_trailing is False and p.version == 2
     assert p.trigger_exit(ExitReason.MANUAL, D(99), T0) is None
     p.cancel_exit()
+    assert p.version == 3 and p.exit_pending is None
     p.apply_fill(fill(1, "sell", 1, 99))
     assert p.trigger_exit(ExitReason.MANUAL, D(99), T0) is None
     assert p.check_exit(T0, D(1), D(1000), D(1)) is None

@@ -265,6 +265,8 @@ def test_fractions_are_zero_when_unknown_up_or_on_a_non_positive_baseline() -> N
     down = BreakerState(day_start_equity=D(200), peak_equity=D(400), last_equity=D(150))
     assert (down.daily_loss_pct, down.drawdown_pct) == (D("0.25"), D("0.625"))
     assert BreakerState().broker_error_rate() == (0, 0)
+    small = BreakerState(day_start_equity=D("0.5"), peak_equity=D("0.8"), last_equity=D("0.4"))
+    assert (small.daily_loss_pct, small.drawdown_pct) == (D("0.2"), D("0.5"))
 
 
 def test_escalation_order() -> None:
@@ -346,7 +348,7 @@ NAIVE = datetime(2024, 1, 2, 15)  # noqa: DTZ001
     lambda: CB.resume(BreakerState(), "ana", "x", NAIVE),
 ], ids=["record_trade", "record_broker_call", "check_prices", "kill", "kill_executed", "resume"])
 def test_every_transition_refuses_a_naive_time(call: object) -> None:
-    with pytest.raises(InvalidInput, match="ts"):
+    with pytest.raises(InvalidInput, match=r"^invalid ts:"):
         call()  # type: ignore[operator]
 
 

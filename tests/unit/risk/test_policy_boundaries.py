@@ -59,10 +59,13 @@ def test_a_short_entry_is_held_to_the_ticker_cap() -> None:
 
 
 @pytest.mark.parametrize(("held_short", "verdict"), [
+    (D(-1100), Verdict.WARNING),  # exactly the warning level, 80 % of the cap
+    (D(-1099), Verdict.APPROVED),
     (D(-1400), Verdict.WARNING),  # 140 000 + 10 000 = exactly the 150 % gross cap
     (D(-1401), Verdict.REJECTED),
 ])
 def test_a_short_entry_is_held_to_the_gross_cap(held_short: Decimal, verdict: Verdict) -> None:
+    """Also: the warning starts at exactly 80 % of the cap (120 %)."""
     d = check(short(100, ticker="AAPL"), [Holding("MSFT", held_short, D(100))])
     assert rule(d, "gross_exposure").verdict is verdict
     assert rule(d, "gross_exposure").value == (-held_short * 100 + 10_000) / EQ
@@ -126,6 +129,8 @@ def test_adding_to_a_short_and_flipping_a_short_to_a_long() -> None:
     assert rule(flip, "buying_power").value == D("2002.000")
     new = check(buy(7), bp=D(0))
     assert rule(new, "buying_power").value == D("700.700")
+    fractional = check(buy(D(1), D(100)), [Holding("AAPL", D("0.5"), D(100))], bp=D(0))
+    assert rule(fractional, "buying_power").value == D("100.100")  # 0.5 -> 1.5 adds 1 share
 
 
 @given(held=st.integers(-500, 500).filter(bool), qty=st.integers(1, 500),
@@ -329,10 +334,14 @@ def test_limit_status_labels(value: Decimal, status: str) -> None:
 def test_a_zero_limit_has_zero_usage_and_nothing_held_is_ok() -> None:
     s = LimitStatus("x", D(0), D(0), Unit.COUNT, D("0.8"))
     assert (s.usage, s.status) == (0, "ok")
+    assert LimitStatus("x", D(0), D(1), Unit.PCT, D(0)).status == "ok"  # nothing used: no warning
     lim = _limits([])
     assert all(x.status == "ok" and x.value == 0 for x in lim.values())
     nothing = POLICY.limits(account(D(0), D(0)), [Holding("AAPL", D(1), D(100))], None, BreakerState())
     assert {x.name: x.value for x in nothing}["gross_exposure"] == 0
+    tiny = POLICY.limits(account(D("0.5"), D(0)), [Holding("AAPL", D(1), D("0.25"))], None,
+                         BreakerState())
+    assert {x.name: x.value for x in tiny}["gross_exposure"] == D("0.5")
 
 
 # --- the messages people read ---------------------------------------------------------------------

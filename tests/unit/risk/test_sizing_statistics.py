@@ -86,6 +86,7 @@ def test_statistics_of_nothing() -> None:
 @pytest.mark.parametrize(("stats", "kelly"), [
     (TradeStats(trades=4, wins=4, avg_win_pct=D("0.1"), avg_loss_pct=D(0)), D(1)),  # limit p
     (TradeStats(trades=4, wins=0, avg_win_pct=D(0), avg_loss_pct=D(0)), D(0)),
+    (TradeStats(trades=4, wins=2, avg_win_pct=D(0), avg_loss_pct=D(0)), D(0)),  # wins of nothing
     (TradeStats(trades=4, wins=2, avg_win_pct=D(0), avg_loss_pct=D("0.1")), D(-1)),  # b == 0
     (TradeStats(trades=4, wins=3, avg_win_pct=D("0.1"), avg_loss_pct=D("0.2")), D("0.25")),
     (TradeStats(trades=4, wins=1, avg_win_pct=D("0.1"), avg_loss_pct=D("0.1")), D("-0.5")),
@@ -188,6 +189,8 @@ def test_kelly_needs_its_minimum_sample() -> None:
 def test_kelly_without_edge_sizes_zero() -> None:
     r = size_position("kelly", EQ, D(10), stats=_stats(30, 10))  # p 1/3, b 2: kelly exactly 0
     assert (r.used, r.fraction, r.quantity) == ("kelly", 0, 0)
+    even = size_position("kelly", EQ, D(10), stats=_stats(30, 15, "0.1", "0.1"))  # p 0.5, b 1
+    assert (even.fraction, even.reason) == (0, "kelly 0.0000 <= 0: no edge, no trade")
 
 
 def test_quantities_round_down_to_whole_or_fractional_shares() -> None:
@@ -216,10 +219,23 @@ def test_size_never_exceeds_the_cap_and_whole_shares_round_down(
     ({"min_confidence": D("-0.1")}, "min_confidence"), ({"kelly_min_trades": 0}, "kelly_min_trades"),
     ({"kelly_min_trades": True}, "kelly_min_trades"), ({"atr_multiple": D(0)}, "atr_multiple"),
     ({"rvol_floor": D("1.5")}, "rvol_floor"), ({"max_pct": D(2)}, "max_pct"),
+    ({"risk_per_trade_pct": D(0)}, "risk_per_trade_pct"), ({"confidence_pct": D(0)}, "confidence_pct"),
+    ({"kelly_fraction": D(0)}, "kelly_fraction"), ({"kelly_cap": D(0)}, "kelly_cap"),
 ])
 def test_bad_sizing_parameters_name_the_field(kwargs: dict[str, object], field: str) -> None:
-    with pytest.raises(InvalidInput, match=field):
+    with pytest.raises(InvalidInput, match=rf"^invalid {field}:"):
         SizingConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"equity": "lots"}, "equity"), ({"confidence": "sure"}, "confidence"),
+    ({"rvol": "thin", "atr": D(1)}, "rvol"), ({"atr": "wide"}, "atr"), ({"price": D(0)}, "price"),
+])
+def test_bad_sizing_inputs_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    args: dict[str, object] = {"equity": EQ, "price": D(10), **kwargs}
+    equity, price = args.pop("equity"), args.pop("price")
+    with pytest.raises(InvalidInput, match=rf"^invalid {field}:"):
+        size_position("volatility", equity, price, **args)  # type: ignore[arg-type]
 
 
 def test_sizing_parameter_bounds_are_inclusive_where_documented() -> None:
