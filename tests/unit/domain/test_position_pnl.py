@@ -327,3 +327,10 @@ def test_trailing_fractions_lie_strictly_between_zero_and_one(bad: Decimal) -> N
 def test_position_side_for() -> None:
     assert position_side_for(Side.BUY) is PositionSide.LONG
     assert position_side_for(Side.SELL) is PositionSide.SHORT
+
+
+def test_a_one_dollar_entry_is_tracked_like_any_other() -> None:
+    p = opened("long", 10, 1)
+    p.mark(D("1.1"), T0, high=D("1.2"), low=D("0.9"))
+    assert p.unrealized_pnl_pct() == D("0.1")
+    assert (p.max_unrealized_pnl, p.min_unrealized_pnl) == (D(2), D(-1))
