@@ -307,7 +307,7 @@ def write_report(results: Sequence[Result], out: Path, meta: dict[str, object],
     for r in sorted(eq, key=lambda r: (r.mutant.path, r.mutant.line)):
         lines.append(f"- `{r.mutant.path}:{r.mutant.line}` {r.mutant.description} — {r.why}")
     stale = [e for e in equivalents if e.used == 0 and e.file in {r.mutant.path for r in results}]
-    if stale and meta.get("sampled") == "no":
+    if stale and meta.get("sampled") == "no" and meta.get("only") in (None, "-"):
         lines += ["", "## Equivalent entries that matched no mutant (stale: review them)", ""]
         lines += [f"- `{e.file}` {e.mutation} — `{e.code}`" for e in stale]
     text = "\n".join(lines) + "\n"
