@@ -318,9 +318,9 @@ def test_exits_on_the_right_side_are_kept_and_any_level_is_taken_before_an_entry
 
 @pytest.mark.parametrize("bad", [D(0), D(1), D(-1)])
 def test_trailing_fractions_lie_strictly_between_zero_and_one(bad: Decimal) -> None:
-    with pytest.raises(InvalidInput, match="activation_pct"):
+    with pytest.raises(InvalidInput, match=r"^invalid activation_pct:"):
         TrailingStopConfig(activation_pct=bad)
-    with pytest.raises(InvalidInput, match="trail_pct"):
+    with pytest.raises(InvalidInput, match=r"^invalid trail_pct:"):
         TrailingStopConfig(trail_pct=bad)
 
 

@@ -77,6 +77,11 @@ def test_statistics_count_a_loss_after_costs_as_a_loss() -> None:
     assert (s.wins, s.avg_win_pct, s.avg_loss_pct) == (0, 0, D("0.001"))
 
 
+def test_a_net_gain_under_a_dollar_is_still_a_win() -> None:
+    s = TradeStats.from_closed([closed(D(100), D("100.05"), D(10))])  # +0.50
+    assert (s.wins, s.avg_win_pct, s.avg_loss_pct) == (1, D("0.0005"), 0)
+
+
 def test_statistics_of_nothing() -> None:
     s = TradeStats.from_closed([])
     assert (s.trades, s.wins, s.win_rate, s.payoff, s.kelly) == (0, 0, 0, None, 0)
