@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench mutation mutate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ test: lint
 ## bench: the benchmarks in bench/ (comparisons with peers); results go to var/bench/.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## mutation: mutation testing of the domain core (not part of `make test`); report in var/mutation/.
+##   MUTATION_ARGS="--sample 150 --jobs 2" samples; "--files breaker" picks files (see docs/testing.md).
+MUTATION_ARGS ?=
+mutation: $(STAMP)
+	$(BIN)/python -m bench.mutation $(MUTATION_ARGS)
+
+mutate: mutation
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
