@@ -165,9 +165,6 @@ def test_the_state_table() -> None:
     assert set(ORDER_STATE_TABLE) & TERMINAL_STATUSES == set()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "domain/orders.py Order._apply_fill recomputes the average from the rounded previous "
-    "average (avg * filled_qty), so after several fills it drifts from notional / quantity"))
 def test_the_average_fill_price_is_exactly_total_notional_over_quantity() -> None:
     o = order(100)
     fills = [(10, 254), (32, 1), (14, 217), (1, 1)]
