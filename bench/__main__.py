@@ -3,7 +3,8 @@
 Names: ``replay`` (bench/bench_replay.py: simulated exchange vs backtrader, backtesting.py,
 vectorbt, NautilusTrader), ``env`` (bench/bench_env.py: the RL environment) and ``latency``
 (bench/bench_latency.py: signal -> order accepted by the simulated exchange, in SQLite) and
-``backtest`` (bench/bench_backtest.py: ``catalyst backtest`` vs the bare replay). With no
+``backtest`` (bench/bench_backtest.py: ``catalyst backtest`` vs the bare replay) and
+``webhook`` (bench/bench_webhook.py: alerts acknowledged per second and latency). With no
 name, every benchmark runs with its defaults. Arguments after ``--`` go to the single
 benchmark named (e.g. ``python -m bench replay -- --no-peers``).
 """
@@ -37,6 +38,12 @@ def _backtest(argv: list[str]) -> None:
     bench_backtest.main(argv)
 
 
+def _webhook(argv: list[str]) -> None:
+    from bench import bench_webhook
+
+    bench_webhook.main(argv)
+
+
 def _latency(argv: list[str]) -> None:
     from bench import bench_latency
 
@@ -45,7 +52,8 @@ def _latency(argv: list[str]) -> None:
 
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {"replay": _replay, "env": _env,
                                                       "latency": _latency,
-                                                      "backtest": _backtest}
+                                                      "backtest": _backtest,
+                                                      "webhook": _webhook}
 
 
 def main(argv: list[str] | None = None) -> int:
