@@ -6,9 +6,27 @@ Bars carry floats: they are analytics inputs and travel in bulk as arrays on the
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import attrs
+
+from domain.errors import InvalidInput
+
+_TIMEFRAME = re.compile(r"^(\d+)\s*(Min|Hour|Day|Week|Month)$", re.IGNORECASE)
+TIMEFRAME_UNITS = ("min", "hour", "day", "week", "month")
+
+
+def parse_timeframe(text: str) -> tuple[int, str]:
+    """Return ``(amount, unit)`` of a bar size such as ``1Min``, ``15Min``, ``1Hour``, ``1Day``.
+
+    The unit is one of :data:`TIMEFRAME_UNITS`; anything else raises :class:`InvalidInput`
+    naming the field ``timeframe``, so every price feed refuses a misspelt bar size alike.
+    """
+    m = _TIMEFRAME.match(text.strip()) if isinstance(text, str) else None
+    if not m or int(m.group(1)) < 1:
+        raise InvalidInput("timeframe", text, "like 1Min, 5Min, 1Hour, 1Day, 1Week or 1Month")
+    return int(m.group(1)), m.group(2).lower()
 
 
 @attrs.frozen(slots=True)

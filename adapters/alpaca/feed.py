@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -20,18 +19,16 @@ from adapters.alpaca.limits import Backoff, TokenBucket
 from adapters.alpaca.mapping import dec, parse_bar
 from domain.errors import BrokerError, InvalidInput
 from domain.market import Bar
+from domain.market import parse_timeframe as domain_timeframe
 
-_TF = re.compile(r"^(\d+)\s*(Min|Hour|Day|Week|Month)$", re.IGNORECASE)
 _UNITS = {"min": TimeFrameUnit.Minute, "hour": TimeFrameUnit.Hour, "day": TimeFrameUnit.Day,
           "week": TimeFrameUnit.Week, "month": TimeFrameUnit.Month}
 
 
 def parse_timeframe(text: str) -> TimeFrame:
     """Return alpaca-py's TimeFrame for ``1Min``, ``15Min``, ``1Hour``, ``1Day``, ``1Week``..."""
-    m = _TF.match(text.strip())
-    if not m:
-        raise InvalidInput("timeframe", text, "like 1Min, 5Min, 1Hour, 1Day, 1Week or 1Month")
-    return TimeFrame(int(m.group(1)), _UNITS[m.group(2).lower()])
+    amount, unit = domain_timeframe(text)
+    return TimeFrame(amount, _UNITS[unit])
 
 
 class AlpacaPriceFeed:

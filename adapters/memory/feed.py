@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from domain.market import Bar
+from domain.market import Bar, parse_timeframe
 from domain.values import dec
 
 
@@ -39,7 +39,8 @@ class InMemoryPriceFeed:
     def get_bars(
         self, ticker: str, start: datetime, end: datetime, timeframe: str = "1Day"
     ) -> list[Bar]:
-        """Return bars of ``ticker`` with ``start <= ts <= end``."""
+        """Return bars of ``ticker`` with ``start <= ts <= end`` (as stored: not resampled)."""
+        parse_timeframe(timeframe)
         s = self._bars.get(ticker, [])
         keys = [b.ts for b in s]
         return s[bisect.bisect_left(keys, start): bisect.bisect_right(keys, end)]

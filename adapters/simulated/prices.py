@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from adapters.simulated.order import _d
 from adapters.simulated.sessions import dt_from_ns, ns_from_dt
-from domain.market import Bar
+from domain.market import Bar, parse_timeframe
 
 __all__ = ["PriceHistory"]
 
@@ -59,7 +59,12 @@ class PriceHistory:
 
     def get_bars(self, ticker: str, start: datetime, end: datetime,
                  timeframe: str = "1Day") -> list[Bar]:
-        """Return the kept bars (``config.history`` per ticker) with ``start <= ts <= end``."""
+        """Return the kept bars (``config.history`` per ticker) with ``start <= ts <= end``.
+
+        The exchange keeps the bars it was fed, whatever their size; ``timeframe`` is checked
+        (a misspelt bar size is refused like every feed refuses it) but not resampled.
+        """
+        parse_timeframe(timeframe)
         a, b = ns_from_dt(start), ns_from_dt(end)
         rows = []
         for r in reversed(self._hist.get(ticker, ())):  # time-ordered: walk back from the end

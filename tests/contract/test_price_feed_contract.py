@@ -143,18 +143,7 @@ def test_pf09_get_bars_accepts_the_default_daily_timeframe_by_name(h: FeedHarnes
     assert [b.ts for b in got] == [b.ts for b in bars]
 
 
-_NO_TIMEFRAME_CHECK = pytest.mark.xfail(
-    strict=True, raises=pytest.fail.Exception,
-    reason="this feed ignores the timeframe argument, so a misspelt bar size returns daily bars "
-           "instead of an error; needs a shared timeframe parser below adapters/ (today it "
-           "lives in adapters/alpaca/feed.py)")
-
-
-@pytest.mark.parametrize("kind", [
-    pytest.param("memory", marks=_NO_TIMEFRAME_CHECK),
-    pytest.param("simulated", marks=_NO_TIMEFRAME_CHECK),
-    "alpaca",
-])
+@pytest.mark.parametrize("kind", ["memory", "simulated", "alpaca"])
 def test_pf10_a_timeframe_that_is_no_bar_size_is_refused_naming_the_field(
     kind: str, request: pytest.FixtureRequest,
 ) -> None:
