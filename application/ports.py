@@ -6,7 +6,7 @@ contract suites in ``tests/contract`` prove every implementation behaves the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -32,6 +32,7 @@ from domain.rl.episodes import EpisodeMetrics
 from domain.rl.models import ModelVersion
 from domain.rl.training import TrainingRun, TrialResult
 from domain.signal import Signal
+from domain.validation.jobs import WindowJob, WindowResult
 
 __all__ = [
     "DEFAULT_RUN",
@@ -585,4 +586,44 @@ class TrialTrainer(Protocol):
         on_eval: Callable[[int, Mapping[str, float]], None],
     ) -> TrialResult:
         """Train with ``hyperparams``; an exception raised by ``on_eval`` stops training."""
+        ...
+
+
+# --------------------------------------------------------------------------- walk-forward
+
+
+class WindowRunner(Protocol):
+    """Trains or selects candidates on one window's train bars and tests them out of sample.
+
+    Implementations must be picklable: executors send them to other processes or machines.
+    """
+
+    def __call__(self, job: WindowJob) -> WindowResult:
+        """Run one window and return its result."""
+        ...
+
+
+class WindowExecutor(Protocol):
+    """Runs window jobs: in this process, in a process pool, or on a cluster."""
+
+    def run(
+        self, runner: WindowRunner, jobs: Sequence[WindowJob]
+    ) -> Iterator[WindowResult]:
+        """Run every job and yield each result as soon as it is finished (in any order)."""
+        ...
+
+
+class WalkForwardStore(Protocol):
+    """Keeps a walk-forward run's finished windows so that an interrupted run resumes."""
+
+    def finished(self, run_key: str) -> dict[int, WindowResult]:
+        """Return the windows of ``run_key`` already finished, by index."""
+        ...
+
+    def save_window(self, run_key: str, result: WindowResult) -> None:
+        """Record one finished window (atomically)."""
+        ...
+
+    def save_run(self, run_key: str, report: Mapping[str, Any]) -> None:
+        """Record the finished run's report."""
         ...
