@@ -627,3 +627,20 @@ class WalkForwardStore(Protocol):
     def save_run(self, run_key: str, report: Mapping[str, Any]) -> None:
         """Record the finished run's report."""
         ...
+
+
+class WalkForwardRepo(Protocol):
+    """Finished walk-forward runs and their windows, for the dashboard."""
+
+    def save(self, run_key: str, kind: str, settings: Mapping[str, Any],
+             report: Mapping[str, Any]) -> None:
+        """Store a run's report and its windows (replacing an earlier save of the key)."""
+        ...
+
+    def get(self, run_key: str) -> dict[str, Any] | None:
+        """Return a stored run (``windows`` included) or None."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]:
+        """Return every stored run without its windows, newest first."""
+        ...

@@ -88,6 +88,17 @@ class WalkForwardReport:
         bh = stitch_equity([w.bh_returns for w in self.windows])
         return [float(x) for x in oos], [float(x) for x in bh]
 
+    def scatter(self) -> list[list[float]]:
+        """Return ``[in-sample Sharpe, out-of-sample Sharpe]`` (per period) per candidate."""
+        pts: list[list[float]] = []
+        for w in self.windows:
+            for c in w.candidates:
+                r = np.asarray(c.get("oos_returns", ()), dtype=np.float64)
+                sd = float(r.std(ddof=1)) if r.size > 1 else 0.0
+                oos = float(r.mean()) / sd if sd > 0 else 0.0
+                pts.append([float(c.get("is_sharpe", math.nan)), oos])
+        return pts
+
     def to_json(self) -> dict[str, Any]:
         """Return the report as JSON (keys ``windows``, ``aggregate``, ``deflated_sharpe``,
         ``pbo``, ...)."""
@@ -117,6 +128,7 @@ class WalkForwardReport:
             "deflated_sharpe": self.deflated_sharpe.to_json(),
             "pbo": None if self.pbo is None else self.pbo.to_json(),
             "pbo_note": self.pbo_note,
+            "scatter": self.scatter(),
             "n_trials": self.n_trials,
             "resumed_windows": self.resumed,
         })
