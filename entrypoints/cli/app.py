@@ -148,6 +148,8 @@ def _register() -> None:
     app.add_typer(db_cli.app, name="db")
     app.add_typer(trading.app)  # backtest, run, positions, orders, trades, account, report, export
     app.command(name="sim-server")(simserver.sim_server)
+    from entrypoints.cli.walk_forward_backtest import backtest_walk_forward as _bwf  # noqa: I001
+    app.command(name="backtest-walk-forward")(_bwf)
     # --- end sub-apps ---
 
 

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from adapters.validation.store import DEFAULT_WALK_FORWARD_DIR
+from domain.validation.windows import Window, last_windows, parse_span, walk_forward_windows
 from entrypoints.cli.rl._common import DataOpt, JsonOpt, app, err, fail, fmt, load_frame, out
 
 
@@ -88,7 +89,6 @@ def walk_forward_cmd(
     from adapters.validation.executors import make_executor
     from adapters.validation.store import JsonWalkForwardStore
     from application.walk_forward import plan_jobs, run_key, walk_forward
-    from domain.validation.windows import last_windows, parse_span, walk_forward_windows
 
     frame = load_frame(data)
     panel = feature_panel(frame, tickers=ticker)
@@ -97,30 +97,7 @@ def walk_forward_cmd(
     calendar = panel_calendar(panel)
     days = [dt.date.fromisoformat(d) for d in calendar]
     try:
-        if windows is not None:
-            if test is not None or step is not None:
-                raise ValueError("--windows sets the test windows: give it without --test/--step")
-            train_bars = None
-            if train is not None:
-                span = parse_span(train, "--train")
-                if span.unit != "bars":
-                    raise ValueError(f"--train with --windows must be a bar count, got {train!r}")
-                train_bars = span.count
-            wins = last_windows(
-                len(days), windows, train=train_bars, scheme=scheme.value, embargo=embargo
-            )
-        else:
-            if train is None or test is None:
-                raise ValueError("give --train and --test, or --windows N")
-            wins = walk_forward_windows(
-                len(days),
-                train=parse_span(train, "--train"),
-                test=parse_span(test, "--test"),
-                step=None if step is None else parse_span(step, "--step"),
-                scheme=scheme.value,
-                embargo=embargo,
-                dates=days,
-            )
+        wins = make_windows(days, scheme.value, train, test, step, windows, embargo)
         runner = RlWindowRunner(
             panel=panel, calendar=tuple(calendar), algo=algo.value, timesteps=timesteps,
             tune_trials=tune_trials, seed=seed, env_config=EnvConfig(),
@@ -148,7 +125,7 @@ def walk_forward_cmd(
         raise fail(str(exc)) from None
     js = rep.to_json()
     js["settings"] = settings
-    _persist(db, key, settings, js)
+    persist(db, key, settings, js)
     if report is not None:
         from adapters.validation.report import write_html_report
 
@@ -162,7 +139,35 @@ def walk_forward_cmd(
     out.print(walk_forward_table(js, f"walk-forward {algo.value} ({scheme.value})"))
 
 
-def _persist(db: str | None, key: str, settings: dict[str, Any], js: dict[str, Any]) -> None:
+def make_windows(
+    days: list[dt.date], scheme: str, train: str | None, test: str | None, step: str | None,
+    windows: int | None, embargo: int,
+) -> list[Window]:
+    """Return the windows the options describe (``--windows N`` or ``--train/--test``)."""
+    if windows is not None:
+        if test is not None or step is not None:
+            raise ValueError("--windows sets the test windows: give it without --test/--step")
+        train_bars = None
+        if train is not None:
+            span = parse_span(train, "--train")
+            if span.unit != "bars":
+                raise ValueError(f"--train with --windows must be a bar count, got {train!r}")
+            train_bars = span.count
+        return last_windows(len(days), windows, train=train_bars, scheme=scheme, embargo=embargo)
+    if train is None or test is None:
+        raise ValueError("give --train and --test, or --windows N")
+    return walk_forward_windows(
+        len(days),
+        train=parse_span(train, "--train"),
+        test=parse_span(test, "--test"),
+        step=None if step is None else parse_span(step, "--step"),
+        scheme=scheme,
+        embargo=embargo,
+        dates=days,
+    )
+
+
+def persist(db: str | None, key: str, settings: dict[str, Any], js: dict[str, Any]) -> None:
     """Store the run in the database when one is given (``--db``)."""
     if db is None or db == "none":
         return
