@@ -136,14 +136,18 @@ class RuleWindowRunner:
     seed: int = 0
     cost: Decimal = attrs.field(factory=round_trip_cost)
 
-    def _trades(self, params: Mapping[str, Any]) -> list[TradeRecord]:
-        return trades_from_alerts(
-            dict(self.bars), self.alerts,
-            hold_days=int(params.get("hold_days", 5)),
-            stop_atr=float(params.get("stop_atr", 2.0)),
-            min_score=float(params.get("threshold", 0.0)),
-            cost_pct=self.cost,
-        )
+    def _trades(
+        self, params: Mapping[str, Any], cache: dict[tuple[int, float], list[TradeRecord]]
+    ) -> list[TradeRecord]:
+        """The candidate's trades: those of its exits, with a confidence at its threshold."""
+        key = (int(params.get("hold_days", 5)), float(params.get("stop_atr", 2.0)))
+        if key not in cache:
+            cache[key] = trades_from_alerts(
+                dict(self.bars), self.alerts, hold_days=key[0], stop_atr=key[1],
+                cost_pct=self.cost,
+            )
+        threshold = float(params.get("threshold", 0.0))
+        return [t for t in cache[key] if t.confidence >= threshold]
 
     def _returns(self, trades: Sequence[TradeRecord], params: Mapping[str, Any],
                  days: Sequence[date]) -> F64:
@@ -159,8 +163,9 @@ class RuleWindowRunner:
         a, b, c, d = job.bars
         train_days, test_days = self.calendar[a:b], self.calendar[c:d]
         cands: list[dict[str, Any]] = []
+        cache: dict[tuple[int, float], list[TradeRecord]] = {}
         for params in self.grid:
-            trades = self._trades(params)
+            trades = self._trades(params, cache)
             is_r = self._returns(trades, params, train_days)
             oos = self._returns(trades, params, test_days)
             cands.append({
