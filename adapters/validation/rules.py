@@ -3,7 +3,8 @@
 The rule strategy is the catalyst-alert strategy of
 :func:`domain.analytics.sizing_backtest.trades_from_alerts` (enter at the first open after
 an alert is known, long on positive and short on negative sentiment, leave at a stop
-``stop_atr`` ATRs away or after ``hold_days`` sessions) sized by one of the sizing methods
+``stop_atr`` ATRs away, at a profit target ``target_atr`` ATRs away (0: none) or after
+``hold_days`` sessions) sized by one of the sizing methods
 and gated by a confidence ``threshold``. Every combination of a parameter grid is a
 candidate; in each window the candidate with the best Sharpe ratio over the train window
 is chosen and run on the test window. Trades are charged a round trip of the backtests'
@@ -21,7 +22,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +42,7 @@ __all__ = ["GRID_KEYS", "RuleWindowRunner", "expand_grid", "round_trip_cost", "r
 F64 = NDArray[np.float64]
 
 #: Parameters a grid may sweep, with their checks.
-GRID_KEYS = ("threshold", "sizing", "stop_atr", "hold_days")
+GRID_KEYS = ("threshold", "sizing", "stop_atr", "target_atr", "hold_days")
 
 
 def round_trip_cost(costs: CostModel = DEFAULT_COSTS) -> Decimal:
@@ -82,9 +83,10 @@ def _check(key: str, v: Any) -> None:
     elif key == "sizing":
         ok = v in {m.value for m in SizingMethod}
         want = "one of " + ", ".join(m.value for m in SizingMethod)
-    elif key == "stop_atr":
-        ok = isinstance(v, int | float) and float(v) > 0
-        want = "a positive ATR multiple"
+    elif key in ("stop_atr", "target_atr"):
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and float(v) >= 0
+        want = "an ATR multiple >= 0" + (" (0: no target)" if key == "target_atr" else "")
+        ok = ok and (key == "target_atr" or float(v) > 0)
     else:
         ok = isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 60
         want = "a whole number of sessions in [1, 60]"
@@ -147,7 +149,39 @@ class RuleWindowRunner:
                 cost_pct=self.cost,
             )
         threshold = float(params.get("threshold", 0.0))
-        return [t for t in cache[key] if t.confidence >= threshold]
+        target = float(params.get("target_atr", 0.0))
+        out = [t for t in cache[key] if t.confidence >= threshold]
+        return [self._with_target(t, target) for t in out] if target > 0 else out
+
+    def _with_target(self, t: TradeRecord, target_atr: float) -> TradeRecord:
+        """Leave at a profit target ``target_atr`` ATRs from the entry if it is reached first.
+
+        The session of the original exit keeps it when the stop was hit there (the stop is
+        assumed to fill first); a session that opens beyond the target fills at its open.
+        """
+        if t.atr is None:
+            return t
+        bar = self.bars[t.ticker]
+        index = {d: i for i, d in enumerate(bar.dates)}
+        first, last = index.get(t.opened_at.date()), index.get(t.closed_at.date())
+        if first is None or last is None:
+            return t
+        entry, atr = float(t.entry_price), float(t.atr)
+        long = t.side.sign > 0
+        target = entry + target_atr * atr if long else entry - target_atr * atr
+        stop_day_hit = t.exit_price != Decimal(repr(round(float(bar.close[last]), 6)))
+        for k in range(first, last + 1):
+            if k == last and stop_day_hit:
+                break
+            hit = bar.high[k] >= target if long else bar.low[k] <= target
+            if hit:
+                gap = bar.open[k] >= target if long else bar.open[k] <= target
+                px = float(bar.open[k]) if gap and k > first else target
+                closed = datetime.combine(bar.dates[k], datetime.max.time(),
+                                          t.closed_at.tzinfo)
+                return attrs.evolve(t, exit_price=Decimal(repr(round(max(px, 0.01), 6))),
+                                    closed_at=closed)
+        return t
 
     def _returns(self, trades: Sequence[TradeRecord], params: Mapping[str, Any],
                  days: Sequence[date]) -> F64:

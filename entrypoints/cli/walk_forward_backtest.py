@@ -6,6 +6,7 @@ The grid file lists the values to sweep (every combination is a candidate)::
     threshold = [0.5, 0.6, 0.7]        # minimum alert confidence
     sizing = ["fixed", "confidence"]   # sizing methods
     stop_atr = [1.5, 2.0, 3.0]         # stop distance in ATRs
+    target_atr = [0, 2.0, 4.0]         # profit target in ATRs (0: none)
     hold_days = [5, 10]                # sessions held at most
 
 Each window picks the candidate with the best train-window Sharpe ratio and runs it out of

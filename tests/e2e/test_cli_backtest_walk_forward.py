@@ -16,19 +16,19 @@ runner = CliRunner()
 def test_grid_walk_forward_json(tmp_path: Path) -> None:
     grid = tmp_path / "grid.toml"
     grid.write_text('[grid]\nthreshold = [0.5, 0.7]\nsizing = ["fixed", "confidence"]\n'
-                    "stop_atr = [1.5, 3.0]\n")
+                    "stop_atr = [1.5, 3.0]\ntarget_atr = [0, 2.0]\n")
     r = runner.invoke(app, ["backtest-walk-forward", str(grid), "--windows", "3",
                             "--state-dir", str(tmp_path / "s"), "--json"])
     assert r.exit_code == 0, r.output
     js = json.loads(r.output)
-    assert len(js["windows"]) == 3 and js["n_trials"] == 3 * 8
+    assert len(js["windows"]) == 3 and js["n_trials"] == 3 * 16
     for w in js["windows"]:
         assert w["train_end"] < w["test_start"]
-        assert set(w["chosen"]["params"]) == {"threshold", "sizing", "stop_atr"}
+        assert set(w["chosen"]["params"]) == {"threshold", "sizing", "stop_atr", "target_atr"}
         assert set(w["baselines"]) == {"buy_and_hold", "random"}
     assert js["pbo"] is not None and js["pbo"]["splits"] > 0
     stab = js["aggregate"]["parameter_stability"]
-    assert set(stab) == {"threshold", "sizing", "stop_atr"} and len(stab["sizing"]["values"]) == 3
+    assert set(stab) == {"threshold", "sizing", "stop_atr", "target_atr"} and len(stab["sizing"]["values"]) == 3
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,7 @@ def test_grid_walk_forward_json(tmp_path: Path) -> None:
         ("[grid]\nsizing = ['martingale']\n", "grid key 'sizing': value 'martingale'"),
         ("[grid]\nleverage = [2]\n", "grid key 'leverage' is unknown"),
         ("[grid\n", "is not TOML"),
+        ("[grid]\ntarget_atr = [-1]\n", "grid key 'target_atr': value -1 is not an ATR multiple"),
     ],
 )
 def test_bad_grid_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:

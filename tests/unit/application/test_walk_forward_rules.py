@@ -81,3 +81,47 @@ def test_alerts_without_an_edge_are_overfit() -> None:
                           "sizing": ["fixed", "confidence"], "hold_days": [2, 3, 5]}, cost="0")
     assert rep.pbo is not None and rep.pbo.pbo >= 0.3
     assert not rep.deflated_sharpe.significant()
+
+
+def _trade_runner() -> tuple[RuleWindowRunner, list[dt.date]]:
+    days = [dt.date(2020, 1, 6) + dt.timedelta(days=i) for i in range(5)]
+    bars = {"AAA": DailyBars(
+        dates=tuple(days),
+        open=np.array([100.0, 100.0, 101.0, 101.5, 103.0]),
+        high=np.array([100.5, 101.0, 102.5, 103.0, 104.0]),
+        low=np.array([99.5, 99.5, 100.5, 97.0, 102.5]),
+        close=np.array([100.0, 100.8, 101.6, 98.0, 103.5]),
+    )}
+    return RuleWindowRunner(bars=bars, alerts=(), calendar=tuple(days), grid=({},)), days
+
+
+def _trade(days: list[dt.date], exit_price: str, exit_day: int) -> object:
+    from domain.analytics.sizing_backtest import TradeRecord
+    from domain.values import PositionSide
+
+    return TradeRecord(
+        ticker="AAA", side=PositionSide.LONG, entry_price=Decimal("100"),
+        exit_price=Decimal(exit_price),
+        opened_at=dt.datetime.combine(days[1], dt.time.min, dt.UTC),
+        closed_at=dt.datetime.combine(days[exit_day], dt.time.max, dt.UTC),
+        atr=Decimal("1"),
+    )
+
+
+def test_a_profit_target_closes_the_trade_when_reached_first() -> None:
+    runner, days = _trade_runner()
+    t = _trade(days, "98.0", 3)  # a time exit at the close of session 3
+    got = runner._with_target(t, 2.0)  # target 102: session 2's high of 102.5 reaches it
+    assert got.exit_price == Decimal("102.0") and got.closed_at.date() == days[2]
+    assert runner._with_target(t, 5.0) == t  # never reached: the original exit stands
+    got = runner._with_target(t, 2.8)  # 102.8 first reached in session 3 (a time exit)
+    assert got.exit_price == Decimal("102.8") and got.closed_at.date() == days[3]
+
+
+def test_the_stop_fills_first_on_its_session() -> None:
+    runner, days = _trade_runner()
+    t = _trade(days, "98.5", 3)  # stopped in session 3 (low 97), whose high is 103
+    assert runner._with_target(t, 1.9) != t  # 101.9 was reached in session 2 already
+    got = runner._with_target(t, 2.0)  # 102 is reached in session 2 (high 102.5) as well
+    assert got.closed_at.date() == days[2]
+    assert runner._with_target(t, 2.8) == t  # 102.8 only in the stop session: the stop wins
