@@ -28,7 +28,8 @@ def test_grid_walk_forward_json(tmp_path: Path) -> None:
         assert set(w["baselines"]) == {"buy_and_hold", "random"}
     assert js["pbo"] is not None and js["pbo"]["splits"] > 0
     stab = js["aggregate"]["parameter_stability"]
-    assert set(stab) == {"threshold", "sizing", "stop_atr", "target_atr"} and len(stab["sizing"]["values"]) == 3
+    assert set(stab) == {"threshold", "sizing", "stop_atr", "target_atr"}
+    assert len(stab["sizing"]["values"]) == 3
 
 
 @pytest.mark.parametrize(
