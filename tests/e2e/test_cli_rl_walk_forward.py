@@ -64,3 +64,16 @@ def test_bad_options_fail_with_the_field_named(
     r = runner.invoke(app, ["walk-forward", "--state-dir", str(tmp_path), *extra])
     assert r.exit_code == 2, r.output
     assert message in r.output
+
+
+def test_walk_forward_ensemble_counts_its_members_as_trials(tmp_path: Path) -> None:
+    r = runner.invoke(app, [
+        "walk-forward", "--windows", "2", "--algo", "ensemble", "--timesteps", "256",
+        "--ticker", "AAPL", "--state-dir", str(tmp_path), "--json",
+    ])
+    assert r.exit_code == 0, r.output
+    js = json.loads(r.output)
+    assert [w["candidates"] for w in js["windows"]] == [4, 4]  # PPO, SAC, A2C and the ensemble
+    assert js["n_trials"] == 8
+    assert all(w["chosen"]["label"] in {"ppo", "sac", "a2c", "ensemble"} for w in js["windows"])
+    assert js["pbo"] is not None
