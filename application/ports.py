@@ -6,7 +6,7 @@ contract suites in ``tests/contract`` prove every implementation behaves the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -34,6 +34,7 @@ from domain.rl.episodes import EpisodeMetrics
 from domain.rl.models import ModelVersion
 from domain.rl.training import TrainingRun, TrialResult
 from domain.signal import Signal
+from domain.validation.jobs import WindowJob, WindowResult
 
 __all__ = [
     "DEFAULT_RUN",
@@ -669,3 +670,60 @@ class InboxUnitOfWork(UnitOfWork, Protocol):
     """A unit of work whose store also holds the alert inbox."""
 
     inbox: AlertInbox
+
+
+# --------------------------------------------------------------------------- walk-forward
+
+
+class WindowRunner(Protocol):
+    """Trains or selects candidates on one window's train bars and tests them out of sample.
+
+    Implementations must be picklable: executors send them to other processes or machines.
+    """
+
+    def __call__(self, job: WindowJob) -> WindowResult:
+        """Run one window and return its result."""
+        ...
+
+
+class WindowExecutor(Protocol):
+    """Runs window jobs: in this process, in a process pool, or on a cluster."""
+
+    def run(
+        self, runner: WindowRunner, jobs: Sequence[WindowJob]
+    ) -> Iterator[WindowResult]:
+        """Run every job and yield each result as soon as it is finished (in any order)."""
+        ...
+
+
+class WalkForwardStore(Protocol):
+    """Keeps a walk-forward run's finished windows so that an interrupted run resumes."""
+
+    def finished(self, run_key: str) -> dict[int, WindowResult]:
+        """Return the windows of ``run_key`` already finished, by index."""
+        ...
+
+    def save_window(self, run_key: str, result: WindowResult) -> None:
+        """Record one finished window (atomically)."""
+        ...
+
+    def save_run(self, run_key: str, report: Mapping[str, Any]) -> None:
+        """Record the finished run's report."""
+        ...
+
+
+class WalkForwardRepo(Protocol):
+    """Finished walk-forward runs and their windows, for the dashboard."""
+
+    def save(self, run_key: str, kind: str, settings: Mapping[str, Any],
+             report: Mapping[str, Any]) -> None:
+        """Store a run's report and its windows (replacing an earlier save of the key)."""
+        ...
+
+    def get(self, run_key: str) -> dict[str, Any] | None:
+        """Return a stored run (``windows`` included) or None."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]:
+        """Return every stored run without its windows, newest first."""
+        ...

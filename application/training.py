@@ -43,7 +43,12 @@ def train_and_register(trainer: Trainer, registry: ModelRegistry, name: str) -> 
     try:
         run = trainer.train(name)
         verdict = assess_training(
-            run.best_updates, run.best_step, run.validation, run.buy_and_hold, run.evaluations
+            run.best_updates,
+            run.best_step,
+            run.validation,
+            run.buy_and_hold,
+            run.evaluations,
+            random=run.random or None,
         )
         version = registry.register(
             name,
@@ -57,6 +62,7 @@ def train_and_register(trainer: Trainer, registry: ModelRegistry, name: str) -> 
             metrics={
                 "validation": run.validation,
                 "buy_and_hold_validation": run.buy_and_hold,
+                "random_validation": run.random,
                 "quality": verdict.to_json(),
                 "training": {
                     "timesteps": run.timesteps,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import copyreg
 import types
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -440,3 +441,47 @@ class InMemoryUnitOfWork:
             "orders": len(c.orders), "fills": len(c.fills), "positions": len(c.positions),
             "closed": len(c.closed), "executions": len(c.executions),
         }
+
+
+class InMemoryWalkForwardRepo:
+    """The :class:`application.ports.WalkForwardRepo` in a dictionary (tests, no database)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._order: list[str] = []
+
+    def save(
+        self, run_key: str, kind: str, settings: Mapping[str, Any], report: Mapping[str, Any]
+    ) -> None:
+        """Replace the run ``run_key``."""
+        self._runs[run_key] = {
+            "run_key": run_key, "kind": kind, "settings": dict(settings),
+            "aggregate": dict(report["aggregate"]),
+            "deflated_sharpe": dict(report["deflated_sharpe"]),
+            "pbo": None if report.get("pbo") is None else dict(report["pbo"]),
+            "n_trials": int(report.get("n_trials", 0)),
+            "windows": [
+                {
+                    "run_key": run_key, "window_index": int(w["index"]),
+                    **{k: w[k] for k in ("train_start", "train_end", "test_start", "test_end")},
+                    "metrics": dict(w["metrics"]), "baselines": dict(w.get("baselines", {})),
+                    "chosen": dict(w.get("chosen", {})),
+                }
+                for w in report["windows"]
+            ],
+        }
+        if run_key in self._order:
+            self._order.remove(run_key)
+        self._order.append(run_key)
+
+    def get(self, run_key: str) -> dict[str, Any] | None:
+        """Return the run with its windows, or None."""
+        r = self._runs.get(run_key)
+        return None if r is None else {**r, "windows": [dict(w) for w in r["windows"]]}
+
+    def list(self) -> list[dict[str, Any]]:
+        """Return every run (no windows), newest first."""
+        return [
+            {k: v for k, v in self._runs[key].items() if k != "windows"}
+            for key in reversed(self._order)
+        ]

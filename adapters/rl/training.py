@@ -44,7 +44,7 @@ from adapters.rl.agents import (
 from adapters.rl.algorithms import algorithm_class, resolve_hyperparams, sb3_kwargs
 from adapters.rl.callbacks import RichProgressCallback, ValidationCallback
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
-from adapters.rl.evaluate import BuyAndHoldAgent
+from adapters.rl.evaluate import BuyAndHoldAgent, RandomAgent
 from domain.market_data.features import TickerFeatures
 from domain.rl.training import TrainingRun, update_cadence, validation_interval
 
@@ -305,6 +305,9 @@ class Sb3Trainer:
             run_name=f"{run_name}_{cfg.algo}_seed{cfg.seed}",
         )
         baseline = mean_metrics(run_episodes(val_panel, BuyAndHoldAgent(), cfg.env_config))
+        random_baseline = mean_metrics(
+            run_episodes(val_panel, RandomAgent(cfg.seed), cfg.env_config)
+        )
         return TrainingRun(
             algo=cfg.algo,
             seed=cfg.seed,
@@ -312,6 +315,7 @@ class Sb3Trainer:
             hyperparams=dict(res.hyperparams),
             validation=dict(res.validation),
             buy_and_hold=baseline,
+            random=random_baseline,
             evaluations=list(res.evaluations),
             best_step=res.best_step,
             best_updates=res.best_updates,

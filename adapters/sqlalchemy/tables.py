@@ -466,6 +466,42 @@ alerts = Table(
     Index("ix_alerts_status_known_at", "status", "known_at", "seq"),
 )
 
+walk_forward_runs = Table(
+    "walk_forward_runs",
+    metadata,
+    # the run key: a hash of the settings and the data, so a rerun updates the same row
+    Column("run_key", ID, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("settings", JsonDoc, nullable=False),
+    Column("aggregate", JsonDoc, nullable=False),
+    Column("deflated_sharpe", JsonDoc, nullable=False),
+    Column("pbo", JsonDoc, nullable=True),
+    Column("n_trials", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("kind <> ''", name="kind_not_empty"),
+    Index("ix_walk_forward_runs_created_at", "created_at"),
+)
+
+walk_forward_windows = Table(
+    "walk_forward_windows",
+    metadata,
+    Column(
+        "run_key",
+        ID,
+        ForeignKey("walk_forward_runs.run_key", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("window_index", Integer, primary_key=True),
+    Column("train_start", String(10), nullable=False),
+    Column("train_end", String(10), nullable=False),
+    Column("test_start", String(10), nullable=False),
+    Column("test_end", String(10), nullable=False),
+    Column("metrics", JsonDoc, nullable=False),
+    Column("baselines", JsonDoc, nullable=False),
+    Column("chosen", JsonDoc, nullable=False),
+    CheckConstraint("window_index >= 0", name="window_index_nonneg"),
+)
+
 __all__ = [
     "INBOX_STATUSES",
     "MODEL_STATUSES",
@@ -484,4 +520,6 @@ __all__ = [
     "risk_events",
     "runs",
     "stop_loss_events",
+    "walk_forward_runs",
+    "walk_forward_windows",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "TrainingVerdict",
     "TrialResult",
     "assess_training",
+    "promotion_blocker",
     "update_cadence",
     "validation_interval",
 ]
@@ -78,7 +79,8 @@ class TrainingRun:
 
     ``best_updates`` is the number of policy updates behind the best model (0: the initial,
     untrained policy). ``buy_and_hold`` holds the same validation metrics for buying and
-    holding every validation ticker, the baseline the model has to beat.
+    holding every validation ticker, and ``random`` those of a seeded random agent: the two
+    baselines the model has to beat.
     """
 
     algo: str
@@ -100,6 +102,7 @@ class TrainingRun:
     data_hash: str
     env_config: dict[str, Any]
     library_versions: dict[str, str]
+    random: dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -111,6 +114,13 @@ class TrainingVerdict:
     validation_return: float
     buy_and_hold_return: float
     warnings: tuple[str, ...]
+    beats_random: bool | None = None
+    random_return: float = math.nan
+
+    @property
+    def beats_baselines(self) -> bool:
+        """Return True when the model beat buy-and-hold and (when measured) random."""
+        return self.beats_buy_and_hold and self.beats_random is not False
 
     @property
     def trustworthy(self) -> bool:
@@ -124,6 +134,9 @@ class TrainingVerdict:
             "beats_buy_and_hold": self.beats_buy_and_hold,
             "validation_return": self.validation_return,
             "buy_and_hold_return": self.buy_and_hold_return,
+            "beats_random": self.beats_random,
+            "random_return": None if math.isnan(self.random_return) else self.random_return,
+            "beats_baselines": self.beats_baselines,
             "warnings": list(self.warnings),
         }
 
@@ -134,6 +147,7 @@ def assess_training(
     validation: Mapping[str, float],
     buy_and_hold: Mapping[str, float],
     evaluations: Sequence[Mapping[str, float]] = (),
+    random: Mapping[str, float] | None = None,
 ) -> TrainingVerdict:
     """Judge a training run's best model against the initial policy and buy-and-hold.
 
@@ -147,6 +161,8 @@ def assess_training(
         Validation metrics (``total_return`` is compared) of the model and the baseline.
     evaluations
         Every validation made; none at all is itself a warning.
+    random
+        Validation metrics of the random baseline (``None``: not measured).
     """
     val_ret = float(validation.get("total_return", math.nan))
     bh_ret = float(buy_and_hold.get("total_return", math.nan))
@@ -165,7 +181,39 @@ def assess_training(
             f"the best model does not beat buy-and-hold on validation "
             f"(return {val_ret:+.2%} against {bh_ret:+.2%})"
         )
-    return TrainingVerdict(initial, beats, val_ret, bh_ret, tuple(warnings))
+    beats_rnd: bool | None = None
+    rnd_ret = math.nan
+    if random is not None:
+        rnd_ret = float(random.get("total_return", math.nan))
+        beats_rnd = not math.isnan(val_ret) and not math.isnan(rnd_ret) and val_ret > rnd_ret
+        if not beats_rnd:
+            warnings.append(
+                f"the best model does not beat a random agent on validation "
+                f"(return {val_ret:+.2%} against {rnd_ret:+.2%})"
+            )
+    return TrainingVerdict(
+        initial, beats, val_ret, bh_ret, tuple(warnings), beats_rnd, rnd_ret
+    )
+
+
+def promotion_blocker(metrics: Mapping[str, Any]) -> str | None:
+    """Return why a registered version should not be promoted without force, or None.
+
+    A version whose recorded ``quality`` verdict says it did not beat buy-and-hold, or did
+    not beat the random agent, on validation is blocked. Versions without a verdict
+    (ensembles, versions registered before verdicts were recorded) are not.
+    """
+    q = metrics.get("quality")
+    if not isinstance(q, Mapping):
+        return None
+    failed = []
+    if q.get("beats_buy_and_hold") is False:
+        failed.append("buy-and-hold")
+    if q.get("beats_random") is False:
+        failed.append("a random agent")
+    if not failed:
+        return None
+    return f"it did not beat {' or '.join(failed)} on validation"
 
 
 @attrs.frozen(kw_only=True)

@@ -53,6 +53,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "runs": ("entrypoints.cli.trading", "app", "The runs of a database: name, kind, status, "
              "size, last equity and parameters.", "member"),
     "export": ("entrypoints.cli.trading", "app", "Export the trade log.", "member"),
+    "backtest-walk-forward": ("entrypoints.cli.walk_forward_backtest", "backtest_walk_forward",
+                              "Walk-forward validation of the catalyst rule strategy over a "
+                              "parameter grid.", "function"),
     "serve": ("entrypoints.cli.serve", "serve", "Run the webhook intake alone: alerts over HTTP "
               "into the database's inbox.", "function"),
     "alerts": ("entrypoints.cli.serve", "alerts", "List the alert inbox: id, status, reason, "

@@ -507,6 +507,12 @@ def backtest(
         "--run", help="Keep this backtest as run NAME next to the other runs of the database "
         "(the same name and parameters resume it). Without it the unnamed backtest (run "
         "'backtest') is replaced.")] = None,
+    walk_forward: Annotated[Path | None, typer.Option(
+        "--walk-forward", help="A TOML parameter grid: instead of one backtest, validate the "
+        "rule strategy walk-forward (best grid point per train window, run out of sample; "
+        "deflated Sharpe and PBO) over four test windows at the end of the data. Other "
+        "windows: `catalyst backtest-walk-forward --help`."
+        )] = None,
 ) -> None:
     """Replay history through the paper-trading engine as fast as possible and report.
 
@@ -514,6 +520,14 @@ def backtest(
     catalyst.toml, CATALYST_RISK__* and CATALYST_COSTS__*); the live kill file is ignored,
     with a warning. Exits 1 when most alert lines were bad.
     """
+    if walk_forward is not None:  # four test windows at the end; other windows on the long form
+        from entrypoints.cli.walk_forward_backtest import backtest_walk_forward
+
+        home = get_container().core.settings().home
+        backtest_walk_forward(walk_forward, data=data, alerts=Path(alerts) if alerts else None,
+                              windows=4, state_dir=Path(home) / "walk_forward",
+                              as_json=as_json)
+        return
     if not 0.0 <= threshold <= 1.0:
         raise _fail(f"--threshold {threshold}: expected a confidence in [0, 1]")
     if cash <= 0:

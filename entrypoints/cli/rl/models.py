@@ -23,6 +23,7 @@ from domain.rl.models import (
     RegistryError,
     parse_model_ref,
 )
+from domain.rl.training import promotion_blocker
 
 if TYPE_CHECKING:
     pass
@@ -59,7 +60,9 @@ def models_list(
         typer.echo(json.dumps([v.to_json() for v in versions]))
         return
     t = Table(title=f"models in {models_dir}")
-    for c in ("name", "ver", "algo", "status", "seed", "val Sharpe", "val return", "created"):
+    cols = ("name", "ver", "algo", "status", "seed", "val Sharpe", "val return",
+            "beats B&H", "beats random", "created")
+    for c in cols:
         right = c in ("ver", "seed", "val Sharpe", "val return")
         t.add_column(c, justify="right" if right else "left", no_wrap=c in ("name", "status"))
     for v in versions:
@@ -72,9 +75,18 @@ def models_list(
             str(v.seed),
             f"{val['sharpe']:.3f}" if "sharpe" in val else "",
             f"{val['total_return']:+.2%}" if "total_return" in val else "",
+            _verdict(v, "beats_buy_and_hold"),
+            _verdict(v, "beats_random"),
             v.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     out.print(t)
+
+
+def _verdict(v: ModelVersion, key: str) -> str:
+    """``yes``/``no`` from the version's recorded quality verdict, ``-`` when not recorded."""
+    q = v.metrics.get("quality")
+    val = q.get(key) if isinstance(q, dict) else None
+    return "-" if val is None else ("yes" if val else "[red]no[/]")
 
 
 def _status(s: str) -> str:
@@ -122,16 +134,26 @@ def models_show(
 @models_app.command("promote")
 def models_promote(
     ref: Annotated[str, typer.Argument(help="name@version to make production.")],
+    force: Annotated[
+        bool,
+        typer.Option(help="Promote even a version that did not beat buy-and-hold and random."),
+    ] = False,
     models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Promote a version to production (the previous production version is archived)."""
+    """Promote a version to production (the previous production version is archived).
+
+    A version whose validation did not beat buy-and-hold and a random agent needs --force.
+    """
     reg = open_registry(models_dir, db)
     try:
         name, version = parse_model_ref(ref)
         if version is None:
             raise ValueError(f"promote needs name@version, got {ref!r}")
+        blocker = promotion_blocker(reg.get(name, version).metrics)
+        if blocker is not None and not force:
+            raise ValueError(f"{name}@{version} is not promoted: {blocker} (use --force)")
         mv = reg.promote(name, version)
     except (ValueError, RegistryError) as exc:
         raise fail(str(exc)) from None

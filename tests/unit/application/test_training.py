@@ -11,7 +11,7 @@ import pytest
 
 from application.training import train_and_register
 from domain.rl.models import ModelNotFoundError, ModelStatus, ModelVersion
-from domain.rl.training import TrainingRun
+from domain.rl.training import TrainingRun, promotion_blocker
 
 T0 = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -111,3 +111,30 @@ def test_train_when_trainer_fails_then_nothing_registered_and_trainer_closed() -
 def test_training_run_is_frozen() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         _run().best_step = 3  # type: ignore[misc]
+
+
+def test_train_when_model_loses_to_random_then_recorded_and_warned() -> None:
+    run = attrs.evolve(
+        _run(validation={"total_return": 0.4, "sharpe": 1.5}),
+        random={"total_return": 0.5, "sharpe": 1.0},
+    )
+    got = train_and_register(FakeTrainer(run), FakeRegistry(), "p")
+    q = got.version.metrics["quality"]
+    assert q["beats_buy_and_hold"] is True and q["beats_random"] is False
+    assert q["beats_baselines"] is False and q["random_return"] == 0.5
+    assert got.version.metrics["random_validation"] == {"total_return": 0.5, "sharpe": 1.0}
+    assert any("random agent" in w for w in got.verdict.warnings)
+    assert promotion_blocker(got.version.metrics) == (
+        "it did not beat a random agent on validation"
+    )
+
+
+def test_train_when_model_beats_both_baselines_then_promotable() -> None:
+    run = attrs.evolve(
+        _run(validation={"total_return": 0.4, "sharpe": 1.5}),
+        random={"total_return": -0.1, "sharpe": -0.3},
+    )
+    got = train_and_register(FakeTrainer(run), FakeRegistry(), "p")
+    assert got.version.metrics["quality"]["beats_baselines"] is True
+    assert promotion_blocker(got.version.metrics) is None
+    assert promotion_blocker({"validation": {}}) is None  # no verdict recorded: not blocked

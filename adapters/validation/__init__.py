@@ -1,0 +1,1 @@
+"""Walk-forward adapters: window executors (in-process, process pool, Ray) and stores."""

@@ -1,0 +1,1 @@
+"""Walk-forward validation: window schemes, overfitting statistics and aggregation."""
