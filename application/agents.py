@@ -206,6 +206,8 @@ class AgentSignalSource:
         check_every: int = 1,
         background: bool = True,
         trade_threshold: float = 0.1,
+        status_sink: Callable[[dict[str, Any]], None] | None = None,
+        status_every: int = 50,
         now: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not specs:
@@ -224,6 +226,8 @@ class AgentSignalSource:
         self.check_every = check_every
         self.background = background
         self._timer = now
+        self.status_sink = status_sink
+        self.status_every = status_every
         self._steps = 0
         self._pending: list[tuple[_Slot, Bar]] = []
         self.monitors: dict[str, AgentMonitor] = {}
@@ -302,6 +306,8 @@ class AgentSignalSource:
         if self.check_every and self._steps % self.check_every == 0:
             for s in self.slots:
                 self._check_registry(s, ts)
+        if self.status_every and self._steps % self.status_every == 0:
+            self.flush_status()
 
     def poll(self, now: datetime) -> Sequence[Signal]:
         """Ask each agent about the bars observed; return the signals to execute."""
@@ -435,15 +441,25 @@ class AgentSignalSource:
         self.swaps.append({"agent": mv.name, "from": old.ref, "to": mv.ref,
                            "ts": None if ts is None else ts.isoformat(), "pause_ms": pause_ms})
         log.info("agents.swapped", agent=mv.name, frm=old.ref, to=mv.ref)
+        self.flush_status()
         self._notify(Severity.INFO, f"agent {mv.name}: {old.ref} -> {mv.ref}",
                      f"{mv.ref} now trades {', '.join(sorted(slot.builders))}", ts,
                      agent=mv.name, previous=old.ref, current=mv.ref)
 
     # ------------------------------------------------------------------ status
 
+    def flush_status(self) -> None:
+        """Hand the current :meth:`status` to the status sink (if any)."""
+        if self.status_sink is not None:
+            try:
+                self.status_sink(self.status())
+            except OSError as exc:  # a status file that cannot be written must not stop trading
+                log.warning("agents.status_unwritable", error=str(exc))
+
     def status(self) -> dict[str, Any]:
         """Return the agents, their running versions, the swaps and each version's monitor."""
         return {
+            "steps": self._steps,
             "agents": [{"name": s.spec.name, "running": s.version.ref,
                         "pinned": s.spec.version is not None,
                         "tickers": sorted(s.builders)} for s in self.slots],

@@ -139,6 +139,7 @@ class Session:
         reconcile_steps: int | None = None, costs: CostModel | None = None,
         risk_config: RiskConfig | None = None, ticker: str | None = None,
         ignore_kill_flag: bool = False, auto_resume: bool = False,
+        agents: list[str] | None = None,
     ) -> None:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
@@ -172,7 +173,15 @@ class Session:
         self.auto_resume = auto_resume
         self.auto_resumes = 0
         source: SignalSource
-        if strategy:
+        if agents:  # trained agents (entrypoints.cli.agents): the same executor and risk path
+            from entrypoints.cli.agents import agent_source
+
+            source = agent_source(agents, data, alerts, tickers, float(cash),
+                                  run_id or (named.BACKTEST_RUN if kind == "backtest"
+                                             else DEFAULT_RUN),
+                                  notifier=get_container().gateways.notifier())
+            params_src = "agents:" + ",".join(agents)
+        elif strategy:
             source = _load_strategy(strategy)
             params_src = strategy
         else:
@@ -211,6 +220,10 @@ class Session:
                                   spread_bps=c.spread_bps,
                                   volatility_factor=c.volatility_factor),
             clock=self.clock)
+        if agents:  # the agents' account features come from the real portfolio
+            from application.agents import AgentSignalSource, broker_account_features
+
+            cast(AgentSignalSource, source).bind_account(broker_account_features(self.exchange))
         self.db_url = db_url
         self.uow = _uow(db_url, run=self.run_id)
         services = container.services
@@ -411,6 +424,10 @@ AlertsOpt = Annotated[str | None, typer.Option("--alerts", help="Alerts: a JSONL
                                                "the bundled earnings alerts.")]
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="module:callable producing "
                                                  "signals from bars (instead of alerts).")]
+AgentOpt = Annotated[list[str] | None, typer.Option(
+    "--agent", help="A registered RL model as the signal source: NAME[@VERSION][:TICKER,...] "
+    "(no version: production, followed as it is promoted; repeat for several agents on "
+    "different tickers). See docs/rl.md#deployment.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL.")]
 TickerOpt = Annotated[str | None, typer.Option("--ticker", help="Ticker of a --data file "
@@ -483,6 +500,7 @@ def backtest(
     data: DataOpt = None,
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
+    agent: AgentOpt = None,
     report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
                                                 "var/reports/<run id>.")] = None,
     db: Annotated[str, typer.Option("--db", help="Database URL (recreated when SQLite).")]
@@ -549,7 +567,7 @@ def backtest(
         _replace_unusable(db)
     session = _session("backtest", data, alerts, strategy, db, name, 0.0, cash, threshold,
                        sizing, max_hold_days, as_json, costs=costs, ticker=ticker,
-                       auto_resume=auto_resume)
+                       auto_resume=auto_resume, agents=agent)
     if name is None:  # the unnamed backtest is replaced; named runs stay
         with session.uow as u:
             u.runs.delete(session.run_id)
@@ -557,6 +575,8 @@ def backtest(
     else:
         named.refuse_other_params(session.uow, name, "backtest", session.params, db)
     result = _run_session(session, progress and not as_json)
+    if agent:
+        session.source.flush_status()  # type: ignore[attr-defined]
     report_dir = report or Path("var/reports") / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0,
             kill_file_ignored=ignored)
@@ -581,16 +601,19 @@ def _replace_unusable(db: str) -> None:
 def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | None, db: str,
              run_id: str | None, speed: float, cash: float, threshold: float, sizing: str,
              max_hold_days: float, as_json: bool, reconcile_steps: int | None = None, *,
-             costs: CostModel, ticker: str | None = None, auto_resume: bool = False
-             ) -> Session:
+             costs: CostModel, ticker: str | None = None, auto_resume: bool = False,
+             agents: list[str] | None = None) -> Session:
     if alerts and strategy:
         raise _fail("--alerts and --strategy: give one signal source, not both")
+    if agents and strategy:
+        raise _fail("--agent and --strategy: give one signal source, not both")
     return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
                    issue_sink=_issue_printer(), reconcile_steps=reconcile_steps, costs=costs,
                    risk_config=_risk_config(), ticker=ticker,
-                   ignore_kill_flag=kind == "backtest", auto_resume=auto_resume)
+                   ignore_kill_flag=kind == "backtest", auto_resume=auto_resume,
+                   agents=agents)
 
 
 def _run_session(session: Session, progress: bool) -> Any:
@@ -607,6 +630,7 @@ def run(
     data: DataOpt = None,
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
+    agent: AgentOpt = None,
     speed: Annotated[float, typer.Option("--speed", help="Replay pace: data seconds per wall "
                                          "second (0: as fast as possible).")] = 0.0,
     db: DbOpt = None,
@@ -652,6 +676,9 @@ def run(
         raise _fail(f"--reconcile-steps {reconcile_steps}: expected a step count >= 0")
     if reconcile_interval < 0:
         raise _fail(f"--reconcile-interval {reconcile_interval}: expected seconds >= 0")
+    if broker == "alpaca" and agent:
+        raise _fail("--agent: agents trade on --broker sim only for now (the live Alpaca loop "
+                    "has no agent wiring yet)")
     if broker == "alpaca":
         _run_live(alerts, db, run_id, threshold, sizing, max_hold_days, tickers, interval,
                   max_steps, live, as_json, reconcile_interval)
@@ -670,13 +697,15 @@ def run(
     session = _session("run", data, alerts, strategy, url,
                        named.check_name(run_id) if run_id is not None else None, speed, cash,
                        threshold, sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
-                       ticker=ticker)
+                       ticker=ticker, agents=agent)
     named.refuse_other_params(session.uow, session.run_id, "run", session.params, url)
     if alerts == "-":
         feed = getattr(session.source, "feed", None)
         if feed is not None and hasattr(feed, "wait_closed") and speed == 0:
             feed.wait_closed(timeout=60.0)
     result = _run_session(session, progress and not as_json)
+    if agent:
+        session.source.flush_status()  # type: ignore[attr-defined]
     report_dir = report or Path("var/reports") / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
 

@@ -6,7 +6,7 @@ Heavy imports (torch, Stable-Baselines3, Optuna) happen inside the commands that
 so ``catalyst --help`` stays fast.
 """
 
-from entrypoints.cli.rl import evaluation, models, training
+from entrypoints.cli.rl import evaluation, models, status, training
 from entrypoints.cli.rl._common import app
 
-__all__ = ["app", "evaluation", "models", "training"]
+__all__ = ["app", "evaluation", "models", "status", "training"]
