@@ -8,11 +8,12 @@ the status file is written and ``catalyst rl status`` reads it, bad input exits 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import cast
 
 import pytest
-from trading_cli_support import catalyst, make_small_data
+from trading_cli_support import _environment, catalyst, make_small_data
 
 from application.ports import UnitOfWork
 
@@ -56,6 +57,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
                  env_config=env_config_json(cfg), seed=5, library_versions=library_versions(),
                  metrics={})
+    reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
+                 env_config=env_config_json(cfg), seed=6, library_versions=library_versions(),
+                 metrics={})
     reg.promote("msft", 1)
     env = {"CATALYST_MODELS_DIR": str(tmp / "models"), "CATALYST_MODELS_DB": "none"}
     return data, env
@@ -95,7 +99,12 @@ def test_backtest_with_an_agent_trades_through_risk_and_records_the_version(
     got = json.loads(s.stdout)
     v = got["versions"]["msft@1"]
     assert v["orders"] == len(orders)
-    assert "realized_pnl" in v and "refused" in v
+    with _uow(tmp_path / "var" / "backtest.db") as u:
+        closed = [c for c in u.positions.list_closed() if c.strategy == "agent:msft@1"]
+        refused = [e for e in u.journal.executions() if e.stage == "risk" and not e.success]
+    assert v["closed"] == len(closed)
+    assert Decimal(v["realized_pnl"]) == sum((c.realized_pnl for c in closed), Decimal(0))
+    assert sum(v["refused"].values()) == len(refused) > 0
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
@@ -110,3 +119,72 @@ def test_bad_agent_exits_2_naming_it(setup: tuple[Path, dict[str, str]], tmp_pat
                   "--no-progress"], tmp_path, env)
     assert r.exit_code == 2
     assert expected in " ".join(r.stderr.split())
+
+
+def test_promotion_while_running_swaps_between_bars_and_keeps_positions(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
+    from application.agents import AgentSignalSource
+    from application.engine import MarketStep
+    from entrypoints.cli.trading import Session
+    from entrypoints.cli.trading import _cost_model as cost_model
+
+    data, env = setup
+    reg = FileSystemModelRegistry(Path(env["CATALYST_MODELS_DIR"]),
+                                  JsonMetadataStore(Path(env["CATALYST_MODELS_DIR"])))
+    with _environment(tmp_path, env):
+        session = Session(data=data / "prices.csv", alerts=str(data / "alerts.jsonl"),
+                          strategy=None, db_url=f"sqlite:///{tmp_path}/run.db", kind="run",
+                          run_id="swap", speed=0.0, cash=Decimal(100_000), threshold=0.1,
+                          sizing="confidence", max_hold_days=14.0, issue_sink=None,
+                          reconcile_steps=20, costs=cost_model(), agents=["msft:MSFT,AAPL"])
+        source = session.source
+        assert isinstance(source, AgentSignalSource)
+        seen: list[tuple[str, str, int]] = []
+        promote_at = 200
+
+        def on_step(step: MarketStep) -> None:
+            with session.uow as u:
+                held = len(u.positions.list_open())
+            seen.append((step.ts.isoformat(), source.versions()["msft"], held))
+            if len(seen) == promote_at:
+                reg.promote("msft", 2)
+
+        session.engine.on_step = on_step
+        try:
+            result = session.engine.run(session.driver)
+        finally:
+            reg.rollback("msft")
+        with session.uow as u:
+            orders = u.orders.list()
+            executions = u.journal.executions()
+    steps = sorted({b.ts for b in session.bars})
+    # no bar skipped: the engine stepped every timestamp of the data, in order
+    assert result.steps == len(steps) == len(seen)
+    assert [s[0] for s in seen] == [t.isoformat() for t in steps]
+    refs = [s[1] for s in seen]
+    swap = refs.index("msft@2")
+    assert swap >= promote_at and refs[:swap] == ["msft@1"] * swap
+    assert refs[swap:] == ["msft@2"] * (len(refs) - swap)
+    assert [(w["from"], w["to"], w["ts"]) for w in source.swaps] == [
+        ("msft@1", "msft@2", seen[swap][0])]
+    entries = [o for o in orders if not o.request.reduce_only and o.request.signal_id
+               and o.request.signal_id.startswith("agent:")]
+    by_version = {o.request.strategy for o in entries}
+    assert by_version <= {"agent:msft@1", "agent:msft@2"}
+    # both versions' signals went through the executor (and its risk check: this run's
+    # breaker latches after five losses, so the later entries are refused there)
+    tried = {(e.signal_id or "").split(":")[1] for e in executions
+             if (e.signal_id or "").startswith("agent:")}
+    assert tried == {"msft@1", "msft@2"}
+    # an entry order per signal at most: nothing doubled across the swap
+    ids = [o.request.signal_id for o in entries]
+    assert len(ids) == len(set(ids))
+    # the swap closes nothing: what was held before the swap bar is still held after it,
+    # unless an exit rule of the position fired on that bar
+    before, after = seen[swap - 1][2], seen[swap][2]
+    with session.uow as u:
+        closed_on_swap = [c for c in u.positions.list_closed()
+                          if c.closed_at.isoformat() == seen[swap][0]]
+    assert after >= before - len(closed_on_swap)
