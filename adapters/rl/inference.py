@@ -1,14 +1,12 @@
 """Live inference for deployed agents: observations bar by bar, policies from the registry.
 
 * :class:`FeatureObservations` keeps one ticker's bars and alerts and, after each new bar,
-  computes that bar's 30 market features with the very functions the feature file is built
-  with (:func:`domain.market_data.catalyst_features`, :func:`~domain.market_data.features.
-  indicator_columns`, :func:`~domain.market_data.features.market_matrix`, the same calendar
-  bounds) over the ticker's history. Every feature of bar ``t`` uses bars ``0..t`` only, so
-  the last row over the history *is* row ``t`` of the feature file: bit-identical, which the
-  parity test checks. The cost is one pass over the history per bar (tens of microseconds
-  per hundred bars); ``max_history`` can bound it, at the price of parity for the
-  indicators with unbounded memory (EMA, MACD, RSI), so it is off by default.
+  returns that bar's 30 market features, computed by
+  :class:`domain.market_data.incremental.IncrementalFeatures`: the recursive indicators
+  carried as state, the windowed ones by the feature file's own functions over the last
+  bars, the same calendar bounds. The rows equal the feature file's bit for bit (the parity
+  tests check every bar of the bundled data); :meth:`FeatureObservations.market_matrix`
+  recomputes the whole history the feature file's way, as the reference.
 * :class:`RegistryPolicyLoader` loads a registered version as a policy, after the
   env-config guard (:func:`domain.rl.deployment.check_deployable`).
 * :func:`feature_stats` computes the training statistics the drift monitor compares with.
@@ -36,6 +34,7 @@ from application.ports import ModelRegistry, Policy
 from domain.alerts import Alert
 from domain.market import Bar
 from domain.market_data import Availability, catalyst_features
+from domain.market_data.incremental import IncrementalFeatures
 from domain.market_data.features import (
     MARKET_FEATURES,
     OBSERVATION_FEATURES,
@@ -97,16 +96,9 @@ class FeatureObservations:
         self.warmup = warmup
         self.calendar = calendar
         self._dates: list[np.datetime64] = []
-        self._open: list[float] = []
-        self._high: list[float] = []
-        self._low: list[float] = []
-        self._close: list[float] = []
-        self._vol: list[float] = []
-        self._bclose: list[float] = []
-        self._open_ns: list[int] = []
-        self._close_ns: list[int] = []
         self._before: tuple[int, int] | None = None
         self._alerts: list[Alert] = []
+        self._inc: IncrementalFeatures | None = None
         self._row: NDArray[np.float32] | None = None
 
     def __len__(self) -> int:
@@ -116,6 +108,9 @@ class FeatureObservations:
         """Record an alert of this ticker (used from the bar its availability allows)."""
         if alert.ticker == self.ticker:
             self._alerts.append(alert)
+            if self._inc is not None:
+                self._inc.push_alert(alert)
+            self._row = None
 
     def push_bar(self, bar: Bar) -> None:
         """Append the bar that closed and compute its features."""
@@ -127,27 +122,34 @@ class FeatureObservations:
                              f"({str(self._dates[-1])[:10]})")
         if not self._dates:
             self._before = previous_session_bounds_ns(d, self.calendar)
+            self._inc = IncrementalFeatures(
+                availability=self.availability, session_before=self._before,
+                with_benchmark=self._bench is not None)
+            for a in self._alerts:
+                self._inc.push_alert(a)
+        inc = self._inc
+        assert inc is not None  # created at the first bar
         o, c = session_bounds_ns(np.array([d]), self.calendar)
         self._dates.append(d)
-        self._open_ns.append(int(o[0]))
-        self._close_ns.append(int(c[0]))
-        self._open.append(bar.open)
-        self._high.append(bar.high)
-        self._low.append(bar.low)
-        self._close.append(bar.close)
-        self._vol.append(bar.volume)
-        self._bclose.append(float("nan") if self._bench is None else float(self._bench(d)))
+        bclose = float("nan") if self._bench is None else float(self._bench(d))
+        inc.push(bar.open, bar.high, bar.low, bar.close, bar.volume, bclose,
+                       int(o[0]), int(c[0]))
         self._row = None
 
     def market_matrix(self) -> NDArray[np.float32]:
-        """Return the market features of every bar pushed so far (the feature file's rows)."""
+        """Return the market features of every bar pushed so far, recomputed over the whole
+        history in one pass: the feature file's computation, kept as the reference the
+        incremental rows are checked against."""
+        inc = self._inc
+        if inc is None:
+            return np.empty((0, len(MARKET_FEATURES)), dtype=np.float32)
         f64 = np.float64
         o, h, lo, c, v = (np.asarray(x, dtype=f64) for x in
-                          (self._open, self._high, self._low, self._close, self._vol))
-        b = np.asarray(self._bclose, dtype=f64) if self._bench is not None else None
+                          (inc.open, inc.high, inc.low, inc.close, inc.volume))
+        b = np.asarray(inc.bench, dtype=f64) if self._bench is not None else None
         cat = catalyst_features(
-            self._alerts, np.asarray(self._open_ns, dtype=np.int64),
-            np.asarray(self._close_ns, dtype=np.int64), availability=self.availability,
+            inc.alerts, np.asarray(inc.open_ns, dtype=np.int64),
+            np.asarray(inc.close_ns, dtype=np.int64), availability=self.availability,
             session_before=self._before)
         raw = indicator_columns(h, lo, c, v, b)
         return market_matrix(o, h, lo, c, v, cat, b, raw)
@@ -156,8 +158,8 @@ class FeatureObservations:
         """Return the last bar's 30 market features, ``None`` during the warm-up."""
         if len(self._dates) <= self.warmup:
             return None
-        if self._row is None:
-            self._row = self.market_matrix()[-1].copy()
+        if self._row is None and self._inc is not None:
+            self._row = self._inc.row()
         return self._row
 
 

@@ -98,16 +98,19 @@ def _lookup(bench: Mapping[np.datetime64, float]) -> Any:
     return lambda d: bench.get(d, float("nan"))
 
 
+@pytest.mark.parametrize("ticker", ["KO", "AAPL", "GOOG", "XOM"])
 def test_live_rows_are_bit_identical_to_the_feature_file(
     features: pd.DataFrame, bars: list[Bar], bench: Mapping[np.datetime64, float],
-    alerts: list[Alert],
+    ticker: str,
 ) -> None:
-    obs = _builder(bench, alerts)
-    want = features[features["ticker"] == TICKER].sort_values("date")
+    obs = FeatureObservations(ticker, _lookup(bench))
+    for a in read_alerts(sample_paths().alerts):
+        obs.push_alert(a)  # other tickers' alerts are ignored by the builder
+    want = features[features["ticker"] == ticker].sort_values("date")
     cols = [c for c in want.columns if c.startswith("f_")]
     expected = want[cols].to_numpy(np.float32)
     rows = []
-    for b in (b for b in bars if b.ticker == TICKER):
+    for b in (b for b in bars if b.ticker == ticker):
         obs.push_bar(b)
         row = obs.market_row()
         if len(obs) <= WARMUP_BARS:
@@ -117,8 +120,24 @@ def test_live_rows_are_bit_identical_to_the_feature_file(
             rows.append(row)
     got = np.vstack(rows)
     assert got.shape == expected[WARMUP_BARS:].shape
-    # bit-identical, not merely close
+    # bit-identical, not merely close: the incremental rows and the one-pass reference
     assert got.tobytes() == expected[WARMUP_BARS:].tobytes()
+    assert obs.market_matrix().tobytes() == expected.tobytes()
+
+
+def test_incremental_rows_without_a_benchmark_match_the_one_pass_matrix(
+    bars: list[Bar], alerts: list[Alert],
+) -> None:
+    obs = FeatureObservations(TICKER, None, warmup=0)
+    for a in alerts:
+        obs.push_alert(a)
+    rows = []
+    for b in (b for b in bars if b.ticker == TICKER):
+        obs.push_bar(b)
+        row = obs.market_row()
+        assert row is not None
+        rows.append(row)
+    assert np.vstack(rows).tobytes() == obs.market_matrix().tobytes()
 
 
 def test_agent_takes_the_envs_actions_on_the_held_back_stretch(
@@ -320,3 +339,21 @@ def test_tickers_cannot_belong_to_two_agents(registry: FileSystemModelRegistry) 
 
 
 _ = (datetime, UTC, Decimal, Path)
+
+
+def test_incremental_rows_with_benchmark_gaps_match_the_one_pass_matrix(
+    bars: list[Bar], bench: Mapping[np.datetime64, float], alerts: list[Alert],
+) -> None:
+    # every 7th date without a benchmark close: beta runs on the common dates
+    gappy = {d: (float("nan") if i % 7 == 3 else v)
+             for i, (d, v) in enumerate(sorted(bench.items()))}
+    obs = FeatureObservations(TICKER, _lookup(gappy), warmup=0)
+    for a in alerts:
+        obs.push_alert(a)
+    rows = []
+    for b in (b for b in bars if b.ticker == TICKER):
+        obs.push_bar(b)
+        row = obs.market_row()
+        assert row is not None
+        rows.append(row)
+    assert np.vstack(rows).tobytes() == obs.market_matrix().tobytes()
