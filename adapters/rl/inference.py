@@ -34,7 +34,6 @@ from application.ports import ModelRegistry, Policy
 from domain.alerts import Alert
 from domain.market import Bar
 from domain.market_data import Availability, catalyst_features
-from domain.market_data.incremental import IncrementalFeatures
 from domain.market_data.features import (
     MARKET_FEATURES,
     OBSERVATION_FEATURES,
@@ -42,6 +41,7 @@ from domain.market_data.features import (
     indicator_columns,
     market_matrix,
 )
+from domain.market_data.incremental import IncrementalFeatures
 from domain.rl.deployment import ACTION_SPACE, check_deployable
 from domain.rl.models import ModelVersion
 

@@ -22,6 +22,7 @@ every ticker, byte for byte.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -214,4 +215,5 @@ class IncrementalFeatures:
         raw = indicator_columns(h, lo, c, v, b)
         for k, val in self._rec.items():
             raw[k][-1] = val
-        return market_matrix(o, h, lo, c, v, cat, b, raw)[-1].copy()
+        out: NDArray[np.float32] = market_matrix(o, h, lo, c, v, cat, b, raw)[-1].copy()
+        return out
