@@ -860,7 +860,7 @@ def orders(
             "quantity": str(o.quantity), "status": o.status.value,
             "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
             "created_at": o.created_at.isoformat(), "signal_id": o.request.signal_id,
-            "position_id": o.request.position_id,
+            "position_id": o.request.position_id, "source": o.request.strategy,
         } for o in u.orders.list(open_only=status == "open")]
     total = len(rows)
     if limit > 0:

@@ -93,6 +93,13 @@ def test_backtest_with_an_agent_trades_through_risk_and_records_the_version(
     assert sum(mon["actions"].values()) > 0
     assert mon["latency"]["count"] == sum(mon["actions"].values())
 
+    o = catalyst(["orders", "--json", "--db", f"sqlite:///{tmp_path}/var/backtest.db",
+                  "--run", "backtest"], tmp_path, env)
+    assert o.exit_code == 0, o.output[-3000:]
+    listed = json.loads(o.stdout)
+    rows = listed if isinstance(listed, list) else listed.get("rows", listed.get("orders"))
+    assert rows and {r["source"] for r in rows} == {"agent:msft@1"}
+
     s = catalyst(["rl", "status", "--json", "--db", f"sqlite:///{tmp_path}/var/backtest.db",
                   "--run", "backtest"], tmp_path, env)
     assert s.exit_code == 0, s.output[-3000:]
