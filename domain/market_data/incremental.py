@@ -10,10 +10,11 @@ in O(window) per bar and returns exactly the same ``float32`` values:
   :class:`WilderState`, which repeat the float operations of :mod:`domain.indicators`
   (``math.fsum`` seeds, then the same recurrence in the same order);
 * everything else depends on a bounded window (60 bars at most: momentum and beta), so it
-  is computed by the very same :func:`~domain.market_data.features.indicator_columns`,
+  is computed by the very same functions -- those
+  :func:`~domain.market_data.features.indicator_columns` calls for RVOL, VWAP, SMA and beta,
   :func:`~domain.market_data.catalyst.catalyst_features` and
-  :func:`~domain.market_data.features.market_matrix` over the last ``tail`` bars, with the
-  recursive columns' last values replaced by the carried state.
+  :func:`~domain.market_data.features.market_matrix` -- over the last ``tail`` bars, with the
+  recursive columns' last values taken from the carried state.
 
 The parity tests compare the rows with the feature file of the bundled data, every bar of
 every ticker, byte for byte.
@@ -26,15 +27,22 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from domain import indicators as ind
 from domain.alerts import Alert
 from domain.market_data.catalyst import Availability, catalyst_features
-from domain.market_data.features import indicator_columns, market_matrix
+from domain.market_data.features import beta_on_common_dates, market_matrix
 
 __all__ = ["EmaState", "IncrementalFeatures", "WilderState"]
 
 _NAN = float("nan")
 #: Bars the windowed features need: 60-bar momentum and beta need 61 closes; margin added.
 DEFAULT_TAIL = 96
+
+
+#: indicator_columns' columns, split by how they are rebuilt here (a test checks the split
+#: covers them all)
+RECURSIVE_COLUMNS = ("ema_50", "macd", "macd_signal", "macd_hist", "rsi", "atr")
+WINDOWED_COLUMNS = ("rvol", "vwap", "sma_20", "beta")
 
 
 class EmaState:
@@ -212,8 +220,18 @@ class IncrementalFeatures:
         cat = catalyst_features(self.alerts, np.asarray(self.open_ns[s:], dtype=np.int64),
                                 np.asarray(self.close_ns[s:], dtype=np.int64),
                                 availability=self.availability, session_before=before)
-        raw = indicator_columns(h, lo, c, v, b)
+        # the windowed indicators by the functions indicator_columns calls; the recursive ones
+        # from the carried state (only the last row is read)
+        n = len(c)
+        raw: dict[str, NDArray[np.float64]] = {
+            "rvol": ind.rvol(v, 20),
+            "vwap": ind.vwap(h, lo, c, v, 20),
+            "sma_20": ind.sma(c, 20),
+            "beta": beta_on_common_dates(c, b, 60) if b is not None else np.full(n, np.nan),
+        }
         for k, val in self._rec.items():
-            raw[k][-1] = val
+            col = np.full(n, np.nan)
+            col[-1] = val
+            raw[k] = col
         out: NDArray[np.float32] = market_matrix(o, h, lo, c, v, cat, b, raw)[-1].copy()
         return out

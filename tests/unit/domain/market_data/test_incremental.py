@@ -54,3 +54,10 @@ def test_tail_shorter_than_the_windows_is_refused() -> None:
 
     with pytest.raises(ValueError, match="tail 30"):
         IncrementalFeatures(tail=30)
+
+
+def test_the_rebuilt_columns_are_exactly_the_feature_files_indicators() -> None:
+    from domain.market_data.features import INDICATOR_COLUMNS
+    from domain.market_data.incremental import RECURSIVE_COLUMNS, WINDOWED_COLUMNS
+
+    assert sorted(RECURSIVE_COLUMNS + WINDOWED_COLUMNS) == sorted(INDICATOR_COLUMNS)
