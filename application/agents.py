@@ -186,7 +186,12 @@ class AgentSignalSource:
     background
         Load new versions on a thread (``False``: load inline, for deterministic tests).
     trade_threshold
-        The dead band of the action (the environment's ``trade_threshold``).
+        Actions with ``|a|`` below it do nothing. 0 (default) is the environment's rule: any
+        positive action buys, any negative one sells what is held; the executor's confidence
+        threshold (``|a|``) then filters the small ones.
+    hold_band
+        The monitor counts ``|a| < hold_band`` as a hold (the environment's reward calls
+        that holding: its ``trade_threshold``, 0.1).
     """
 
     def __init__(
@@ -205,7 +210,8 @@ class AgentSignalSource:
         drift_window: int = 50,
         check_every: int = 1,
         background: bool = True,
-        trade_threshold: float = 0.1,
+        trade_threshold: float = 0.0,
+        hold_band: float = 0.1,
         status_sink: Callable[[dict[str, Any]], None] | None = None,
         status_every: int = 50,
         now: Callable[[], float] = time.perf_counter,
@@ -226,6 +232,7 @@ class AgentSignalSource:
         self.check_every = check_every
         self.background = background
         self._timer = now
+        self.hold_band = hold_band
         self.status_sink = status_sink
         self.status_every = status_every
         self._steps = 0
@@ -349,7 +356,7 @@ class AgentSignalSource:
         slot.last_obs = obs
         mon = self._monitor(slot.version)
         mon.latency_ms.append(elapsed_ms)
-        mon.actions[action_bucket(a, slot.trade_threshold)] += 1
+        mon.actions[action_bucket(a, self.hold_band)] += 1
         iso = bar.ts.isoformat()
         mon.first_ts = mon.first_ts or iso
         mon.last_ts = iso

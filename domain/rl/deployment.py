@@ -5,8 +5,8 @@ applies these rules bar by bar.
 
 * :func:`parse_agent_spec` reads ``NAME[@VERSION][:TICKER,TICKER]`` (the ``--agent`` option).
 * :func:`action_decision` turns the policy's action ``a`` in ``[-1, 1]`` into BUY, SELL or
-  nothing, with the action's magnitude as the confidence -- the environment's dead band
-  (``|a| < trade_threshold`` holds) decides when nothing is done.
+  nothing, with the action's magnitude as the confidence (the environment's rule, optionally
+  with a dead band).
 * :class:`DriftTracker` compares the live observations with the training data's feature
   statistics: per feature, ``|mean(live window) - mean(train)| / std(train)``; the score is
   the largest of them.
@@ -80,9 +80,11 @@ def agent_source_name(name: str, version: int) -> str:
 def action_decision(action: float, trade_threshold: float, holding: bool) -> tuple[str, float]:
     """Return ``(kind, confidence)`` for the policy's action.
 
-    ``kind`` is ``buy`` (``a >= trade_threshold`` and nothing held), ``sell``
-    (``a <= -trade_threshold`` while holding), or ``hold``; the confidence is ``|a|`` clipped
-    to ``[0, 1]`` (a NaN action is a hold with confidence 0).
+    ``kind`` is ``buy`` (``a > 0``, ``a >= trade_threshold`` and nothing held), ``sell``
+    (``a < 0``, ``a <= -trade_threshold`` while holding), or ``hold``; with
+    ``trade_threshold = 0`` that is the environment's rule (any positive action buys, any
+    negative one sells). The confidence is ``|a|`` clipped to ``[0, 1]`` (a NaN action is a
+    hold with confidence 0).
     """
     if math.isnan(action):
         return "hold", 0.0

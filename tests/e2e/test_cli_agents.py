@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import pytest
 from trading_cli_support import _environment, catalyst, make_small_data
@@ -195,3 +196,70 @@ def test_promotion_while_running_swaps_between_bars_and_keeps_positions(
         closed_on_swap = [c for c in u.positions.list_closed()
                           if c.closed_at.isoformat() == seen[swap][0]]
     assert after >= before - len(closed_on_swap)
+
+
+def test_backtest_and_the_env_agree_up_to_the_first_trade(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Where their rules are the same -- a flat account of the same cash, the same
+    observation, next-open fills with the same costs -- the engine with ``--agent`` and the
+    environment of ``rl evaluate`` take the same actions and make the same first trade (bar,
+    side, fill price). After it they part by design (docs/rl.md, "Differences from rl
+    evaluate"): the engine sizes whole shares by ``--sizing`` and adds the plan's exits, the
+    environment spends the fraction ``a`` of its cash; the account features then differ."""
+    import pandas as pd
+
+    from adapters.data.alerts import read_alerts
+    from adapters.data.features import build_features, feature_panel
+    from adapters.data.ohlcv import load_ohlcv
+    from adapters.data.sample import sample_paths
+    from adapters.rl.agents import load_agent
+    from adapters.rl.env import CatalystTradingEnv, EnvConfig
+    from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
+    from entrypoints.cli.trading import Session
+    from entrypoints.cli.trading import _cost_model as cost_model
+
+    data, env = setup
+    prices = pd.read_csv(sample_paths().prices)
+    prices = prices[prices.ticker == "KO"]
+    prices.to_csv(tmp_path / "ko.csv", index=False)
+    alerts = read_alerts(data / "alerts.jsonl")
+    feats = build_features(load_ohlcv(tmp_path / "ko.csv"), alerts)
+    panel = feature_panel(feats)["KO"]
+    reg = FileSystemModelRegistry(Path(env["CATALYST_MODELS_DIR"]),
+                                  JsonMetadataStore(Path(env["CATALYST_MODELS_DIR"])))
+    agent, _ = load_agent(reg, "msft@1")
+    e = CatalystTradingEnv(panel, EnvConfig())
+    o, _ = e.reset(options={"ticker": "KO", "start": 0})
+    env_actions: list[float] = []
+    first_env: tuple[str, str, float] | None = None
+    while first_env is None:
+        a = agent.act(o)
+        env_actions.append(float(a[0]))
+        t = e.bar_index
+        o, _, term, _, info = e.step(a)
+        if "fill_price" in info:
+            first_env = (str(panel.dates[t])[:10], "buy" if a[0] > 0 else "sell",
+                         info["fill_price"])
+        assert not term
+
+    with _environment(tmp_path, env):
+        session = Session(data=tmp_path / "ko.csv", alerts=str(data / "alerts.jsonl"),
+                          strategy=None, db_url=f"sqlite:///{tmp_path}/parity.db",
+                          kind="backtest", run_id="parity", speed=0.0, cash=Decimal(100_000),
+                          threshold=0.0, sizing="fixed", max_hold_days=14.0, issue_sink=None,
+                          costs=cost_model(), agents=["msft@1:KO"])
+        session.engine.run(session.driver)
+        with session.uow as u:
+            orders = sorted(u.orders.list(), key=lambda o: o.created_at)
+            first = orders[0]
+            fill = u.fills.for_order(first.client_order_id)[0]
+            tried = [x for x in u.journal.executions() if x.signal_id]
+    assert first_env is not None
+    ny = first.created_at.astimezone(ZoneInfo("America/New_York")).date().isoformat()
+    assert (ny, first.side.value) == first_env[:2]
+    assert fill.price == Decimal(repr(first_env[2]))
+    # no signal before that bar (the env's actions there bought nothing either), and the
+    # first signal's confidence is the env's action at that bar
+    assert tried[0].ts == first.created_at
+    assert tried[0].signal_confidence == abs(env_actions[-1])
