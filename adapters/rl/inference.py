@@ -51,11 +51,33 @@ __all__ = [
     "RegistryPolicyLoader",
     "StatusFile",
     "feature_stats",
+    "session_bounds",
     "session_date",
 ]
 
 _NY = ZoneInfo("America/New_York")
 DEFAULT_STATUS_DIR = Path("var/agents")
+
+
+#: Session bounds per (calendar, date), filled a year ahead at a time: one calendar lookup
+#: costs milliseconds, a bar must not.
+_BOUNDS: dict[tuple[str, np.datetime64], tuple[int, int]] = {}
+_BOUNDS_AHEAD = 400
+
+
+def session_bounds(d: np.datetime64, calendar: str = "XNYS") -> tuple[int, int]:
+    """Return ``session_bounds_ns`` of one date, computed with the next year's dates at once
+    (the function treats each date on its own, so the values are the same)."""
+    key = (calendar, d)
+    hit = _BOUNDS.get(key)
+    if hit is None:
+        days = d.astype("datetime64[D]") + np.arange(_BOUNDS_AHEAD)
+        o, c = session_bounds_ns(days.astype("datetime64[ns]"), calendar)
+        for day, a, b in zip(days.astype("datetime64[ns]"), o.tolist(), c.tolist(),
+                             strict=True):
+            _BOUNDS[(calendar, day)] = (int(a), int(b))
+        hit = _BOUNDS[key]
+    return hit
 
 
 def session_date(ts: datetime) -> np.datetime64:
@@ -129,11 +151,10 @@ class FeatureObservations:
                 self._inc.push_alert(a)
         inc = self._inc
         assert inc is not None  # created at the first bar
-        o, c = session_bounds_ns(np.array([d]), self.calendar)
+        o, c = session_bounds(d, self.calendar)
         self._dates.append(d)
         bclose = float("nan") if self._bench is None else float(self._bench(d))
-        inc.push(bar.open, bar.high, bar.low, bar.close, bar.volume, bclose,
-                       int(o[0]), int(c[0]))
+        inc.push(bar.open, bar.high, bar.low, bar.close, bar.volume, bclose, o, c)
         self._row = None
 
     def market_matrix(self) -> NDArray[np.float32]:
