@@ -26,6 +26,7 @@ signals emitted and the drift of live observations against the training statisti
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -185,6 +186,10 @@ class AgentSignalSource:
         versions are never re-read).
     background
         Load new versions on a thread (``False``: load inline, for deterministic tests).
+    history
+        The run's bars; on a resume (:meth:`load_state`) those up to the last bar observed
+        before the stop are fed to the observations again, so the features after the
+        resume are those of an uninterrupted run.
     trade_threshold
         Actions with ``|a|`` below it do nothing. 0 (default) is the environment's rule: any
         positive action buys, any negative one sells what is held; the executor's confidence
@@ -214,6 +219,7 @@ class AgentSignalSource:
         hold_band: float = 0.1,
         status_sink: Callable[[dict[str, Any]], None] | None = None,
         status_every: int = 50,
+            history: Sequence[Bar] = (),
         now: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not specs:
@@ -236,6 +242,8 @@ class AgentSignalSource:
         self.status_sink = status_sink
         self.status_every = status_every
         self._steps = 0
+        self._history = history
+        self._last_bar: datetime | None = None
         self._pending: list[tuple[_Slot, Bar]] = []
         self.monitors: dict[str, AgentMonitor] = {}
         self.swaps: list[dict[str, Any]] = []
@@ -302,6 +310,8 @@ class AgentSignalSource:
         """Swap in a ready version, then feed the step's bars to the observations."""
         self._steps += 1
         ts = next(iter(bars.values())).ts if bars else None
+        if ts is not None:
+            self._last_bar = ts
         for s in self.slots:
             self._swap_if_ready(s, ts)
         for t in sorted(bars):
@@ -325,6 +335,28 @@ class AgentSignalSource:
             if sig is not None:
                 out.append(sig)
         return out
+
+    def dump_state(self) -> str:
+        """Return the time of the last bar observed (the engine stores it with its cursor)."""
+        return json.dumps({"last_bar": None if self._last_bar is None
+                           else self._last_bar.isoformat()})
+
+    def load_state(self, raw: str | None) -> None:
+        """On a resume, feed the observations the run's bars up to the last one observed
+        before the stop (no decisions: those bars were decided before)."""
+        if not raw:
+            return
+        last = json.loads(raw).get("last_bar")
+        if last is None:
+            return
+        until = datetime.fromisoformat(last)
+        for bar in sorted((b for b in self._history if b.ts <= until),
+                          key=lambda b: (b.ts, b.ticker)):
+            for s in self.slots:
+                b = s.builders.get(bar.ticker)
+                if b is not None:
+                    b.push_bar(bar)
+        self._last_bar = until
 
     # ------------------------------------------------------------------ inference
 

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from application.agents import AgentSignalSource
+from domain.market import Bar
 
 __all__ = ["agent_source", "status_path"]
 
@@ -44,8 +45,10 @@ def status_path(run_id: str) -> Path:
 
 
 def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: Sequence[str],
-                 cash: float, run_id: str, notifier: Any = None) -> AgentSignalSource:
-    """Build the agents' signal source over the price file ``data`` (see the module doc)."""
+                 cash: float, run_id: str, notifier: Any = None,
+                 bars: Sequence[Bar] = ()) -> AgentSignalSource:
+    """Build the agents' signal source over the price file ``data`` (see the module doc);
+    ``bars`` are the run's bars, fed again to the observations on a resume."""
     from adapters.data.alerts import read_alerts
     from adapters.data.features import benchmark_close, build_features
     from adapters.data.ohlcv import DataError, load_ohlcv
@@ -94,7 +97,7 @@ def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: 
             parsed, registry, RegistryPolicyLoader(registry),
             lambda t: FeatureObservations(t, lookup), initial_balance=cash,
             all_tickers=tickers, notifier=notifier, feature_stats=stats,
-            status_sink=StatusFile(status_path(run_id)).write)
+            status_sink=StatusFile(status_path(run_id)).write, history=bars)
     except (RegistryError, ValueError, OSError) as exc:
         raise _fail(f"--agent: {exc}") from None
     for a in history:

@@ -179,7 +179,8 @@ class Session:
             source = agent_source(agents, data, alerts, tickers, float(cash),
                                   run_id or (named.BACKTEST_RUN if kind == "backtest"
                                              else DEFAULT_RUN),
-                                  notifier=get_container().gateways.notifier())
+                                  notifier=get_container().gateways.notifier(),
+                                  bars=self.bars)
             params_src = "agents:" + ",".join(agents)
         elif strategy:
             source = _load_strategy(strategy)

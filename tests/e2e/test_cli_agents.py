@@ -263,3 +263,51 @@ def test_backtest_and_the_env_agree_up_to_the_first_trade(
     # first signal's confidence is the env's action at that bar
     assert tried[0].ts == first.created_at
     assert tried[0].signal_confidence == abs(env_actions[-1])
+
+
+def test_a_resumed_run_decides_as_an_uninterrupted_one(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Stopped and started again with the same run id, the agents' observations are rebuilt
+    from the bars before the stop, so every later signal equals the uninterrupted run's."""
+    from application.engine import MarketStep
+    from entrypoints.cli.trading import Session
+    from entrypoints.cli.trading import _cost_model as cost_model
+
+    data, env = setup
+
+    def session(db: str) -> Session:
+        return Session(data=data / "prices.csv", alerts=str(data / "alerts.jsonl"),
+                       strategy=None, db_url=f"sqlite:///{tmp_path}/{db}", kind="run",
+                       run_id="agents", speed=0.0, cash=Decimal(100_000), threshold=0.1,
+                       sizing="fixed", max_hold_days=14.0, issue_sink=None,
+                       reconcile_steps=20, costs=cost_model(), agents=["msft@1:MSFT,AAPL"])
+
+    def signals(s: Session) -> list[tuple[str, float]]:
+        with s.uow as u:
+            rows = u.journal.executions()
+        firsts: dict[str, float] = {}
+        for r in rows:
+            if r.signal_id and r.signal_id.startswith("agent:"):
+                firsts.setdefault(r.signal_id, r.signal_confidence or 0.0)
+        return sorted(firsts.items())
+
+    with _environment(tmp_path, env):
+        whole = session("whole.db")
+        whole.engine.run(whole.driver)
+        first = session("resumed.db")
+        steps: list[MarketStep] = []
+
+        def stop_at_150(step: MarketStep) -> None:
+            steps.append(step)
+            if len(steps) == 150:
+                first.engine.request_stop()
+
+        first.engine.on_step = stop_at_150
+        assert first.engine.run(first.driver).status == "interrupted"
+        again = session("resumed.db")
+        result = again.engine.run(again.driver, on_resume=again._restore)
+        assert result.resumed_from == steps[-1].ts
+    want = signals(whole)
+    assert len(want) > 20
+    assert signals(again) == want
