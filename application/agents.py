@@ -59,7 +59,7 @@ from domain.rl.deployment import (
     action_decision,
     agent_source_name,
 )
-from domain.rl.models import ModelVersion
+from domain.rl.models import ModelStatus, ModelVersion
 from domain.signal import Signal
 
 log = structlog.get_logger(__name__)
@@ -259,6 +259,11 @@ class AgentSignalSource:
                                      f"{spec.name}); each ticker has one agent")
                 owner[t] = spec.name
             mv = registry.get(spec.name, spec.version)
+            if spec.version is None and mv.status is not ModelStatus.production:
+                raise ValueError(f"agent {spec.name}: no production version (latest is "
+                                 f"{mv.ref}, {mv.status.value}); promote one with 'catalyst "
+                                 f"rl models promote {spec.name} VERSION' or pin one with "
+                                 f"{spec.name}@VERSION")
             policy = loader.load(mv)
             self.slots.append(_Slot(attrs.evolve(spec, tickers=tickers), mv, policy,
                                     {t: observations(t) for t in tickers}, trade_threshold))
@@ -428,7 +433,8 @@ class AgentSignalSource:
         except Exception as exc:  # the registry being unreadable must not stop trading
             log.warning("agents.registry_unreadable", agent=slot.spec.name, error=str(exc))
             return
-        if mv.version == slot.version.version or mv.version in slot.failed:
+        if (mv.version == slot.version.version or mv.version in slot.failed
+                or mv.status is not ModelStatus.production):
             return
         if self.background:
             th = threading.Thread(target=self._load, args=(slot, mv, ts), daemon=True,

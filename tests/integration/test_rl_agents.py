@@ -7,8 +7,6 @@ plumbing, not the policy's quality) and registered twice in a temporary registry
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -338,7 +336,6 @@ def test_tickers_cannot_belong_to_two_agents(registry: FileSystemModelRegistry) 
                           lambda t: FeatureObservations(t), initial_balance=1.0)
 
 
-_ = (datetime, UTC, Decimal, Path)
 
 
 def test_incremental_rows_with_benchmark_gaps_match_the_one_pass_matrix(
@@ -357,3 +354,21 @@ def test_incremental_rows_with_benchmark_gaps_match_the_one_pass_matrix(
         assert row is not None
         rows.append(row)
     assert np.vstack(rows).tobytes() == obs.market_matrix().tobytes()
+
+
+def test_an_agent_without_a_version_needs_a_production_version(
+    registry: FileSystemModelRegistry, tmp_path: Path,
+) -> None:
+    reg = FileSystemModelRegistry(tmp_path / "m", JsonMetadataStore(tmp_path / "m"))
+    art = Path(registry.get("ko", 1).path) / "model.zip"
+    reg.register("fresh", "ppo", str(art), hyperparams={}, data_hash="x",
+                 env_config=dict(registry.get("ko", 1).env_config), seed=0,
+                 library_versions={}, metrics={})
+    with pytest.raises(ValueError, match=r"no production version .*fresh@1, candidate"):
+        AgentSignalSource([AgentSpec("fresh", None, ("KO",))], reg,
+                          RegistryPolicyLoader(reg), lambda t: FeatureObservations(t),
+                          initial_balance=1.0)
+    pinned = AgentSignalSource([AgentSpec("fresh", 1, ("KO",))], reg,
+                               RegistryPolicyLoader(reg), lambda t: FeatureObservations(t),
+                               initial_balance=1.0)
+    assert pinned.versions() == {"fresh": "fresh@1"}
