@@ -426,9 +426,9 @@ AlertsOpt = Annotated[str | None, typer.Option("--alerts", help="Alerts: a JSONL
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="module:callable producing "
                                                  "signals from bars (instead of alerts).")]
 AgentOpt = Annotated[list[str] | None, typer.Option(
-    "--agent", help="A registered RL model as the signal source: NAME[@VERSION][:TICKER,...] "
-    "(no version: production, followed as it is promoted; repeat for several agents on "
-    "different tickers). See docs/rl.md#deployment.")]
+    "--agent", help="A registered RL model as the signal source: NAME\\[@VERSION]"
+    "\\[:TICKER,...] (no version: production, followed as it is promoted; repeat for several "
+    "agents on different tickers). See docs/rl.md, Deployment.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL.")]
 TickerOpt = Annotated[str | None, typer.Option("--ticker", help="Ticker of a --data file "

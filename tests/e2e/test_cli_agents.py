@@ -311,3 +311,12 @@ def test_a_resumed_run_decides_as_an_uninterrupted_one(
     want = signals(whole)
     assert len(want) > 20
     assert signals(again) == want
+
+
+def test_rl_status_without_agents_exits_2_saying_how_to_start_them(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    r = catalyst(["rl", "status", "--run", "nosuch"], tmp_path, setup[1])
+    assert r.exit_code == 2
+    assert "no agent status at" in " ".join(r.stderr.split())
+    assert "--agent" in r.stderr
