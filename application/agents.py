@@ -297,10 +297,13 @@ class AgentSignalSource:
 
     def _notify(self, severity: Severity, title: str, body: str, ts: datetime | None,
                 **data: Any) -> None:
+        when = ts or self._last_bar  # data time: the bar being traded
+        if when is None:  # nothing observed yet: log only
+            log.warning("agents.notice", title=title, body=body)
+            return
         if self.notifier is not None:
             self.notifier.notify(Notification(severity=severity, title=title, body=body,
-                                              ts=ts or datetime.now().astimezone(),
-                                              data=data))
+                                              ts=when, data=data))
 
     # ------------------------------------------------------------------ source API
 
