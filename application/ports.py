@@ -13,6 +13,8 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
 import attrs
+import numpy as np
+from numpy.typing import NDArray
 
 from domain.account import Account, BrokerPosition
 from domain.alerts import Alert
@@ -726,4 +728,39 @@ class WalkForwardRepo(Protocol):
 
     def list(self) -> list[dict[str, Any]]:
         """Return every stored run without its windows, newest first."""
+
+
+# ------------------------------------------------------------------------ deployed agents
+
+
+class Policy(Protocol):
+    """A trained policy: one observation in, one action in ``[-1, 1]`` out."""
+
+    def act(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Return the action for ``obs`` (shape ``(1,)``)."""
+        ...
+
+
+class LiveObservations(Protocol):
+    """One ticker's RL observation, built bar by bar with the training data's feature code."""
+
+    def push_bar(self, bar: Bar) -> None:
+        """Append the bar that just closed."""
+        ...
+
+    def push_alert(self, alert: Alert) -> None:
+        """Record an alert about the ticker (it counts from the bar it becomes usable)."""
+        ...
+
+    def market_row(self) -> NDArray[np.float32] | None:
+        """Return the 30 market features of the last bar, or ``None`` during the warm-up."""
+        ...
+
+
+class PolicyLoader(Protocol):
+    """Loads a registered version as a policy; raises on anything that keeps it from acting
+    (a missing file, an environment it was not trained for)."""
+
+    def load(self, version: ModelVersion) -> Policy:
+        """Return the version's policy."""
         ...

@@ -84,6 +84,8 @@ class OrderView:
     created_at: datetime
     signal_id: str | None
     position_id: str | None
+    #: what produced the order: a strategy name, or ``agent:NAME@VERSION``
+    source: str | None = None
 
 
 @attrs.frozen
@@ -167,6 +169,7 @@ def orders(uow: UnitOfWork, *, open_only: bool = False) -> list[OrderView]:
             quantity=o.quantity, status=o.status.value, filled_qty=o.filled_qty,
             avg_fill_price=o.avg_fill_price, created_at=o.created_at,
             signal_id=o.request.signal_id, position_id=o.request.position_id,
+            source=o.request.strategy,
         ) for o in u.orders.list(open_only=open_only)]
 
 

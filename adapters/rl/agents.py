@@ -140,7 +140,7 @@ def load_agent(
     name, version = parse_model_ref(ref)
     mv = registry.get(name, version)
     if env_config is not None:
-        check_env_config(mv, env_config_json(env_config))
+        check_env_config(mv, env_config_json(env_config), defaults=env_config_json(EnvConfig()))
     if mv.algo == "ensemble":
         from adapters.rl.ensemble import EnsembleAgent
 

@@ -177,25 +177,33 @@ def env_config_diff(
     trained: Mapping[str, Any],
     given: Mapping[str, Any],
     ignore: frozenset[str] = SAMPLING_FIELDS,
+    defaults: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, Any, Any]]:
     """Return ``(field, trained value, given value)`` for every field that differs.
 
-    Nested mappings (e.g. ``costs``) are compared field by field with dotted names.
+    Nested mappings (e.g. ``costs``) are compared field by field with dotted names. With
+    ``defaults`` (the config's default values, nested the same way), a field the trained
+    metadata lacks -- it was recorded before the field existed -- counts as its default.
     """
     out: list[tuple[str, Any, Any]] = []
+    missing = object()
 
-    def walk(prefix: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
+    def walk(prefix: str, a: Mapping[str, Any], b: Mapping[str, Any],
+             d: Mapping[str, Any] | None) -> None:
         for key in sorted(set(a) | set(b)):
             if not prefix and key in ignore:
                 continue
             name = f"{prefix}{key}"
-            va, vb = a.get(key), b.get(key)
+            va, vb = a.get(key, missing), b.get(key)
+            dv = d.get(key) if isinstance(d, Mapping) else None
+            if va is missing:
+                va = dv
             if isinstance(va, Mapping) and isinstance(vb, Mapping):
-                walk(name + ".", va, vb)
+                walk(name + ".", va, vb, dv if isinstance(dv, Mapping) else None)
             elif _norm(va) != _norm(vb):
                 out.append((name, va, vb))
 
-    walk("", trained, given)
+    walk("", trained, given, defaults)
     return out
 
 
@@ -210,10 +218,12 @@ def _norm(v: Any) -> Any:
 
 
 def check_env_config(
-    model: ModelVersion, given: Mapping[str, Any], ignore: frozenset[str] = SAMPLING_FIELDS
+    model: ModelVersion, given: Mapping[str, Any], ignore: frozenset[str] = SAMPLING_FIELDS,
+    defaults: Mapping[str, Any] | None = None,
 ) -> None:
-    """Raise :class:`IncompatibleEnvConfigError` naming each differing field."""
-    diff = env_config_diff(model.env_config, given, ignore)
+    """Raise :class:`IncompatibleEnvConfigError` naming each differing field (fields the
+    model's metadata lacks count as ``defaults``, see :func:`env_config_diff`)."""
+    diff = env_config_diff(model.env_config, given, ignore, defaults)
     if diff:
         parts = "; ".join(f"{f}: trained {a!r}, given {b!r}" for f, a, b in diff)
         raise IncompatibleEnvConfigError(

@@ -140,6 +140,7 @@ class Session:
         risk_config: RiskConfig | None = None, ticker: str | None = None,
         ignore_kill_flag: bool = False, auto_resume: bool = False,
         container: Container,
+        agents: list[str] | None = None,
     ) -> None:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
@@ -175,7 +176,18 @@ class Session:
         self.auto_resume = auto_resume
         self.auto_resumes = 0
         source: SignalSource
-        if strategy:
+        if agents:  # trained agents (entrypoints.cli.agents): the same executor and risk path
+            from adapters.sources.market import load_daily_bars
+            from entrypoints.cli.agents import agent_source
+
+            # the agents rebuild their observations from these bars when a run resumes
+            source = agent_source(agents, data, alerts, tickers, float(cash),
+                                  run_id or (named.BACKTEST_RUN if kind == "backtest"
+                                             else DEFAULT_RUN),
+                                  notifier=container.gateways.notifier(),
+                                  bars=load_daily_bars(data, ticker=ticker))
+            params_src = "agents:" + ",".join(agents)
+        elif strategy:
             source = _load_strategy(strategy)
             params_src = strategy
         else:
@@ -213,6 +225,10 @@ class Session:
                                   spread_bps=c.spread_bps,
                                   volatility_factor=c.volatility_factor),
             clock=self.clock)
+        if agents:  # the agents' account features come from the real portfolio
+            from application.agents import AgentSignalSource, broker_account_features
+
+            cast(AgentSignalSource, source).bind_account(broker_account_features(self.exchange))
         self.db_url = db_url
         self.uow = _uow(db_url, run=self.run_id)
         services = container.services
@@ -407,6 +423,10 @@ AlertsOpt = Annotated[str | None, typer.Option("--alerts", help="Alerts: a JSONL
                                                "the bundled earnings alerts.")]
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="module:callable producing "
                                                  "signals from bars (instead of alerts).")]
+AgentOpt = Annotated[list[str] | None, typer.Option(
+    "--agent", help="A registered RL model as the signal source: NAME\\[@VERSION]"
+    "\\[:TICKER,...] (no version: production, followed as it is promoted; repeat for several "
+    "agents on different tickers). See docs/rl.md, Deployment.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL.")]
 TickerOpt = Annotated[str | None, typer.Option("--ticker", help="Ticker of a --data file "
@@ -477,6 +497,7 @@ def backtest(
     data: DataOpt = None,
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
+    agent: AgentOpt = None,
     report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
                                                 "reports/<run id> under CATALYST_HOME.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL (recreated when SQLite; "
@@ -562,7 +583,7 @@ def backtest(
     container.gateways.broker_name.override("sim")
     session = _session("backtest", data, alerts, strategy, db, name, 0.0, cash, threshold,
                        sizing, max_hold_days, as_json, costs=costs, ticker=ticker,
-                       auto_resume=auto_resume, container=container)
+                       auto_resume=auto_resume, container=container, agents=agent)
     if name is None:  # the unnamed backtest is replaced; named runs stay
         with session.uow as u:
             u.runs.delete(session.run_id)
@@ -570,6 +591,8 @@ def backtest(
     else:
         named.refuse_other_params(session.uow, name, "backtest", session.params, db)
     result = _run_session(session, progress and not as_json)
+    if agent:
+        session.source.flush_status()  # type: ignore[attr-defined]
     report_dir = report or settings.reports_dir / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0,
             kill_file_ignored=ignored)
@@ -595,16 +618,18 @@ def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | N
              run_id: str | None, speed: float, cash: float, threshold: float, sizing: str,
              max_hold_days: float, as_json: bool, reconcile_steps: int | None = None, *,
              costs: CostModel, ticker: str | None = None, auto_resume: bool = False,
-             container: Container) -> Session:
+             container: Container, agents: list[str] | None = None) -> Session:
     if alerts and strategy:
         raise _fail("--alerts and --strategy: give one signal source, not both")
+    if agents and strategy:
+        raise _fail("--agent and --strategy: give one signal source, not both")
     return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
                    issue_sink=_issue_printer(), reconcile_steps=reconcile_steps, costs=costs,
                    risk_config=_risk_config(container.core.settings()), ticker=ticker,
                    ignore_kill_flag=kind == "backtest", auto_resume=auto_resume,
-                   container=container)
+                   container=container, agents=agents)
 
 
 def _run_session(session: Session, progress: bool) -> Any:
@@ -623,6 +648,7 @@ def run(
     data: DataOpt = None,
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
+    agent: AgentOpt = None,
     speed: Annotated[float, typer.Option("--speed", help="Replay pace: data seconds per wall "
                                          "second (0: as fast as possible).")] = 0.0,
     db: DbOpt = None,
@@ -677,6 +703,9 @@ def run(
     container = get_container()
     settings: Settings = container.core.settings()
     vendor = broker or settings.broker
+    if vendor == "alpaca" and agent:
+        raise _fail("--agent: agents trade on --broker sim only for now (the live Alpaca loop "
+                    "has no agent wiring yet)")
     if vendor not in ("sim", "alpaca"):
         raise _fail(f"--broker {broker!r}: expected sim or alpaca")
     # the one choice of vendor: the container's broker and price feed follow it
@@ -697,13 +726,15 @@ def run(
     session = _session("run", data, alerts, strategy, url,
                        named.check_name(run_id) if run_id is not None else None, speed, cash,
                        threshold, sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
-                       ticker=ticker, container=container)
+                       ticker=ticker, container=container, agents=agent)
     named.refuse_other_params(session.uow, session.run_id, "run", session.params, url)
     if alerts == "-":
         feed = getattr(session.source, "feed", None)
         if feed is not None and hasattr(feed, "wait_closed") and speed == 0:
             feed.wait_closed(timeout=60.0)
     result = _run_session(session, progress and not as_json)
+    if agent:
+        session.source.flush_status()  # type: ignore[attr-defined]
     report_dir = report or settings.reports_dir / session.run_id
     _finish(session, result, report_dir, as_json, time.perf_counter() - t0)
 
@@ -860,7 +891,7 @@ def orders(
         "quantity": str(o.quantity), "status": o.status,
         "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
         "created_at": o.created_at.isoformat(), "signal_id": o.signal_id,
-        "position_id": o.position_id,
+        "position_id": o.position_id, "source": o.source,
     } for o in views.orders(uow, open_only=status == "open")]
     total = len(rows)
     if limit > 0:

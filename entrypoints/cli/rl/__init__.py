@@ -6,7 +6,7 @@ Heavy imports (torch, Stable-Baselines3, Optuna) happen inside the commands that
 so ``catalyst --help`` stays fast.
 """
 
-from entrypoints.cli.rl import evaluation, models, training, walk_forward
+from entrypoints.cli.rl import evaluation, models, status, training, walk_forward
 from entrypoints.cli.rl._common import app
 
-__all__ = ["app", "evaluation", "models", "training", "walk_forward"]
+__all__ = ["app", "evaluation", "models", "status", "training", "walk_forward"]
