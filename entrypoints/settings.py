@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     #: ``CATALYST_COSTS__COMMISSION_BPS=5``): the costs of ``backtest``, ``run`` and the RL env.
     costs: dict[str, Any] = Field(default_factory=dict)
 
+    #: the model registry's artifacts (``CATALYST_MODELS_DIR``; default ``<home>/models``)
+    models: Path | None = None
+    #: where the registry keeps its metadata (``CATALYST_MODELS_DB``): a database URL, or
+    #: ``none`` for ``metadata.json`` files beside the artifacts; default the configured database
+    models_db: str | None = None
+
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
         # every unset path is derived from the home (a relative home is taken from the folder
@@ -131,7 +137,7 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         """Return the folder of the model registry's artifacts."""
-        return self.home / "models"
+        return self.models if self.models is not None else self.home / "models"
 
     @property
     def tensorboard_dir(self) -> Path:

@@ -218,7 +218,8 @@ def feature_stats(features: pd.DataFrame, split: str | None = "train",
 
 
 class StatusFile:
-    """The agents' status as JSON (written atomically), ``var/agents/<run>.json``."""
+    """The agents' status as JSON (written atomically), ``agents/<run>.json`` under the state
+    home."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

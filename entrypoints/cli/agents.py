@@ -5,15 +5,13 @@ source: without a version it trades the production version and follows promotion
 rollbacks while the run goes on; without tickers it trades every ticker of the data. Several
 agents may run at once on different tickers (``--agent a@1:AAPL,MSFT --agent b:GOOG``).
 
-The registry is ``$CATALYST_MODELS_DIR`` (default ``var/models``) with its metadata where
-``catalyst rl models`` keeps it (``$CATALYST_MODELS_DB``: a database URL, or ``none`` for the
-``metadata.json`` files). The agents' status goes to ``var/agents/<run>.json`` (read by
-``catalyst rl status``).
+The registry is the one ``catalyst rl models`` shows: ``models/`` under the state home
+(``CATALYST_HOME``) with its metadata in the configured database. The agents' status goes to
+``agents/<run>.json`` under the state home (read by ``catalyst rl status``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,10 +36,11 @@ def _fail(msg: str) -> typer.Exit:
 
 
 def status_path(run_id: str) -> Path:
-    """Return where the agents of run ``run_id`` write their status."""
-    from adapters.rl.inference import DEFAULT_STATUS_DIR
+    """Return where the agents of run ``run_id`` write their status (``agents/`` under the
+    state home)."""
+    from entrypoints.cli.rl._common import cli_settings
 
-    return DEFAULT_STATUS_DIR / f"{run_id}.json"
+    return Path(cli_settings().home) / "agents" / f"{run_id}.json"
 
 
 def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: Sequence[str],
@@ -59,7 +58,6 @@ def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: 
         StatusFile,
         feature_stats,
     )
-    from adapters.rl.registry import DEFAULT_MODELS_DIR
     from domain.rl.deployment import parse_agent_spec
     from domain.rl.models import RegistryError
     from entrypoints.cli.rl._common import open_registry
@@ -90,8 +88,7 @@ def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: 
         stats = feature_stats(build_features(frame, history))
     except ValueError:
         stats = None  # too little history for a training split: no drift monitoring
-    models = Path(os.environ.get("CATALYST_MODELS_DIR", str(DEFAULT_MODELS_DIR)))
-    registry = open_registry(models, os.environ.get("CATALYST_MODELS_DB"))
+    registry = open_registry(None, None)  # models/ under the state home, the configured db
     try:
         source = AgentSignalSource(
             parsed, registry, RegistryPolicyLoader(registry),

@@ -23,8 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.validation.store import DEFAULT_WALK_FORWARD_DIR
-from entrypoints.cli.rl._common import err, fail, out
+from entrypoints.cli.rl._common import cli_settings, err, fail, out
 from entrypoints.cli.rl.walk_forward import (
     ExecutorName,
     SchemeName,
@@ -72,13 +71,16 @@ def backtest_walk_forward(
     workers: Annotated[int, typer.Option(min=1, help="Windows run at once.")] = 1,
     executor: Annotated[ExecutorName, typer.Option(help="local or ray.")] = ExecutorName.local,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
-    state_dir: Annotated[Path, typer.Option(help="Finished windows (resume).")]
-    = DEFAULT_WALK_FORWARD_DIR,
+    state_dir: Annotated[Path | None, typer.Option(help="Finished windows (resume; default: "
+                                                   "walk_forward/ under the state home).")]
+    = None,
     report: Annotated[Path | None, typer.Option(help="HTML report folder.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Also store the run here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Walk-forward validation of the catalyst rule strategy over a parameter grid."""
+    if state_dir is None:
+        state_dir = cli_settings().home / "walk_forward"
     import datetime as dt
 
     from adapters.data.alerts import AlertFileError, read_alerts

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from trading_cli_support import _environment, catalyst, make_small_data
 
+from adapters.simulated.sessions import dt_from_ns
 from application.ports import UnitOfWork
+from entrypoints.cli.container import get_container
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +64,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
                  env_config=env_config_json(cfg), seed=6, library_versions=library_versions(),
                  metrics={})
     reg.promote("msft", 1)
-    env = {"CATALYST_MODELS_DIR": str(tmp / "models"), "CATALYST_MODELS_DB": "none"}
+    env = {"CATALYST_MODELS": str(tmp / "models"), "CATALYST_MODELS_DB": "none"}
     return data, env
 
 
@@ -139,14 +141,15 @@ def test_promotion_while_running_swaps_between_bars_and_keeps_positions(
     from entrypoints.cli.trading import _cost_model as cost_model
 
     data, env = setup
-    reg = FileSystemModelRegistry(Path(env["CATALYST_MODELS_DIR"]),
-                                  JsonMetadataStore(Path(env["CATALYST_MODELS_DIR"])))
+    reg = FileSystemModelRegistry(Path(env["CATALYST_MODELS"]),
+                                  JsonMetadataStore(Path(env["CATALYST_MODELS"])))
     with _environment(tmp_path, env):
         session = Session(data=data / "prices.csv", alerts=str(data / "alerts.jsonl"),
                           strategy=None, db_url=f"sqlite:///{tmp_path}/run.db", kind="run",
                           run_id="swap", speed=0.0, cash=Decimal(100_000), threshold=0.1,
                           sizing="confidence", max_hold_days=14.0, issue_sink=None,
-                          reconcile_steps=20, costs=cost_model(), agents=["msft:MSFT,AAPL"])
+                          reconcile_steps=20, costs=cost_model(get_container().core.settings()),
+                          container=get_container(), agents=["msft:MSFT,AAPL"])
         source = session.source
         assert isinstance(source, AgentSignalSource)
         seen: list[tuple[str, str, int]] = []
@@ -167,7 +170,7 @@ def test_promotion_while_running_swaps_between_bars_and_keeps_positions(
         with session.uow as u:
             orders = u.orders.list()
             executions = u.journal.executions()
-    steps = sorted({b.ts for b in session.bars})
+    steps = [dt_from_ns(int(ns)) for ns in session.data.step_ts]
     # no bar skipped: the engine stepped every timestamp of the data, in order
     assert result.steps == len(steps) == len(seen)
     assert [s[0] for s in seen] == [t.isoformat() for t in steps]
@@ -226,8 +229,8 @@ def test_backtest_and_the_env_agree_up_to_the_first_trade(
     alerts = read_alerts(data / "alerts.jsonl")
     feats = build_features(load_ohlcv(tmp_path / "ko.csv"), alerts)
     panel = feature_panel(feats)["KO"]
-    reg = FileSystemModelRegistry(Path(env["CATALYST_MODELS_DIR"]),
-                                  JsonMetadataStore(Path(env["CATALYST_MODELS_DIR"])))
+    reg = FileSystemModelRegistry(Path(env["CATALYST_MODELS"]),
+                                  JsonMetadataStore(Path(env["CATALYST_MODELS"])))
     agent, _ = load_agent(reg, "msft@1")
     e = CatalystTradingEnv(panel, EnvConfig())
     o, _ = e.reset(options={"ticker": "KO", "start": 0})
@@ -248,7 +251,8 @@ def test_backtest_and_the_env_agree_up_to_the_first_trade(
                           strategy=None, db_url=f"sqlite:///{tmp_path}/parity.db",
                           kind="backtest", run_id="parity", speed=0.0, cash=Decimal(100_000),
                           threshold=0.0, sizing="fixed", max_hold_days=14.0, issue_sink=None,
-                          costs=cost_model(), agents=["msft@1:KO"])
+                          costs=cost_model(get_container().core.settings()),
+                          container=get_container(), agents=["msft@1:KO"])
         session.engine.run(session.driver)
         with session.uow as u:
             orders = sorted(u.orders.list(), key=lambda o: o.created_at)
@@ -281,7 +285,8 @@ def test_a_resumed_run_decides_as_an_uninterrupted_one(
                        strategy=None, db_url=f"sqlite:///{tmp_path}/{db}", kind="run",
                        run_id="agents", speed=0.0, cash=Decimal(100_000), threshold=0.1,
                        sizing="fixed", max_hold_days=14.0, issue_sink=None,
-                       reconcile_steps=20, costs=cost_model(), agents=["msft@1:MSFT,AAPL"])
+                       reconcile_steps=20, costs=cost_model(get_container().core.settings()),
+                          container=get_container(), agents=["msft@1:MSFT,AAPL"])
 
     def signals(s: Session) -> list[tuple[str, float]]:
         with s.uow as u:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -110,7 +109,8 @@ DataOpt = Annotated[
     typer.Option(help="Feature file from 'catalyst data build'; default the bundled sample."),
 ]
 ModelsDirOpt = Annotated[
-    Path, typer.Option("--models-dir", help="Registry directory (model files).")
+    Path | None, typer.Option("--models-dir", help="Registry directory (model files; default: "
+                              "models/ under the state home, CATALYST_HOME).")
 ]
 DbOpt = Annotated[
     str | None,
@@ -151,16 +151,15 @@ def load_panel(
     return panel
 
 
-def default_db() -> str | None:
-    url = os.environ.get("CATALYST_DATABASE_URL")
-    if url is None:
-        try:
-            from entrypoints.cli.container import get_container
+def cli_settings() -> Any:
+    """Return the process's settings (paths under the state home, the database URL)."""
+    from entrypoints.cli.container import get_container
 
-            url = str(get_container().core.settings().database_url)
-        except Exception:
-            return None
-    return url
+    return get_container().core.settings()
+
+
+def default_db() -> str | None:
+    return str(cli_settings().database_url)
 
 
 def metadata_store(models_dir: Path, db: str | None) -> MetadataStore:
@@ -187,8 +186,11 @@ def metadata_store(models_dir: Path, db: str | None) -> MetadataStore:
         raise fail(f"--db {db!r}: cannot open the registry database: {exc}") from None
 
 
-def open_registry(models_dir: Path, db: str | None) -> FileSystemModelRegistry:
-    return FileSystemModelRegistry(models_dir, metadata_store(models_dir, db))
+def open_registry(models_dir: Path | None, db: str | None) -> FileSystemModelRegistry:
+    """Open the registry in ``models_dir`` (default: ``models/`` under the state home)."""
+    settings = cli_settings()
+    root = models_dir if models_dir is not None else settings.models_dir
+    return FileSystemModelRegistry(root, metadata_store(root, db or settings.models_db))
 
 
 def parse_params(params: str | None) -> dict[str, Any]:

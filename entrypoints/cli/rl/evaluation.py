@@ -20,9 +20,6 @@ from rich.table import Table
 from adapters.rl.agents import (
     EpisodeMetrics,
 )
-from adapters.rl.registry import (
-    DEFAULT_MODELS_DIR,
-)
 from domain.rl.models import (
     IncompatibleEnvConfigError,
 )
@@ -71,7 +68,7 @@ def evaluate_cmd(
     plot: Annotated[
         Path | None, typer.Option(help="Write equity and drawdown curves to this PNG.")
     ] = None,
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -15,7 +15,6 @@ from adapters.rl.agents import (
 )
 from adapters.rl.evaluate import Agent
 from adapters.rl.registry import (
-    DEFAULT_MODELS_DIR,
     FileSystemModelRegistry,
 )
 from domain.rl.models import (
@@ -49,7 +48,7 @@ from entrypoints.cli.rl._common import (
 @models_app.command("list")
 def models_list(
     name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -59,7 +58,7 @@ def models_list(
     if as_json:
         typer.echo(json.dumps([v.to_json() for v in versions]))
         return
-    t = Table(title=f"models in {models_dir}")
+    t = Table(title=f"models in {reg.root}")
     cols = ("name", "ver", "algo", "status", "seed", "val Sharpe", "val return",
             "beats B&H", "beats random", "created")
     for c in cols:
@@ -104,7 +103,7 @@ def _get(reg: FileSystemModelRegistry, ref: str) -> ModelVersion:
 @models_app.command("show")
 def models_show(
     ref: Annotated[str, typer.Argument(help="name or name@version.")],
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -138,7 +137,7 @@ def models_promote(
         bool,
         typer.Option(help="Promote even a version that did not beat buy-and-hold and random."),
     ] = False,
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -166,7 +165,7 @@ def models_promote(
 @models_app.command("rollback")
 def models_rollback(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -200,7 +199,7 @@ def ensemble_cmd(
         bool,
         typer.Option(help="Re-evaluate members on the validation split (else use recorded)."),
     ] = False,
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -2,7 +2,7 @@
 
 Per agent: the running version and the swaps; per version: the action distribution, the
 signals, the inference latency and the drift score (from the status file the agents write,
-``var/agents/<run>.json``), plus from the run's database the orders placed, the signals the
+``agents/<run>.json`` under the state home), plus from the run's database the orders placed, the signals the
 risk policy refused (by rule) and the realized P&L of the positions the version opened.
 """
 
@@ -69,17 +69,19 @@ def status(
     = "default",
     db: Annotated[str | None, typer.Option(
         "--db", help="The run's database (default: the configured one; backtests are in "
-        "sqlite:///var/backtest.db, run 'backtest').")] = None,
+        "backtest.db under the state home, run 'backtest').")] = None,
     status_file: Annotated[Path | None, typer.Option(
-        "--status-file", help="The agents' status file (default var/agents/<run>.json).")]
+        "--status-file", help="The agents' status file (default: agents/<run>.json under "
+        "the state home).")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the deployed agents of a run: versions, actions, refusals, P&L, latency, drift."""
-    from adapters.rl.inference import DEFAULT_STATUS_DIR, StatusFile
+    from adapters.rl.inference import StatusFile
+    from entrypoints.cli.agents import status_path
     from entrypoints.cli.container import get_container
 
-    path = status_file or DEFAULT_STATUS_DIR / f"{run}.json"
+    path = status_file or status_path(run)
     if not path.is_file():
         raise fail(f"no agent status at {path}: run 'catalyst run --agent ...' or "
                    "'catalyst backtest --agent ...' first (or give --status-file)")

@@ -11,9 +11,6 @@ import typer
 from rich.table import Table
 
 from adapters.rl.env import EnvConfig
-from adapters.rl.registry import (
-    DEFAULT_MODELS_DIR,
-)
 from domain.rl.models import (
     ModelVersion,
 )
@@ -29,6 +26,7 @@ from entrypoints.cli.rl._common import (
     ModelsDirOpt,
     VecEnvName,
     app,
+    cli_settings,
     err,
     fail,
     fmt,
@@ -74,17 +72,20 @@ def train_cmd(
     initial_balance: Annotated[float, typer.Option(help="Starting cash.")] = 100_000.0,
     ticker: Annotated[list[str] | None, typer.Option(help="Only these tickers.")] = None,
     promote: Annotated[bool, typer.Option(help="Promote the new version to production.")] = False,
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOpt = None,
     db: DbOpt = None,
     tensorboard_dir: Annotated[
-        Path, typer.Option(help="TensorBoard log directory.")
-    ] = Path("var/tensorboard"),
+        Path | None, typer.Option(help="TensorBoard log directory (default: tensorboard/ under "
+                                  "the state home).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train PPO, SAC or A2C on the train split, validate on the validation split, register."""
     from adapters.rl.training import Sb3Trainer, TrainConfig
     from application.training import train_and_register
 
+    if tensorboard_dir is None:
+        tensorboard_dir = cli_settings().tensorboard_dir
     frame = load_frame(data)
     hp = parse_params(params)
     model_name = name or algo.value
@@ -172,12 +173,12 @@ def tune_cmd(
     data: DataOpt = None,
     study: Annotated[str | None, typer.Option(help="Study name (default catalyst-<algo>).")] = None,
     storage: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Optuna storage URL: sqlite:///... or postgresql://user:pw@host/db "
-            "(shared by workers on several machines)."
+            "(shared by workers on several machines; default: optuna.db under the state home)."
         ),
-    ] = "sqlite:///var/optuna.db",
+    ] = None,
     n_trials: Annotated[int, typer.Option(min=1, help="Trials run by this worker.")] = 10,
     timesteps: Annotated[int, typer.Option(min=1, help="Training steps per trial.")] = 5_000,
     seed: Annotated[int, typer.Option(help="Training seed of every trial.")] = 0,
@@ -207,6 +208,8 @@ def tune_cmd(
     from adapters.rl.tune import OptunaSearch, Sb3TrialTrainer, normalise_storage_url, open_study
     from application.tuning import TrialOutcome, tune
 
+    if storage is None:
+        storage = cli_settings().optuna_url
     frame = load_frame(data)
     fixed = parse_params(params)
     study_name = study or f"catalyst-{algo.value}"

@@ -12,9 +12,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.validation.store import DEFAULT_WALK_FORWARD_DIR
 from domain.validation.windows import Window, last_windows, parse_span, walk_forward_windows
-from entrypoints.cli.rl._common import DataOpt, JsonOpt, app, err, fail, fmt, load_frame, out
+from entrypoints.cli.rl._common import (
+    DataOpt,
+    JsonOpt,
+    app,
+    cli_settings,
+    err,
+    fail,
+    fmt,
+    load_frame,
+    out,
+)
 
 
 class WfAlgo(StrEnum):
@@ -71,8 +80,9 @@ def walk_forward_cmd(
         str | None, typer.Option(help="Ray cluster address (default: a local Ray runtime).")
     ] = None,
     state_dir: Annotated[
-        Path, typer.Option(help="Finished windows are kept here; a rerun resumes.")
-    ] = DEFAULT_WALK_FORWARD_DIR,
+        Path | None, typer.Option(help="Finished windows are kept here; a rerun resumes "
+                                  "(default: walk_forward/ under the state home).")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report to this folder.")] = None,
     db: Annotated[
         str | None,
@@ -82,6 +92,8 @@ def walk_forward_cmd(
 ) -> None:
     """Walk-forward validation of RL agents: rolling or anchored windows, each trained then
     tested out of sample against buy-and-hold and random, with PBO and the deflated Sharpe."""
+    if state_dir is None:
+        state_dir = cli_settings().home / "walk_forward"
     from adapters.data.features import feature_panel
     from adapters.rl.agents import data_hash
     from adapters.rl.env import EnvConfig
