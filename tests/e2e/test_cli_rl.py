@@ -198,3 +198,26 @@ def test_cli_when_bad_input_then_exit_2_with_message(
     r = runner.invoke(app, [*args, *reg], terminal_width=200)
     assert r.exit_code == 2, r.output
     assert message in " ".join(r.output.split())
+
+
+def test_train_when_costs_configured_then_the_env_trains_under_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from entrypoints.cli.container import reset_container
+
+    monkeypatch.setenv("CATALYST_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CATALYST_COSTS__COMMISSION_BPS", "3")
+    reset_container()
+    try:
+        r = runner.invoke(app, ["train", "--algo", "a2c", "--timesteps", "64", "--eval-freq",
+                                "32", "--episode-length", "32", "--ticker", "KO", "--name",
+                                "costed", "--json"])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["models", "list", "costed", "--json"])
+    finally:
+        reset_container()
+    assert r.exit_code == 0, r.output
+    (v,) = json.loads(r.output)
+    assert float(v["env_config"]["costs"]["commission_bps"]) == 3.0
+    # the registry and TensorBoard live under the state home, not the working folder
+    assert (tmp_path / "home" / "models" / "costed").is_dir()
+    assert (tmp_path / "home" / "tensorboard").is_dir()

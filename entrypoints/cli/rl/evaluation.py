@@ -34,6 +34,7 @@ from entrypoints.cli.rl._common import (
     ModelsDirOpt,
     SplitName,
     app,
+    cli_settings,
     err,
     fail,
     load_frame,
@@ -81,6 +82,9 @@ def evaluate_cmd(
     frame = load_frame(data)
     panel = load_panel(frame, None if split is SplitName.all else split.value, ticker, data)
     overrides: dict[str, Any] = {}
+    configured = cli_settings()
+    if configured.costs:  # [costs] / CATALYST_COSTS__*: a model trained under others is refused
+        overrides["costs"] = configured.cost_model()
     if fill_at is not None:
         overrides["fill_at"] = fill_at.value
     if initial_balance is not None:

@@ -99,6 +99,7 @@ def train_cmd(
                 initial_balance=initial_balance,
                 fill_at=fill_at.value,
                 episode_length=episode_length,
+                costs=cli_settings().cost_model(),  # [costs] / CATALYST_COSTS__*, like backtests
             ),
             n_envs=n_envs,
             vec_env=vec_env.value,

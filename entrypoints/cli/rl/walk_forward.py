@@ -112,7 +112,7 @@ def walk_forward_cmd(
         wins = make_windows(days, scheme.value, train, test, step, windows, embargo)
         runner = RlWindowRunner(
             panel=panel, calendar=tuple(calendar), algo=algo.value, timesteps=timesteps,
-            tune_trials=tune_trials, seed=seed, env_config=EnvConfig(),
+            tune_trials=tune_trials, seed=seed, env_config=EnvConfig(costs=cli_settings().cost_model()),
         )
         ex = make_executor(executor.value, workers, ray_address)
     except ValueError as exc:
