@@ -69,6 +69,7 @@ def order_row(order: Order) -> dict[str, Any]:
         "status": order.status.value,
         "filled_qty": order.filled_qty,
         "avg_fill_price": order.avg_fill_price,
+        "filled_notional": order.filled_notional,
         "commission": order.commission,
         "fill_ids": sorted(order.fill_ids),
         "reject_reason": order.reject_reason,
@@ -83,7 +84,7 @@ def order_row(order: Order) -> dict[str, Any]:
 
 #: columns ``OrderRepo.save`` may change (the request is immutable once stored).
 ORDER_STATE_COLUMNS = (
-    "broker_order_id", "parent_id", "status", "filled_qty", "avg_fill_price", "commission",
+    "broker_order_id", "parent_id", "status", "filled_qty", "avg_fill_price", "filled_notional", "commission",
     "fill_ids", "reject_reason", "submitted_at", "updated_at", "filled_at", "closed_at", "version",
 )
 
@@ -117,7 +118,8 @@ def order_from(row: Row) -> Order:
         status=OrderStatus(row["status"]),
         broker_order_id=row["broker_order_id"],
         filled_qty=row["filled_qty"],
-        avg_fill_price=row["avg_fill_price"],
+        avg_fill_price=None if row["filled_notional"] is not None else row["avg_fill_price"],
+        filled_notional=row["filled_notional"],
         commission=row["commission"],
         fill_ids=set(row["fill_ids"] or ()),
         reject_reason=row["reject_reason"],

@@ -108,6 +108,9 @@ orders = Table(
     Column("status", String(24), nullable=False),
     Column("filled_qty", Money, nullable=False),
     Column("avg_fill_price", Money, nullable=True),
+    # the exact sum of quantity x price of the fills; the average is derived from it (null
+    # only in rows written before the column existed)
+    Column("filled_notional", Money, nullable=True),
     Column("commission", Money, nullable=False),
     Column("fill_ids", JsonDoc, nullable=False),
     Column("reject_reason", Text, nullable=True),

@@ -158,6 +158,27 @@ def test_tc_r03_order_save_stores_new_state_and_unknown_order_raises(uows: Facto
             uow.orders.save(make_order("ct-never"))
 
 
+def test_tc_r03b_an_order_read_back_averages_its_fills_exactly(uows: Factory) -> None:
+    # four fills whose running average, recomputed from a rounded average, drifts in the
+    # last digit: the store keeps the notional, so the order read back averages exactly
+    order = make_order("ct-avg", qty="57")
+    fills = [("10", "254"), ("32", "1"), ("14", "217"), ("1", "1")]
+    with uows() as uow:
+        uow.orders.add(order)
+        uow.commit()
+    for i, (q, p) in enumerate(fills):
+        fill_order(order, make_fill(f"f-avg-{i}", "ct-avg", qty=q, price=p, minutes=i + 1))
+        with uows() as uow:  # saved and read back after every fill, as a restart would
+            uow.orders.save(order)
+            uow.commit()
+        with uows() as uow:
+            got = uow.orders.get("ct-avg")
+        assert got is not None
+        order = got
+    assert order.filled_notional == Decimal(5611)
+    assert order.avg_fill_price == Decimal(5611) / Decimal(57)
+
+
 def test_tc_r04_order_list_is_oldest_first_and_filters_open_and_ticker(uows: Factory) -> None:
     a = make_order("ct-a", minutes=2)
     b = make_order("ct-b", ticker="MSFT", minutes=1)

@@ -38,6 +38,12 @@ def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         engine.dispose()
 
 
+def _old_order_row(order: Any) -> dict[str, Any]:
+    # the orders table of 0001: no run column yet, no filled notional
+    row = {k: v for k, v in m.order_row(order).items() if k != "filled_notional"}
+    return {**row, "run_id": None}
+
+
 def _snap(minutes: int, equity: str, run_id: str | None) -> dict[str, Any]:
     return m.snapshot_row(PortfolioSnapshot(
         ts=ts(minutes), cash=Decimal(equity), equity=Decimal(equity),
@@ -63,7 +69,7 @@ def test_upgrade_when_old_runs_then_unstamped_rows_and_state_join_the_latest_as_
     with old_engine.begin() as conn:
         _run(conn, "run-old", 0, 0.6)
         _run(conn, "run-new", 5, 0.7)
-        conn.execute(t.orders.insert(), {**m.order_row(order), "run_id": None})
+        conn.execute(t.orders.insert(), _old_order_row(order))
         conn.execute(t.fills.insert(), {**m.fill_row(fill), "run_id": None})
         conn.execute(t.positions.insert(),
                      {**m.position_row(make_position("pos-1", fill=fill)), "run_id": None})
@@ -109,7 +115,7 @@ def test_upgrade_when_old_runs_then_unstamped_rows_and_state_join_the_latest_as_
 def test_upgrade_when_rows_but_no_run_then_a_default_run_holds_them(old_engine: Engine) -> None:
     order = make_order("ct-1")
     with old_engine.begin() as conn:
-        conn.execute(t.orders.insert(), {**m.order_row(order), "run_id": None})
+        conn.execute(t.orders.insert(), _old_order_row(order))
         _kv(conn, "risk:state", "active")
     upgrade(old_engine)
     with SqlUnitOfWork(old_engine) as uow:

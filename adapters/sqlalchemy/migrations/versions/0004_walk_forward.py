@@ -1,7 +1,7 @@
 """walk-forward runs and their windows
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-27 15:30:00
 
 ``walk_forward_runs`` holds one row per walk-forward run (its key, settings, aggregate
