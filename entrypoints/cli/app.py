@@ -55,6 +55,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "export": ("entrypoints.cli.trading", "app", "Export the trade log.", "member"),
     "serve": ("entrypoints.cli.serve", "serve", "Run the webhook intake alone: alerts over HTTP "
               "into the database's inbox.", "function"),
+    "dashboard": ("entrypoints.cli.dashboard", "dashboard", "Serve the Streamlit dashboard: "
+                  "portfolio, risk, agents and runs, refreshing live.", "function"),
     "alerts": ("entrypoints.cli.serve", "alerts", "List the alert inbox: id, status, reason, "
                "when received and known.", "function"),
 }
