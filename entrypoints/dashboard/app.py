@@ -221,7 +221,7 @@ def _kill_controls(run: str, svc: Any) -> None:
         confirm = st.text_input("Type KILL to confirm", key="kill_confirm", disabled=disabled)
         flatten = st.checkbox("Also flatten every position", key="kill_flatten",
                               disabled=disabled)
-        if st.form_submit_button("Kill", disabled=disabled):
+        if st.form_submit_button("Kill", disabled=disabled, key="kill_submit"):
             why = check_admin(cfg, token, confirm, "KILL", operator)
             if why:
                 st.error(f"Kill {why}")
@@ -236,7 +236,7 @@ def _kill_controls(run: str, svc: Any) -> None:
         reason = st.text_input("Reason", key="resume_reason", disabled=disabled)
         confirm = st.text_input("Type RESUME to confirm", key="resume_confirm",
                                 disabled=disabled)
-        if st.form_submit_button("Resume", disabled=disabled):
+        if st.form_submit_button("Resume", disabled=disabled, key="resume_submit"):
             why = check_admin(cfg, token, confirm, "RESUME", operator)
             if why:
                 st.error(f"Resume {why}")
@@ -276,7 +276,7 @@ def agents() -> None:
         operator = st.text_input("Operator", key="promote_operator", disabled=disabled)
         confirm = st.text_input("Type the version (name@version) to confirm",
                                 key="promote_confirm", disabled=disabled)
-        if st.form_submit_button("Apply", disabled=disabled):
+        if st.form_submit_button("Apply", disabled=disabled, key="promote_submit"):
             why = check_admin(cfg, token, confirm, str(ref), operator)
             if why:
                 st.error(f"{action.title()} {why}")
