@@ -58,8 +58,12 @@ def dashboard(
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(APP.parents[2]), env.get("PYTHONPATH", "")) if p)
     err.print(f"dashboard on http://{host}:{port} (Ctrl-C stops it)")
+    cmd = streamlit_command(host, port)
+    if os.name == "posix":  # Streamlit takes this process's place: signals reach it directly
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
     try:
-        code = subprocess.call(streamlit_command(host, port), env=env)
+        code = subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)

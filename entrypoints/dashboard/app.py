@@ -88,12 +88,11 @@ def portfolio(run: str) -> None:
     price_path = _price_file(run)
     closes = _closes(price_path) if price_path else {}
     traded = {t.ticker for t in trades} | {p.ticker for p in views.positions(uow)}
-    universe = {t: v for t, v in closes.items() if t in traded} or closes
     bench = None
-    if universe and not equity.empty:
+    if closes and not equity.empty:  # the universe: every ticker of the run's price data
         from adapters.reporting.prices import benchmark_series
 
-        bench = benchmark_series(universe, equity)
+        bench = benchmark_series(closes, equity)
     cols = st.columns(5)
     cols[0].metric("Equity", _money(acct.equity) if acct else "no snapshot yet")
     cols[1].metric("Cumulative P&L", _money(acct.cumulative_pnl) if acct else "")
@@ -107,7 +106,7 @@ def portfolio(run: str) -> None:
     if bench is None:
         st.caption("Benchmark: give the price file with `catalyst dashboard --data FILE`.")
     else:
-        st.caption(f"Benchmark: equal-weight buy-and-hold of {', '.join(sorted(universe))}.")
+        st.caption(f"Benchmark: equal-weight buy-and-hold of {', '.join(sorted(closes))}.")
 
     st.subheader("Open positions")
     pos = views.positions(uow)

@@ -45,7 +45,9 @@ class Browser:
     """One page of a headless Chromium, driven over CDP."""
 
     def __init__(self, ws_url: str) -> None:
-        self._ws = connect(ws_url, max_size=64 * 2**20, open_timeout=20)
+        self._stack = contextlib.ExitStack()
+        self._ws = self._stack.enter_context(connect(ws_url, max_size=64 * 2**20,
+                                                     open_timeout=20))
         self._id = 0
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -89,7 +91,7 @@ class Browser:
         return path
 
     def close(self) -> None:
-        self._ws.close()
+        self._stack.close()
 
 
 @contextlib.contextmanager

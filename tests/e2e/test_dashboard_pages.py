@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -90,10 +91,11 @@ def test_portfolio_when_backtest_stored_then_equity_benchmark_and_trades_shown(
     ret = float(curve[-1].equity) / float(curve[0].equity) - 1
     assert metrics["Return"] == f"{ret:+.2%}"
     tickers = {t.ticker for t in trades}
-    bench = buy_and_hold(prices, tickers, curve[0].ts.date().isoformat(),
+    universe = set(pd.read_csv(prices).ticker)
+    bench = buy_and_hold(prices, universe, curve[0].ts.date().isoformat(),
                          curve[-1].ts.date().isoformat())
     assert metrics["Benchmark return"] == f"{bench:+.2%}"
-    assert "equal-weight buy-and-hold of " + ", ".join(sorted(tickers)) in _texts(at)
+    assert "equal-weight buy-and-hold of " + ", ".join(sorted(universe)) in _texts(at)
     frames = {sh.value: df for sh, df in zip(
         [s for s in at.subheader if s.value != "Price chart"], at.dataframe, strict=False)}
     log = frames[f"Trade log ({len(trades)})"].value
@@ -196,6 +198,7 @@ def test_runs_when_backtest_reported_then_listed_with_its_report(
         env: dict[str, str], db: tuple[str, Path, Path]) -> None:
     _, _, d = db
     at = _page("Runs")
+    assert f"Reports index: {d / 'reports' / 'index.html'}" in _texts(at)
     table = at.dataframe[0].value
     row = table[table["run"] == RUN].iloc[0]
     assert row["kind"] == "backtest" and row["status"] == "finished"

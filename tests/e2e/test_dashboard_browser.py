@@ -1,0 +1,107 @@
+"""``catalyst dashboard`` in a real browser: the command serves the app on a free loopback
+port, headless Chromium (Debian's ``chromium``) loads every page and the rendered text is
+checked; a screenshot of each page is kept under the test's tmp dir.
+
+Without chromium the test is skipped locally and fails under ``CI=true`` (``.ci/run`` installs
+it). ``CATALYST_UPDATE_DOC_IMAGES=1`` also copies the screenshots to ``docs/img/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.chromium_cdp import chromium_binary, free_port, headless_chromium
+from tests.e2e.dashboard_support import RUN, backtest_database
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = {
+    "Portfolio": ("Portfolio - run dash", "Benchmark return", "Open positions", "Orders",
+                  "Trade log (", "Per-ticker results", "Price chart"),
+    "Risk": ("Risk - run dash", "State: ACTIVE", "Limits: usage and headroom", "Risk event log",
+             "Kill and resume are disabled"),
+    "Agents": ("Agents", "No model registered yet"),
+    "Runs": ("Runs", "Reports index"),
+}
+
+
+def _chromium() -> str:
+    binary = chromium_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (apt-get install chromium); CI needs it")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return binary
+
+
+def _catalyst() -> list[str]:
+    script = Path(sys.executable).with_name("catalyst")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from entrypoints.cli.app import main; main()"]
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"catalyst dashboard exited {proc.returncode}:\n"
+                                 f"{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"dashboard never answered {url}:\n{log.read_text()[-3000:]}")
+
+
+def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Path) -> None:
+    binary = _chromium()
+    url, prices, _ = backtest_database(tmp_path)
+    port = free_port()
+    log = tmp_path / "dashboard.log"
+    env = {**os.environ, "CATALYST_HOME": str(tmp_path), "CATALYST_LOG_LEVEL": "WARNING",
+           "CATALYST_CONFIG": str(tmp_path / "none.toml"),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
+                                         if p)}
+    env.pop("CATALYST_DASHBOARD_ADMIN_TOKEN", None)
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([*_catalyst(), "dashboard", "--db", url, "--run", RUN,
+                                 "--data", str(prices), "--host", "127.0.0.1", "--port",
+                                 str(port), "--refresh", "30"], cwd=tmp_path, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT)
+    shots = tmp_path / "screenshots"
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
+        with headless_chromium(binary) as browser:
+            for page, needles in PAGES.items():
+                browser.goto(f"http://127.0.0.1:{port}/?page={page}")
+                text = browser.wait_for(*needles, timeout_s=90)
+                assert "Traceback" not in text and "Error" not in text.split("Kill")[0]
+                browser.screenshot(shots / f"dashboard-{page.lower()}.png")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert "Traceback" not in out, out[-3000:]
+    for page in PAGES:
+        png = shots / f"dashboard-{page.lower()}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    if os.environ.get("CATALYST_UPDATE_DOC_IMAGES") == "1":
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        for png in shots.glob("*.png"):
+            shutil.copy(png, ROOT / "docs" / "img" / png.name)
