@@ -34,9 +34,10 @@ __all__ = [
 ]
 
 STRATEGY, BENCHMARK = "#1f77b4", "#7f7f7f"
-_LAYOUT: dict[str, Any] = {"template": "plotly_white", "margin": {"l": 50, "r": 20, "t": 40,
+_LAYOUT: dict[str, Any] = {"template": "plotly_white", "margin": {"l": 50, "r": 20, "t": 90,
                                                                    "b": 40},
-                           "legend": {"orientation": "h", "y": 1.08}}
+                           "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02,
+                                      "x": 0}}
 
 
 def daily_equity(ts: Sequence[Any], values: Sequence[Any]) -> pd.Series:
