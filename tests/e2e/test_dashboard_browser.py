@@ -29,7 +29,8 @@ PAGES = {
                   "Trade log (", "Per-ticker results", "Price chart"),
     "Risk": ("Risk - run dash", "State: ACTIVE", "Limits: usage and headroom", "Risk event log",
              "Kill and resume are disabled"),
-    "Agents": ("Agents", "No model registered yet"),
+    "Agents": ("Agents", "Production: dash-ppo@1", "Promote or roll back",
+               "Promote and rollback are disabled"),
     "Runs": ("Runs", "Reports index"),
 }
 
@@ -65,9 +66,23 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
     raise AssertionError(f"dashboard never answered {url}:\n{log.read_text()[-3000:]}")
 
 
+def _register_models(url: str, d: Path) -> None:
+    from adapters.rl.registry import FileSystemModelRegistry, SqlMetadataStore
+
+    reg = FileSystemModelRegistry(d / "models", SqlMetadataStore(url))
+    art = d / "model.zip"
+    art.write_bytes(b"placeholder artifact")
+    for sharpe, ret in ((0.81, 0.042), (1.12, 0.065)):
+        reg.register("dash-ppo", "ppo", str(art), hyperparams={"learning_rate": 3e-4},
+                     data_hash="3f9a1c2b7d4e", env_config={}, seed=7, library_versions={},
+                     metrics={"val_sharpe": sharpe, "val_total_return": ret})
+    reg.promote("dash-ppo", 1)
+
+
 def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Path) -> None:
     binary = _chromium()
     url, prices, _ = backtest_database(tmp_path)
+    _register_models(url, tmp_path)
     port = free_port()
     log = tmp_path / "dashboard.log"
     env = {**os.environ, "CATALYST_HOME": str(tmp_path), "CATALYST_LOG_LEVEL": "WARNING",
