@@ -8,7 +8,7 @@ returns, drawdown periods, rolling Sharpe) are the numbers behind the charts and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -121,8 +121,10 @@ def rolling_sharpe(equity: pd.Series, window: int = 63) -> pd.Series:
 
 
 def equity_figure(equity: pd.Series, benchmark: pd.Series | None = None, *, log: bool = False,
-                  with_drawdown: bool = True, title: str = "Equity vs benchmark") -> go.Figure:
-    """Return the equity curve (and the benchmark's), with the drawdowns below."""
+                  with_drawdown: bool = True, title: str = "Equity vs benchmark",
+                  others: Mapping[str, pd.Series] | None = None) -> go.Figure:
+    """Return the equity curve (and the benchmark's, and ``others`` by name, e.g. SPY), with
+    the drawdowns below."""
     rows = 2 if with_drawdown else 1
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.05,
                         row_heights=[0.7, 0.3] if with_drawdown else [1.0])
@@ -132,6 +134,9 @@ def equity_figure(equity: pd.Series, benchmark: pd.Series | None = None, *, log:
         fig.add_trace(go.Scatter(x=benchmark.index, y=benchmark.values,
                                  name="benchmark (equal-weight buy-and-hold)",
                                  line={"color": BENCHMARK, "dash": "dot"}), row=1, col=1)
+    for name, series in (others or {}).items():
+        fig.add_trace(go.Scatter(x=series.index, y=series.values, name=name,
+                                 line={"color": "#ff7f0e", "dash": "dash"}), row=1, col=1)
     if with_drawdown:
         fig.add_trace(go.Scatter(x=equity.index, y=drawdown(equity).to_numpy() * 100,
                                  name="strategy drawdown %", fill="tozeroy",

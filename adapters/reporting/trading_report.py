@@ -216,6 +216,8 @@ def write_report(
     bench = benchmark_series(closes, equity) if closes and len(equity) else None
     bench = bench if bench is not None and len(bench) > 1 else None
     headline = _headline(metrics, equity, bench, snapshots)
+    spy = ({"SPY buy-and-hold": benchmark_series({"SPY": closes["SPY"]}, equity)}
+           if "SPY" in closes and bench is not None else {})
     json_path = out / "metrics.json"
     bench_doc = None
     if bench is not None:
@@ -258,7 +260,8 @@ def write_report(
     if len(equity) > 1:
         sections.append("<h2>Equity and benchmark</h2>" + fig(
             charts.equity_figure(equity, bench, log=True, with_drawdown=False,
-                                 title="Equity vs benchmark (log scale; buttons switch)")))
+                                 title="Equity vs benchmark (log scale; buttons switch)",
+                                 others=spy)))
         sections.append("<h2>Underwater</h2>" + fig(charts.underwater_figure(equity, bench)))
         sections.append("<h2>Monthly returns</h2>" + fig(charts.monthly_heatmap(equity)))
         years = charts.yearly_returns(equity)

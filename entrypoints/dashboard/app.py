@@ -101,8 +101,13 @@ def portfolio(run: str) -> None:
     bret = (bench.iloc[-1] / bench.iloc[0] - 1) if bench is not None and len(bench) > 1 else None
     cols[3].metric("Benchmark return", _pct(bret) if bret is not None else "no price data")
     cols[4].metric("Run status", (acct.run_status or "") if acct else "")
+    others = {}
+    if "SPY" in closes and bench is not None:  # the market too, when the data has it
+        from adapters.reporting.prices import benchmark_series
+
+        others["SPY buy-and-hold"] = benchmark_series({"SPY": closes["SPY"]}, equity)
     if not equity.empty:
-        st.plotly_chart(charts.equity_figure(equity, bench), width="stretch")
+        st.plotly_chart(charts.equity_figure(equity, bench, others=others), width="stretch")
     if bench is None:
         st.caption("Benchmark: give the price file with `catalyst dashboard --data FILE`.")
     else:

@@ -154,3 +154,17 @@ def test_admin_guard_when_any_input_then_allowed_only_with_token_confirmation_an
 
 def test_admin_guard_when_all_given_then_allowed() -> None:
     assert check_admin(_cfg("tok"), "tok", " KILL ", "KILL", "ann") is None
+
+
+def test_tearsheet_when_data_has_spy_then_spy_drawn_beside_the_benchmark(
+        tmp_path: Path) -> None:
+    df = _write_prices(tmp_path / "prices.csv", 60)
+    spy = df[df.ticker == "AAA"].assign(ticker="SPY")
+    pd.concat([df, spy]).to_csv(tmp_path / "with_spy.csv", index=False)
+    snaps = _snapshots(60)
+    with_spy = write_report(tmp_path / "a", run_id="a", snapshots=snaps, closed=[],
+                            metrics={}, prices=tmp_path / "with_spy.csv").html.read_text()
+    without = write_report(tmp_path / "b", run_id="b", snapshots=snaps, closed=[],
+                           metrics={}, prices=tmp_path / "prices.csv").html.read_text()
+    assert '"name":"SPY buy-and-hold"' in with_spy
+    assert "SPY buy-and-hold" not in without
