@@ -37,6 +37,7 @@ __all__ = [
     "UnknownRun",
     "account",
     "benchmark_curve",
+    "correlation_groups",
     "equity_curve",
     "latest_run",
     "models",
@@ -395,3 +396,33 @@ def risk_status(service: RiskService, uow: UnitOfWork, recent: int = 50) -> Risk
         open_positions = list(u.positions.list_open())
     return service.status(Account(cash=eq, equity=eq, buying_power=eq), open_positions,
                           recent=recent)
+
+
+def correlation_groups(
+    closes: Mapping[str, Sequence[tuple[datetime, float]]],
+    as_of: datetime,
+    threshold: float,
+    lookback: int,
+    min_obs: int,
+) -> list[frozenset[str]]:
+    """Return the correlation clusters of ``closes``' tickers on the days up to ``as_of``, as
+    the risk policy forms them (daily close-to-close returns over the last ``lookback`` days,
+    single linkage above ``threshold``); the largest first, then by name."""
+    import itertools  # noqa: PLC0415 - only this view needs them
+    import math  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from domain.risk.correlation import correlation_clusters  # noqa: PLC0415
+
+    by_day = {t: {ts: px for ts, px in rows if ts <= as_of} for t, rows in closes.items()}
+    days = sorted({d for s in by_day.values() for d in s})[-(lookback + 1):]
+    returns: dict[str, Any] = {}
+    for t, s in by_day.items():
+        r = [(s[b] / s[a] - 1) if a in s and b in s and s[a] > 0 else math.nan
+             for a, b in itertools.pairwise(days)]
+        if r:
+            returns[t] = np.asarray(r, dtype=np.float64)
+    groups = set(correlation_clusters(returns, sorted(by_day), threshold, lookback,
+                                      min_obs).values())
+    return sorted(groups, key=lambda g: (-len(g), sorted(g)))

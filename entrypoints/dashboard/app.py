@@ -196,6 +196,7 @@ def risk(run: str) -> None:
         "headroom": lim.text("headroom"), "usage": f"{lim.usage:.0%}", "state": lim.status}
         for lim in status.limits]), width="stretch", hide_index=True)
     st.caption("Measured on the engine's last mark (equity and stored open positions).")
+    _clusters(run, svc, status)
     st.subheader("Risk event log")
     events = views.risk_events(uow)
     st.dataframe(_frame([{
@@ -206,6 +207,27 @@ def risk(run: str) -> None:
     if not events:
         st.caption("No risk event recorded.")
     _kill_controls(run, svc)
+
+
+def _clusters(run: str, svc: Any, status: Any) -> None:
+    st.subheader("Correlation clusters")
+    path = _price_file(run)
+    curve = views.equity_curve(_uow(run))
+    if path is None or not curve:
+        st.caption("Shown with the run's price data (`catalyst dashboard --data FILE`).")
+        return
+    cfg = svc.config
+    last = pd.Timestamp(curve[-1].ts)
+    as_of = (last.tz_convert(None) if last.tzinfo else last).normalize().to_pydatetime()
+    groups = views.correlation_groups(_closes(path), as_of, cfg.correlation_threshold,
+                                      cfg.correlation_lookback, cfg.correlation_min_obs)
+    held = {p.ticker for p in views.positions(_uow(run))}
+    st.dataframe(_frame([{"cluster": ", ".join(sorted(g)), "tickers": len(g),
+                          "held": ", ".join(sorted(g & held))} for g in groups]),
+                 width="stretch", hide_index=True)
+    st.caption(f"Daily returns over the last {cfg.correlation_lookback} days to "
+               f"{as_of:%Y-%m-%d}, linked above {cfg.correlation_threshold:g}; a cluster's "
+               f"exposure is capped at {float(cfg.max_cluster_pct):.0%} of equity.")
 
 
 def _kill_controls(run: str, svc: Any) -> None:

@@ -120,6 +120,10 @@ def test_risk_when_no_admin_token_then_kill_disabled(env: dict[str, str],
     assert at.text_input(key="kill_token").disabled
     limits = at.dataframe[0].value
     assert "drawdown" in set(limits["limit"]) and len(limits) >= 8
+    clusters = at.dataframe[1].value  # the sample's five stocks, clustered on their returns
+    assert sorted(t for c in clusters["cluster"] for t in c.split(", ")) == sorted(
+        set(pd.read_csv(db[1]).ticker))
+    assert "linked above 0.7" in _texts(at)
     assert views.risk_state(_uow(db[0])).state.value == "active"
 
 

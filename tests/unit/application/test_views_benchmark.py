@@ -54,3 +54,18 @@ def test_benchmark_when_window_given_then_bought_at_first_close_inside_it() -> N
                             end=T0 + timedelta(days=2))
     assert [(p.ts.day, float(p.equity)) for p in curve] == [(2, 100.0), (3, 200.0)]
     assert benchmark_curve(closes, Decimal(100), start=T0 + timedelta(days=9)) == []
+
+
+def test_correlation_groups_when_two_move_together_then_one_cluster() -> None:
+    import math
+
+    from application.views import correlation_groups
+
+    base = [100 * (1 + 0.02 * math.sin(i)) for i in range(40)]
+    closes = {"A": _series(base), "B": _series([2 * p for p in base]),
+              "C": _series([300 - p for p in base])}
+    groups = correlation_groups(closes, T0 + timedelta(days=39), 0.7, 60, 20)
+    assert groups == [frozenset({"A", "B"}), frozenset({"C"})]
+    # before enough history, each ticker stands alone
+    early = correlation_groups(closes, T0 + timedelta(days=10), 0.7, 60, 20)
+    assert sorted(map(sorted, early)) == [["A"], ["B"], ["C"]]
