@@ -285,6 +285,8 @@ class TradeView:
     alert_id: str | None
     catalyst_score: float | None
     confidence: float | None
+    #: the alert's headline, when the caller knows the alerts (they are not stored with trades)
+    headline: str | None = None
 
 
 @attrs.frozen
@@ -312,8 +314,9 @@ class BenchmarkPoint:
     equity: Decimal
 
 
-def trade_log(uow: UnitOfWork) -> list[TradeView]:
-    """Return the run's closed trades, oldest first, with the alert that opened each."""
+def trade_log(uow: UnitOfWork, headlines: Mapping[str, str] | None = None) -> list[TradeView]:
+    """Return the run's closed trades, oldest first, with the alert that opened each (and its
+    headline from ``headlines``, alert id -> headline, when given)."""
     out: list[TradeView] = []
     for c in trades(uow):
         alert = c.metadata.get("alert_id") if c.metadata else None
@@ -324,7 +327,8 @@ def trade_log(uow: UnitOfWork) -> list[TradeView]:
             realized_pnl_pct=c.realized_pnl_pct, mfe=c.max_unrealized_pnl,
             mae=c.min_unrealized_pnl, stop_loss=c.stop_loss, take_profit=c.take_profit,
             alert_id=str(alert) if alert is not None else c.signal_id,
-            catalyst_score=c.catalyst_score, confidence=c.signal_confidence))
+            catalyst_score=c.catalyst_score, confidence=c.signal_confidence,
+            headline=(headlines or {}).get(str(alert)) if alert is not None else None))
     return out
 
 

@@ -36,6 +36,10 @@ def dashboard(
     data: Annotated[Path | None, typer.Option("--data", help="OHLCV file of the benchmark "
                                               "and the price charts (default: the run's own "
                                               "data file when it is still there).")] = None,
+    alerts: Annotated[Path | None, typer.Option("--alerts", help="Alerts file whose "
+                                                "headlines the trade log shows (default: the "
+                                                "run's own alerts file when it is still "
+                                                "there).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1,
                                       max=65535)] = 8501,
@@ -48,6 +52,10 @@ def dashboard(
         err.print(f"[bold red]error:[/] --data {str(data)!r}: no such file (expected an OHLCV "
                   "CSV or Parquet file)")
         raise typer.Exit(2)
+    if alerts is not None and not alerts.is_file():
+        err.print(f"[bold red]error:[/] --alerts {str(alerts)!r}: no such file (expected a "
+                  "JSONL or CSV alerts file)")
+        raise typer.Exit(2)
     env = dict(os.environ)
     env["CATALYST_DATABASE_URL"] = db or str(settings.database_url)
     env["CATALYST_DASHBOARD_REFRESH_S"] = str(refresh)
@@ -55,6 +63,8 @@ def dashboard(
         env["CATALYST_DASHBOARD_RUN"] = run
     if data is not None:
         env["CATALYST_DASHBOARD_DATA"] = str(data.resolve())
+    if alerts is not None:
+        env["CATALYST_DASHBOARD_ALERTS"] = str(alerts.resolve())
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(APP.parents[2]), env.get("PYTHONPATH", "")) if p)
     err.print(f"dashboard on http://{host}:{port} (Ctrl-C stops it)")

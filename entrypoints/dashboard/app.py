@@ -61,20 +61,34 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _price_file(run: str) -> str | None:
-    """The price file of the benchmark: ``--data``, else the run's own data file when it is
-    still where the run read it."""
-    cfg = _config()
-    if cfg.data is not None:
-        return str(cfg.data)
+def _run_file(run: str, param: str, given: Any) -> str | None:
+    """A file of the run: the flag's, else the one the run's parameters name (``data``,
+    ``signals``) when it is still where the run read it."""
+    if given is not None:
+        return str(given)
     from pathlib import Path
 
     for r in views.runs(_base_uow()):
         if r.run == run:
-            name = str(r.params.get("data", "")).split("#", 1)[0]
+            name = str(r.params.get(param, "")).split("#", 1)[0]
             if name and Path(name).is_file():
                 return name
     return None
+
+
+def _price_file(run: str) -> str | None:
+    """The price file of the benchmark and the price charts."""
+    return _run_file(run, "data", _config().data)
+
+
+@st.cache_data(show_spinner=False)
+def _headlines(path: str) -> dict[str, str]:
+    from adapters.data.alerts import read_alerts
+
+    try:
+        return {a.id: a.headline for a in read_alerts(path)}
+    except (OSError, ValueError):
+        return {}
 
 
 # --- Portfolio --------------------------------------------------------------------------------
@@ -84,7 +98,8 @@ def portfolio(run: str) -> None:
     acct = views.account(uow, run)
     curve = views.equity_curve(uow)
     equity = charts.daily_equity([p.ts for p in curve], [p.equity for p in curve])
-    trades = views.trade_log(uow)
+    alerts_path = _run_file(run, "signals", _config().alerts)
+    trades = views.trade_log(uow, _headlines(alerts_path) if alerts_path else None)
     price_path = _price_file(run)
     closes = _closes(price_path) if price_path else {}
     traded = {t.ticker for t in trades} | {p.ticker for p in views.positions(uow)}
@@ -139,7 +154,7 @@ def portfolio(run: str) -> None:
         "entry": float(t.entry_price), "exit": float(t.exit_price),
         "P&L": round(float(t.realized_pnl), 2), "P&L %": f"{float(t.realized_pnl_pct):+.2%}",
         "MFE": round(float(t.mfe), 2), "MAE": round(float(t.mae), 2),
-        "exit reason": t.exit_reason, "alert": t.alert_id,
+        "exit reason": t.exit_reason, "alert": t.alert_id, "headline": t.headline,
         "catalyst score": t.catalyst_score, "confidence": t.confidence} for t in trades]),
         width="stretch", hide_index=True)
 

@@ -20,24 +20,27 @@ from dependency_injector import containers, providers
 from entrypoints.cli.container import Services
 from entrypoints.containers import Core, Gateways
 
-__all__ = ["DATA_ENV", "REFRESH_ENV", "RUN_ENV", "DashboardConfig", "DashboardContainer",
+__all__ = ["ALERTS_ENV", "DATA_ENV", "REFRESH_ENV", "RUN_ENV", "DashboardConfig", "DashboardContainer",
            "check_admin", "dashboard_config"]
 
 RUN_ENV = "CATALYST_DASHBOARD_RUN"
 DATA_ENV = "CATALYST_DASHBOARD_DATA"
+ALERTS_ENV = "CATALYST_DASHBOARD_ALERTS"
 REFRESH_ENV = "CATALYST_DASHBOARD_REFRESH_S"
 
 
 @attrs.frozen
 class DashboardConfig:
     """What the pages need besides the store: the run to show (None: the latest), the price
-    file of the benchmark and the price charts, the admin token, the refresh period."""
+    file of the benchmark and the price charts, the admin token, the refresh period, the
+    alerts file whose headlines the trade log shows."""
 
     run: str | None
     data: Path | None
     admin_token: str | None
     refresh_s: float
     reports_dir: Path
+    alerts: Path | None = None
 
 
 def dashboard_config(settings: Any, env: dict[str, str] | None = None) -> DashboardConfig:
@@ -53,7 +56,8 @@ def dashboard_config(settings: Any, env: dict[str, str] | None = None) -> Dashbo
     return DashboardConfig(run=e.get(RUN_ENV) or None,
                            data=Path(e[DATA_ENV]) if e.get(DATA_ENV) else None,
                            admin_token=secret or None, refresh_s=refresh_s,
-                           reports_dir=settings.reports_dir)
+                           reports_dir=settings.reports_dir,
+                           alerts=Path(e[ALERTS_ENV]) if e.get(ALERTS_ENV) else None)
 
 
 def check_admin(config: DashboardConfig, typed_token: str, confirmation: str, expected: str,

@@ -92,7 +92,8 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
     env.pop("CATALYST_DASHBOARD_ADMIN_TOKEN", None)
     with log.open("wb") as fh:
         proc = subprocess.Popen([*_catalyst(), "dashboard", "--db", url, "--run", RUN,
-                                 "--data", str(prices), "--host", "127.0.0.1", "--port",
+                                 "--data", str(prices), "--alerts",
+                                 str(tmp_path / "alerts.jsonl"), "--host", "127.0.0.1", "--port",
                                  str(port), "--refresh", "30"], cwd=tmp_path, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT)
     shots = tmp_path / "screenshots"

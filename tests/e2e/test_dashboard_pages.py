@@ -9,6 +9,7 @@ breaker with the right ones; resume brings it back.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,7 @@ def env(db: tuple[str, Path, Path], tmp_path: Path) -> Iterator[dict[str, str]]:
     url, prices, d = db
     saved = dict(os.environ)
     values = {"CATALYST_DATABASE_URL": url, "CATALYST_DASHBOARD_DATA": str(prices),
+              "CATALYST_DASHBOARD_ALERTS": str(d / "alerts.jsonl"),
               "CATALYST_HOME": str(d), "CATALYST_KILL_FILE": str(tmp_path / "KILL"),
               "CATALYST_CONFIG": str(tmp_path / "none.toml"), "CATALYST_LOG_LEVEL": "WARNING"}
     os.environ.pop("CATALYST_DASHBOARD_ADMIN_TOKEN", None)
@@ -102,6 +104,10 @@ def test_portfolio_when_backtest_stored_then_equity_benchmark_and_trades_shown(
     assert len(log) == len(trades)
     assert list(log["alert"]) == [t.alert_id for t in trades]
     assert log["alert"].str.startswith("earnings-").all()  # the alert behind each trade
+    alerts = {a["id"]: a["headline"] for a in map(
+        json.loads, (db[2] / "alerts.jsonl").read_text().splitlines())}
+    assert list(log["headline"]) == [alerts[t.alert_id] for t in trades]
+    assert log["headline"].str.contains("EPS surprise").all()
     per_ticker = frames["Per-ticker results"].value
     assert set(per_ticker["ticker"]) == tickers
     assert per_ticker["P&L"].sum() == pytest.approx(
