@@ -1,6 +1,7 @@
 """``catalyst dashboard`` in a real browser: the command serves the app on a free loopback
 port, headless Chromium (Debian's ``chromium``) loads every page and the rendered text is
-checked; a screenshot of each page is kept under the test's tmp dir.
+checked; a screenshot of each page is kept under the test's tmp dir. A kill from the CLI then
+shows on the open Risk page by the live refresh alone.
 
 Without chromium the test is skipped locally and fails under ``CI=true`` (``.ci/run`` installs
 it). ``CATALYST_UPDATE_DOC_IMAGES=1`` also copies the screenshots to ``docs/img/``.
@@ -20,6 +21,7 @@ import pytest
 
 from tests.e2e.chromium_cdp import chromium_binary, free_port, headless_chromium
 from tests.e2e.dashboard_support import RUN, backtest_database
+from tests.e2e.trading_cli_support import catalyst
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +96,7 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
         proc = subprocess.Popen([*_catalyst(), "dashboard", "--db", url, "--run", RUN,
                                  "--data", str(prices), "--alerts",
                                  str(tmp_path / "alerts.jsonl"), "--host", "127.0.0.1", "--port",
-                                 str(port), "--refresh", "30"], cwd=tmp_path, env=env,
+                                 str(port), "--refresh", "2"], cwd=tmp_path, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT)
     shots = tmp_path / "screenshots"
     try:
@@ -105,6 +107,16 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
                 text = browser.wait_for(*needles, timeout_s=90)
                 assert "Traceback" not in text and "Error" not in text.split("Kill")[0]
                 browser.screenshot(shots / f"dashboard-{page.lower()}.png")
+            # live: a kill from the CLI shows on the open Risk page without a reload
+            browser.goto(f"http://127.0.0.1:{port}/?page=Risk")
+            browser.wait_for("State: ACTIVE", timeout_s=90)
+            killed = catalyst(["risk", "kill", "--run", RUN, "--by", "ops",
+                               "--reason", "live refresh check"], tmp_path,
+                              env={"CATALYST_DATABASE_URL": url,
+                                   "CATALYST_HOME": str(tmp_path)})
+            assert killed.exit_code == 0, killed.output
+            text = browser.wait_for("State: HALTED", "live refresh check", timeout_s=60)
+            assert "Kill switch latched" in text
     finally:
         proc.terminate()
         try:
