@@ -193,6 +193,7 @@ def write_report(
     notices: Sequence[str] = (),
     prices: str | Path | None = None,
     params: Mapping[str, Any] | None = None,
+    alerts: str | Path | None = None,
 ) -> ReportFiles:
     """Write ``report.html`` (the tearsheet), ``equity.png``, ``trades.csv`` and
     ``metrics.json`` into ``out_dir``, and refresh the reports folder's ``index.html``.
@@ -200,7 +201,9 @@ def write_report(
     ``notices`` are what the reader must not miss (a latched circuit breaker, bad input, the
     costs used): shown at the top of the page and kept in ``metrics.json``. ``prices`` is the
     run's OHLCV file: with it the page shows the benchmark and each traded ticker's price
-    with its trades. ``params`` are the run's parameters (shown as given).
+    with its trades. ``params`` are the run's parameters (shown as given). ``alerts`` is the
+    run's alerts file (JSONL, or a folder of them): the trade list then shows the headline of
+    the alert behind each trade.
     """
     from adapters.reporting import charts
     from adapters.reporting.prices import benchmark_series, load_closes
@@ -308,10 +311,17 @@ def write_report(
         sections.append("<h2>Cost assumptions</h2><table>" + "".join(
             f"<tr><th>{esc(str(k))}</th><td>{esc(_fmt(v))}</td></tr>"
             for k, v in costs.items()) + "</table>")
-    cols = ("ticker", "side", "quantity", "entry_price", "exit_price", "opened_at", "closed_at",
-            "exit_reason", "realized_pnl", "realized_pnl_pct", "commission", "signal_id")
+    cols: tuple[str, ...] = (
+        "ticker", "side", "quantity", "entry_price", "exit_price", "opened_at", "closed_at",
+        "exit_reason", "realized_pnl", "realized_pnl_pct", "commission", "catalyst_score",
+        "signal_id")
     trows = [[_money(r[c]) if c in _MONEY else _pct(r[c], True) if c == "realized_pnl_pct"
               else r[c] for c in cols] for r in trade_rows(closed)]
+    headlines = _headlines(alerts)
+    if headlines:
+        cols = (*cols, "headline")
+        for row, c in zip(trows, closed, strict=True):
+            row.append(headlines.get(str((c.metadata or {}).get("alert_id")), ""))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Catalyst Trader report {esc(run_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;
@@ -342,6 +352,18 @@ def _worst_rows(worst: Any) -> list[list[Any]]:
 
     return [[day(r["peak"]), day(r["trough"]), day(r["recovery"]), _pct(r["depth"]),
              int(r["days"])] for r in worst.to_dict("records")]
+
+
+def _headlines(alerts: str | Path | None) -> dict[str, str]:
+    """Alert id -> headline of the run's alerts file (empty when it cannot be read)."""
+    if alerts is None or str(alerts) == "-" or not Path(alerts).exists():
+        return {}
+    from adapters.data.alerts import read_alerts
+
+    try:
+        return {a.id: a.headline for a in read_alerts(alerts)}
+    except (OSError, ValueError):
+        return {}
 
 
 _MONEY = {"entry_price", "exit_price", "realized_pnl", "commission"}

@@ -338,7 +338,8 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         files = write_report(report_dir, run_id=session.run_id, snapshots=snaps, closed=closed,
                              metrics=metrics, extra=extra, notices=notices,
                              prices=getattr(getattr(session, "data", None), "path", None),
-                             params=dict(record.params) if record else None)
+                             params=dict(record.params) if record else None,
+                             alerts=session.alerts_spec)
         if session.issues:
             with (report_dir / "alert_issues.csv").open("w", encoding="utf-8") as fh:
                 fh.write("source,line,reason\n")

@@ -213,4 +213,7 @@ def test_runs_when_backtest_reported_then_listed_with_its_report(
     row = table[table["run"] == RUN].iloc[0]
     assert row["kind"] == "backtest" and row["status"] == "finished"
     assert row["report"] == str(d / "reports" / RUN / "report.html")
-    assert Path(row["report"]).is_file()
+    page = Path(row["report"]).read_text()  # the tearsheet the backtest wrote
+    assert "equal-weight buy-and-hold of AAPL, AMZN, JPM, MSFT, XOM" in page
+    assert "<th>headline</th>" in page and "EPS surprise" in page
+    assert '<a id="latest" href="dash/report.html">' in (d / "reports" / "index.html").read_text()
