@@ -348,6 +348,14 @@ def runs_page() -> None:
     index = cfg.reports_dir / "index.html"
     if index.is_file():
         st.caption(f"Reports index: {index}")
+    reported = [r["run"] for r in rows if r["report"]]
+    if reported:
+        pick = st.selectbox("Report of run", reported, index=len(reported) - 1,
+                            key="report_run")
+        path = cfg.reports_dir / str(pick) / "report.html"
+        st.download_button("Download the report (one HTML file, works offline)",
+                           data=path.read_bytes(), file_name=f"catalyst-{pick}-report.html",
+                           mime="text/html", key="report_download")
 
 
 # --- page choice ------------------------------------------------------------------------------

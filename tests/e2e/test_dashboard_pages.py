@@ -213,6 +213,9 @@ def test_runs_when_backtest_reported_then_listed_with_its_report(
     row = table[table["run"] == RUN].iloc[0]
     assert row["kind"] == "backtest" and row["status"] == "finished"
     assert row["report"] == str(d / "reports" / RUN / "report.html")
+    assert at.selectbox(key="report_run").value == RUN
+    download = at.get("download_button")
+    assert len(download) == 1 and "Download the report" in download[0].proto.label
     page = Path(row["report"]).read_text()  # the tearsheet the backtest wrote
     assert "equal-weight buy-and-hold of AAPL, AMZN, JPM, MSFT, XOM" in page
     assert "<th>headline</th>" in page and "EPS surprise" in page
