@@ -220,3 +220,17 @@ def test_runs_when_backtest_reported_then_listed_with_its_report(
     assert "equal-weight buy-and-hold of AAPL, AMZN, JPM, MSFT, XOM" in page
     assert "<th>headline</th>" in page and "EPS surprise" in page
     assert '<a id="latest" href="dash/report.html">' in (d / "reports" / "index.html").read_text()
+
+
+def test_dashboard_command_when_files_missing_then_exit_2_naming_the_flag(
+        tmp_path: Path) -> None:
+    from tests.e2e.trading_cli_support import catalyst
+
+    res = catalyst(["dashboard", "--data", str(tmp_path / "nope.csv")], tmp_path)
+    assert res.exit_code == 2
+    assert f"--data '{tmp_path / 'nope.csv'}': no such file" in " ".join(res.output.split())
+    res = catalyst(["dashboard", "--alerts", str(tmp_path / "nope.jsonl")], tmp_path)
+    assert res.exit_code == 2
+    assert f"--alerts '{tmp_path / 'nope.jsonl'}': no such file" in " ".join(res.output.split())
+    res = catalyst(["dashboard", "--port", "0"], tmp_path)
+    assert res.exit_code == 2 and "--port" in res.output
