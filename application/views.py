@@ -16,21 +16,28 @@ from typing import Any
 import attrs
 
 from application.ports import DEFAULT_RUN, ModelRegistry, UnitOfWork
-from application.risk import RiskService
+from application.risk import RiskService, RiskStatus
 from application.tracker import PERIODS, PortfolioTracker
+from domain.account import Account
 from domain.audit import PerformanceRecord
+from domain.events import RiskEvent
 from domain.position import ClosedPosition
 from domain.risk import BreakerState
 from domain.rl.models import ModelVersion
 
 __all__ = [
     "AccountView",
+    "BenchmarkPoint",
     "EquityPoint",
     "OrderView",
     "PositionView",
     "RunSummary",
+    "TickerResult",
+    "TradeView",
     "UnknownRun",
     "account",
+    "benchmark_curve",
+    "correlation_groups",
     "equity_curve",
     "latest_run",
     "models",
@@ -38,8 +45,12 @@ __all__ = [
     "performance",
     "positions",
     "resolve_run",
+    "risk_events",
     "risk_state",
+    "risk_status",
     "runs",
+    "ticker_results",
+    "trade_log",
     "trades",
 ]
 
@@ -68,6 +79,9 @@ class PositionView:
     take_profit: Decimal | None
     trailing_stop: Decimal | None
     opened_at: datetime
+    #: the best and worst unrealized P&L so far (maximum favourable / adverse excursion)
+    mfe: Decimal = Decimal(0)
+    mae: Decimal = Decimal(0)
 
 
 @attrs.frozen
@@ -158,6 +172,7 @@ def positions(uow: UnitOfWork) -> list[PositionView]:
             avg_entry_price=p.avg_entry_price, last_price=p.last_price,
             unrealized_pnl=p.unrealized_pnl(), stop_loss=p.stop_loss,
             take_profit=p.take_profit, trailing_stop=p.trailing_stop, opened_at=p.opened_at,
+            mfe=p.max_unrealized_pnl, mae=p.min_unrealized_pnl,
         ) for p in u.positions.list_open()]
 
 
@@ -249,3 +264,172 @@ def risk_state(uow: UnitOfWork) -> BreakerState:
 def models(registry: ModelRegistry, name: str | None = None) -> list[ModelVersion]:
     """Return every registered model version (of one model), by name then version."""
     return list(registry.list(name))
+
+
+@attrs.frozen
+class TradeView:
+    """A closed trade with the alert behind it and its excursions (MFE/MAE)."""
+
+    position_id: str
+    ticker: str
+    side: str
+    quantity: Decimal
+    entry_price: Decimal
+    exit_price: Decimal
+    opened_at: datetime
+    closed_at: datetime
+    exit_reason: str
+    realized_pnl: Decimal
+    realized_pnl_pct: Decimal
+    mfe: Decimal
+    mae: Decimal
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    alert_id: str | None
+    catalyst_score: float | None
+    confidence: float | None
+    #: the alert's headline, when the caller knows the alerts (they are not stored with trades)
+    headline: str | None = None
+
+
+@attrs.frozen
+class TickerResult:
+    """The closed trades of one ticker, summed."""
+
+    ticker: str
+    trades: int
+    wins: int
+    realized_pnl: Decimal
+    best: Decimal
+    worst: Decimal
+
+    @property
+    def win_rate(self) -> float:
+        """Return the share of winning trades (0 without trades)."""
+        return self.wins / self.trades if self.trades else 0.0
+
+
+@attrs.frozen
+class BenchmarkPoint:
+    """One step of the benchmark: equal-weight buy-and-hold of the traded universe."""
+
+    ts: datetime
+    equity: Decimal
+
+
+def trade_log(uow: UnitOfWork, headlines: Mapping[str, str] | None = None) -> list[TradeView]:
+    """Return the run's closed trades, oldest first, with the alert that opened each (and its
+    headline from ``headlines``, alert id -> headline, when given)."""
+    out: list[TradeView] = []
+    for c in trades(uow):
+        alert = c.metadata.get("alert_id") if c.metadata else None
+        out.append(TradeView(
+            position_id=c.position_id, ticker=c.ticker, side=c.side.value, quantity=c.quantity,
+            entry_price=c.entry_price, exit_price=c.exit_price, opened_at=c.opened_at,
+            closed_at=c.closed_at, exit_reason=c.exit_reason.value, realized_pnl=c.realized_pnl,
+            realized_pnl_pct=c.realized_pnl_pct, mfe=c.max_unrealized_pnl,
+            mae=c.min_unrealized_pnl, stop_loss=c.stop_loss, take_profit=c.take_profit,
+            alert_id=str(alert) if alert is not None else c.signal_id,
+            catalyst_score=c.catalyst_score, confidence=c.signal_confidence,
+            headline=(headlines or {}).get(str(alert)) if alert is not None else None))
+    return out
+
+
+def ticker_results(uow: UnitOfWork) -> list[TickerResult]:
+    """Return the closed trades summed per ticker, best total P&L first."""
+    by: dict[str, list[ClosedPosition]] = {}
+    for c in trades(uow):
+        by.setdefault(c.ticker, []).append(c)
+    out = [TickerResult(
+        ticker=t, trades=len(cs), wins=sum(1 for c in cs if c.realized_pnl > 0),
+        realized_pnl=sum((c.realized_pnl for c in cs), Decimal(0)),
+        best=max(c.realized_pnl for c in cs), worst=min(c.realized_pnl for c in cs))
+        for t, cs in by.items()]
+    return sorted(out, key=lambda r: (-r.realized_pnl, r.ticker))
+
+
+def benchmark_curve(
+    closes: Mapping[str, Sequence[tuple[datetime, float]]],
+    start_equity: Decimal,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[BenchmarkPoint]:
+    """Return equal-weight buy-and-hold of ``closes`` (ticker -> (time, close), time-ordered)
+    from ``start`` to ``end``, starting at ``start_equity``.
+
+    Each ticker gets an equal share of the capital at its first close in the window and holds
+    it; a ticker's value stays at its last close until its next one. Tickers without a close
+    in the window are left out; the result is empty when none has one.
+    """
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    for t, rows in closes.items():
+        kept = [(ts, px) for ts, px in rows
+                if px > 0 and (start is None or ts >= start) and (end is None or ts <= end)]
+        if kept:
+            series[t] = kept
+    if not series:
+        return []
+    stamps = sorted({ts for rows in series.values() for ts, _ in rows})
+    share = float(start_equity) / len(series)
+    first = {t: rows[0][1] for t, rows in series.items()}
+    last: dict[str, float] = {}
+    pos = dict.fromkeys(series, 0)
+    out: list[BenchmarkPoint] = []
+    for ts in stamps:
+        for t, rows in series.items():
+            i = pos[t]
+            while i < len(rows) and rows[i][0] <= ts:
+                last[t] = rows[i][1]
+                i += 1
+            pos[t] = i
+        # a ticker not yet listed holds its share in cash until its first close
+        value = sum(share * (last[t] / first[t]) if t in last else share for t in series)
+        out.append(BenchmarkPoint(ts=ts, equity=Decimal(str(round(value, 6)))))
+    return out
+
+
+def risk_events(uow: UnitOfWork) -> list[RiskEvent]:
+    """Return the run's risk-event log, oldest first."""
+    with uow as u:
+        return list(u.journal.risk_events())
+
+
+def risk_status(service: RiskService, uow: UnitOfWork, recent: int = 50) -> RiskStatus:
+    """Return the run's risk state with every limit's usage and headroom, measured on the
+    engine's last mark (the equity the breaker last saw and the stored open positions)."""
+    st = service.current()
+    eq = st.last_equity if st.last_equity is not None else Decimal(0)
+    with uow as u:
+        open_positions = list(u.positions.list_open())
+    return service.status(Account(cash=eq, equity=eq, buying_power=eq), open_positions,
+                          recent=recent)
+
+
+def correlation_groups(
+    closes: Mapping[str, Sequence[tuple[datetime, float]]],
+    as_of: datetime,
+    threshold: float,
+    lookback: int,
+    min_obs: int,
+) -> list[frozenset[str]]:
+    """Return the correlation clusters of ``closes``' tickers on the days up to ``as_of``, as
+    the risk policy forms them (daily close-to-close returns over the last ``lookback`` days,
+    single linkage above ``threshold``); the largest first, then by name."""
+    import itertools  # noqa: PLC0415 - only this view needs them
+    import math  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from domain.risk.correlation import correlation_clusters  # noqa: PLC0415
+
+    by_day = {t: {ts: px for ts, px in rows if ts <= as_of} for t, rows in closes.items()}
+    days = sorted({d for s in by_day.values() for d in s})[-(lookback + 1):]
+    returns: dict[str, Any] = {}
+    for t, s in by_day.items():
+        r = [(s[b] / s[a] - 1) if a in s and b in s and s[a] > 0 else math.nan
+             for a, b in itertools.pairwise(days)]
+        if r:
+            returns[t] = np.asarray(r, dtype=np.float64)
+    groups = set(correlation_clusters(returns, sorted(by_day), threshold, lookback,
+                                      min_obs).values())
+    return sorted(groups, key=lambda g: (-len(g), sorted(g)))

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     webhook_token: SecretStr | None = None
     #: the token of the webhook's ``/v1/kill`` and ``/v1/resume`` (kept apart from the intake's)
     webhook_admin_token: SecretStr | None = None
+    #: the token the dashboard's kill, resume, promote and rollback controls ask for (off if unset)
+    dashboard_admin_token: SecretStr | None = None
     #: default ``<home>/KILL``
     kill_file: Path | None = None
 
@@ -225,6 +227,7 @@ class Settings(BaseSettings):
             self.smtp_password,
             self.webhook_token,
             self.webhook_admin_token,
+            self.dashboard_admin_token,
             self.live_confirm,
         ):
             if value is not None and value.get_secret_value():

@@ -58,6 +58,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
                               "parameter grid.", "function"),
     "serve": ("entrypoints.cli.serve", "serve", "Run the webhook intake alone: alerts over HTTP "
               "into the database's inbox.", "function"),
+    "dashboard": ("entrypoints.cli.dashboard", "dashboard", "Serve the Streamlit dashboard: "
+                  "portfolio, risk, agents and runs, refreshing live.", "function"),
     "alerts": ("entrypoints.cli.serve", "alerts", "List the alert inbox: id, status, reason, "
                "when received and known.", "function"),
 }

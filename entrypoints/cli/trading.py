@@ -320,6 +320,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         snaps = [s for s in u.reports.snapshots() if s.run_id == session.run_id]
         closed = u.positions.list_closed()
         open_pos = u.positions.list_open()
+        record = u.runs.get(session.run_id)
     counts = getattr(session.source, "counts", {})
     results = result.results
     commission = sum((c.commission for c in closed), Decimal(0)) + sum(
@@ -351,7 +352,10 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
     files = None
     if report_dir is not None:
         files = write_report(report_dir, run_id=session.run_id, snapshots=snaps, closed=closed,
-                             metrics=metrics, extra=extra, notices=notices)
+                             metrics=metrics, extra=extra, notices=notices,
+                             prices=getattr(getattr(session, "data", None), "path", None),
+                             params=dict(record.params) if record else None,
+                             alerts=session.alerts_spec)
         if session.issues:
             with (report_dir / "alert_issues.csv").open("w", encoding="utf-8") as fh:
                 fh.write("source,line,reason\n")

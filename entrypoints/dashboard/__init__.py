@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: portfolio, risk, agents and runs over the read models."""

@@ -1,0 +1,386 @@
+"""The Streamlit dashboard (``catalyst dashboard`` runs this script with ``streamlit run``).
+
+Four pages, chosen in the sidebar or with ``?page=``: Portfolio, Risk, Agents, Runs. Every
+number comes from the read models of :mod:`application.views` (no SQL here); the live parts
+refresh every ``CATALYST_DASHBOARD_REFRESH_S`` seconds while a run trades. Kill, resume,
+promote and rollback need the configured admin token, a typed confirmation and the operator's
+name; without a token they are disabled.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from adapters.reporting import charts
+from application import views
+from entrypoints.dashboard.container import DashboardConfig, DashboardContainer, check_admin
+
+PAGES = ("Portfolio", "Risk", "Agents", "Runs")
+
+
+@st.cache_resource
+def _container() -> DashboardContainer:
+    c = DashboardContainer()
+    c.check_dependencies()
+    return c
+
+
+@st.cache_data(show_spinner=False)
+def _closes(path: str) -> dict[str, list[Any]]:
+    from adapters.reporting.prices import load_closes
+
+    return load_closes(path)
+
+
+def _config() -> DashboardConfig:
+    cfg: DashboardConfig = _container().config()
+    return cfg
+
+
+def _uow(run: str) -> Any:
+    return _container().gateways.uow_factory()().for_run(run)
+
+
+def _base_uow() -> Any:
+    return _container().gateways.uow_factory()()
+
+
+def _money(v: Any) -> str:
+    return "" if v is None else f"{float(v):,.2f}"
+
+
+def _pct(v: Any) -> str:
+    return "" if v is None else f"{float(v):+.2%}"
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def _run_file(run: str, param: str, given: Any) -> str | None:
+    """A file of the run: the flag's, else the one the run's parameters name (``data``,
+    ``signals``) when it is still where the run read it."""
+    if given is not None:
+        return str(given)
+    from pathlib import Path
+
+    for r in views.runs(_base_uow()):
+        if r.run == run:
+            name = str(r.params.get(param, "")).split("#", 1)[0]
+            if name and Path(name).is_file():
+                return name
+    return None
+
+
+def _price_file(run: str) -> str | None:
+    """The price file of the benchmark and the price charts."""
+    return _run_file(run, "data", _config().data)
+
+
+@st.cache_data(show_spinner=False)
+def _headlines(path: str) -> dict[str, str]:
+    from adapters.data.alerts import read_alerts
+
+    try:
+        return {a.id: a.headline for a in read_alerts(path)}
+    except (OSError, ValueError):
+        return {}
+
+
+# --- Portfolio --------------------------------------------------------------------------------
+def portfolio(run: str) -> None:
+    st.header(f"Portfolio - run {run}")
+    uow = _uow(run)
+    acct = views.account(uow, run)
+    curve = views.equity_curve(uow)
+    equity = charts.daily_equity([p.ts for p in curve], [p.equity for p in curve])
+    alerts_path = _run_file(run, "signals", _config().alerts)
+    trades = views.trade_log(uow, _headlines(alerts_path) if alerts_path else None)
+    price_path = _price_file(run)
+    closes = _closes(price_path) if price_path else {}
+    traded = {t.ticker for t in trades} | {p.ticker for p in views.positions(uow)}
+    bench = None
+    if closes and not equity.empty:  # the universe: every ticker of the run's price data
+        from adapters.reporting.prices import benchmark_series
+
+        bench = benchmark_series(closes, equity)
+    cols = st.columns(5)
+    cols[0].metric("Equity", _money(acct.equity) if acct else "no snapshot yet")
+    cols[1].metric("Cumulative P&L", _money(acct.cumulative_pnl) if acct else "")
+    ret = (equity.iloc[-1] / equity.iloc[0] - 1) if len(equity) > 1 else None
+    cols[2].metric("Return", _pct(ret))
+    bret = (bench.iloc[-1] / bench.iloc[0] - 1) if bench is not None and len(bench) > 1 else None
+    cols[3].metric("Benchmark return", _pct(bret) if bret is not None else "no price data")
+    cols[4].metric("Run status", (acct.run_status or "") if acct else "")
+    others = {}
+    if "SPY" in closes and bench is not None:  # the market too, when the data has it
+        from adapters.reporting.prices import benchmark_series
+
+        others["SPY buy-and-hold"] = benchmark_series({"SPY": closes["SPY"]}, equity)
+    if not equity.empty:
+        st.plotly_chart(charts.equity_figure(equity, bench, others=others), width="stretch")
+    if bench is None:
+        st.caption("Benchmark: give the price file with `catalyst dashboard --data FILE`.")
+    else:
+        st.caption(f"Benchmark: equal-weight buy-and-hold of {', '.join(sorted(closes))}.")
+
+    st.subheader("Open positions")
+    pos = views.positions(uow)
+    st.dataframe(_frame([{
+        "ticker": p.ticker, "side": p.side, "quantity": float(p.quantity),
+        "entry": float(p.avg_entry_price), "mark": _money(p.last_price),
+        "stop": _money(p.stop_loss), "target": _money(p.take_profit),
+        "trailing": _money(p.trailing_stop), "unrealized P&L": float(p.unrealized_pnl),
+        "MFE": float(p.mfe), "MAE": float(p.mae),
+        "opened": p.opened_at} for p in pos]), width="stretch", hide_index=True)
+    if not pos:
+        st.caption("No open position.")
+
+    st.subheader("Orders")
+    st.dataframe(_frame([{
+        "created": o.created_at, "ticker": o.ticker, "side": o.side,
+        "quantity": float(o.quantity), "status": o.status, "filled": float(o.filled_qty),
+        "avg fill": _money(o.avg_fill_price), "signal": o.signal_id,
+        "order id": o.client_order_id} for o in reversed(views.orders(uow))]),
+        width="stretch", hide_index=True)
+
+    st.subheader(f"Trade log ({len(trades)})")
+    st.dataframe(_frame([{
+        "ticker": t.ticker, "side": t.side, "opened": t.opened_at, "closed": t.closed_at,
+        "entry": float(t.entry_price), "exit": float(t.exit_price),
+        "P&L": round(float(t.realized_pnl), 2), "P&L %": f"{float(t.realized_pnl_pct):+.2%}",
+        "MFE": round(float(t.mfe), 2), "MAE": round(float(t.mae), 2),
+        "exit reason": t.exit_reason, "alert": t.alert_id, "headline": t.headline,
+        "catalyst score": t.catalyst_score, "confidence": t.confidence} for t in trades]),
+        width="stretch", hide_index=True)
+
+    st.subheader("Per-ticker results")
+    st.dataframe(_frame([{
+        "ticker": r.ticker, "trades": r.trades, "win rate": f"{r.win_rate:.0%}",
+        "P&L": round(float(r.realized_pnl), 2), "best": round(float(r.best), 2),
+        "worst": round(float(r.worst), 2)} for r in views.ticker_results(uow)]),
+        width="stretch", hide_index=True)
+
+    if closes:
+        st.subheader("Price chart")
+        options = sorted(traded & set(closes)) or sorted(closes)
+        ticker = st.selectbox("Ticker", options, key="price_ticker")
+        series = pd.Series({d: c for d, c in closes[ticker]}, dtype=float)
+        marks = [t for t in trades if t.ticker == ticker] + [
+            _OpenMark(p) for p in pos if p.ticker == ticker]
+        st.plotly_chart(charts.price_figure(ticker, series, marks), width="stretch")
+
+
+class _OpenMark:
+    """An open position as the price chart draws it (no exit yet)."""
+
+    def __init__(self, p: views.PositionView) -> None:
+        self.opened_at = pd.Timestamp(p.opened_at).tz_convert(None).normalize() \
+            if pd.Timestamp(p.opened_at).tzinfo else p.opened_at
+        self.closed_at = None
+        self.entry_price, self.exit_price = p.avg_entry_price, None
+        self.stop_loss, self.take_profit = p.stop_loss, p.take_profit
+
+
+# --- Risk -------------------------------------------------------------------------------------
+def risk(run: str) -> None:
+    st.header(f"Risk - run {run}")
+    c = _container()
+    uow = _uow(run)
+    svc = c.services.risk_service(uow=uow, broker=None)
+    status = views.risk_status(svc, uow)
+    s = status.state
+    colour = {"active": "green", "reducing": "orange", "halted": "red"}.get(s.state.value, "gray")
+    st.markdown(f"### State: :{colour}[{s.state.value.upper()}]")
+    if s.reason or s.tripped_rules:
+        st.write(f"Why: {s.reason or ''} (rules: {', '.join(s.tripped_rules) or 'none'})"
+                 + (f", since {s.tripped_at:%Y-%m-%d %H:%M}" if s.tripped_at else ""))
+    else:
+        st.write("Why: no rule has tripped.")
+    if s.killed:
+        st.error(f"Kill switch latched{' (flatten pending)' if s.kill_pending else ''}.")
+    if s.resumed_by:
+        st.caption(f"Last resumed by {s.resumed_by}: {s.resume_reason or ''}")
+    st.subheader("Limits: usage and headroom")
+    st.dataframe(_frame([{
+        "limit": lim.name, "value": lim.text("value"), "max": lim.text("limit"),
+        "headroom": lim.text("headroom"), "usage": f"{lim.usage:.0%}", "state": lim.status}
+        for lim in status.limits]), width="stretch", hide_index=True)
+    st.caption("Measured on the engine's last mark (equity and stored open positions).")
+    _clusters(run, svc, status)
+    st.subheader("Risk event log")
+    events = views.risk_events(uow)
+    st.dataframe(_frame([{
+        "at": e.ts_event, "kind": e.kind, "rule": e.rule,
+        "state": e.state.value if e.state else "", "value": e.value, "limit": e.limit,
+        "by": e.actor, "message": e.message} for e in reversed(events)]),
+        width="stretch", hide_index=True)
+    if not events:
+        st.caption("No risk event recorded.")
+    _kill_controls(run, svc)
+
+
+def _clusters(run: str, svc: Any, status: Any) -> None:
+    st.subheader("Correlation clusters")
+    path = _price_file(run)
+    curve = views.equity_curve(_uow(run))
+    if path is None or not curve:
+        st.caption("Shown with the run's price data (`catalyst dashboard --data FILE`).")
+        return
+    cfg = svc.config
+    last = pd.Timestamp(curve[-1].ts)
+    as_of = (last.tz_convert(None) if last.tzinfo else last).normalize().to_pydatetime()
+    groups = views.correlation_groups(_closes(path), as_of, cfg.correlation_threshold,
+                                      cfg.correlation_lookback, cfg.correlation_min_obs)
+    held = {p.ticker for p in views.positions(_uow(run))}
+    st.dataframe(_frame([{"cluster": ", ".join(sorted(g)), "tickers": len(g),
+                          "held": ", ".join(sorted(g & held))} for g in groups]),
+                 width="stretch", hide_index=True)
+    st.caption(f"Daily returns over the last {cfg.correlation_lookback} days to "
+               f"{as_of:%Y-%m-%d}, linked above {cfg.correlation_threshold:g}; a cluster's "
+               f"exposure is capped at {float(cfg.max_cluster_pct):.0%} of equity.")
+
+
+def _kill_controls(run: str, svc: Any) -> None:
+    cfg = _config()
+    st.subheader("Kill switch")
+    if cfg.admin_token is None:
+        st.info("Kill and resume are disabled: no admin token is configured "
+                "(set CATALYST_DASHBOARD_ADMIN_TOKEN).")
+    disabled = cfg.admin_token is None
+    with st.form("kill_form"):
+        st.write(f"Halt run **{run}**: new entries stop; the engine cancels working orders at "
+                 "its next step.")
+        token = st.text_input("Admin token", type="password", key="kill_token",
+                              disabled=disabled)
+        operator = st.text_input("Operator", key="kill_operator", disabled=disabled)
+        reason = st.text_input("Reason", key="kill_reason", disabled=disabled)
+        confirm = st.text_input("Type KILL to confirm", key="kill_confirm", disabled=disabled)
+        flatten = st.checkbox("Also flatten every position", key="kill_flatten",
+                              disabled=disabled)
+        if st.form_submit_button("Kill", disabled=disabled, key="kill_submit"):
+            why = check_admin(cfg, token, confirm, "KILL", operator)
+            if why:
+                st.error(f"Kill {why}")
+            else:
+                rep = svc.kill(f"dashboard:{operator.strip()}", reason, flatten=flatten)
+                st.success(f"Killed by {operator.strip()}: state {rep.state.value.upper()}")
+    with st.form("resume_form"):
+        st.write(f"Resume run **{run}** after a kill or a tripped breaker.")
+        token = st.text_input("Admin token", type="password", key="resume_token",
+                              disabled=disabled)
+        operator = st.text_input("Operator", key="resume_operator", disabled=disabled)
+        reason = st.text_input("Reason", key="resume_reason", disabled=disabled)
+        confirm = st.text_input("Type RESUME to confirm", key="resume_confirm",
+                                disabled=disabled)
+        if st.form_submit_button("Resume", disabled=disabled, key="resume_submit"):
+            why = check_admin(cfg, token, confirm, "RESUME", operator)
+            if why:
+                st.error(f"Resume {why}")
+            else:
+                after = svc.resume(f"dashboard:{operator.strip()}", reason, approve=True)
+                st.success(f"Resumed by {operator.strip()}: state {after.state.value.upper()}")
+
+
+# --- Agents -----------------------------------------------------------------------------------
+def agents() -> None:
+    st.header("Agents")
+    registry = _container().registry()
+    versions = views.models(registry)
+    if not versions:
+        st.info("No model registered yet (`catalyst rl train` registers one).")
+        return
+    prod = [v for v in versions if v.status.value == "production"]
+    st.write("Production: " + (", ".join(v.ref for v in prod) or "none"))
+    st.dataframe(_frame([{
+        "model": v.ref, "algo": v.algo, "status": v.status.value, "created": v.created_at,
+        "promoted": v.promoted_at, "seed": v.seed, "data": v.data_hash[:12],
+        **{k: (round(x, 4) if isinstance(x, float) else x)
+           for k, x in v.metrics.items() if not isinstance(x, dict | list)}}
+        for v in versions]), width="stretch", hide_index=True)
+    cfg = _config()
+    st.subheader("Promote or roll back")
+    disabled = cfg.admin_token is None
+    if disabled:
+        st.info("Promote and rollback are disabled: no admin token is configured.")
+    with st.form("promote_form"):
+        ref = st.selectbox("Version", [v.ref for v in versions], key="promote_ref",
+                           disabled=disabled)
+        action = st.radio("Action", ["promote", "rollback"], key="promote_action",
+                          disabled=disabled, horizontal=True)
+        token = st.text_input("Admin token", type="password", key="promote_token",
+                              disabled=disabled)
+        operator = st.text_input("Operator", key="promote_operator", disabled=disabled)
+        confirm = st.text_input("Type the version (name@version) to confirm",
+                                key="promote_confirm", disabled=disabled)
+        if st.form_submit_button("Apply", disabled=disabled, key="promote_submit"):
+            why = check_admin(cfg, token, confirm, str(ref), operator)
+            if why:
+                st.error(f"{action.title()} {why}")
+            else:
+                name, version = str(ref).rsplit("@", 1)
+                mv = (registry.promote(name, int(version)) if action == "promote"
+                      else registry.rollback(name))
+                st.success(f"{action.title()} done by {operator.strip()}: {mv.ref} is "
+                           "production")
+
+
+# --- Runs -------------------------------------------------------------------------------------
+def runs_page() -> None:
+    st.header("Runs")
+    cfg = _config()
+    rows = []
+    for r in views.runs(_base_uow()):
+        report = cfg.reports_dir / r.run / "report.html"
+        rows.append({"run": r.run, "kind": r.kind, "status": r.status,
+                     "started": r.started_at, "finished": r.finished_at, "orders": r.orders,
+                     "trades": r.trades, "open": r.open_positions,
+                     "equity": _money(r.equity), "latest": r.latest,
+                     "report": str(report) if report.is_file() else ""})
+    if not rows:
+        st.info("No run in this database yet.")
+        return
+    st.dataframe(_frame(rows), width="stretch", hide_index=True)
+    index = cfg.reports_dir / "index.html"
+    if index.is_file():
+        st.caption(f"Reports index: {index}")
+    reported = [r["run"] for r in rows if r["report"]]
+    if reported:
+        pick = st.selectbox("Report of run", reported, index=len(reported) - 1,
+                            key="report_run")
+        path = cfg.reports_dir / str(pick) / "report.html"
+        st.download_button("Download the report (one HTML file, works offline)",
+                           data=path.read_bytes(), file_name=f"catalyst-{pick}-report.html",
+                           mime="text/html", key="report_download")
+
+
+# --- page choice ------------------------------------------------------------------------------
+def main() -> None:
+    st.set_page_config(page_title="Catalyst Trader", layout="wide")
+    cfg = _config()
+    asked = st.query_params.get("page", "Portfolio")
+    page = st.sidebar.radio("Page", PAGES, index=PAGES.index(asked) if asked in PAGES else 0,
+                            key="page")
+    known = [r.run for r in views.runs(_base_uow())]
+    run = cfg.run or (known[-1] if known else None)
+    if known:
+        run = st.sidebar.selectbox("Run", known, index=known.index(run) if run in known
+                                   else len(known) - 1, key="run")
+    st.sidebar.caption(f"Refreshes every {cfg.refresh_s:g} s.")
+    if page == "Agents":
+        agents()
+    elif page == "Runs":
+        runs_page()
+    elif run is None:
+        st.info("No run in this database yet: `catalyst backtest` or `catalyst run` fills it.")
+    else:
+        live = st.fragment(run_every=timedelta(seconds=cfg.refresh_s))(
+            portfolio if page == "Portfolio" else risk)
+        live(run)
+
+
+main()
