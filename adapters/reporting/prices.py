@@ -30,12 +30,13 @@ def closes_from_frame(df: pd.DataFrame, tickers: Iterable[str] | None = None
     return out
 
 
-def load_closes(path: str | Path, tickers: Iterable[str] | None = None
-                ) -> dict[str, list[tuple[datetime, float]]]:
-    """Return ticker -> (date, close) of an OHLCV CSV/Parquet file."""
+def load_closes(path: str | Path, tickers: Iterable[str] | None = None, *,
+                ticker: str | None = None) -> dict[str, list[tuple[datetime, float]]]:
+    """Return ticker -> (date, close) of an OHLCV CSV/Parquet file (``ticker`` names the
+    ticker of a file without a ticker column)."""
     from adapters.data.ohlcv import load_ohlcv
 
-    return closes_from_frame(load_ohlcv(path), tickers)
+    return closes_from_frame(load_ohlcv(path, ticker=ticker), tickers)
 
 
 def benchmark_series(closes: Mapping[str, Sequence[tuple[datetime, float]]],

@@ -194,6 +194,7 @@ def write_report(
     prices: str | Path | None = None,
     params: Mapping[str, Any] | None = None,
     alerts: str | Path | None = None,
+    prices_ticker: str | None = None,
 ) -> ReportFiles:
     """Write ``report.html`` (the tearsheet), ``equity.png``, ``trades.csv`` and
     ``metrics.json`` into ``out_dir``, and refresh the reports folder's ``index.html``.
@@ -201,7 +202,8 @@ def write_report(
     ``notices`` are what the reader must not miss (a latched circuit breaker, bad input, the
     costs used): shown at the top of the page and kept in ``metrics.json``. ``prices`` is the
     run's OHLCV file: with it the page shows the benchmark and each traded ticker's price
-    with its trades. ``params`` are the run's parameters (shown as given). ``alerts`` is the
+    with its trades (``prices_ticker`` names the ticker of a file without a ticker column).
+    ``params`` are the run's parameters (shown as given). ``alerts`` is the
     run's alerts file (JSONL, or a folder of them): the trade list then shows the headline of
     the alert behind each trade.
     """
@@ -215,7 +217,7 @@ def write_report(
     png_path.write_bytes(png)
     csv_path = write_trades_csv(closed, out / "trades.csv")
     equity = charts.daily_equity([s.ts for s in snapshots], [s.equity for s in snapshots])
-    closes = load_closes(prices) if prices is not None else {}
+    closes = load_closes(prices, ticker=prices_ticker) if prices is not None else {}
     bench = benchmark_series(closes, equity) if closes and len(equity) else None
     bench = bench if bench is not None and len(bench) > 1 else None
     headline = _headline(metrics, equity, bench, snapshots)

@@ -355,7 +355,9 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
                              metrics=metrics, extra=extra, notices=notices,
                              prices=getattr(getattr(session, "data", None), "path", None),
                              params=dict(record.params) if record else None,
-                             alerts=session.alerts_spec)
+                             alerts=session.alerts_spec,
+                             prices_ticker=getattr(getattr(session, "data", None), "ticker",
+                                                   None))
         if session.issues:
             with (report_dir / "alert_issues.csv").open("w", encoding="utf-8") as fh:
                 fh.write("source,line,reason\n")
