@@ -18,7 +18,7 @@ import importlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -47,10 +47,8 @@ from domain.audit import Severity
 from domain.clock import TestClock
 from domain.costs import SLIPPAGE_MODELS, CostModel
 from domain.errors import DomainError, InvalidInput
-from domain.market import Bar
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
-from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
@@ -111,22 +109,41 @@ def _uow(url: str, *, synchronous: str = "NORMAL", run: str = DEFAULT_RUN) -> Un
 
 
 def _load_strategy(spec: str) -> SignalSource:
+    """Import ``module:callable`` (the current folder importable) as a signal source.
+
+    A class is made once per ticker (strategies keep per-series state); an object with
+    ``poll`` is a signal source already; anything else is a strategy ``on_bar(bar, ctx)``
+    (or the one-argument ``on_bar(bar)`` form) run by :class:`StrategySignalSource`.
+    """
+    import os
+    import sys
+
+    from adapters.simulated.replay import PerTicker
+    from application.engine import takes_context
+
     mod_name, _, attr = spec.partition(":")
     if not mod_name or not attr:
-        raise _fail(f"--strategy {spec!r}: expected module:callable")
+        raise _fail(f"--strategy {spec!r}: expected module:callable (e.g. "
+                    "adapters.simulated.examples:SmaCross)")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         obj: Any = getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as exc:
         raise _fail(f"--strategy {spec!r}: cannot import ({exc})") from None
     if isinstance(obj, type):
+        if hasattr(obj, "poll"):
+            return obj()  # type: ignore[no-any-return]
+        if hasattr(obj, "on_bar") and takes_context(obj):
+            return StrategySignalSource(PerTicker(obj), name=spec)
         obj = obj()
     if hasattr(obj, "poll"):
         return obj  # type: ignore[no-any-return]
     if hasattr(obj, "on_bar") or callable(obj):
-        fn: Callable[[Bar], Iterable[Signal]] = obj.on_bar if hasattr(obj, "on_bar") else obj
-        return StrategySignalSource(fn)
-    raise _fail(f"--strategy {spec!r}: expected a callable(bar) -> signals or an object with "
-                "on_bar / poll")
+        return StrategySignalSource(obj, name=spec)
+    raise _fail(f"--strategy {spec!r}: expected a strategy (on_bar(bar, ctx) or a callable "
+                "(bar, ctx) -> signals) or a signal source with poll")
 
 
 class Session:
