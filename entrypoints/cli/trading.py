@@ -495,17 +495,19 @@ def backtest(
     alerts: AlertsOpt = None,
     strategy: StrategyOpt = None,
     report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
-                                                "reports/<run id> under CATALYST_HOME.")] = None,
+                                                "reports/RUN under CATALYST_HOME.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL (recreated when SQLite; "
                                            "default backtest.db under CATALYST_HOME).")]
     = None,
     cash: Annotated[float, typer.Option("--cash", help="Starting cash.")] = 100_000.0,
-    threshold: Annotated[float, typer.Option("--threshold", help="Confidence threshold.")] = 0.70,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="Smallest alert confidence that becomes a signal.")] = 0.70,
     sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
                                         "kelly.")] = "confidence",
     max_hold_days: Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none)."
                                                  )] = 14.0,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="Show a progress bar on stderr.")] = True,
     as_json: JsonOpt = False,
     ticker: TickerOpt = None,
     auto_resume: Annotated[bool, typer.Option(
@@ -632,12 +634,17 @@ def run(
     run_id: Annotated[str | None, typer.Option(
         "--run", "--run-id", help="Run name (default: 'default'). A restart with the same name "
         "and parameters resumes; other parameters need another name.")] = None,
-    cash: Annotated[float, typer.Option("--cash")] = 100_000.0,
-    threshold: Annotated[float, typer.Option("--threshold")] = 0.70,
-    sizing: Annotated[str, typer.Option("--sizing")] = "confidence",
-    max_hold_days: Annotated[float, typer.Option("--max-hold-days")] = 14.0,
-    report: Annotated[Path | None, typer.Option("--report")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    cash: Annotated[float, typer.Option("--cash", help="sim: starting cash.")] = 100_000.0,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="Smallest alert confidence that becomes a signal.")] = 0.70,
+    sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
+                                        "kelly.")] = "confidence",
+    max_hold_days: Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none)."
+                                                 )] = 14.0,
+    report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
+                                                "reports/RUN under CATALYST_HOME.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="sim: show a progress bar on stderr.")] = True,
     tickers: Annotated[str, typer.Option("--tickers", help="Alpaca: comma-separated tickers to "
                                          "watch (default: the sample's).")] = "",
     interval: Annotated[float, typer.Option("--interval", help="Alpaca: seconds between "
