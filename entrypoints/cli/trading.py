@@ -60,6 +60,7 @@ from entrypoints.cli.outcome import (
     notices_for,
     risk_overrides,
 )
+from entrypoints.cli.output import cell, fit_table, json_row
 from entrypoints.settings import Settings
 from entrypoints.signals import stop_on_signals
 
@@ -289,26 +290,13 @@ class Session:
         restore_ledger(self.exchange, uow)
 
 
-_PERCENT_KEYS = ("return", "drawdown", "win_rate", "volatility")
-
-
-def _format_metric(key: str, v: float) -> str:
-    # fractions as percentages; money and ratios to two decimals
-    if any(k in key for k in _PERCENT_KEYS):
-        return f"{v:+.2%}" if "return" in key else f"{v:.2%}"
-    return f"{v:,.2f}"
-
-
-def _summary_table(title: str, metrics: dict[str, Any]) -> Table:
+def _summary_table(title: str, metrics: dict[str, Any], label: str = "metric") -> Table:
+    """Return a two-column table of ``metrics``, each value formatted by :func:`cell`."""
     t = Table(title=title)
-    t.add_column("metric")
-    t.add_column("value", justify="right")
+    t.add_column(label)
+    t.add_column("value", justify="right", overflow="fold")
     for k, v in metrics.items():
-        if isinstance(v, float):
-            v = _format_metric(k, v)
-        elif isinstance(v, dict):
-            v = ", ".join(f"{a}={b}" for a, b in v.items())
-        t.add_row(k, "" if v is None else str(v))
+        t.add_row(k, cell(k, v))
     return t
 
 
@@ -825,16 +813,14 @@ def _view_uow(db: str | None, settings: Settings, run: str | None = None
 
 
 def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: bool,
-           shown_of: int | None = None) -> None:
+           shown_of: int | None = None, optional: tuple[str, ...] = ()) -> None:
+    """Print ``rows`` as JSON (the documented schema) or as a table that fits the terminal
+    (``optional`` columns dropped, last first, while it does not)."""
     if as_json:
-        out.print_json(json.dumps(rows, default=str))
+        out.print_json(json.dumps([json_row(r) for r in rows]))
         return
-    t = Table(title=f"{title} ({len(rows)}{'' if shown_of is None else f' of {shown_of}'})")
-    for c in cols:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
-    out.print(t)
+    full = f"{title} ({len(rows)}{'' if shown_of is None else f' of {shown_of}'})"
+    out.print(fit_table(out, full, rows, cols, optional))
 
 
 @app.command()
@@ -843,14 +829,15 @@ def positions(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) ->
     uow, name = _view_uow(db, get_container().core.settings(), run)
     rows = [{"run": name,
         "position_id": p.position_id, "ticker": p.ticker, "side": p.side,
-        "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
-        "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl),
-        "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
-        "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
+        "quantity": p.quantity, "avg_entry_price": p.avg_entry_price,
+        "last_price": p.last_price, "unrealized_pnl": p.unrealized_pnl,
+        "stop_loss": p.stop_loss, "take_profit": p.take_profit,
+        "trailing_stop": p.trailing_stop, "opened_at": p.opened_at,
     } for p in views.positions(uow)]
     _table(f"Open positions - run {name}", rows, ["ticker", "side", "quantity", "avg_entry_price",
                                     "last_price", "unrealized_pnl", "stop_loss", "take_profit",
-                                    "trailing_stop", "opened_at"], as_json)
+                                    "trailing_stop", "opened_at"], as_json,
+           optional=("opened_at", "trailing_stop"))
 
 
 @app.command()
@@ -867,9 +854,9 @@ def orders(
     uow, name = _view_uow(db, get_container().core.settings(), run)
     rows = [{"run": name,
         "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side,
-        "quantity": str(o.quantity), "status": o.status,
-        "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
-        "created_at": o.created_at.isoformat(), "signal_id": o.signal_id,
+        "quantity": o.quantity, "status": o.status,
+        "filled_qty": o.filled_qty, "avg_fill_price": o.avg_fill_price,
+        "created_at": o.created_at, "signal_id": o.signal_id,
         "position_id": o.position_id,
     } for o in views.orders(uow, open_only=status == "open")]
     total = len(rows)
@@ -877,7 +864,8 @@ def orders(
         rows = rows[-limit:]
     _table(f"Orders - run {name}", rows, ["client_order_id", "ticker", "side", "quantity", "status",
                             "filled_qty", "avg_fill_price", "created_at"], as_json,
-           shown_of=total if len(rows) < total else None)
+           shown_of=total if len(rows) < total else None,
+           optional=("filled_qty", "client_order_id"))
 
 
 @app.command()
@@ -895,7 +883,7 @@ def trades(
         rows = rows[-limit:]
     _table(f"Trades - run {name}", rows, ["ticker", "side", "quantity", "entry_price", "exit_price",
                             "opened_at", "closed_at", "exit_reason", "realized_pnl"], as_json,
-           shown_of=total if len(rows) < total else None)
+           shown_of=total if len(rows) < total else None, optional=("side", "opened_at"))
 
 
 @app.command()
@@ -906,20 +894,15 @@ def account(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> N
     if s is None:
         raise _fail(f"run {name}: no portfolio snapshot yet: run `catalyst backtest` or "
                     "`catalyst run`", 1)
-    row = {"run_id": s.run_id, "as_of": s.as_of.date().isoformat(), "cash": str(s.cash),
-           "equity": str(s.equity), "long_market_value": str(s.long_market_value),
-           "short_market_value": str(s.short_market_value), "open_positions": s.open_positions,
-           "daily_pnl": str(s.daily_pnl), "cumulative_pnl": str(s.cumulative_pnl),
+    row = {"run_id": s.run_id, "as_of": s.as_of.date().isoformat(), "cash": s.cash,
+           "equity": s.equity, "long_market_value": s.long_market_value,
+           "short_market_value": s.short_market_value, "open_positions": s.open_positions,
+           "daily_pnl": s.daily_pnl, "cumulative_pnl": s.cumulative_pnl,
            "run_status": s.run_status}
     if as_json:
-        out.print_json(json.dumps(row, default=str))
+        out.print_json(json.dumps(json_row(row)))
         return
-    t = Table(title=f"Account - run {name}")
-    t.add_column("item")
-    t.add_column("value", justify="right")
-    for k, v in row.items():
-        t.add_row(k, str(v))
-    out.print(t)
+    out.print(_summary_table(f"Account - run {name}", row, "item"))
 
 
 @app.command("report")
@@ -943,21 +926,16 @@ def report_cmd(
     if limit > 0:
         rows = rows[-limit:]
     if as_json:
-        out.print_json(json.dumps({"run_id": name, "period": period, "rows": rows},
-                                  default=str))
+        out.print_json(json.dumps({"run_id": name, "period": period,
+                                   "rows": [json_row(r) for r in rows]}))
         return
     if period == "all" and rows:
         out.print(_summary_table(f"Performance - {name} (all)", rows[-1]))
         return
     cols = ["period_start", "pnl", "total_return", "sharpe", "max_drawdown", "trades",
             "win_rate", "profit_factor"]
-    t = Table(title=f"Performance - {name} ({period})")
-    for c in cols:
-        t.add_column(c, justify="right")
-    for r in rows:
-        t.add_row(*(f"{r[c]:,.4f}" if isinstance(r.get(c), float) else
-                    ("" if r.get(c) is None else str(r.get(c))) for c in cols))
-    out.print(t)
+    out.print(fit_table(out, f"Performance - {name} ({period})", rows, cols,
+                        optional=("profit_factor", "sharpe"), right=cols[1:]))
 
 
 @export_app.command("trades")
