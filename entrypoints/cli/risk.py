@@ -143,7 +143,9 @@ def _run_of(svc: RiskService) -> str:
 def _status_payload(s: RiskStatus, kill_file: Path, source: str, run: str) -> dict[str, Any]:
     st = s.state
     return {
-        "run": run, "state": st.state.value, "tripped_rules": list(st.tripped_rules), "reason": st.reason,
+        "run": run, "state": st.state.value,
+        "effective_state": "halted" if s.kill_flag_set else st.state.value,
+        "tripped_rules": list(st.tripped_rules), "reason": st.reason,
         "tripped_at": st.tripped_at.isoformat() if st.tripped_at else None,
         "kill_flag_set": s.kill_flag_set, "kill_file": str(kill_file),
         "kill_pending": st.kill_pending, "equity": str(s.account.equity),
@@ -194,10 +196,15 @@ def status(
         out.print_json(json.dumps(payload, default=str))
         return
     st = s.state
-    style = _STATE_STYLE[st.state]
+    # a set kill file halts trading whatever the stored state says (every pre-trade check
+    # reads it; the engine records the halt at its next step)
+    shown = RiskState.HALTED if s.kill_flag_set else st.state
+    style = _STATE_STYLE[shown]
     out.print(f"Run: {_run_of(svc)}")
-    out.print(f"Trading state: [{style}]{st.state.value.upper()}[/]"
-              + (f"  (tripped by {', '.join(st.tripped_rules)})" if st.tripped_rules else ""))
+    out.print(f"Trading state: [{style}]{shown.value.upper()}[/]"
+              + (f"  (tripped by {', '.join(st.tripped_rules)})" if st.tripped_rules else "")
+              + ("  (by the kill file; the engine records it at its next step)"
+                 if s.kill_flag_set and st.state is not RiskState.HALTED else ""))
     if st.reason:
         out.print(f"Reason: {st.reason}")
     out.print(f"Kill file {ks.path}: " + ("[bold red]SET[/]" if s.kill_flag_set else "not set")
@@ -208,8 +215,8 @@ def status(
     for col in ("limit", "value", "max", "headroom", "usage", "state"):
         table.add_column(col, justify="right" if col in ("value", "max", "headroom", "usage")
                          else "left")
-    table.add_row("trading_state", st.state.value, "active", "-", "-",
-                  f"[{style}]{st.state.value}[/]")
+    table.add_row("trading_state", shown.value, "active", "-", "-",
+                  f"[{style}]{shown.value}[/]")
     for lim in s.limits:
         table.add_row(lim.name, lim.text("value"), lim.text("limit"), lim.text("headroom"),
                       f"{lim.usage * 100:.1f}%",
@@ -259,7 +266,8 @@ def kill(
     else:
         out.print(f"[bold red]Trading HALTED[/] (run {_run_of(svc)}) by {who}"
                   + (f": {reason}" if reason else ""))
-        out.print(f"Kill file written: {ks.path} (remove it before `catalyst risk resume`)")
+        out.print(f"Kill file written: {ks.path} (`catalyst risk resume --approve --by NAME` "
+                  "removes it)")
         if report.executed:
             out.print(f"Canceled {len(report.canceled)} open order(s)"
                       + (f"; {len(report.cancel_failures)} failed" if report.cancel_failures
@@ -291,22 +299,30 @@ def resume(
     if by is None or not by.strip():
         raise _fail(f"--by {by!r}: expected the name of the person who approves the resume")
     svc, ks, c, _ = _service(get_container(), run=run)
+    cleared: dict[str, str] = {}
     try:
         if ks.is_set():
             d = ks.details()
-            who = f" (set by {d['by']} at {d.get('at', '?')}: {d.get('reason') or 'no reason'})" \
-                if d.get("by") else ""
-            raise _fail(f"kill file {ks.path} exists{who}: remove it after checking why it was "
-                        "set, then resume")
+            if not d.get("by"):
+                # not the record `catalyst risk kill` writes: someone or something else set it
+                raise _fail(f"kill file {ks.path} exists and was not written by `catalyst risk "
+                            "kill` (created by hand or by another tool): check why it was set, "
+                            f"remove it (rm {ks.path}), then resume")
+            ks.clear()  # the approval covers the flag `risk kill` set
+            cleared = d
         before = svc.current()
         try:
             st = svc.resume(by, reason, approve=True)
         except ResumeRefused as exc:
+            if cleared:  # put the flag back: nothing changed
+                ks.engage(cleared["by"], cleared.get("reason", ""),
+                          flatten=cleared.get("flatten", "").lower() == "true")
             raise _fail(f"resume refused: {exc}") from None
     finally:
         _close_notifier(c)
     payload = {"run": _run_of(svc), "state": st.state.value,
                "previous_state": before.state.value,
+               "kill_file_removed": str(ks.path) if cleared else None,
                "was_tripped_by": list(before.tripped_rules), "resumed_by": st.resumed_by,
                "reason": reason, "resumed_at": st.resumed_at.isoformat() if st.resumed_at
                else None}
@@ -317,6 +333,9 @@ def resume(
               f"{before.state.value}" + (f" (was tripped by {', '.join(before.tripped_rules)})"
                                          if before.tripped_rules else "")
               + (f": {reason}" if reason else ""))
+    if cleared:
+        out.print(f"Kill file {ks.path} removed (set by {cleared['by']} with `catalyst risk "
+                  "kill`).")
 
 
 @app.command()
