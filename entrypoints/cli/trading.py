@@ -37,6 +37,7 @@ from adapters.sources.parse import AlertIssue
 from application import views
 from application.backtest import remaining_steps, run_replay
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
+from application.execution.results import ExecutionResult
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import DEFAULT_RUN, SignalSource, UnitOfWork
@@ -52,6 +53,7 @@ from domain.risk.sizing import SizingMethod
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
+from entrypoints.cli.live_log import LoggingBroker, LoggingSource, log_step_results, watch_risk
 from entrypoints.cli.outcome import (
     breaker_summary,
     early_signals,
@@ -723,7 +725,7 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
                     f"{', '.join(m.value for m in SizingMethod)}") from None
     watch = [t.strip().upper() for t in tickers.split(",") if t.strip()] or list(SAMPLE_TICKERS)
     try:
-        broker = container.gateways.live_broker(live=live)
+        broker = LoggingBroker(container.gateways.live_broker(live=live))
         feed = container.gateways.live_price_feed()
     except DomainError as exc:
         raise _fail(f"--broker alpaca: {exc}") from None
@@ -745,8 +747,8 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
         alert_feed = open_feed(alerts, on_issue=on_issue)
     except (FileNotFoundError, NotAlertsError) as exc:
         raise _fail(f"--alerts {alerts!r}: {exc}") from None
-    source = AlertSignalSource(alert_feed, container.services.signal_router(
-        config=RouterConfig(threshold=threshold)))
+    source = LoggingSource(AlertSignalSource(alert_feed, container.services.signal_router(
+        config=RouterConfig(threshold=threshold))))
     services = container.services
     risk: RiskService = services.risk_service(uow=uow, broker=broker, clock=clock)
     executor: OrderExecutor = services.order_executor(
@@ -765,6 +767,17 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
         reconciler=services.reconciler(uow=uow, broker=broker, clock=clock))
     driver = WallClockDriver(feed, broker, clock, watch, interval=interval,
                              stop=lambda: engine.stopping, max_steps=max_steps or None)
+    check_risk = watch_risk(lambda: risk.current().state, risk.kill_flag_set)
+    engine_step = engine.step
+
+    def logged_step(step: MarketStep) -> tuple[int, list[ExecutionResult]]:
+        n, results = engine_step(step)
+        log_step_results(results)
+        check_risk()
+        return n, results
+
+    engine.step = logged_step  # type: ignore[method-assign]
+    check_risk()  # a halt in force at start is logged before the first step
     if not as_json:
         err.print(f"[bold]{'LIVE' if live else 'paper'} trading on Alpaca[/]: run {rid}, "
                   f"watching {', '.join(watch)} every {interval:g}s; Ctrl-C stops cleanly")
