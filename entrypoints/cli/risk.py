@@ -66,8 +66,12 @@ def _settings(c: Container) -> Any:
     return load_settings()
 
 
-def _uow(c: Container) -> UnitOfWork:
+def _uow(c: Container, db: str | None = None) -> UnitOfWork:
     # the database's unit of work: shared with the engine, so the state crosses processes
+    if db is not None:  # --db: that database instead of the settings' one
+        from adapters.sqlalchemy import make_engine, sql_uow_factory  # noqa: PLC0415
+
+        return sql_uow_factory(make_engine(db))()  # type: ignore[return-value]
     made = c.gateways.uow_factory()
     uow: UnitOfWork = made() if callable(made) and not hasattr(made, "__enter__") else made
     return uow
@@ -81,13 +85,15 @@ def _broker(c: Container, settings: Any) -> BrokerPort | None:
     return broker
 
 
-def _service(c: Container, broker: bool = False, run: str | None = None
-             ) -> tuple[RiskService, FileKillSwitch, Container, Any]:
+def _service(c: Container, broker: bool = False, run: str | None = None,
+             db: str | None = None) -> tuple[RiskService, FileKillSwitch, Container, Any]:
     from application.ports import DEFAULT_RUN
 
     settings = _settings(c)
+    if db is not None:
+        settings = settings.model_copy(update={"database_url": db})
     try:
-        uow = _uow(c)
+        uow = _uow(c, db)
         with uow as u:
             names = [r.run_id for r in u.runs.list()]
     except Exception as exc:  # noqa: BLE001 - a bad URL or database is input: a message, exit 2
@@ -171,6 +177,8 @@ def _event_payload(e: RiskEvent) -> dict[str, Any]:
 
 
 # --- commands ---------------------------------------------------------------------------------
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="Database URL (default: the settings' CATALYST_DATABASE_URL).")]
 RunOpt = Annotated[str | None, typer.Option(
     "--run", help="The run whose risk state this is (each run has its own; default: the "
     "latest run of the database).")]
@@ -181,9 +189,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     events: Annotated[int, typer.Option("--events", min=0, help="Recent risk events shown.")] = 10,
     run: RunOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Show the trading state and every limit: value, limit, headroom and state."""
-    svc, ks, c, settings = _service(get_container(), run=run)
+    svc, ks, c, settings = _service(get_container(), run=run, db=db)
     try:
         account, positions, source = _book(svc, settings, c)
         s = svc.status(account, positions, None, recent=events)
@@ -238,12 +247,13 @@ def kill(
     by: Annotated[str | None, typer.Option("--by", help="Who (default: the OS user).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     run: RunOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Halt trading now: cancel open orders, optionally flatten, and latch HALTED."""
     who = (by or f"cli:{getpass.getuser()}").strip()
     if not who:
         raise _fail("--by '': expected the name of who kills trading")
-    svc, ks, c, _ = _service(get_container(), broker=True, run=run)
+    svc, ks, c, _ = _service(get_container(), broker=True, run=run, db=db)
     try:
         try:
             ks.engage(who, reason, flatten=flatten)
@@ -291,6 +301,7 @@ def resume(
     reason: Annotated[str, typer.Option("--reason", help="Why it is safe (recorded).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     run: RunOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Return to ACTIVE on a recorded, named approval."""
     if not approve:
@@ -298,7 +309,7 @@ def resume(
                     "(catalyst risk resume --approve --by NAME --reason TEXT)")
     if by is None or not by.strip():
         raise _fail(f"--by {by!r}: expected the name of the person who approves the resume")
-    svc, ks, c, _ = _service(get_container(), run=run)
+    svc, ks, c, _ = _service(get_container(), run=run, db=db)
     cleared: dict[str, str] = {}
     try:
         if ks.is_set():
@@ -343,9 +354,10 @@ def report(
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="HTML file or folder (default: reports/risk_report.html under "
         "CATALYST_HOME).")] = None,
+    db: DbOpt = None,
 ) -> None:
     """Write the HTML risk report: state, limits and headroom, risk-event log, breaker history."""
-    svc, ks, c, settings = _service(get_container())
+    svc, ks, c, settings = _service(get_container(), db=db)
     out_path = out_path or settings.reports_dir / "risk_report.html"
     try:
         account, positions, _ = _book(svc, settings, c)

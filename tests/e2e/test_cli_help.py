@@ -70,3 +70,15 @@ def test_help_when_flag_given_a_value_then_help_shows_no_value() -> None:
     r = CliRunner().invoke(app, ["positions", "--help"], env={"COLUMNS": "200"})
     line = next(ln for ln in r.output.splitlines() if "--json" in ln)
     assert "TEXT" not in line and "<" not in line
+
+
+_DB_COMMANDS = {"backtest", "run", "positions", "orders", "trades", "account", "report", "runs",
+                "export trades", "db upgrade", "db current", "db check", "risk status",
+                "risk kill", "risk resume", "risk report"}
+
+
+def test_help_when_command_uses_the_database_then_it_takes_db() -> None:
+    found = {" ".join(p): c for p, c in COMMANDS}
+    missing = [name for name in sorted(_DB_COMMANDS)
+               if "--db" not in {o for p in found[name].params for o in getattr(p, "opts", [])}]
+    assert not missing

@@ -176,3 +176,17 @@ def test_sizing_backtest_on_the_bundled_sample(env: Path) -> None:
         assert 0 <= m["max_drawdown"] < 1
     r = runner.invoke(catalyst, ["risk", "sizing-backtest", "--data", "missing.csv"])
     assert r.exit_code == 2 and "--data" in r.output and "Traceback" not in r.output
+
+
+def test_risk_when_db_given_then_that_database_holds_the_kill(env: Path) -> None:
+    other = f"sqlite:///{env / 'other.db'}"
+    r = runner.invoke(catalyst, ["risk", "kill", "--by", "ops", "--db", other, "--json"])
+    assert r.exit_code == 0, r.output
+    (env / "var" / "KILL").unlink()
+    r = runner.invoke(catalyst, ["risk", "status", "--db", other, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["state"] == "halted"
+    r = runner.invoke(catalyst, ["risk", "status", "--json"])
+    assert json.loads(r.stdout)["state"] == "active"  # the settings' database: untouched
+    r = runner.invoke(catalyst, ["risk", "resume", "--approve", "--by", "alice", "--db", other])
+    assert r.exit_code == 0, r.output
