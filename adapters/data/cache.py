@@ -53,10 +53,11 @@ class ParquetCache:
     Parameters
     ----------
     root
-        Cache folder (created on first write), ``var/cache`` by default.
+        Cache folder (created on first write); the CLI passes the settings' ``cache_dir``
+        (``cache/`` under ``CATALYST_HOME``).
     """
 
-    def __init__(self, root: str | Path = "var/cache") -> None:
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
     def path(self, kind: str, key: str) -> Path:

@@ -52,6 +52,7 @@ import pandas as pd
 from adapters.data.calendar import session_bounds_ns
 from adapters.simulated.exchange import SimulatedExchange
 from adapters.simulated.sessions import dt_from_ns, ns_from_dt
+from application.engine import SignalContext
 from application.engine import StrategySignalSource as _EngineStrategySource
 from domain.clock import TestClock
 from domain.commands import SubmitOrder
@@ -210,7 +211,8 @@ class ArraySource:
 
 
 class CsvSource:
-    """Stream a time-ordered OHLCV CSV file in chunks (memory flat in the file's length).
+    """Stream an OHLCV CSV file in chunks (memory flat in the length of a time-ordered file;
+    a file out of time order is loaded whole and sorted).
 
     Columns: a time column (``timestamp_utc``, ``timestamp``, ``date``...), ``ticker`` /
     ``symbol`` (or the ``ticker`` argument), ``open, high, low, close, volume``. Dates
@@ -253,8 +255,37 @@ class CsvSource:
         return BarChunk(ts, tick, *(df[cols[c]].to_numpy(np.float64)
                                     for c in ("open", "high", "low", "close", "volume")))
 
+    def _in_time_order(self) -> bool:
+        """Return whether the file's rows are in time order (reads the time column only)."""
+        last = -(2**62)
+        for df in pd.read_csv(self.path, chunksize=self.chunk_size):
+            ts = self._convert(df).ts
+            if len(ts) == 0:
+                continue
+            if ts[0] < last or np.any(np.diff(ts) < 0):
+                return False
+            last = int(ts[-1])
+        return True
+
     def chunks(self) -> Iterator[BarChunk]:
-        """Yield chunks of at most about ``chunk_size`` rows, split on timestamp boundaries."""
+        """Yield chunks of at most about ``chunk_size`` rows, split on timestamp boundaries.
+
+        A file in time order is streamed (memory flat in its length); one that is not (the
+        bundled sample is grouped by ticker) is loaded whole and sorted by time, then ticker.
+        """
+        if not self._in_time_order():
+            chunk = self._convert(pd.read_csv(self.path))
+            order = np.lexsort((chunk.ticker.astype(str), chunk.ts))
+            chunk = chunk.take(order)
+            n, step = len(chunk), max(1, self.chunk_size)
+            i = 0
+            while i < n:
+                j = min(n, i + step)
+                if j < n:  # split on a timestamp boundary
+                    j = int(np.searchsorted(chunk.ts, chunk.ts[j - 1], side="right"))
+                yield chunk.take(slice(i, j))
+                i = j
+            return
         carry: BarChunk | None = None
         last = -(2**62)
         for df in pd.read_csv(self.path, chunksize=self.chunk_size):
@@ -656,13 +687,18 @@ def _group_rows(chunk: BarChunk, clock: ReplayClock) -> Iterator[tuple[int, list
 
 
 class StrategySignalSource(_EngineStrategySource):
-    """The engine's :class:`~application.engine.StrategySignalSource` for an embedding
-    strategy ``(bar view, context) -> signals``: the context reads ``exchange`` (its order
-    helpers are not the output here: signals are). The array replay calls :meth:`feed` per
-    step, the engine :meth:`observe`; both reach the same strategy the same way.
+    """The engine's :class:`~application.engine.StrategySignalSource` for a strategy
+    ``(bar view, ctx) -> signals``: ``ctx`` is a :class:`~application.engine.SignalContext`
+    whose ``buy``/``sell``/``close`` emit signals (sized and risk-checked by the engine, not
+    sent to the exchange) and whose ``position``/``cash``/``equity`` read ``exchange``. The
+    array replay calls :meth:`feed` per step, the engine :meth:`observe`; both reach the
+    same strategy the same way.
     """
 
     def __init__(self, strategy: StrategyLike, exchange: SimulatedExchange,
                  name: str = "strategy") -> None:
-        super().__init__(_callable(strategy), context=StrategyContext(exchange, name),
-                         view=BarView())
+        view = BarView()
+        ctx = SignalContext(view, name,  # type: ignore[arg-type]
+                            position=lambda t: exchange.pos_f.get(t, 0.0),
+                            cash=lambda: exchange.cash_f, equity=exchange.equity_f)
+        super().__init__(_callable(strategy), context=ctx, view=view)

@@ -350,12 +350,18 @@ class SqlState(_Repo):
     """``StateRepo`` over ``kv_state`` (one value per run and key)."""
 
     def get(self, key: str) -> str | None:
-        value: str | None = self._x(self._q.kv_get, self._p(k_id=key)).scalar()
+        pending = self._uow._kv_pending.get(key)
+        if pending is not None:  # set earlier in this unit of work, written at commit
+            return str(pending["value"])
+        value: str | None = self._uow._execute(self._q.kv_get, self._p(k_id=key),
+                                               flush=False).scalar()
         return value
 
     def set(self, key: str, value: str) -> None:
         now = datetime.now(UTC)
-        self._x(self._q.kv_set, self._stamp({"key": key, "value": value, "updated_at": now}))
+        # written at commit, one upsert per key (the last value), all keys in one batch
+        self._uow._kv_pending[key] = self._stamp({"key": key, "value": value,
+                                                  "updated_at": now})
 
 
 
@@ -363,8 +369,8 @@ class SqlReports(_Repo):
     """``ReportRepo`` over ``portfolio_snapshots`` and ``performance_metrics``."""
 
     def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
-        self._x(self._q.snapshot_delete, self._p(k_ts=snapshot.ts))
-        self._x(self._q.snapshot_insert, self._stamp(m.snapshot_row(snapshot)))
+        self._uow._defer(self._q.snapshot_delete, self._p(k_ts=snapshot.ts))
+        self._uow._defer(self._q.snapshot_insert, self._stamp(m.snapshot_row(snapshot)))
 
     def snapshots(
         self, since: datetime | None = None, until: datetime | None = None
@@ -379,11 +385,11 @@ class SqlReports(_Repo):
         return [m.snapshot_from(r) for r in self._x(q).mappings()]
 
     def save_metrics(self, record: PerformanceRecord) -> None:
-        self._x(
+        self._uow._defer(
             self._q.metrics_delete,
             self._p(k_period=record.period, k_start=record.period_start),
         )
-        self._x(self._q.metrics_insert, self._stamp(m.metrics_row(record)))
+        self._uow._defer(self._q.metrics_insert, self._stamp(m.metrics_row(record)))
 
     def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
         c = t.performance_metrics.c
@@ -537,6 +543,11 @@ class SqlUnitOfWork:
         self._run_known = False  # the run's row is committed
         self._run_pending = False  # ... or written in the open transaction
         self._conn: Connection | None = None
+        # write-only rows held until the next statement or the commit, then sent in batches
+        # (one round trip per run of the same statement): kv_state upserts by key, and the
+        # snapshot / metrics replacements in order
+        self._kv_pending: dict[str, dict[str, Any]] = {}
+        self._deferred: list[tuple[Executable, dict[str, Any]]] = []
         self._loaded: dict[str, int] = {}
         self._stmts = _statements(engine.dialect.name)
         self.orders = SqlOrders(self)
@@ -579,7 +590,30 @@ class SqlUnitOfWork:
             raise RuntimeError("use the unit of work inside 'with uow:'")
         return self._conn
 
-    def _execute(self, stmt: Executable, params: Any = None) -> CursorResult[Any]:
+    def _defer(self, stmt: Executable, params: dict[str, Any]) -> None:
+        self.connection  # noqa: B018 - only inside 'with uow:'
+        self._deferred.append((stmt, params))
+
+    def _flush(self) -> None:
+        """Send the held writes: consecutive rows of one statement as one executemany."""
+        batch, self._deferred = self._deferred, []
+        i = 0
+        while i < len(batch):
+            stmt = batch[i][0]
+            j = i + 1
+            while j < len(batch) and batch[j][0] is stmt:
+                j += 1
+            self._execute(stmt, [p for _, p in batch[i:j]] if j - i > 1 else batch[i][1],
+                          flush=False)
+            i = j
+        if self._kv_pending:
+            rows, self._kv_pending = list(self._kv_pending.values()), {}
+            self._execute(self._stmts.kv_set, rows if len(rows) > 1 else rows[0], flush=False)
+
+    def _execute(self, stmt: Executable, params: Any = None, *,
+                 flush: bool = True) -> CursorResult[Any]:
+        if flush and (self._deferred or self._kv_pending):
+            self._flush()  # every other statement sees the held writes
         try:
             if params is None:
                 return self.connection.execute(stmt)
@@ -616,6 +650,7 @@ class SqlUnitOfWork:
     ) -> None:
         conn, self._conn = self._conn, None
         self._run_pending = False
+        self._deferred, self._kv_pending = [], {}
         if conn is None:
             return
         try:
@@ -627,6 +662,8 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         conn = self.connection
         try:
+            if self._deferred or self._kv_pending:
+                self._flush()
             if conn.in_transaction():
                 conn.commit()
         except DBAPIError as exc:
@@ -641,6 +678,7 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         conn = self.connection
         self._run_pending = False
+        self._deferred, self._kv_pending = [], {}
         if conn.in_transaction():
             conn.rollback()
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from typer import _click as click  # Typer carries its own click
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 if TYPE_CHECKING:
     from entrypoints.settings import Settings
@@ -87,6 +87,46 @@ def load_command(name: str) -> click.Command:
     return member
 
 
+_METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "file": "FILE",
+             "directory": "DIR", "datetime": "DATETIME", "decimal": "AMOUNT"}
+
+
+def _no_type(ctx: click.Context) -> str | None:
+    return None
+
+
+def tidy_help(command: click.Command) -> click.Command:
+    """Give every option of ``command`` (and of its sub-commands) a plain metavar.
+
+    Typer labels each option with its Python type (``<bool>`` on a flag that takes no value,
+    ``<list[Path]>``); flags get none, value options a word such as ``TEXT``, ``PATH``,
+    ``NUMBER`` or their choices. Error messages name options by their flags, not metavars.
+    """
+    help_option = command.get_help_option(click.Context(command))
+    for param in [*command.params, help_option]:
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+            # the name column already shows the metavar; no second, type-named one
+            param.display_type_rich = _no_type  # type: ignore[method-assign]
+            continue
+        if not isinstance(param, TyperOption) or param.metavar is not None:
+            continue
+        if param.is_flag or param.count:
+            param.metavar = ""
+            continue
+        display = param.display_type
+        label = display(click.Context(command)).strip("<>")
+        many = label.startswith("list[")
+        label = label.removeprefix("list[").removesuffix("]")
+        word = _METAVARS.get(label.lower(), label if "|" in label else "VALUE")
+        param.metavar = f"{word}..." if many or param.multiple else word
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            tidy_help(sub)
+    return command
+
+
 class _Listed(TyperCommand):
     """A lazy command as the top-level help lists it: its name and one-line help only."""
 
@@ -108,7 +148,14 @@ class LazyGroup(TyperGroup):
         name = args[0] if args else None
         if name in LAZY_COMMANDS and name not in self.commands:
             self.commands[name] = load_command(name)
-        return super().resolve_command(ctx, args)
+        cmd_name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            tidy_help(cmd)
+        return cmd_name, cmd, rest
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        tidy_help(self)  # the group's own options and eager commands
+        super().format_help(ctx, formatter)
 
 
 app = typer.Typer(

@@ -50,9 +50,20 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-DEFAULT_OHLCV = Path("var/data/ohlcv.parquet")
-DEFAULT_FEATURES = Path("var/data/features.parquet")
-DEFAULT_CACHE = Path("var/cache")
+def _data_dir() -> Path:
+    """Return the settings' data folder (``data/`` under ``CATALYST_HOME``)."""
+    from entrypoints.cli.container import load_settings
+
+    return Path(load_settings().data_dir)
+
+
+def _cache_dir(given: Path | None) -> Path:
+    """Return ``given`` or the settings' cache folder (``cache/`` under ``CATALYST_HOME``)."""
+    if given is not None:
+        return given
+    from entrypoints.cli.container import load_settings
+
+    return Path(load_settings().cache_dir)
 
 
 class AvailabilityOpt(StrEnum):
@@ -135,17 +146,20 @@ def import_(
         str | None, typer.Option(help="Ticker for a file without a ticker column.")
     ] = None,
     output: Annotated[
-        Path, typer.Option("--out", help="Canonical Parquet written here.")
-    ] = (DEFAULT_OHLCV),
+        Path | None, typer.Option("--out", help="Canonical Parquet written here; default "
+                                  "data/ohlcv.parquet under CATALYST_HOME.")
+    ] = None,
     cache_dir: Annotated[
-        Path, typer.Option(help="Parquet cache folder.")
-    ] = DEFAULT_CACHE,
+        Path | None, typer.Option(help="Parquet cache folder; default cache/ under "
+                                  "CATALYST_HOME.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON summary.")
     ] = False,
 ) -> None:
     """Read an OHLCV file into the canonical layout and store it as Parquet."""
-    df, _ = _load(path, ticker, cache_dir)
+    output = output or _data_dir() / "ohlcv.parquet"
+    df, _ = _load(path, ticker, _cache_dir(cache_dir))
     _write(df, output)
     if as_json:
         typer.echo(
@@ -176,8 +190,9 @@ def fetch(
     ] = "1Day",
     feed: Annotated[str, typer.Option(help="Alpaca data feed: iex or sip.")] = "iex",
     output: Annotated[
-        Path, typer.Option("--out", help="Canonical Parquet written here.")
-    ] = (DEFAULT_OHLCV),
+        Path | None, typer.Option("--out", help="Canonical Parquet written here; default "
+                                  "data/ohlcv.parquet under CATALYST_HOME.")
+    ] = None,
 ) -> None:
     """Fetch historical bars from Alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY).
 
@@ -188,6 +203,7 @@ def fetch(
     from domain.errors import DomainError
     from entrypoints.cli.container import get_container
 
+    output = output or _data_dir() / "ohlcv.parquet"
     start_utc = start.replace(tzinfo=UTC) if start.tzinfo is None else start
     end_dt = end or datetime.now(UTC)
     end_utc = end_dt.replace(tzinfo=UTC) if end_dt.tzinfo is None else end_dt
@@ -235,12 +251,13 @@ def build(
     validation: Annotated[float, typer.Option(help="Validation fraction.")] = 0.15,
     test: Annotated[float, typer.Option(help="Test fraction.")] = 0.15,
     embargo: Annotated[int, typer.Option(help="Bars left out between splits.")] = 5,
-    output: Annotated[Path, typer.Option("--out", help="Feature Parquet file.")] = (
-        DEFAULT_FEATURES
-    ),
+    output: Annotated[Path | None, typer.Option(
+        "--out", help="Feature Parquet file; default data/features.parquet under "
+        "CATALYST_HOME.")] = None,
     cache_dir: Annotated[
-        Path, typer.Option(help="Parquet cache folder.")
-    ] = DEFAULT_CACHE,
+        Path | None, typer.Option(help="Parquet cache folder; default cache/ under "
+                                  "CATALYST_HOME.")
+    ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Rebuild even if cached.")
     ] = False,
@@ -262,6 +279,8 @@ def build(
     from adapters.data.datasets import FramePriceHistory, ParquetFeatureStore
     from application.datasets import DatasetRejectedError, build_dataset
 
+    cache_dir = _cache_dir(cache_dir)
+    output = output or _data_dir() / "features.parquet"
     df, src = _load(data, ticker, None if no_cache else cache_dir)
     alert_list = _alerts(alerts, use_sample=data is None)
     bars = FramePriceHistory(df, str(src))
@@ -444,7 +463,7 @@ def validate(
         remaining = validate_frame(
             fixed, alert_list, jump_threshold=jump_threshold, splits=known
         )
-        dest = output or Path("var/data") / f"{src.name.split('.')[0]}.repaired.parquet"
+        dest = output or _data_dir() / f"{src.name.split('.')[0]}.repaired.parquet"
         _write(fixed, dest)
     failing = [
         i

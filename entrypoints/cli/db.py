@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 UrlOpt = Annotated[
     str | None,
-    typer.Option("--database-url", help="Database URL (default: settings' CATALYST_DATABASE_URL)."),
+    typer.Option("--db", help="Database URL (default: settings' CATALYST_DATABASE_URL)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 

@@ -66,8 +66,12 @@ def _settings(c: Container) -> Any:
     return load_settings()
 
 
-def _uow(c: Container) -> UnitOfWork:
+def _uow(c: Container, db: str | None = None) -> UnitOfWork:
     # the database's unit of work: shared with the engine, so the state crosses processes
+    if db is not None:  # --db: that database instead of the settings' one
+        from adapters.sqlalchemy import make_engine, sql_uow_factory  # noqa: PLC0415
+
+        return sql_uow_factory(make_engine(db))()  # type: ignore[return-value]
     made = c.gateways.uow_factory()
     uow: UnitOfWork = made() if callable(made) and not hasattr(made, "__enter__") else made
     return uow
@@ -81,13 +85,15 @@ def _broker(c: Container, settings: Any) -> BrokerPort | None:
     return broker
 
 
-def _service(c: Container, broker: bool = False, run: str | None = None
-             ) -> tuple[RiskService, FileKillSwitch, Container, Any]:
+def _service(c: Container, broker: bool = False, run: str | None = None,
+             db: str | None = None) -> tuple[RiskService, FileKillSwitch, Container, Any]:
     from application.ports import DEFAULT_RUN
 
     settings = _settings(c)
+    if db is not None:
+        settings = settings.model_copy(update={"database_url": db})
     try:
-        uow = _uow(c)
+        uow = _uow(c, db)
         with uow as u:
             names = [r.run_id for r in u.runs.list()]
     except Exception as exc:  # noqa: BLE001 - a bad URL or database is input: a message, exit 2
@@ -143,7 +149,9 @@ def _run_of(svc: RiskService) -> str:
 def _status_payload(s: RiskStatus, kill_file: Path, source: str, run: str) -> dict[str, Any]:
     st = s.state
     return {
-        "run": run, "state": st.state.value, "tripped_rules": list(st.tripped_rules), "reason": st.reason,
+        "run": run, "state": st.state.value,
+        "effective_state": "halted" if s.kill_flag_set else st.state.value,
+        "tripped_rules": list(st.tripped_rules), "reason": st.reason,
         "tripped_at": st.tripped_at.isoformat() if st.tripped_at else None,
         "kill_flag_set": s.kill_flag_set, "kill_file": str(kill_file),
         "kill_pending": st.kill_pending, "equity": str(s.account.equity),
@@ -169,6 +177,8 @@ def _event_payload(e: RiskEvent) -> dict[str, Any]:
 
 
 # --- commands ---------------------------------------------------------------------------------
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="Database URL (default: the settings' CATALYST_DATABASE_URL).")]
 RunOpt = Annotated[str | None, typer.Option(
     "--run", help="The run whose risk state this is (each run has its own; default: the "
     "latest run of the database).")]
@@ -179,9 +189,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     events: Annotated[int, typer.Option("--events", min=0, help="Recent risk events shown.")] = 10,
     run: RunOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Show the trading state and every limit: value, limit, headroom and state."""
-    svc, ks, c, settings = _service(get_container(), run=run)
+    svc, ks, c, settings = _service(get_container(), run=run, db=db)
     try:
         account, positions, source = _book(svc, settings, c)
         s = svc.status(account, positions, None, recent=events)
@@ -194,10 +205,15 @@ def status(
         out.print_json(json.dumps(payload, default=str))
         return
     st = s.state
-    style = _STATE_STYLE[st.state]
+    # a set kill file halts trading whatever the stored state says (every pre-trade check
+    # reads it; the engine records the halt at its next step)
+    shown = RiskState.HALTED if s.kill_flag_set else st.state
+    style = _STATE_STYLE[shown]
     out.print(f"Run: {_run_of(svc)}")
-    out.print(f"Trading state: [{style}]{st.state.value.upper()}[/]"
-              + (f"  (tripped by {', '.join(st.tripped_rules)})" if st.tripped_rules else ""))
+    out.print(f"Trading state: [{style}]{shown.value.upper()}[/]"
+              + (f"  (tripped by {', '.join(st.tripped_rules)})" if st.tripped_rules else "")
+              + ("  (by the kill file; the engine records it at its next step)"
+                 if s.kill_flag_set and st.state is not RiskState.HALTED else ""))
     if st.reason:
         out.print(f"Reason: {st.reason}")
     out.print(f"Kill file {ks.path}: " + ("[bold red]SET[/]" if s.kill_flag_set else "not set")
@@ -208,8 +224,8 @@ def status(
     for col in ("limit", "value", "max", "headroom", "usage", "state"):
         table.add_column(col, justify="right" if col in ("value", "max", "headroom", "usage")
                          else "left")
-    table.add_row("trading_state", st.state.value, "active", "-", "-",
-                  f"[{style}]{st.state.value}[/]")
+    table.add_row("trading_state", shown.value, "active", "-", "-",
+                  f"[{style}]{shown.value}[/]")
     for lim in s.limits:
         table.add_row(lim.name, lim.text("value"), lim.text("limit"), lim.text("headroom"),
                       f"{lim.usage * 100:.1f}%",
@@ -231,12 +247,13 @@ def kill(
     by: Annotated[str | None, typer.Option("--by", help="Who (default: the OS user).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     run: RunOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Halt trading now: cancel open orders, optionally flatten, and latch HALTED."""
     who = (by or f"cli:{getpass.getuser()}").strip()
     if not who:
         raise _fail("--by '': expected the name of who kills trading")
-    svc, ks, c, _ = _service(get_container(), broker=True, run=run)
+    svc, ks, c, _ = _service(get_container(), broker=True, run=run, db=db)
     try:
         try:
             ks.engage(who, reason, flatten=flatten)
@@ -259,7 +276,8 @@ def kill(
     else:
         out.print(f"[bold red]Trading HALTED[/] (run {_run_of(svc)}) by {who}"
                   + (f": {reason}" if reason else ""))
-        out.print(f"Kill file written: {ks.path} (remove it before `catalyst risk resume`)")
+        out.print(f"Kill file written: {ks.path} (`catalyst risk resume --approve --by NAME` "
+                  "removes it)")
         if report.executed:
             out.print(f"Canceled {len(report.canceled)} open order(s)"
                       + (f"; {len(report.cancel_failures)} failed" if report.cancel_failures
@@ -283,6 +301,7 @@ def resume(
     reason: Annotated[str, typer.Option("--reason", help="Why it is safe (recorded).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     run: RunOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Return to ACTIVE on a recorded, named approval."""
     if not approve:
@@ -290,23 +309,31 @@ def resume(
                     "(catalyst risk resume --approve --by NAME --reason TEXT)")
     if by is None or not by.strip():
         raise _fail(f"--by {by!r}: expected the name of the person who approves the resume")
-    svc, ks, c, _ = _service(get_container(), run=run)
+    svc, ks, c, _ = _service(get_container(), run=run, db=db)
+    cleared: dict[str, str] = {}
     try:
         if ks.is_set():
             d = ks.details()
-            who = f" (set by {d['by']} at {d.get('at', '?')}: {d.get('reason') or 'no reason'})" \
-                if d.get("by") else ""
-            raise _fail(f"kill file {ks.path} exists{who}: remove it after checking why it was "
-                        "set, then resume")
+            if not d.get("by"):
+                # not the record `catalyst risk kill` writes: someone or something else set it
+                raise _fail(f"kill file {ks.path} exists and was not written by `catalyst risk "
+                            "kill` (created by hand or by another tool): check why it was set, "
+                            f"remove it (rm {ks.path}), then resume")
+            ks.clear()  # the approval covers the flag `risk kill` set
+            cleared = d
         before = svc.current()
         try:
             st = svc.resume(by, reason, approve=True)
         except ResumeRefused as exc:
+            if cleared:  # put the flag back: nothing changed
+                ks.engage(cleared["by"], cleared.get("reason", ""),
+                          flatten=cleared.get("flatten", "").lower() == "true")
             raise _fail(f"resume refused: {exc}") from None
     finally:
         _close_notifier(c)
     payload = {"run": _run_of(svc), "state": st.state.value,
                "previous_state": before.state.value,
+               "kill_file_removed": str(ks.path) if cleared else None,
                "was_tripped_by": list(before.tripped_rules), "resumed_by": st.resumed_by,
                "reason": reason, "resumed_at": st.resumed_at.isoformat() if st.resumed_at
                else None}
@@ -317,6 +344,9 @@ def resume(
               f"{before.state.value}" + (f" (was tripped by {', '.join(before.tripped_rules)})"
                                          if before.tripped_rules else "")
               + (f": {reason}" if reason else ""))
+    if cleared:
+        out.print(f"Kill file {ks.path} removed (set by {cleared['by']} with `catalyst risk "
+                  "kill`).")
 
 
 @app.command()
@@ -324,9 +354,10 @@ def report(
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="HTML file or folder (default: reports/risk_report.html under "
         "CATALYST_HOME).")] = None,
+    db: DbOpt = None,
 ) -> None:
     """Write the HTML risk report: state, limits and headroom, risk-event log, breaker history."""
-    svc, ks, c, settings = _service(get_container())
+    svc, ks, c, settings = _service(get_container(), db=db)
     out_path = out_path or settings.reports_dir / "risk_report.html"
     try:
         account, positions, _ = _book(svc, settings, c)

@@ -16,11 +16,11 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from application import views
 from application.ports import DEFAULT_RUN, UnitOfWork
 from domain.audit import RunRecord
+from entrypoints.cli.output import fit_table, json_row
 
 #: the run ``catalyst backtest`` replaces when no ``--run`` is given
 BACKTEST_RUN = "backtest"
@@ -113,17 +113,13 @@ def show_runs(uow: UnitOfWork, as_json: bool, where: str) -> None:
         "latest": r.latest, "params": dict(r.params),
     } for r in views.runs(uow)]
     if as_json:
-        out.print_json(json.dumps(rows, default=str))
+        out.print_json(json.dumps([json_row(r) for r in rows], default=str))
         return
-    t = Table(title=f"Runs in {where} ({len(rows)})")
-    numbers = ("orders", "open", "trades", "equity")
-    for c in ("run", "kind", "status", "started_at", *numbers):
-        t.add_column(c, justify="right" if c in numbers else "left")
-    for row in rows:
-        t.add_row(row["run"] + (" *" if row["latest"] else ""), row["kind"], row["status"],
-                  row["started_at"][:16].replace("T", " "), str(row["orders"]),
-                  str(row["open_positions"]), str(row["trades"]), row["equity"] or "")
-    out.print(t)
+    shown = [{**row, "run": row["run"] + (" *" if row["latest"] else "")} for row in rows]
+    out.print(fit_table(out, f"Runs in {where} ({len(rows)})", shown,
+                        ["run", "kind", "status", "started_at", "orders", "open_positions",
+                         "trades", "equity"], optional=("orders", "kind", "started_at"),
+                        right=("orders", "open_positions", "trades", "equity")))
     if rows:
         err.print("[dim]* the latest run, which positions, orders, trades, account and "
                   "report show without --run; --json adds each run's parameters[/]")

@@ -18,7 +18,7 @@ import importlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +37,7 @@ from adapters.sources.parse import AlertIssue
 from application import views
 from application.backtest import remaining_steps, run_replay
 from application.engine import Engine, EngineConfig, MarketStep, StrategySignalSource
+from application.execution.results import ExecutionResult
 from application.executor import ExecutorConfig, OrderExecutor
 from application.monitor import MonitorConfig, PositionMonitor
 from application.ports import DEFAULT_RUN, SignalSource, UnitOfWork
@@ -47,13 +48,12 @@ from domain.audit import Severity
 from domain.clock import TestClock
 from domain.costs import SLIPPAGE_MODELS, CostModel
 from domain.errors import DomainError, InvalidInput
-from domain.market import Bar
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
-from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
+from entrypoints.cli.live_log import LoggingBroker, LoggingSource, log_step_results, watch_risk
 from entrypoints.cli.outcome import (
     breaker_summary,
     early_signals,
@@ -62,6 +62,7 @@ from entrypoints.cli.outcome import (
     notices_for,
     risk_overrides,
 )
+from entrypoints.cli.output import cell, fit_table, json_row
 from entrypoints.settings import Settings
 from entrypoints.signals import stop_on_signals
 
@@ -111,22 +112,41 @@ def _uow(url: str, *, synchronous: str = "NORMAL", run: str = DEFAULT_RUN) -> Un
 
 
 def _load_strategy(spec: str) -> SignalSource:
+    """Import ``module:callable`` (the current folder importable) as a signal source.
+
+    A class is made once per ticker (strategies keep per-series state); an object with
+    ``poll`` is a signal source already; anything else is a strategy ``on_bar(bar, ctx)``
+    (or the one-argument ``on_bar(bar)`` form) run by :class:`StrategySignalSource`.
+    """
+    import os
+    import sys
+
+    from adapters.simulated.replay import PerTicker
+    from application.engine import takes_context
+
     mod_name, _, attr = spec.partition(":")
     if not mod_name or not attr:
-        raise _fail(f"--strategy {spec!r}: expected module:callable")
+        raise _fail(f"--strategy {spec!r}: expected module:callable (e.g. "
+                    "adapters.simulated.examples:SmaCross)")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         obj: Any = getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as exc:
         raise _fail(f"--strategy {spec!r}: cannot import ({exc})") from None
     if isinstance(obj, type):
+        if hasattr(obj, "poll"):
+            return obj()  # type: ignore[no-any-return]
+        if hasattr(obj, "on_bar") and takes_context(obj):
+            return StrategySignalSource(PerTicker(obj), name=spec)
         obj = obj()
     if hasattr(obj, "poll"):
         return obj  # type: ignore[no-any-return]
     if hasattr(obj, "on_bar") or callable(obj):
-        fn: Callable[[Bar], Iterable[Signal]] = obj.on_bar if hasattr(obj, "on_bar") else obj
-        return StrategySignalSource(fn)
-    raise _fail(f"--strategy {spec!r}: expected a callable(bar) -> signals or an object with "
-                "on_bar / poll")
+        return StrategySignalSource(obj, name=spec)
+    raise _fail(f"--strategy {spec!r}: expected a strategy (on_bar(bar, ctx) or a callable "
+                "(bar, ctx) -> signals) or a signal source with poll")
 
 
 class Session:
@@ -288,26 +308,13 @@ class Session:
         restore_ledger(self.exchange, uow)
 
 
-_PERCENT_KEYS = ("return", "drawdown", "win_rate", "volatility")
-
-
-def _format_metric(key: str, v: float) -> str:
-    # fractions as percentages; money and ratios to two decimals
-    if any(k in key for k in _PERCENT_KEYS):
-        return f"{v:+.2%}" if "return" in key else f"{v:.2%}"
-    return f"{v:,.2f}"
-
-
-def _summary_table(title: str, metrics: dict[str, Any]) -> Table:
+def _summary_table(title: str, metrics: dict[str, Any], label: str = "metric") -> Table:
+    """Return a two-column table of ``metrics``, each value formatted by :func:`cell`."""
     t = Table(title=title)
-    t.add_column("metric")
-    t.add_column("value", justify="right")
+    t.add_column(label)
+    t.add_column("value", justify="right", overflow="fold")
     for k, v in metrics.items():
-        if isinstance(v, float):
-            v = _format_metric(k, v)
-        elif isinstance(v, dict):
-            v = ", ".join(f"{a}={b}" for a, b in v.items())
-        t.add_row(k, "" if v is None else str(v))
+        t.add_row(k, cell(k, v))
     return t
 
 
@@ -505,17 +512,19 @@ def backtest(
     strategy: StrategyOpt = None,
     agent: AgentOpt = None,
     report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
-                                                "reports/<run id> under CATALYST_HOME.")] = None,
+                                                "reports/RUN under CATALYST_HOME.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL (recreated when SQLite; "
                                            "default backtest.db under CATALYST_HOME).")]
     = None,
     cash: Annotated[float, typer.Option("--cash", help="Starting cash.")] = 100_000.0,
-    threshold: Annotated[float, typer.Option("--threshold", help="Confidence threshold.")] = 0.70,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="Smallest alert confidence that becomes a signal.")] = 0.70,
     sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
                                         "kelly.")] = "confidence",
     max_hold_days: Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none)."
                                                  )] = 14.0,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="Show a progress bar on stderr.")] = True,
     as_json: JsonOpt = False,
     ticker: TickerOpt = None,
     auto_resume: Annotated[bool, typer.Option(
@@ -661,12 +670,17 @@ def run(
     run_id: Annotated[str | None, typer.Option(
         "--run", "--run-id", help="Run name (default: 'default'). A restart with the same name "
         "and parameters resumes; other parameters need another name.")] = None,
-    cash: Annotated[float, typer.Option("--cash")] = 100_000.0,
-    threshold: Annotated[float, typer.Option("--threshold")] = 0.70,
-    sizing: Annotated[str, typer.Option("--sizing")] = "confidence",
-    max_hold_days: Annotated[float, typer.Option("--max-hold-days")] = 14.0,
-    report: Annotated[Path | None, typer.Option("--report")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    cash: Annotated[float, typer.Option("--cash", help="sim: starting cash.")] = 100_000.0,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="Smallest alert confidence that becomes a signal.")] = 0.70,
+    sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
+                                        "kelly.")] = "confidence",
+    max_hold_days: Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none)."
+                                                 )] = 14.0,
+    report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
+                                                "reports/RUN under CATALYST_HOME.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="sim: show a progress bar on stderr.")] = True,
     tickers: Annotated[str, typer.Option("--tickers", help="Alpaca: comma-separated tickers to "
                                          "watch (default: the sample's).")] = "",
     interval: Annotated[float, typer.Option("--interval", help="Alpaca: seconds between "
@@ -762,7 +776,7 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
                     f"{', '.join(m.value for m in SizingMethod)}") from None
     watch = [t.strip().upper() for t in tickers.split(",") if t.strip()] or list(SAMPLE_TICKERS)
     try:
-        broker = container.gateways.live_broker(live=live)
+        broker = LoggingBroker(container.gateways.live_broker(live=live))
         feed = container.gateways.live_price_feed()
     except DomainError as exc:
         raise _fail(f"--broker alpaca: {exc}") from None
@@ -784,8 +798,8 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
         alert_feed = open_feed(alerts, on_issue=on_issue)
     except (FileNotFoundError, NotAlertsError) as exc:
         raise _fail(f"--alerts {alerts!r}: {exc}") from None
-    source = AlertSignalSource(alert_feed, container.services.signal_router(
-        config=RouterConfig(threshold=threshold)))
+    source = LoggingSource(AlertSignalSource(alert_feed, container.services.signal_router(
+        config=RouterConfig(threshold=threshold))))
     services = container.services
     risk: RiskService = services.risk_service(uow=uow, broker=broker, clock=clock)
     executor: OrderExecutor = services.order_executor(
@@ -804,6 +818,17 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
         reconciler=services.reconciler(uow=uow, broker=broker, clock=clock))
     driver = WallClockDriver(feed, broker, clock, watch, interval=interval,
                              stop=lambda: engine.stopping, max_steps=max_steps or None)
+    check_risk = watch_risk(lambda: risk.current().state, risk.kill_flag_set)
+    engine_step = engine.step
+
+    def logged_step(step: MarketStep) -> tuple[int, list[ExecutionResult]]:
+        n, results = engine_step(step)
+        log_step_results(results)
+        check_risk()
+        return n, results
+
+    engine.step = logged_step  # type: ignore[method-assign]
+    check_risk()  # a halt in force at start is logged before the first step
     if not as_json:
         err.print(f"[bold]{'LIVE' if live else 'paper'} trading on Alpaca[/]: run {rid}, "
                   f"watching {', '.join(watch)} every {interval:g}s; Ctrl-C stops cleanly")
@@ -852,16 +877,14 @@ def _view_uow(db: str | None, settings: Settings, run: str | None = None
 
 
 def _table(title: str, rows: list[dict[str, Any]], cols: list[str], as_json: bool,
-           shown_of: int | None = None) -> None:
+           shown_of: int | None = None, optional: tuple[str, ...] = ()) -> None:
+    """Print ``rows`` as JSON (the documented schema) or as a table that fits the terminal
+    (``optional`` columns dropped, last first, while it does not)."""
     if as_json:
-        out.print_json(json.dumps(rows, default=str))
+        out.print_json(json.dumps([json_row(r) for r in rows]))
         return
-    t = Table(title=f"{title} ({len(rows)}{'' if shown_of is None else f' of {shown_of}'})")
-    for c in cols:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
-    out.print(t)
+    full = f"{title} ({len(rows)}{'' if shown_of is None else f' of {shown_of}'})"
+    out.print(fit_table(out, full, rows, cols, optional))
 
 
 @app.command()
@@ -870,14 +893,15 @@ def positions(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) ->
     uow, name = _view_uow(db, get_container().core.settings(), run)
     rows = [{"run": name,
         "position_id": p.position_id, "ticker": p.ticker, "side": p.side,
-        "quantity": str(p.quantity), "avg_entry_price": str(p.avg_entry_price),
-        "last_price": str(p.last_price), "unrealized_pnl": str(p.unrealized_pnl),
-        "stop_loss": str(p.stop_loss), "take_profit": str(p.take_profit),
-        "trailing_stop": str(p.trailing_stop), "opened_at": p.opened_at.isoformat(),
+        "quantity": p.quantity, "avg_entry_price": p.avg_entry_price,
+        "last_price": p.last_price, "unrealized_pnl": p.unrealized_pnl,
+        "stop_loss": p.stop_loss, "take_profit": p.take_profit,
+        "trailing_stop": p.trailing_stop, "opened_at": p.opened_at,
     } for p in views.positions(uow)]
     _table(f"Open positions - run {name}", rows, ["ticker", "side", "quantity", "avg_entry_price",
                                     "last_price", "unrealized_pnl", "stop_loss", "take_profit",
-                                    "trailing_stop", "opened_at"], as_json)
+                                    "trailing_stop", "opened_at"], as_json,
+           optional=("opened_at", "trailing_stop"))
 
 
 @app.command()
@@ -894,9 +918,9 @@ def orders(
     uow, name = _view_uow(db, get_container().core.settings(), run)
     rows = [{"run": name,
         "client_order_id": o.client_order_id, "ticker": o.ticker, "side": o.side,
-        "quantity": str(o.quantity), "status": o.status,
-        "filled_qty": str(o.filled_qty), "avg_fill_price": str(o.avg_fill_price),
-        "created_at": o.created_at.isoformat(), "signal_id": o.signal_id,
+        "quantity": o.quantity, "status": o.status,
+        "filled_qty": o.filled_qty, "avg_fill_price": o.avg_fill_price,
+        "created_at": o.created_at, "signal_id": o.signal_id,
         "position_id": o.position_id, "source": o.source,
     } for o in views.orders(uow, open_only=status == "open")]
     total = len(rows)
@@ -904,7 +928,8 @@ def orders(
         rows = rows[-limit:]
     _table(f"Orders - run {name}", rows, ["client_order_id", "ticker", "side", "quantity", "status",
                             "filled_qty", "avg_fill_price", "created_at"], as_json,
-           shown_of=total if len(rows) < total else None)
+           shown_of=total if len(rows) < total else None,
+           optional=("filled_qty", "client_order_id"))
 
 
 @app.command()
@@ -922,7 +947,7 @@ def trades(
         rows = rows[-limit:]
     _table(f"Trades - run {name}", rows, ["ticker", "side", "quantity", "entry_price", "exit_price",
                             "opened_at", "closed_at", "exit_reason", "realized_pnl"], as_json,
-           shown_of=total if len(rows) < total else None)
+           shown_of=total if len(rows) < total else None, optional=("side", "opened_at"))
 
 
 @app.command()
@@ -933,20 +958,15 @@ def account(db: DbOpt = None, run: RunOpt = None, as_json: JsonOpt = False) -> N
     if s is None:
         raise _fail(f"run {name}: no portfolio snapshot yet: run `catalyst backtest` or "
                     "`catalyst run`", 1)
-    row = {"run_id": s.run_id, "as_of": s.as_of.date().isoformat(), "cash": str(s.cash),
-           "equity": str(s.equity), "long_market_value": str(s.long_market_value),
-           "short_market_value": str(s.short_market_value), "open_positions": s.open_positions,
-           "daily_pnl": str(s.daily_pnl), "cumulative_pnl": str(s.cumulative_pnl),
+    row = {"run_id": s.run_id, "as_of": s.as_of.date().isoformat(), "cash": s.cash,
+           "equity": s.equity, "long_market_value": s.long_market_value,
+           "short_market_value": s.short_market_value, "open_positions": s.open_positions,
+           "daily_pnl": s.daily_pnl, "cumulative_pnl": s.cumulative_pnl,
            "run_status": s.run_status}
     if as_json:
-        out.print_json(json.dumps(row, default=str))
+        out.print_json(json.dumps(json_row(row)))
         return
-    t = Table(title=f"Account - run {name}")
-    t.add_column("item")
-    t.add_column("value", justify="right")
-    for k, v in row.items():
-        t.add_row(k, str(v))
-    out.print(t)
+    out.print(_summary_table(f"Account - run {name}", row, "item"))
 
 
 @app.command("report")
@@ -970,21 +990,16 @@ def report_cmd(
     if limit > 0:
         rows = rows[-limit:]
     if as_json:
-        out.print_json(json.dumps({"run_id": name, "period": period, "rows": rows},
-                                  default=str))
+        out.print_json(json.dumps({"run_id": name, "period": period,
+                                   "rows": [json_row(r) for r in rows]}))
         return
     if period == "all" and rows:
         out.print(_summary_table(f"Performance - {name} (all)", rows[-1]))
         return
     cols = ["period_start", "pnl", "total_return", "sharpe", "max_drawdown", "trades",
             "win_rate", "profit_factor"]
-    t = Table(title=f"Performance - {name} ({period})")
-    for c in cols:
-        t.add_column(c, justify="right")
-    for r in rows:
-        t.add_row(*(f"{r[c]:,.4f}" if isinstance(r.get(c), float) else
-                    ("" if r.get(c) is None else str(r.get(c))) for c in cols))
-    out.print(t)
+    out.print(fit_table(out, f"Performance - {name} ({period})", rows, cols,
+                        optional=("profit_factor", "sharpe"), right=cols[1:]))
 
 
 @export_app.command("trades")

@@ -53,7 +53,7 @@ def test_run_alpaca_when_alert_known_then_order_placed_in_real_time_loop(
                                  "--tickers", "AAPL", "--interval", "0", "--max-steps", "2",
                                  "--db", f"sqlite:///{tmp_path}/live.db", "--json"])
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output[r.output.index("{"):])
+    out = json.loads(r.stdout)  # the log lines go to stderr
     assert out["status"] == "finished" and out["signals"] == 1 and out["bad_alert_lines"] == 1
     (order,) = fakes.list_orders("all")
     assert order.ticker == "AAPL" and order.client_order_id.startswith("ct-catalyst-entry")

@@ -100,21 +100,43 @@ def test_kill_in_one_process_halts_the_engine_in_another_within_one_step(
     assert engine.step(broker.get_account(), mv).kill is None  # carried out once
 
 
-def test_resume_without_approval_or_name_or_with_the_kill_file_exits_2(env: Path) -> None:
+def test_resume_without_approval_or_name_exits_2_and_keeps_the_kill(env: Path) -> None:
     r = runner.invoke(catalyst, ["risk", "kill", "--reason", "drill", "--by", "ops"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(catalyst, ["risk", "resume", "--by", "alice"])
     assert r.exit_code == 2 and "--approve" in r.output
     r = runner.invoke(catalyst, ["risk", "resume", "--approve"])
     assert r.exit_code == 2 and "--by" in r.output
-    r = runner.invoke(catalyst, ["risk", "resume", "--approve", "--by", "alice"])
-    assert r.exit_code == 2
-    assert "KILL" in r.output and "exists" in r.output and "set by ops" in r.output
     assert "Traceback" not in r.output
+    assert (env / "var" / "KILL").exists()
     r = runner.invoke(catalyst, ["risk", "status", "--json"])
     s = json.loads(r.stdout)
     assert s["state"] == "halted" and s["kill_flag_set"] is True
     assert "kill_switch" in s["tripped_rules"]
+
+
+def test_resume_when_risk_kill_wrote_the_flag_then_approval_removes_it(env: Path) -> None:
+    assert runner.invoke(catalyst, ["risk", "kill", "--by", "ops", "--reason", "drill"]).exit_code == 0
+    r = runner.invoke(catalyst, ["risk", "resume", "--approve", "--by", "alice", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["state"] == "active" and out["kill_file_removed"].endswith("KILL")
+    assert not (env / "var" / "KILL").exists()
+
+
+def test_resume_when_kill_file_made_by_hand_then_refused_naming_the_file(env: Path) -> None:
+    (env / "var").mkdir(parents=True, exist_ok=True)
+    (env / "var" / "KILL").touch()
+    r = runner.invoke(catalyst, ["risk", "status"])
+    assert r.exit_code == 0, r.output
+    assert "HALTED" in r.stdout and "ACTIVE" not in r.stdout.split("Risk limits")[0]
+    r = runner.invoke(catalyst, ["risk", "status", "--json"])
+    assert json.loads(r.stdout)["effective_state"] == "halted"
+    r = runner.invoke(catalyst, ["risk", "resume", "--approve", "--by", "alice"])
+    assert r.exit_code == 2
+    assert "KILL" in r.output and "not written by `catalyst risk" in r.output
+    assert "remove it" in r.output
+    assert (env / "var" / "KILL").exists()
 
 
 def test_resume_is_recorded_with_who_and_why(env: Path) -> None:
@@ -154,3 +176,17 @@ def test_sizing_backtest_on_the_bundled_sample(env: Path) -> None:
         assert 0 <= m["max_drawdown"] < 1
     r = runner.invoke(catalyst, ["risk", "sizing-backtest", "--data", "missing.csv"])
     assert r.exit_code == 2 and "--data" in r.output and "Traceback" not in r.output
+
+
+def test_risk_when_db_given_then_that_database_holds_the_kill(env: Path) -> None:
+    other = f"sqlite:///{env / 'other.db'}"
+    r = runner.invoke(catalyst, ["risk", "kill", "--by", "ops", "--db", other, "--json"])
+    assert r.exit_code == 0, r.output
+    (env / "var" / "KILL").unlink()
+    r = runner.invoke(catalyst, ["risk", "status", "--db", other, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["state"] == "halted"
+    r = runner.invoke(catalyst, ["risk", "status", "--json"])
+    assert json.loads(r.stdout)["state"] == "active"  # the settings' database: untouched
+    r = runner.invoke(catalyst, ["risk", "resume", "--approve", "--by", "alice", "--db", other])
+    assert r.exit_code == 0, r.output

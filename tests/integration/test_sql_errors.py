@@ -138,7 +138,7 @@ def _cli(*args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("command", ["upgrade", "current", "check"])
 def test_cli_when_url_malformed_then_exit_2_with_message(command: str) -> None:
-    code, output = _cli(command, "--database-url", "mysql://u:pw@h/db")
+    code, output = _cli(command, "--db", "mysql://u:pw@h/db")
     assert code == 2
     assert "database_url=" in output and "expected" in output
     assert "Traceback" not in output and "pw@" not in output
@@ -148,7 +148,7 @@ def test_cli_when_url_malformed_then_exit_2_with_message(command: str) -> None:
 def test_cli_when_schema_newer_then_exit_2_with_message(tmp_path: Path, command: str) -> None:
     url, _ = _db(tmp_path)
     _make_newer(url)
-    code, output = _cli(command, "--database-url", url)
+    code, output = _cli(command, "--db", url)
     assert code == 2, output
     assert "newer than this catalyst" in output and "Traceback" not in output
 
@@ -156,14 +156,14 @@ def test_cli_when_schema_newer_then_exit_2_with_message(tmp_path: Path, command:
 def test_cli_current_when_schema_newer_then_says_so(tmp_path: Path) -> None:
     url, _ = _db(tmp_path)
     _make_newer(url)
-    code, output = _cli("current", "--database-url", url, "--json")
+    code, output = _cli("current", "--db", url, "--json")
     assert code == 0 and "NEWER than this catalyst" in output
 
 
 def test_cli_upgrade_when_database_read_only_then_exit_2_with_message(tmp_path: Path) -> None:
     url, path = _db(tmp_path)
     make_engine(url).dispose()
-    code, output = _cli("upgrade", "--database-url", f"sqlite:///file:{path}?mode=ro&uri=true")
+    code, output = _cli("upgrade", "--db", f"sqlite:///file:{path}?mode=ro&uri=true")
     assert code == 2, output
     assert "read-only" in output and "Traceback" not in output
 
@@ -172,21 +172,21 @@ def test_cli_upgrade_when_database_read_only_then_exit_2_with_message(tmp_path: 
 def test_cli_inspecting_a_read_only_database_works(tmp_path: Path, command: str) -> None:
     url, path = _db(tmp_path)
     make_engine(url).dispose()
-    code, output = _cli(command, "--database-url", f"sqlite:///file:{path}?mode=ro&uri=true")
+    code, output = _cli(command, "--db", f"sqlite:///file:{path}?mode=ro&uri=true")
     assert code == 0, output
 
 
 def test_cli_upgrade_current_check_on_a_new_database(tmp_path: Path) -> None:
     url, path = _db(tmp_path)
-    code, output = _cli("current", "--database-url", url, "--json")
+    code, output = _cli("current", "--db", url, "--json")
     assert code == 0 and '"state": "empty"' in output
-    code, output = _cli("upgrade", "--database-url", url)
+    code, output = _cli("upgrade", "--db", url)
     assert code == 0 and "migrated" in output and path.exists()
-    code, output = _cli("upgrade", "--database-url", url)
+    code, output = _cli("upgrade", "--db", url)
     assert code == 0 and "already at revision" in output
-    code, output = _cli("current", "--database-url", url, "--json")
+    code, output = _cli("current", "--db", url, "--json")
     assert code == 0 and '"state": "up to date"' in output
-    code, output = _cli("check", "--database-url", url)
+    code, output = _cli("check", "--db", url)
     assert code == 0 and "integrity" in output and "ok" in output
 
 
@@ -201,7 +201,7 @@ def test_cli_check_when_data_inconsistent_then_exit_1_and_names_the_problem(
     with engine.begin() as conn:
         conn.execute(t.orders.update().values(fill_ids=["f-ghost"]))
     engine.dispose()
-    code, output = _cli("check", "--database-url", url, "--json")
+    code, output = _cli("check", "--db", url, "--json")
     assert code == 1
     assert "f-ghost" in output
 
