@@ -254,7 +254,11 @@ class ExecutorCore:
         req = order.request
         if req.reduce_only and req.position_id:
             pos = uow.positions.get(req.position_id)
-            if pos is not None and pos.exit_pending is not None:
+            flat = pos.metadata.get("flatten_order") if pos is not None else None
+            # an older exit order ending after the kill switch's flatten order went out
+            # must not re-arm the position (it would invite a second closing order)
+            if pos is not None and pos.exit_pending is not None and flat in (
+                    None, order.client_order_id):
                 pos.cancel_exit()
                 uow.positions.save(pos)
         uow.journal.add_execution(ExecutionRecord(
