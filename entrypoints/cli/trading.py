@@ -54,6 +54,7 @@ from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
+from entrypoints.cli.lease import take_run_lease
 from entrypoints.cli.outcome import (
     breaker_summary,
     early_signals,
@@ -67,6 +68,7 @@ from entrypoints.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from adapters.simulated import SimulatedExchange
+    from adapters.sqlalchemy.lease import RunLease
 
 app = typer.Typer(no_args_is_help=True)
 export_app = typer.Typer(no_args_is_help=True, help="Export the trade log.")
@@ -174,6 +176,7 @@ class Session:
         self.on_step: Callable[[MarketStep], None] | None = None
         self.auto_resume = auto_resume
         self.auto_resumes = 0
+        self.lease: RunLease | None = None
         source: SignalSource
         if strategy:
             source = _load_strategy(strategy)
@@ -584,13 +587,16 @@ def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | N
              container: Container) -> Session:
     if alerts and strategy:
         raise _fail("--alerts and --strategy: give one signal source, not both")
-    return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
+    session = Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
                    issue_sink=_issue_printer(), reconcile_steps=reconcile_steps, costs=costs,
                    risk_config=_risk_config(container.core.settings()), ticker=ticker,
                    ignore_kill_flag=kind == "backtest", auto_resume=auto_resume,
                    container=container)
+    # one process per run: refused here, before anything of the run is touched
+    session.lease = take_run_lease(session.uow, session.run_id, session.engine.request_stop)
+    return session
 
 
 def _run_session(session: Session, progress: bool) -> Any:
@@ -599,6 +605,9 @@ def _run_session(session: Session, progress: bool) -> Any:
             return session.run(progress)
     except DomainError as exc:
         raise _fail(f"run {session.run_id} stopped: {exc}", 1) from None
+    finally:
+        if session.lease is not None:
+            session.lease.release()
 
 
 @app.command()
@@ -722,6 +731,8 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
               "sizing": method.value, "max_hold_days": max_hold_days}
     uow = _uow(url, synchronous="FULL", run=rid)
     named.refuse_other_params(uow, rid, "live", params, url)
+    stop_flag: list[Callable[[], None]] = []
+    lease = take_run_lease(uow, rid, lambda: stop_flag[0]() if stop_flag else None)
     issues: list[AlertIssue] = []
     show = _issue_printer()
 
@@ -756,11 +767,15 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
     if not as_json:
         err.print(f"[bold]{'LIVE' if live else 'paper'} trading on Alpaca[/]: run {rid}, "
                   f"watching {', '.join(watch)} every {interval:g}s; Ctrl-C stops cleanly")
+    stop_flag.append(engine.request_stop)
     try:
         with stop_on_signals(engine.request_stop):
             result = engine.run(driver)
     except DomainError as exc:
         raise _fail(f"run {rid} stopped: {exc}", 1) from None
+    finally:
+        if lease is not None:
+            lease.release()
     payload = {"run_id": rid, "status": result.status, "steps": result.steps,
                "signals": result.signals, "orders": result.orders,
                "closed_trades": result.closed, "bad_alert_lines": len(issues),
