@@ -23,6 +23,7 @@ from adapters.sources.parse import (
     MAX_LINE_BYTES,
     AlertIssue,
     IssueLog,
+    loads_bounded,
     parse_alert_dict,
     parse_json_line,
 )
@@ -184,18 +185,33 @@ class AlertFileFeed(_Releasing):
     def _read_csv(self, fh: IO[bytes]) -> None:
         src = str(self.path)
         header: list[str] | None = None
+        held, held_no = "", 0  # a record whose quoted field spans lines, so far
         for no, raw, _ in iter_lines(fh):
             if raw is None:
                 self.issues.lines += 1
                 self.issues.add(AlertIssue(src, no, f"line too long (> {MAX_LINE_BYTES} bytes)"))
+                held = ""
                 continue
-            if not raw.strip():
+            if not raw.strip() and not held:
                 continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 self.issues.lines += 1
                 self.issues.add(AlertIssue(src, no, f"not UTF-8: {exc.reason}"))
+                held = ""
+                continue
+            if header is None:
+                text = text.removeprefix("\ufeff")  # a byte-order mark (spreadsheet export)
+            if held:
+                text, no = held + text, held_no
+                held = ""
+            if text.count('"') % 2:  # a quoted field goes on on the next line
+                if len(text) > MAX_LINE_BYTES:
+                    self.issues.lines += 1
+                    self.issues.add(AlertIssue(src, no, "unterminated quoted field"))
+                    continue
+                held, held_no = text, no
                 continue
             row = next(csv.reader(io.StringIO(text)), [])
             if header is None:
@@ -213,8 +229,8 @@ class AlertFileFeed(_Releasing):
                                                                       "score")}
             if isinstance(d.get("data"), str):
                 try:
-                    d["data"] = json.loads(d["data"])
-                except json.JSONDecodeError:
+                    d["data"] = loads_bounded(d["data"])
+                except ValueError:
                     d["data"] = {"raw": d["data"]}
             try:
                 alert = parse_alert_dict(d, known_tickers=self.known_tickers,
@@ -224,6 +240,9 @@ class AlertFileFeed(_Releasing):
                 continue
             self.issues.accepted += 1
             self._add(alert)
+        if held:
+            self.issues.lines += 1
+            self.issues.add(AlertIssue(src, held_no, "unterminated quoted field at the end"))
 
     def all_alerts(self) -> list[Alert]:
         """Return every valid alert not yet released, in release order (reads the file)."""
@@ -420,8 +439,8 @@ def not_alerts_reason(path: str | Path) -> str | None:
     columns: list[str] = []
     if text.startswith("{"):
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError:
+            obj = loads_bounded(text)
+        except ValueError:
             return None
         if isinstance(obj, dict):
             columns = [str(k) for k in obj]
