@@ -71,6 +71,34 @@ def _valid(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["open"] > 0) & (df["high"] > 0) & (df["low"] > 0) & (df["close"] > 0)]
 
 
+def refuse_bad_bars(df: pd.DataFrame, path: Path, src: list[int] | None = None,
+                    shown: int = 5) -> None:
+    """Raise :class:`DataError` naming the file and rows of bars a replay must not trade on
+    (see :func:`domain.market_data.validation.row_problems`); ``catalyst data validate
+    --repair`` writes a clean copy."""
+    from domain.market_data.validation import row_problems
+
+    if df.empty:
+        return
+    found = row_problems(
+        df["date"].to_numpy("datetime64[ns]"), df["ticker"].to_numpy(dtype=object),
+        *(df[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")))
+    if not found:
+        return
+    csv_like = path.suffix.lower() in (".csv", ".txt", ".gz")
+
+    def where(i: int) -> str:
+        r = src[i] if src is not None and i < len(src) else i
+        day = str(df["date"].iloc[i])[:10]
+        place = f"line {r + 2}" if csv_like else f"row {r + 1}"
+        return f"{path.name} {place} ({df['ticker'].iloc[i]} {day})"
+
+    listed = "; ".join(f"{where(i)}: {p.value}: {d}" for i, p, d in found[:shown])
+    more = f"; and {len(found) - shown} more" if len(found) > shown else ""
+    raise DataError(f"{len(found)} bad bar(s) refused: {listed}{more} (see `catalyst data "
+                    "validate`; `--repair` writes a clean copy)")
+
+
 class DailyBars:
     """The daily bars of an OHLCV CSV/Parquet file as time-ordered column chunks.
 
@@ -100,7 +128,10 @@ class DailyBars:
             self._stream = self._scan_parquet()
         if not self._stream:
             self.first_ts, self.rows, self._steps = {}, 0, []  # a partial scan is discarded
-            df = _valid(load_ohlcv(self.path, ticker=ticker))
+            rows: list[int] = []
+            df = load_ohlcv(self.path, ticker=ticker, source_rows=rows)
+            refuse_bad_bars(df, self.path, rows)
+            df = _valid(df)
             self._loaded = self._chunk(df) if not df.empty else None
             self._index([self._loaded] if self._loaded is not None else [])
 
