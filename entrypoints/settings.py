@@ -14,6 +14,7 @@ same state. ``CATALYST_VAR_DIR`` is the old name of ``CATALYST_HOME`` and still 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -283,10 +284,25 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+_SECRET_PARAM = re.compile(
+    r"((?:^|[?&;])(?:password|passwd|pwd|pass|sslpassword|secret|token|api_key|apikey|"
+    r"access_token|key)=)[^&;#]*", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    if "://" not in url or "@" not in url:
-        return url
+    """Return ``url`` with any password replaced by ``***``: the one in its user info and any
+    secret-looking query parameter (``?password=``, ``token=``, ...)."""
+    if "://" not in url:
+        return _SECRET_PARAM.sub(r"\1***", url) if "=" in url else url
+    scheme, rest = url.split("://", 1)
+    main, sep, query = rest.partition("?")
+    if "@" in main:
+        creds, host = main.rsplit("@", 1)
+        if ":" in creds:
+            main = f"{creds.split(':', 1)[0]}:***@{host}"
+    if sep:
+        query = _SECRET_PARAM.sub(r"\1***", query)
+    return f"{scheme}://{main}{sep}{query}"
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
     if ":" in creds:

@@ -21,6 +21,7 @@ from rich.table import Table
 from application import views
 from application.ports import DEFAULT_RUN, UnitOfWork
 from domain.audit import RunRecord
+from entrypoints.settings import mask_url
 
 #: the run ``catalyst backtest`` replaces when no ``--run`` is given
 BACKTEST_RUN = "backtest"
@@ -83,7 +84,7 @@ def refuse_other_params(uow: UnitOfWork, name: str, kind: str, params: Mapping[s
     hint = f" Run {same[0]!r} has exactly these parameters: --run {same[0]}." if same else ""
     lines = "\n".join(f"  {d}" for d in diffs)
     raise _fail(
-        f"run {name!r} in {where} was started with other parameters:\n{lines}\n"
+        f"run {name!r} in {mask_url(where)} was started with other parameters:\n{lines}\n"
         f"A run keeps its parameters: resume it with the same ones, or start a separate run "
         f"with --run OTHER (its own orders, positions, snapshots and risk state).{hint}")
 
@@ -98,7 +99,7 @@ def resolve(uow: UnitOfWork, name: str | None, where: str) -> str:
     if any(r.run_id == name for r in runs):
         return name
     known = ", ".join(r.run_id for r in runs) or "none"
-    raise _fail(f"--run {name!r}: no such run in {where} (runs: {known}); "
+    raise _fail(f"--run {name!r}: no such run in {mask_url(where)} (runs: {known}); "
                 "`catalyst runs` lists them")
 
 
@@ -115,7 +116,7 @@ def show_runs(uow: UnitOfWork, as_json: bool, where: str) -> None:
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return
-    t = Table(title=f"Runs in {where} ({len(rows)})")
+    t = Table(title=f"Runs in {mask_url(where)} ({len(rows)})")
     numbers = ("orders", "open", "trades", "equity")
     for c in ("run", "kind", "status", "started_at", *numbers):
         t.add_column(c, justify="right" if c in numbers else "left")

@@ -63,7 +63,7 @@ from entrypoints.cli.outcome import (
     notices_for,
     risk_overrides,
 )
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, mask_url
 from entrypoints.signals import stop_on_signals
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def _uow(url: str, *, synchronous: str = "NORMAL", run: str = DEFAULT_RUN) -> Un
     try:
         engine = make_engine(url, synchronous=synchronous)  # type: ignore[arg-type]
     except PersistenceError as exc:
-        raise _fail(f"database {url!r}: {exc}") from None
+        raise _fail(f"database {mask_url(url)!r}: {exc}") from None
     return cast(UnitOfWork, sql_uow_factory(engine, run_id=run)())
 
 
@@ -317,7 +317,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         "open_positions": len(open_pos), "alerts": dict(counts),
         "bad_alert_lines": session.issue_count,
         "alert_lines": session.feed_counts.lines if session.feed_counts is not None else None,
-        "database": session.db_url,
+        "database": mask_url(session.db_url),
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
         "reconciliations": result.reconciliations, "reconcile_repairs": result.repairs,
         "breaker": breaker_summary(session.uow, session.risk, results,
@@ -796,11 +796,12 @@ def _view_url(db: str | None, settings: Settings) -> str:
         # No paper-trading records yet: show the last backtest rather than nothing.
         backtest = _sqlite_file(backtest_url)
         if backtest is not None and backtest.exists():
-            err.print(f"[dim]no records in {url}; showing the last backtest ({backtest_url}); "
+            err.print(f"[dim]no records in {mask_url(url)}; showing the last backtest "
+                      f"({mask_url(backtest_url)}); "
                       "pass --db to choose[/]")
             url, path = backtest_url, backtest
     if path is not None and not path.exists():
-        raise _fail(f"--db {url!r}: no such database (run `catalyst backtest` or "
+        raise _fail(f"--db {mask_url(url)!r}: no such database (run `catalyst backtest` or "
                     "`catalyst run` first)")
     return url
 
