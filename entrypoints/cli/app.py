@@ -57,6 +57,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
               "into the database's inbox.", "function"),
     "alerts": ("entrypoints.cli.serve", "alerts", "List the alert inbox: id, status, reason, "
                "when received and known.", "function"),
+    "quarantine": ("entrypoints.cli.quarantine", "quarantine", "List the alert lines and price "
+                   "bars set aside: run, kind, file, line and reason.", "function"),
 }
 
 

@@ -1,9 +1,10 @@
-"""The run lease as the trading commands take it: refused with a clear message, exit 1."""
+"""What the trading commands add around a run: the run lease (refused with a clear message,
+exit 1) and the quarantine of the input lines they skipped."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import typer
@@ -52,3 +53,22 @@ def take_run_lease(uow: Any, run_id: str, on_lost: Callable[[], None]) -> RunLea
                   f"is gone ({lease.taken_over.describe()})")
     lease.keep_renewed(on_lost)
     return lease
+
+
+def quarantine_issues(uow: Any, run_id: str, issues: Iterable[Any]) -> int:
+    """Record the skipped alert lines (``AlertIssue``: source, line, reason) in the quarantine
+    of the database of ``uow`` (a SQL unit of work; nothing for any other store). Returns how
+    many were new; a failure to record is logged, never fatal."""
+    from adapters.sqlalchemy.quarantine import QuarantineEntry, record_quarantine
+
+    engine = getattr(uow, "engine", None)
+    if engine is None:
+        return 0
+    entries = [QuarantineEntry(run_id=run_id, kind="alert", source=i.source, line=i.line,
+                               reason=i.reason) for i in issues]
+    try:
+        return record_quarantine(engine, entries)
+    except Exception as exc:  # noqa: BLE001 - the run's results matter more than the record
+        err.print(f"[yellow]warning:[/] could not record {len(entries)} quarantined line(s): "
+                  f"{type(exc).__name__}")
+        return 0

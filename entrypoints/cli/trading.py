@@ -54,7 +54,7 @@ from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
-from entrypoints.cli.lease import take_run_lease
+from entrypoints.cli.lease import quarantine_issues, take_run_lease
 from entrypoints.cli.outcome import (
     breaker_summary,
     early_signals,
@@ -301,6 +301,7 @@ def _summary_table(title: str, metrics: dict[str, Any]) -> Table:
 def _finish(session: Session, result: Any, report_dir: Path | None, as_json: bool,
             wall: float, kill_file_ignored: str | None = None) -> None:
     uow = session.uow
+    quarantine_issues(uow, session.run_id, session.issues)
     with uow as u:
         all_rec = [m for m in u.reports.metrics("all") if m.run_id == session.run_id]
         metrics = dict(all_rec[-1].metrics) if all_rec else {}
