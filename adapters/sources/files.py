@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import queue
 import sys
 import threading
@@ -342,6 +343,14 @@ def _alert_dict(a: Alert) -> dict[str, Any]:
             "headline": a.headline, "source": a.source, "data": dict(a.data)}
 
 
+def _private_stdin() -> IO[bytes]:
+    try:
+        fd = os.dup(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):  # no real descriptor (embedded, tests)
+        return sys.stdin.buffer
+    return open(fd, "rb", buffering=1 << 16)  # noqa: SIM115 - lives as long as the feed
+
+
 class StdinFeed(_Releasing):
     """Alerts as JSON lines on a stream (stdin by default), read by a background thread."""
 
@@ -356,7 +365,11 @@ class StdinFeed(_Releasing):
         on_issue: Callable[[AlertIssue], None] | None = None,
     ) -> None:
         super().__init__(known_tickers, not_after, on_issue)
-        self.stream = stream if stream is not None else sys.stdin.buffer
+        # stdin is read through a private reader on a duplicate of its descriptor: the reader
+        # thread may still be blocked in a read when the process exits, and a daemon thread
+        # inside ``sys.stdin.buffer`` at shutdown aborts the interpreter ("Fatal Python
+        # error: _enter_buffered_busy")
+        self.stream = stream if stream is not None else _private_stdin()
         self._q: queue.Queue[tuple[int, bytes | None] | None] = queue.Queue()
         self.closed = False
         self._thread = threading.Thread(target=self._pump, name="stdin-alerts", daemon=True)
