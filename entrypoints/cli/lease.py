@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -72,3 +73,18 @@ def quarantine_issues(uow: Any, run_id: str, issues: Iterable[Any]) -> int:
         err.print(f"[yellow]warning:[/] could not record {len(entries)} quarantined line(s): "
                   f"{type(exc).__name__}")
         return 0
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """Exit 2 naming ``option`` and ``path`` unless a folder can be created and written there;
+    called before a run starts, so a bad report path never costs a whole run."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] {option} {str(path)!r}: not a writable folder "
+                  f"({exc.strerror or type(exc).__name__})", highlight=False)
+        raise typer.Exit(2) from None

@@ -54,7 +54,7 @@ from domain.signal import Signal
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
-from entrypoints.cli.lease import quarantine_issues, take_run_lease
+from entrypoints.cli.lease import check_writable_dir, quarantine_issues, take_run_lease
 from entrypoints.cli.outcome import (
     breaker_summary,
     early_signals,
@@ -527,6 +527,7 @@ def backtest(
     settings: Settings = container.core.settings()
     db = db or settings.backtest_database_url
     _data_path(data)
+    check_writable_dir(report or settings.reports_dir, "--report")
     if alerts and alerts != "-" and not Path(alerts).exists():
         raise _fail(f"--alerts {alerts!r}: no such file or folder")
     if alerts and Path(alerts).is_file():
@@ -683,6 +684,7 @@ def run(
         return
     if speed < 0:
         raise _fail(f"--speed {speed}: expected >= 0")
+    check_writable_dir(report or settings.reports_dir, "--report")
     t0 = time.perf_counter()
     url = db or settings.database_url
     costs = _cost_model(

@@ -42,3 +42,18 @@ def test_stdin_alerts_with_the_pipe_left_open_exit_0(tmp_path: Path) -> None:
     assert rc == 0, err.decode()[-2000:]
     assert b"Fatal Python error" not in err
     assert json.loads(out)["status"] == "finished"
+
+
+@pytest.mark.parametrize("command", ["run", "backtest"])
+def test_unwritable_report_folder_exits_2_before_the_run(tmp_path: Path, command: str) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    env = {**os.environ, "CATALYST_KILL_FILE": str(tmp_path / "K"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    r = subprocess.run([*CLI, command, "--report", str(tmp_path / "file" / "rep"), "--db",
+                        f"sqlite:///{tmp_path / 'x.db'}"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 2, r.stderr[-2000:]
+    text = " ".join(r.stderr.split())
+    assert "--report" in text and "not a writable folder" in text
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "x.db").exists()  # nothing of the run was started
