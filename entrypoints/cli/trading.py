@@ -184,7 +184,10 @@ class Session:
         else:
             spec = alerts or str(sample_paths().alerts)
             try:
-                feed = open_feed(spec, known_tickers=set(tickers), not_after=datetime.now(UTC),
+                # an alert known after the last bar can never trade here: refused as future
+                data_end = dt_from_ns(int(self.data.step_ts[-1]))
+                feed = open_feed(spec, known_tickers=set(tickers),
+                                 not_after=min(datetime.now(UTC), data_end),
                                  on_issue=on_issue)
             except (FileNotFoundError, NotAlertsError) as exc:
                 raise _fail(f"--alerts {spec!r}: {exc}") from None

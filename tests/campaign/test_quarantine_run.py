@@ -59,3 +59,24 @@ def test_poisoned_alerts_are_quarantined_once_and_listed(cwd: Path) -> None:
     assert f"Quarantined input ({n})" in text.output
     assert "Nothing quarantined" in CLI.invoke(app, ["quarantine", "--db", db, "--run",
                                                      "other"]).output
+
+
+def test_alert_after_the_data_end_is_counted_as_future(cwd: Path) -> None:
+    import pandas as pd
+
+    df = pd.read_csv(sample_paths().prices)
+    df[(df.date < "2013-03-01") & (df.ticker == "AAPL")].to_csv(cwd / "p.csv", index=False)
+    alerts = cwd / "a.jsonl"
+    alerts.write_text(
+        json.dumps({"id": "in", "ticker": "AAPL", "known_at": "2013-01-10T14:00:00Z",
+                    "score": 0.9}) + "\n"
+        + json.dumps({"id": "late", "ticker": "AAPL", "known_at": "2014-01-10T14:00:00Z",
+                      "score": 0.9}) + "\n")
+    db = f"sqlite:///{cwd / 'f.db'}"
+    r = CLI.invoke(app, ["run", "--broker", "sim", "--data", str(cwd / "p.csv"), "--alerts",
+                         str(alerts), "--db", db, "--json", "--report", str(cwd / "rep")])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[r.output.index("{"):])
+    assert out["bad_alert_lines"] == 1
+    (row,) = json.loads(CLI.invoke(app, ["quarantine", "--db", db, "--json"]).output)
+    assert row["line"] == 2 and "future" in row["reason"]
