@@ -74,15 +74,21 @@ def _valid(df: pd.DataFrame) -> pd.DataFrame:
 def refuse_bad_bars(df: pd.DataFrame, path: Path, src: list[int] | None = None,
                     shown: int = 5) -> None:
     """Raise :class:`DataError` naming the file and rows of bars a replay must not trade on
-    (see :func:`domain.market_data.validation.row_problems`); ``catalyst data validate
+    (see :func:`domain.market_data.validation.row_problems`); rows with a missing or
+    non-positive price are left to the loader, which drops them. ``catalyst data validate
     --repair`` writes a clean copy."""
     from domain.market_data.validation import row_problems
 
     if df.empty:
         return
-    found = row_problems(
-        df["date"].to_numpy("datetime64[ns]"), df["ticker"].to_numpy(dtype=object),
-        *(df[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")))
+    # rows with a missing or non-positive price are dropped as before (never traded); every
+    # other row must be a bar the replay can trade on
+    px = df[["open", "high", "low", "close"]]
+    kept = np.flatnonzero((px.notna() & (px > 0)).all(axis=1).to_numpy())
+    sub = df.iloc[kept]
+    found = [(int(kept[i]), p, d) for i, p, d in row_problems(
+        sub["date"].to_numpy("datetime64[ns]"), sub["ticker"].to_numpy(dtype=object),
+        *(sub[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")))]
     if not found:
         return
     csv_like = path.suffix.lower() in (".csv", ".txt", ".gz")
@@ -141,8 +147,13 @@ class DailyBars:
 
         try:
             pf = pq.ParquetFile(self.path)
+            offset = 0
             for rb in pf.iter_batches(batch_size=self.batch_rows):
-                yield _valid(canonicalize(rb.to_pandas(), ticker=self.ticker))
+                rows: list[int] = []
+                df = canonicalize(rb.to_pandas(), ticker=self.ticker, source_rows=rows)
+                refuse_bad_bars(df, self.path, [offset + r for r in rows])
+                offset += rb.num_rows
+                yield _valid(df)
         except (OSError, ValueError) as exc:
             if isinstance(exc, DataError):
                 raise

@@ -77,3 +77,15 @@ def test_fuzz_bar_file_loads_or_raises_data_error(tmp_path: Path, rows: list[tup
         assert str(exc)
         return
     assert bars.rows >= 1
+
+
+def test_bad_bar_in_a_streamed_parquet_file_is_refused_naming_its_row(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = [("2024-01-02", "AAA", 10, 11, 9, 10, 100), ("2024-01-03", "AAA", 10, 11, 9, 10, 100),
+            ("2024-01-04", "AAA", 10, math.inf, 9, 10, 100)]
+    p = tmp_path / "prices.parquet"
+    pd.DataFrame(rows, columns=["date", "ticker", "open", "high", "low", "close", "volume"]
+                 ).to_parquet(p)
+    with pytest.raises(DataError, match=r"prices.parquet row 3 \(AAA 2024-01-04\): non_finite"):
+        DailyBars(p, batch_rows=2)
