@@ -60,10 +60,14 @@ BREAKER_KEY = "risk:breaker"
 # written only by kill and resume: a step that saved a state it read before a kill committed
 # in another process cannot erase the kill (load re-applies it)
 KILL_KEY = "risk:kill"
+# set while a kill's flatten has closing orders out and positions stay open; cleared when flat
+FLATTEN_KEY = "risk:flatten"
 _NY = ZoneInfo("America/New_York")
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 KillFlag = Callable[[], bool]
+# (uow, now) -> (client order ids sent now, positions still open): the executor's flatten
+Flattener = Callable[[UnitOfWork, datetime], tuple[list[str], int]]
 AnyPosition = Position | BrokerPosition | Holding
 
 
@@ -108,6 +112,9 @@ class RiskStatus:
     account: Account
     recent_events: tuple[RiskEvent, ...]
     kill_flag_set: bool
+    flatten_pending: bool = False  # a kill's flatten waits for its closing orders to fill
+    flatten_since: str | None = None
+    open_positions: int = 0
 
 
 class RiskService:
@@ -169,6 +176,13 @@ class RiskService:
         self._session_day = session_day
         self._min_severity = notify_min_severity
         self._journal_approvals = journal_approvals
+        self._flattener: Flattener | None = None
+
+    def attach_flattener(self, flattener: Flattener) -> None:
+        """Flatten through ``flattener`` (the executor: stored closing orders that can trade)
+        instead of the broker's own close-all; the flatten then stays pending until the book
+        is flat, and each step re-sends a closing order that ended unfilled."""
+        self._flattener = flattener
 
     # --- persistence ------------------------------------------------------------------------
     @contextmanager
@@ -310,6 +324,8 @@ class RiskService:
         elif before.kill_pending and self._broker is not None:
             kill = self.execute_pending_kill(ts=now, uow=uow)
         events: list[RiskEvent] = []
+        if kill is None and self._flattener is not None:
+            events.extend(self._continue_flatten(now, uow))
         with self._tx(uow) as u:
             st = self.load(u)
             st, evs = self.breaker.mark(st, account.equity, now, self._session_day(now))
@@ -324,6 +340,33 @@ class RiskService:
                 u.journal.add_risk_event(ev)
         self._announce(events)
         return StepReport(st, tuple(events), kill)
+
+    def _continue_flatten(self, now: datetime, uow: UnitOfWork | None) -> list[RiskEvent]:
+        """Re-send closing orders of a pending flatten; clear it once the book is flat."""
+        assert self._flattener is not None
+        with self._tx(uow) as u:
+            raw = u.state.get(FLATTEN_KEY)
+            if not raw:
+                return []
+            rec = json.loads(raw)
+            sent, remaining = self._flattener(u, now)
+            if remaining:
+                if sent:
+                    rec["orders"] = [*rec.get("orders", []), *sent]
+                    u.state.set(FLATTEN_KEY, json.dumps(rec, sort_keys=True))
+                return []
+            u.state.set(FLATTEN_KEY, "")
+            st = self.load(u)
+            ev = RiskEvent(
+                kind="flatten_done", rule=KILL_SWITCH,
+                message=f"{KILL_SWITCH}: flatten complete, the book is flat "
+                        f"(closing orders sent since {rec.get('since')})",
+                ts_event=now, value="0", limit="0", state=st.state, actor="engine",
+                data={"orders": rec.get("orders", [])},
+                event_id=make_event_id("risk-flatten-done", str(rec.get("since")),
+                                       now.isoformat()),
+            )
+        return [ev]
 
     def kill_flag_flattens(self) -> bool:
         """Return whether a kill triggered by the flag should flatten (never raises)."""
@@ -439,7 +482,16 @@ class RiskService:
                     canceled.append(o.client_order_id)
                 except DomainError as exc:
                     failures.append(f"{o.client_order_id}: {exc}")
-            if flatten:
+            if flatten and self._flattener is not None:
+                try:
+                    with self._tx(uow) as u:
+                        flat, remaining = self._flattener(u, now)
+                        if remaining:
+                            u.state.set(FLATTEN_KEY, json.dumps(
+                                {"since": now.isoformat(), "orders": flat}, sort_keys=True))
+                except DomainError as exc:
+                    flat_err = str(exc)
+            elif flatten:
                 try:
                     flat = [r.client_order_id for r in self._broker.close_all_positions(True)]
                 except DomainError as exc:
@@ -480,6 +532,7 @@ class RiskService:
             st, events = self.breaker.resume(self.load(u), by, reason, now)
             self.save(u, st)
             u.state.set(KILL_KEY, "")
+            u.state.set(FLATTEN_KEY, "")
             for ev in events:
                 u.journal.add_risk_event(ev)
             u.commit()
@@ -498,9 +551,14 @@ class RiskService:
             st = self.load(u)
             events = u.journal.risk_events()
             pending = pending_entries(u.orders.list(open_only=True), market)
+            raw = u.state.get(FLATTEN_KEY)
+            n_open = len(u.positions.list_open())
+        since = json.loads(raw).get("since") if raw else None
+        flattening = (raw is not None and raw != "" and n_open > 0) or (
+            st.kill_pending and st.kill_flatten)
         limits = self.policy.limits(account, list(positions), market, st, pending)
         return RiskStatus(st, limits, account, tuple(events[-recent:]) if recent else (),
-                          self.kill_flag_set())
+                          self.kill_flag_set(), flattening, since, n_open)
 
     def strategy_stats(self, since: datetime | None = None) -> dict[str, TradeStats]:
         """Return win rate and payoff per strategy over the closed positions (Kelly's inputs)."""

@@ -14,6 +14,7 @@ same state. ``CATALYST_VAR_DIR`` is the old name of ``CATALYST_HOME`` and still 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,9 +35,53 @@ DEFAULT_HOME = Path("var")
 LIVE_CONFIRMATION = "I-UNDERSTAND"
 
 
+class ConfigError(ValueError):
+    """A configuration file or variable that cannot be read; the message names it and its value."""
+
+
 def _toml_file() -> Path | None:
-    path = Path(os.environ.get("CATALYST_CONFIG", "catalyst.toml"))
+    named = os.environ.get("CATALYST_CONFIG")
+    path = Path(named or "catalyst.toml")
+    if named and not path.is_file():
+        raise ConfigError(f"CATALYST_CONFIG={named!r}: no such file")
     return path if path.is_file() else None
+
+
+def check_config_files(env_file: Path = Path(".env")) -> None:
+    """Raise :class:`ConfigError` naming the file when the TOML configuration or the ``.env``
+    file is not UTF-8 or (TOML) does not parse; called before the settings are built."""
+    import tomllib  # noqa: PLC0415
+
+    toml = _toml_file()
+    for path in (toml, env_file):
+        if path is None or not path.is_file():
+            continue
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        if path is toml:
+            try:
+                tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def explain_settings_error(exc: Exception) -> str:
+    """Return one line naming the setting, its value and the problem of a settings failure
+    that is not a per-field validation error (a source that cannot parse a value)."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    m = re.search(r'field "([A-Za-z_]+)"', msg)
+    if m:
+        var = f"CATALYST_{m.group(1).upper()}"
+        raw = os.environ.get(var)
+        if raw is not None:
+            return (f"configuration {m.group(1)}: {var}={raw!r}: expected a JSON object or "
+                    f"the nested form {var}__FIELD=value ({msg})")
+        return f"configuration {m.group(1)}: {msg}"
+    return f"configuration: {msg}"
 
 
 class Settings(BaseSettings):
@@ -292,10 +337,25 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+_SECRET_PARAM = re.compile(
+    r"((?:^|[?&;])(?:password|passwd|pwd|pass|sslpassword|secret|token|api_key|apikey|"
+    r"access_token|key)=)[^&;#]*", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    if "://" not in url or "@" not in url:
-        return url
+    """Return ``url`` with any password replaced by ``***``: the one in its user info and any
+    secret-looking query parameter (``?password=``, ``token=``, ...)."""
+    if "://" not in url:
+        return _SECRET_PARAM.sub(r"\1***", url) if "=" in url else url
+    scheme, rest = url.split("://", 1)
+    main, sep, query = rest.partition("?")
+    if "@" in main:
+        creds, host = main.rsplit("@", 1)
+        if ":" in creds:
+            main = f"{creds.split(':', 1)[0]}:***@{host}"
+    if sep:
+        query = _SECRET_PARAM.sub(r"\1***", query)
+    return f"{scheme}://{main}{sep}{query}"
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
     if ":" in creds:

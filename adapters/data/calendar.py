@@ -48,7 +48,11 @@ def sessions_between(
     """Return the exchange's sessions from ``first`` to ``last`` inclusive (``datetime64[D]``)."""
     a, b = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()  # type: ignore[arg-type]
     cal = _cal_for(pd.DatetimeIndex([a]), name)
-    b = min(b, cal.last_session)
+    # dates before the calendar's first session (or after its last) have no sessions: the
+    # validation reports them as not sessions rather than failing here
+    a, b = max(a, cal.first_session), min(b, cal.last_session)
+    if a > b:
+        return np.zeros(0, dtype="datetime64[D]")
     s = cal.sessions_in_range(a, b)
     return np.asarray(s.values.astype("datetime64[D]"))
 

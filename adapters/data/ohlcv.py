@@ -75,7 +75,8 @@ class BarSource(Protocol):
 
 
 def canonicalize(
-    df: pd.DataFrame, *, ticker: str | None = None, adj_close: bool = False
+    df: pd.DataFrame, *, ticker: str | None = None, adj_close: bool = False,
+    source_rows: list[int] | None = None,
 ) -> pd.DataFrame:
     """Return ``df`` in the canonical layout (renaming common aliases, any case).
 
@@ -87,6 +88,8 @@ def canonicalize(
         Ticker to use when the frame has no ticker column (a single-ticker file).
     adj_close
         Keep an adjusted-close column (``adj_close``, ``Adj Close``, ...) when there is one.
+    source_rows
+        When given, filled with each output row's position in ``df`` (to name a bad row).
 
     Returns
     -------
@@ -126,8 +129,10 @@ def canonicalize(
     out["ticker"] = out["ticker"].astype(str).str.strip().str.upper()
     for c in keep[2:]:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
-    out = out.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
-    return out
+    out = out.sort_values(["ticker", "date"], kind="stable")
+    if source_rows is not None:  # each row's position in the input (0: the first data row)
+        source_rows.extend(out.index.to_numpy().tolist())
+    return out.reset_index(drop=True)
 
 
 def _exchange_dates(col: pd.Series) -> pd.Series:
@@ -141,11 +146,15 @@ def _exchange_dates(col: pd.Series) -> pd.Series:
         raise DataError(f"cannot parse dates: {exc}") from exc
     if parsed.dt.tz is not None:
         parsed = parsed.dt.tz_convert("America/New_York").dt.tz_localize(None)
-    return parsed.dt.normalize().astype("datetime64[ns]")
+    try:
+        return parsed.dt.normalize().astype("datetime64[ns]")
+    except (ValueError, OverflowError) as exc:  # a year such as 9999 or 0001
+        raise DataError(f"date out of range (1677..2262 at most): {exc}") from exc
 
 
 def load_ohlcv(
-    path: str | Path, *, ticker: str | None = None, adj_close: bool = False
+    path: str | Path, *, ticker: str | None = None, adj_close: bool = False,
+    source_rows: list[int] | None = None,
 ) -> pd.DataFrame:
     """Read an OHLCV CSV or Parquet file into the canonical layout.
 
@@ -157,6 +166,9 @@ def load_ohlcv(
         Ticker for files without a ticker column.
     adj_close
         Keep the file's adjusted close, if any (see :func:`canonicalize`).
+    source_rows
+        When given, filled with each row's data-row position in the file (see
+        :func:`canonicalize`).
 
     Returns
     -------
@@ -183,7 +195,7 @@ def load_ohlcv(
         if isinstance(exc, DataError):
             raise
         raise DataError(f"cannot read {p}: {exc}") from exc
-    return canonicalize(raw, ticker=ticker, adj_close=adj_close)
+    return canonicalize(raw, ticker=ticker, adj_close=adj_close, source_rows=source_rows)
 
 
 def _field(row: Any, *names: str) -> Any:

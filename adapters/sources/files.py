@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import queue
 import sys
 import threading
@@ -23,6 +24,7 @@ from adapters.sources.parse import (
     MAX_LINE_BYTES,
     AlertIssue,
     IssueLog,
+    loads_bounded,
     parse_alert_dict,
     parse_json_line,
 )
@@ -184,18 +186,33 @@ class AlertFileFeed(_Releasing):
     def _read_csv(self, fh: IO[bytes]) -> None:
         src = str(self.path)
         header: list[str] | None = None
+        held, held_no = "", 0  # a record whose quoted field spans lines, so far
         for no, raw, _ in iter_lines(fh):
             if raw is None:
                 self.issues.lines += 1
                 self.issues.add(AlertIssue(src, no, f"line too long (> {MAX_LINE_BYTES} bytes)"))
+                held = ""
                 continue
-            if not raw.strip():
+            if not raw.strip() and not held:
                 continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 self.issues.lines += 1
                 self.issues.add(AlertIssue(src, no, f"not UTF-8: {exc.reason}"))
+                held = ""
+                continue
+            if header is None:
+                text = text.removeprefix("\ufeff")  # a byte-order mark (spreadsheet export)
+            if held:
+                text, no = held + text, held_no
+                held = ""
+            if text.count('"') % 2:  # a quoted field goes on on the next line
+                if len(text) > MAX_LINE_BYTES:
+                    self.issues.lines += 1
+                    self.issues.add(AlertIssue(src, no, "unterminated quoted field"))
+                    continue
+                held, held_no = text, no
                 continue
             row = next(csv.reader(io.StringIO(text)), [])
             if header is None:
@@ -213,8 +230,8 @@ class AlertFileFeed(_Releasing):
                                                                       "score")}
             if isinstance(d.get("data"), str):
                 try:
-                    d["data"] = json.loads(d["data"])
-                except json.JSONDecodeError:
+                    d["data"] = loads_bounded(d["data"])
+                except ValueError:
                     d["data"] = {"raw": d["data"]}
             try:
                 alert = parse_alert_dict(d, known_tickers=self.known_tickers,
@@ -224,6 +241,9 @@ class AlertFileFeed(_Releasing):
                 continue
             self.issues.accepted += 1
             self._add(alert)
+        if held:
+            self.issues.lines += 1
+            self.issues.add(AlertIssue(src, held_no, "unterminated quoted field at the end"))
 
     def all_alerts(self) -> list[Alert]:
         """Return every valid alert not yet released, in release order (reads the file)."""
@@ -323,6 +343,14 @@ def _alert_dict(a: Alert) -> dict[str, Any]:
             "headline": a.headline, "source": a.source, "data": dict(a.data)}
 
 
+def _private_stdin() -> IO[bytes]:
+    try:
+        fd = os.dup(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):  # no real descriptor (embedded, tests)
+        return sys.stdin.buffer
+    return open(fd, "rb", buffering=1 << 16)  # noqa: SIM115 - lives as long as the feed
+
+
 class StdinFeed(_Releasing):
     """Alerts as JSON lines on a stream (stdin by default), read by a background thread."""
 
@@ -337,7 +365,11 @@ class StdinFeed(_Releasing):
         on_issue: Callable[[AlertIssue], None] | None = None,
     ) -> None:
         super().__init__(known_tickers, not_after, on_issue)
-        self.stream = stream if stream is not None else sys.stdin.buffer
+        # stdin is read through a private reader on a duplicate of its descriptor: the reader
+        # thread may still be blocked in a read when the process exits, and a daemon thread
+        # inside ``sys.stdin.buffer`` at shutdown aborts the interpreter ("Fatal Python
+        # error: _enter_buffered_busy")
+        self.stream = stream if stream is not None else _private_stdin()
         self._q: queue.Queue[tuple[int, bytes | None] | None] = queue.Queue()
         self.closed = False
         self._thread = threading.Thread(target=self._pump, name="stdin-alerts", daemon=True)
@@ -420,8 +452,8 @@ def not_alerts_reason(path: str | Path) -> str | None:
     columns: list[str] = []
     if text.startswith("{"):
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError:
+            obj = loads_bounded(text)
+        except ValueError:
             return None
         if isinstance(obj, dict):
             columns = [str(k) for k in obj]

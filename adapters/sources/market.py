@@ -71,6 +71,40 @@ def _valid(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["open"] > 0) & (df["high"] > 0) & (df["low"] > 0) & (df["close"] > 0)]
 
 
+def refuse_bad_bars(df: pd.DataFrame, path: Path, src: list[int] | None = None,
+                    shown: int = 5) -> None:
+    """Raise :class:`DataError` naming the file and rows of bars a replay must not trade on
+    (see :func:`domain.market_data.validation.row_problems`); rows with a missing or
+    non-positive price are left to the loader, which drops them. ``catalyst data validate
+    --repair`` writes a clean copy."""
+    from domain.market_data.validation import row_problems
+
+    if df.empty:
+        return
+    # rows with a missing or non-positive price are dropped as before (never traded); every
+    # other row must be a bar the replay can trade on
+    px = df[["open", "high", "low", "close"]]
+    kept = np.flatnonzero((px.notna() & (px > 0)).all(axis=1).to_numpy())
+    sub = df.iloc[kept]
+    found = [(int(kept[i]), p, d) for i, p, d in row_problems(
+        sub["date"].to_numpy("datetime64[ns]"), sub["ticker"].to_numpy(dtype=object),
+        *(sub[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")))]
+    if not found:
+        return
+    csv_like = path.suffix.lower() in (".csv", ".txt", ".gz")
+
+    def where(i: int) -> str:
+        r = src[i] if src is not None and i < len(src) else i
+        day = str(df["date"].iloc[i])[:10]
+        place = f"line {r + 2}" if csv_like else f"row {r + 1}"
+        return f"{path.name} {place} ({df['ticker'].iloc[i]} {day})"
+
+    listed = "; ".join(f"{where(i)}: {p.value}: {d}" for i, p, d in found[:shown])
+    more = f"; and {len(found) - shown} more" if len(found) > shown else ""
+    raise DataError(f"{len(found)} bad bar(s) refused: {listed}{more} (see `catalyst data "
+                    "validate`; `--repair` writes a clean copy)")
+
+
 class DailyBars:
     """The daily bars of an OHLCV CSV/Parquet file as time-ordered column chunks.
 
@@ -100,7 +134,10 @@ class DailyBars:
             self._stream = self._scan_parquet()
         if not self._stream:
             self.first_ts, self.rows, self._steps = {}, 0, []  # a partial scan is discarded
-            df = _valid(load_ohlcv(self.path, ticker=ticker))
+            rows: list[int] = []
+            df = load_ohlcv(self.path, ticker=ticker, source_rows=rows)
+            refuse_bad_bars(df, self.path, rows)
+            df = _valid(df)
             self._loaded = self._chunk(df) if not df.empty else None
             self._index([self._loaded] if self._loaded is not None else [])
 
@@ -110,8 +147,13 @@ class DailyBars:
 
         try:
             pf = pq.ParquetFile(self.path)
+            offset = 0
             for rb in pf.iter_batches(batch_size=self.batch_rows):
-                yield _valid(canonicalize(rb.to_pandas(), ticker=self.ticker))
+                rows: list[int] = []
+                df = canonicalize(rb.to_pandas(), ticker=self.ticker, source_rows=rows)
+                refuse_bad_bars(df, self.path, [offset + r for r in rows])
+                offset += rb.num_rows
+                yield _valid(df)
         except (OSError, ValueError) as exc:
             if isinstance(exc, DataError):
                 raise

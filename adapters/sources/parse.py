@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -14,11 +14,19 @@ from adapters.data.alerts import REQUIRED_ALERT_FIELDS, alert_from_dict
 from domain.alerts import Alert
 from domain.errors import InvalidInput
 
-__all__ = ["MAX_LINE_BYTES", "REQUIRED_FIELDS", "AlertIssue", "IssueLog", "parse_alert_dict",
+__all__ = ["EARLIEST_KNOWN_AT", "MAX_DEPTH", "MAX_LINE_BYTES", "MAX_NUMBER_CHARS",
+           "REQUIRED_FIELDS", "AlertIssue", "IssueLog", "loads_bounded", "parse_alert_dict",
            "parse_json_line"]
 
 #: Longest alert line accepted; longer lines are skipped without being held in memory.
 MAX_LINE_BYTES = 64 * 1024
+#: Deepest nesting of arrays and objects accepted in one JSON document.
+MAX_DEPTH = 32
+#: Longest number literal accepted (digits, sign, point and exponent).
+MAX_NUMBER_CHARS = 40
+#: Alerts known before this are refused as stale (a placeholder date such as 1900 or 0001).
+EARLIEST_KNOWN_AT = datetime(1970, 1, 1, tzinfo=UTC)
+_BOM = "\ufeff"
 REQUIRED_FIELDS = tuple(REQUIRED_ALERT_FIELDS)
 
 
@@ -65,6 +73,18 @@ def parse_alert_dict(
     Checks: an object with the required fields, valid values (no NaN), a known ticker (when
     ``known_tickers`` is given) and a ``known_at`` not after ``not_after`` (when given).
     """
+    try:
+        return _parse_alert_dict(d, known_tickers=known_tickers, not_after=not_after)
+    except (OverflowError, RecursionError, ArithmeticError) as exc:
+        raise ValueError(f"invalid value: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _parse_alert_dict(
+    d: Any,
+    *,
+    known_tickers: Collection[str] | None = None,
+    not_after: datetime | None = None,
+) -> Alert:
     if not isinstance(d, dict):
         raise ValueError(f"expected a JSON object, got {type(d).__name__}")
     missing = [f for f in REQUIRED_FIELDS if f not in d or d[f] in (None, "")]
@@ -77,13 +97,15 @@ def parse_alert_dict(
         v = d.get(f)
         if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
             raise ValueError(f"field {f}={v}: expected a finite number")
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**15:
+            raise ValueError(f"field {f}={str(v)[:20]}...: expected a number of sensible size")
         if isinstance(v, str):
             try:
                 d = {**d, f: float(v)}
             except ValueError:
                 raise ValueError(f"field {f}={v!r}: expected a number") from None
             if math.isnan(d[f]) or math.isinf(d[f]):
-                raise ValueError(f"field {f}={v}: expected a finite number")
+                raise ValueError(f"field {f}={v[:40]}: expected a finite number")
     try:
         alert = alert_from_dict(d)
     except InvalidInput as exc:
@@ -92,6 +114,11 @@ def parse_alert_dict(
         raise ValueError(f"invalid value: {exc}") from None
     if known_tickers is not None and alert.ticker not in known_tickers:
         raise ValueError(f"unknown ticker {alert.ticker!r}: no price data for it")
+    if alert.known_at < EARLIEST_KNOWN_AT:
+        raise ValueError(
+            f"stale timestamp known_at={alert.known_at.isoformat()} is before "
+            f"{EARLIEST_KNOWN_AT.date().isoformat()}: a placeholder date, not news"
+        )
     if not_after is not None and alert.known_at > not_after:
         raise ValueError(
             f"future timestamp known_at={alert.known_at.isoformat()} is after "
@@ -111,8 +138,71 @@ def parse_json_line(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    obj = loads_bounded(text.removeprefix(_BOM))
+    return parse_alert_dict(obj, known_tickers=known_tickers, not_after=not_after)
+
+
+def _number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(literal: str) -> Any:
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise ValueError(f"number too long ({len(literal)} characters, at most "
+                             f"{MAX_NUMBER_CHARS}): {literal[:20]}...")
+        return kind(literal)
+    return parse
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name}: expected a finite number")
+
+
+def _depth(text: str) -> int:
+    """Return the deepest nesting of ``[`` and ``{`` outside strings."""
+    deepest = depth = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(text: str | bytes, *, max_bytes: int = MAX_LINE_BYTES,
+                  max_depth: int = MAX_DEPTH) -> Any:
+    """Decode one JSON document within bounds, or raise ``ValueError`` saying which.
+
+    Bounded: its size (``max_bytes``), its nesting (``max_depth``), the length of each number
+    literal (:data:`MAX_NUMBER_CHARS`: a 400-digit integer cannot overflow a float later);
+    ``NaN`` and ``Infinity`` are refused. Nothing else (no ``RecursionError``, no
+    ``OverflowError``) escapes.
+    """
+    if isinstance(text, bytes):
+        if len(text) > max_bytes:
+            raise ValueError(f"document too large ({len(text)} bytes, at most {max_bytes})")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    elif len(text) > max_bytes:
+        raise ValueError(f"document too large ({len(text)} characters, at most {max_bytes})")
+    text = text.removeprefix(_BOM)
+    depth = _depth(text)
+    if depth > max_depth:
+        raise ValueError(f"nested too deep ({depth} levels, at most {max_depth})")
     try:
-        obj = json.loads(text)
+        return json.loads(text, parse_int=_number(int), parse_float=_number(float),
+                          parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"bad JSON: {exc.msg} at column {exc.colno}") from None
-    return parse_alert_dict(obj, known_tickers=known_tickers, not_after=not_after)
+    except (RecursionError, OverflowError) as exc:  # defensive: the bounds above prevent it
+        raise ValueError(f"bad JSON: {type(exc).__name__}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -55,7 +56,21 @@ def mask(url: URL | str) -> str:
         u = url if isinstance(url, URL) else make_url(url)
     except ArgumentError:
         return "<malformed>"
+    if u.query:  # a password passed as a query parameter is hidden too
+        u = u.set(query={k: ("***" if _SECRET_QUERY.fullmatch(k) else v)
+                         for k, v in u.query.items()})
     return u.render_as_string(hide_password=True)
+
+
+def _mask_text(url: str) -> str:
+    """Hide a password in a URL that does not parse (user info and secret query values)."""
+    text = re.sub(r"(://[^/:@?#]*:)[^?#]*@", r"\1***@", url)
+    return re.sub(r"([?&;](?:password|passwd|pwd|pass|secret|token|key)=)[^&;#]*", r"\1***",
+                  text, flags=re.IGNORECASE)
+
+
+_SECRET_QUERY = re.compile(r"password|passwd|pwd|pass|sslpassword|secret|token|api_key|apikey|"
+                           r"access_token|key", re.IGNORECASE)
 
 
 def parse_url(url: str | URL) -> URL:
@@ -72,7 +87,7 @@ def parse_url(url: str | URL) -> URL:
             u = make_url(url.strip())
         except (ArgumentError, ValueError) as exc:
             raise DatabaseUrlError(
-                f"malformed database URL {url!r}: expected {_EXPECTED}"
+                f"malformed database URL {_mask_text(url)!r}: expected {_EXPECTED}"
             ) from exc
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")

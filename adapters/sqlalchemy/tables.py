@@ -505,9 +505,47 @@ walk_forward_windows = Table(
     CheckConstraint("window_index >= 0", name="window_index_nonneg"),
 )
 
+# One process per run: the lease a `run` or `backtest` holds on its run name while it works.
+# ``token`` is the holder's own random id (renewals and the release compare it), ``host`` and
+# ``pid`` name the holder for people and for spotting a dead holder on the same host, and a
+# lease whose ``expires_at`` has passed (the holder stopped renewing) may be taken over.
+run_leases = Table(
+    "run_leases",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("token", String(64), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("renewed_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Poison input set aside: an alert line or a price bar that could not be used, with where it
+# came from (file, line) and why. ``key`` identifies the input itself (its source, line and
+# a digest of its text), so a restart that reads it again recognises it and skips it.
+QUARANTINE_KINDS = ("alert", "bar")
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", ID, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("line", Integer, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("excerpt", Text, nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("run_id", "key", name="uq_quarantine_run_id_key"),
+    CheckConstraint(_in("kind", QUARANTINE_KINDS), name="kind"),
+)
+
 __all__ = [
     "INBOX_STATUSES",
     "MODEL_STATUSES",
+    "QUARANTINE_KINDS",
     "alerts",
     "closed_positions",
     "execution_log",
@@ -520,7 +558,9 @@ __all__ = [
     "performance_metrics",
     "portfolio_snapshots",
     "positions",
+    "quarantine",
     "risk_events",
+    "run_leases",
     "runs",
     "stop_loss_events",
     "walk_forward_runs",

@@ -212,10 +212,29 @@ class ExecutorCore:
             report = self._lookup(order.client_order_id)
             if report is not None:
                 self._adopt(order, report, uow, now)
+                self._audit_recovered(order, uow, now, True, "adopted after a restart")
                 continue
-            ok, _ = self._send(order, uow, now)
+            ok, why = self._send(order, uow, now)
+            self._audit_recovered(order, uow, now, ok, f"sent after a restart: {why}")
             resent += ok
         return resent
+
+    def _audit_recovered(self, order: Order, uow: UnitOfWork, now: datetime, ok: bool,
+                         note: str) -> None:
+        """Write the audit row of an order whose own row died with the process that stored
+        the order (the order is committed before it is sent; its row came after the send),
+        in the same transaction as the adoption or re-send it records."""
+        coid = order.client_order_id
+        if any(r.client_order_id == coid and r.stage in ("submit", "exit")
+               for r in uow.journal.executions(signal_id=order.request.signal_id)):
+            return
+        req = order.request
+        uow.journal.add_execution(ExecutionRecord(
+            ts=now, ticker=order.ticker, action=order.side.value,
+            stage="exit" if req.reduce_only else "submit", success=ok,
+            signal_id=req.signal_id, client_order_id=coid, position_id=req.position_id,
+            error_message=None if ok else note, quantity=req.quantity,
+            metadata={"recovered": True, "note": note}))
 
     def resend_deferred(self, uow: UnitOfWork, now: datetime) -> None:
         """Re-send (or adopt) the orders of an interrupted step once the engine is back at
@@ -231,8 +250,10 @@ class ExecutorCore:
             report = self._lookup(coid)
             if report is not None:
                 self._adopt(order, report, uow, now)
+                self._audit_recovered(order, uow, now, True, "adopted after a restart")
             else:
-                self._send(order, uow, now)
+                ok, why = self._send(order, uow, now)
+                self._audit_recovered(order, uow, now, ok, f"sent after a restart: {why}")
 
     def forget_open_orders(self) -> None:
         """Drop the cached "no open order" hint (someone else changed the orders table)."""
@@ -254,7 +275,11 @@ class ExecutorCore:
         req = order.request
         if req.reduce_only and req.position_id:
             pos = uow.positions.get(req.position_id)
-            if pos is not None and pos.exit_pending is not None:
+            flat = pos.metadata.get("flatten_order") if pos is not None else None
+            # an older exit order ending after the kill switch's flatten order went out
+            # must not re-arm the position (it would invite a second closing order)
+            if pos is not None and pos.exit_pending is not None and flat in (
+                    None, order.client_order_id):
                 pos.cancel_exit()
                 uow.positions.save(pos)
         uow.journal.add_execution(ExecutionRecord(

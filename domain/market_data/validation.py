@@ -23,6 +23,78 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 Dates = NDArray[np.datetime64]
 
+#: Prices below this are not quotes of a listed equity (a 1e-9 is a unit or parsing error).
+MIN_PRICE = 1e-4
+#: The dates an exchange calendar covers; bars outside are refused, not guessed at.
+FIRST_DAY = np.datetime64("1990-01-01", "D")
+LAST_DAY = np.datetime64("2099-12-31", "D")
+
+
+def row_problems(
+    dates: Dates, tickers: NDArray[np.object_], open_: F64, high: F64, low: F64, close: F64,
+    volume: F64,
+) -> list[tuple[int, Problem, str]]:
+    """Return ``(row, problem, detail)`` for every bar row a replay must not trade on.
+
+    Checked per row, in the rows' own order: a missing or infinite value, a price that is not
+    positive or implausibly small (< :data:`MIN_PRICE`), negative volume, high below low,
+    open or close outside [low, high], a weekend date, a date outside the calendars
+    (:data:`FIRST_DAY`..:data:`LAST_DAY`) and a second bar for the same ticker and date.
+    """
+    out: list[tuple[int, Problem, str]] = []
+    days = dates.astype("datetime64[D]")
+    seen: set[tuple[str, np.datetime64]] = set()
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    for i in range(len(days)):
+        vals = {"open": float(open_[i]), "high": float(high[i]), "low": float(low[i]),
+                "close": float(close[i]), "volume": float(volume[i])}
+        bad = [f"{k}={v}" for k, v in vals.items() if math.isnan(v)]
+        if bad:
+            out.append((i, Problem.NAN, ", ".join(bad)))
+            continue
+        bad = [f"{k}={v}" for k, v in vals.items() if math.isinf(v)]
+        if bad:
+            out.append((i, Problem.NON_FINITE, ", ".join(bad)))
+            continue
+        o, h, lo, c = vals["open"], vals["high"], vals["low"], vals["close"]
+        bad = [f"{k}={vals[k]:g}" for k in ("open", "high", "low", "close") if vals[k] <= 0]
+        if bad:
+            out.append((i, Problem.NON_POSITIVE_PRICE, ", ".join(bad)))
+            continue
+        bad = [f"{k}={vals[k]:g}" for k in ("open", "high", "low", "close")
+               if vals[k] < MIN_PRICE]
+        if bad:
+            out.append((i, Problem.IMPLAUSIBLE_PRICE, ", ".join(bad) + f" (< {MIN_PRICE:g})"))
+            continue
+        if vals["volume"] < 0:
+            out.append((i, Problem.NEGATIVE_VOLUME, f"volume={vals['volume']:g}"))
+            continue
+        if h < lo:
+            out.append((i, Problem.HIGH_BELOW_LOW, f"high={h:g} < low={lo:g}"))
+            continue
+        if not lo <= o <= h:
+            out.append((i, Problem.OPEN_OUTSIDE_RANGE, f"open={o:g} outside [low={lo:g}, "
+                                                       f"high={h:g}]"))
+            continue
+        if not lo <= c <= h:
+            out.append((i, Problem.CLOSE_OUTSIDE_RANGE, f"close={c:g} outside [low={lo:g}, "
+                                                        f"high={h:g}]"))
+            continue
+        if days[i] < FIRST_DAY or days[i] > LAST_DAY:
+            out.append((i, Problem.OUT_OF_CALENDAR, f"date outside {FIRST_DAY}..{LAST_DAY}"))
+            continue
+        if weekday[i] >= 5:
+            out.append((i, Problem.NOT_A_SESSION,
+                        "a " + ("Saturday" if weekday[i] == 5 else "Sunday")))
+            continue
+        key = (str(tickers[i]), days[i])
+        if key in seen:
+            out.append((i, Problem.DUPLICATE_TIMESTAMP, "a second bar for this ticker and date"))
+            continue
+        seen.add(key)
+    return out
+
+
 def bad_rows(s: OhlcvSeries, in_sess: NDArray[np.bool_]) -> dict[int, Problem]:
     """Return, per row to drop, why (``s`` sorted; duplicates excluded by the caller)."""
     out: dict[int, Problem] = {}
@@ -32,6 +104,8 @@ def bad_rows(s: OhlcvSeries, in_sess: NDArray[np.bool_]) -> dict[int, Problem]:
                                 float(v[i]))
         if any(math.isnan(x) for x in (op, hi, low, cl, vol)):
             out[i] = Problem.NAN
+        elif any(math.isinf(x) for x in (op, hi, low, cl, vol)):
+            out[i] = Problem.NON_FINITE
         elif min(op, hi, low, cl) <= 0.0:
             out[i] = Problem.NON_POSITIVE_PRICE
         elif vol < 0.0:
@@ -121,6 +195,14 @@ def validate_series(
         nan = [k for k, v in row.items() if math.isnan(v)]
         if nan:
             add(day, Problem.NAN, f"missing {', '.join(nan)}")
+        inf = [f"{k}={v}" for k, v in row.items() if math.isinf(v)]
+        if inf:
+            add(day, Problem.NON_FINITE, ", ".join(inf))
+            continue
+        tiny = [f"{k}={v:g}" for k, v in row.items()
+                if k != "volume" and 0.0 < v < MIN_PRICE]
+        if tiny:
+            add(day, Problem.IMPLAUSIBLE_PRICE, ", ".join(tiny) + f" (< {MIN_PRICE:g})")
         bad = [f"{k}={v:g}" for k, v in row.items() if k != "volume" and v <= 0.0]
         if bad:
             add(day, Problem.NON_POSITIVE_PRICE, ", ".join(bad))

@@ -62,6 +62,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
                   "portfolio, risk, agents and runs, refreshing live.", "function"),
     "alerts": ("entrypoints.cli.serve", "alerts", "List the alert inbox: id, status, reason, "
                "when received and known.", "function"),
+    "quarantine": ("entrypoints.cli.quarantine", "quarantine", "List the alert lines and price "
+                   "bars set aside: run, kind, file, line and reason.", "function"),
 }
 
 
@@ -205,6 +207,18 @@ def main_callback(
     configure_logging(level, settings.log_format, settings.secret_values())
 
 
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        return None
+    pw = u.password or u.query.get("password")
+    return str(pw) if pw and not isinstance(pw, tuple) else None
+
+
 def _check_database(settings: Settings) -> tuple[bool, str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -220,12 +234,16 @@ def _check_database(settings: Settings) -> tuple[bool, str]:
         engine = create_engine(url, connect_args={"connect_timeout": 3}
                                if url.startswith("postgresql") else {})
         with engine.connect() as conn:
-            conn.execute(text("select 1"))
+            # reads the file's header: a file that is not a database fails here
+            conn.execute(text("select count(*) from sqlite_master" if url.startswith("sqlite")
+                              else "select 1"))
         engine.dispose()
     except ArgumentError:
         return False, f"malformed database URL {mask_url(url)!r}"
     except (SQLAlchemyError, OSError, ImportError) as exc:
-        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return False, mask_url(f"{type(exc).__name__}: {first}").replace(
+            _password(url) or "\x00", "***")
     return True, "reachable"
 
 

@@ -121,12 +121,26 @@ def load_settings() -> Settings:
     from pydantic import ValidationError  # noqa: PLC0415
     from rich.console import Console  # noqa: PLC0415
 
+    from entrypoints.settings import (  # noqa: PLC0415
+        ConfigError,
+        check_config_files,
+        explain_settings_error,
+    )
+
     try:
+        check_config_files()
         settings: Settings = get_container().core.settings()
     except ValidationError as exc:
         err = Console(stderr=True)
         for e in exc.errors():
             field = ".".join(str(p) for p in e["loc"]) or "settings"
             err.print(f"[bold red]error:[/] configuration {field}={e.get('input')!r}: {e['msg']}")
+        raise typer.Exit(2) from None
+    except ConfigError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:  # a source that cannot parse
+        Console(stderr=True).print(f"[bold red]error:[/] {explain_settings_error(exc)}",
+                                   highlight=False)
         raise typer.Exit(2) from None
     return settings

@@ -154,7 +154,9 @@ def _status_payload(s: RiskStatus, kill_file: Path, source: str, run: str) -> di
         "tripped_rules": list(st.tripped_rules), "reason": st.reason,
         "tripped_at": st.tripped_at.isoformat() if st.tripped_at else None,
         "kill_flag_set": s.kill_flag_set, "kill_file": str(kill_file),
-        "kill_pending": st.kill_pending, "equity": str(s.account.equity),
+        "kill_pending": st.kill_pending, "flatten_pending": s.flatten_pending,
+        "flatten_since": s.flatten_since, "open_positions": s.open_positions,
+        "equity": str(s.account.equity),
         "equity_source": source,
         "day_start_equity": None if st.day_start_equity is None else str(st.day_start_equity),
         "peak_equity": None if st.peak_equity is None else str(st.peak_equity),
@@ -218,6 +220,10 @@ def status(
         out.print(f"Reason: {st.reason}")
     out.print(f"Kill file {ks.path}: " + ("[bold red]SET[/]" if s.kill_flag_set else "not set")
               + ("; cancel/flatten pending for the engine" if st.kill_pending else ""))
+    if s.flatten_pending:
+        out.print(f"[bold red]Flatten pending[/]: {s.open_positions} position(s) still open"
+                  + (f", closing orders out since {s.flatten_since}" if s.flatten_since else "")
+                  + "; the engine re-sends any that end unfilled until the book is flat")
     out.print(f"Equity ${account.equity:,.2f} ({source})" if st.last_equity is not None
               or source == "broker" else "Equity: no engine step marked yet")
     table = Table(title="Risk limits")

@@ -21,6 +21,7 @@ from application import views
 from application.ports import DEFAULT_RUN, UnitOfWork
 from domain.audit import RunRecord
 from entrypoints.cli.output import fit_table, json_row
+from entrypoints.settings import mask_url
 
 #: the run ``catalyst backtest`` replaces when no ``--run`` is given
 BACKTEST_RUN = "backtest"
@@ -83,7 +84,7 @@ def refuse_other_params(uow: UnitOfWork, name: str, kind: str, params: Mapping[s
     hint = f" Run {same[0]!r} has exactly these parameters: --run {same[0]}." if same else ""
     lines = "\n".join(f"  {d}" for d in diffs)
     raise _fail(
-        f"run {name!r} in {where} was started with other parameters:\n{lines}\n"
+        f"run {name!r} in {mask_url(where)} was started with other parameters:\n{lines}\n"
         f"A run keeps its parameters: resume it with the same ones, or start a separate run "
         f"with --run OTHER (its own orders, positions, snapshots and risk state).{hint}")
 
@@ -98,7 +99,7 @@ def resolve(uow: UnitOfWork, name: str | None, where: str) -> str:
     if any(r.run_id == name for r in runs):
         return name
     known = ", ".join(r.run_id for r in runs) or "none"
-    raise _fail(f"--run {name!r}: no such run in {where} (runs: {known}); "
+    raise _fail(f"--run {name!r}: no such run in {mask_url(where)} (runs: {known}); "
                 "`catalyst runs` lists them")
 
 
@@ -116,7 +117,7 @@ def show_runs(uow: UnitOfWork, as_json: bool, where: str) -> None:
         out.print_json(json.dumps([json_row(r) for r in rows], default=str))
         return
     shown = [{**row, "run": row["run"] + (" *" if row["latest"] else "")} for row in rows]
-    out.print(fit_table(out, f"Runs in {where} ({len(rows)})", shown,
+    out.print(fit_table(out, f"Runs in {mask_url(where)} ({len(rows)})", shown,
                         ["run", "kind", "status", "started_at", "orders", "open_positions",
                          "trades", "equity"], optional=("orders", "kind", "started_at"),
                         right=("orders", "open_positions", "trades", "equity")))

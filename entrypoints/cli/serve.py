@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from application.ports import INBOX_STATUSES, InboxUnitOfWork
+from entrypoints.settings import mask_url
 
 out = Console()
 err = Console(stderr=True)
@@ -90,7 +91,7 @@ def _uow_factory(db: str | None, synchronous: str = "FULL"
     url = db or container.core.settings().database_url
     try:
         if is_memory(parse_url(url)):
-            raise _fail(f"--db {url!r}: the inbox must outlive the process; use a database "
+            raise _fail(f"--db {mask_url(url)!r}: the inbox must outlive the process; use a database "
                         "file or server")
         engine = make_engine(url, synchronous=cast(Any, synchronous))
     except PersistenceError as exc:
@@ -153,7 +154,7 @@ def serve(
                      resume=resume)
     server = _server(app, host, port)
     err.print(f"catalyst intake listening on http://{listen} (inbox in "
-              f"{url.split('@')[-1]}); Ctrl-C stops")
+              f"{mask_url(url).split('@')[-1]}); Ctrl-C stops")
     server.run()
 
 
@@ -223,7 +224,7 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
     from adapters.sqlalchemy.engine import is_memory, parse_url
 
     if is_memory(parse_url(url)):
-        raise _fail(f"--db {url!r}: --listen needs a database file or server (the intake and "
+        raise _fail(f"--db {mask_url(url)!r}: --listen needs a database file or server (the intake and "
                     "the engine share it)")
     session = trading._session(
         "run", a.get("data"), None, None, url,

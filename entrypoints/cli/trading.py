@@ -53,6 +53,7 @@ from domain.risk.sizing import SizingMethod
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
+from entrypoints.cli.lease import check_writable_dir, quarantine_issues, take_run_lease
 from entrypoints.cli.live_log import LoggingBroker, LoggingSource, log_step_results, watch_risk
 from entrypoints.cli.outcome import (
     breaker_summary,
@@ -63,11 +64,12 @@ from entrypoints.cli.outcome import (
     risk_overrides,
 )
 from entrypoints.cli.output import cell, fit_table, json_row
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, mask_url
 from entrypoints.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from adapters.simulated import SimulatedExchange
+    from adapters.sqlalchemy.lease import RunLease
 
 app = typer.Typer(no_args_is_help=True)
 export_app = typer.Typer(no_args_is_help=True, help="Export the trade log.")
@@ -107,7 +109,7 @@ def _uow(url: str, *, synchronous: str = "NORMAL", run: str = DEFAULT_RUN) -> Un
     try:
         engine = make_engine(url, synchronous=synchronous)  # type: ignore[arg-type]
     except PersistenceError as exc:
-        raise _fail(f"database {url!r}: {exc}") from None
+        raise _fail(f"database {mask_url(url)!r}: {exc}") from None
     return cast(UnitOfWork, sql_uow_factory(engine, run_id=run)())
 
 
@@ -195,6 +197,7 @@ class Session:
         self.on_step: Callable[[MarketStep], None] | None = None
         self.auto_resume = auto_resume
         self.auto_resumes = 0
+        self.lease: RunLease | None = None
         source: SignalSource
         if agents:  # trained agents (entrypoints.cli.agents): the same executor and risk path
             from adapters.sources.market import load_daily_bars
@@ -213,7 +216,10 @@ class Session:
         else:
             spec = alerts or str(sample_paths().alerts)
             try:
-                feed = open_feed(spec, known_tickers=set(tickers), not_after=datetime.now(UTC),
+                # an alert known after the last bar can never trade here: refused as future
+                data_end = dt_from_ns(int(self.data.step_ts[-1]))
+                feed = open_feed(spec, known_tickers=set(tickers),
+                                 not_after=min(datetime.now(UTC), data_end),
                                  on_issue=on_issue)
             except (FileNotFoundError, NotAlertsError) as exc:
                 raise _fail(f"--alerts {spec!r}: {exc}") from None
@@ -321,6 +327,7 @@ def _summary_table(title: str, metrics: dict[str, Any], label: str = "metric") -
 def _finish(session: Session, result: Any, report_dir: Path | None, as_json: bool,
             wall: float, kill_file_ignored: str | None = None) -> None:
     uow = session.uow
+    quarantine_issues(uow, session.run_id, session.issues)
     with uow as u:
         all_rec = [m for m in u.reports.metrics("all") if m.run_id == session.run_id]
         metrics = dict(all_rec[-1].metrics) if all_rec else {}
@@ -338,7 +345,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         "open_positions": len(open_pos), "alerts": dict(counts),
         "bad_alert_lines": session.issue_count,
         "alert_lines": session.feed_counts.lines if session.feed_counts is not None else None,
-        "database": session.db_url,
+        "database": mask_url(session.db_url),
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
         "reconciliations": result.reconciliations, "reconcile_repairs": result.repairs,
         "breaker": breaker_summary(session.uow, session.risk, results,
@@ -573,6 +580,7 @@ def backtest(
     settings: Settings = container.core.settings()
     db = db or settings.backtest_database_url
     _data_path(data)
+    check_writable_dir(report or settings.reports_dir, "--report")
     if alerts and alerts != "-" and not Path(alerts).exists():
         raise _fail(f"--alerts {alerts!r}: no such file or folder")
     if alerts and Path(alerts).is_file():
@@ -638,13 +646,16 @@ def _session(kind: str, data: Path | None, alerts: str | None, strategy: str | N
         raise _fail("--alerts and --strategy: give one signal source, not both")
     if agents and strategy:
         raise _fail("--agent and --strategy: give one signal source, not both")
-    return Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
+    session = Session(data=_data_path(data), alerts=alerts, strategy=strategy, db_url=db, kind=kind,
                    run_id=run_id, speed=speed, cash=Decimal(repr(cash)), threshold=threshold,
                    sizing=sizing, max_hold_days=max_hold_days,
                    issue_sink=_issue_printer(), reconcile_steps=reconcile_steps, costs=costs,
                    risk_config=_risk_config(container.core.settings()), ticker=ticker,
                    ignore_kill_flag=kind == "backtest", auto_resume=auto_resume,
                    container=container, agents=agents)
+    # one process per run: refused here, before anything of the run is touched
+    session.lease = take_run_lease(session.uow, session.run_id, session.engine.request_stop)
+    return session
 
 
 def _run_session(session: Session, progress: bool) -> Any:
@@ -653,6 +664,9 @@ def _run_session(session: Session, progress: bool) -> Any:
             return session.run(progress)
     except DomainError as exc:
         raise _fail(f"run {session.run_id} stopped: {exc}", 1) from None
+    finally:
+        if session.lease is not None:
+            session.lease.release()
 
 
 @app.command()
@@ -736,6 +750,7 @@ def run(
         return
     if speed < 0:
         raise _fail(f"--speed {speed}: expected >= 0")
+    check_writable_dir(report or settings.reports_dir, "--report")
     t0 = time.perf_counter()
     url = db or settings.database_url
     costs = _cost_model(
@@ -787,6 +802,8 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
               "sizing": method.value, "max_hold_days": max_hold_days}
     uow = _uow(url, synchronous="FULL", run=rid)
     named.refuse_other_params(uow, rid, "live", params, url)
+    stop_flag: list[Callable[[], None]] = []
+    lease = take_run_lease(uow, rid, lambda: stop_flag[0]() if stop_flag else None)
     issues: list[AlertIssue] = []
     show = _issue_printer()
 
@@ -832,11 +849,15 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
     if not as_json:
         err.print(f"[bold]{'LIVE' if live else 'paper'} trading on Alpaca[/]: run {rid}, "
                   f"watching {', '.join(watch)} every {interval:g}s; Ctrl-C stops cleanly")
+    stop_flag.append(engine.request_stop)
     try:
         with stop_on_signals(engine.request_stop):
             result = engine.run(driver)
     except DomainError as exc:
         raise _fail(f"run {rid} stopped: {exc}", 1) from None
+    finally:
+        if lease is not None:
+            lease.release()
     payload = {"run_id": rid, "status": result.status, "steps": result.steps,
                "signals": result.signals, "orders": result.orders,
                "closed_trades": result.closed, "bad_alert_lines": len(issues),
@@ -857,11 +878,12 @@ def _view_url(db: str | None, settings: Settings) -> str:
         # No paper-trading records yet: show the last backtest rather than nothing.
         backtest = _sqlite_file(backtest_url)
         if backtest is not None and backtest.exists():
-            err.print(f"[dim]no records in {url}; showing the last backtest ({backtest_url}); "
+            err.print(f"[dim]no records in {mask_url(url)}; showing the last backtest "
+                      f"({mask_url(backtest_url)}); "
                       "pass --db to choose[/]")
             url, path = backtest_url, backtest
     if path is not None and not path.exists():
-        raise _fail(f"--db {url!r}: no such database (run `catalyst backtest` or "
+        raise _fail(f"--db {mask_url(url)!r}: no such database (run `catalyst backtest` or "
                     "`catalyst run` first)")
     return url
 

@@ -31,7 +31,7 @@ def home_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "state"
     monkeypatch.setenv("CATALYST_HOME", str(home))
     monkeypatch.setenv("CATALYST_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("CATALYST_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("CATALYST_CONFIG", raising=False)  # no catalyst.toml in the test folders
     reset_container()
     yield home
     reset_container()

@@ -25,8 +25,8 @@ def _environment(cwd: Path, env: dict[str, str]) -> Iterator[None]:
     try:
         for k in [k for k in os.environ if k.startswith(("CATALYST_RISK__", "CATALYST_COSTS__"))]:
             del os.environ[k]
+        os.environ.pop("CATALYST_CONFIG", None)  # the default: catalyst.toml in cwd, if any
         os.environ.update({"CATALYST_LOG_LEVEL": "WARNING", "CATALYST_KILL_FILE": str(cwd / "KILL"),
-                           "CATALYST_CONFIG": str(cwd / "catalyst.toml"),
                            "CATALYST_DATABASE_URL": f"sqlite:///{cwd}/var/catalyst.db", **env})
         os.chdir(cwd)
         reset_container()
