@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from entrypoints.cli.output import cell, is_money, json_row, json_value
-from tests.e2e.trading_cli_support import make_small_data
+from tests.e2e.trading_cli_support import empty_config, make_small_data
 
 ROOT = Path(__file__).resolve().parents[2]
 _BAD_WORD = re.compile(r"\b(None|nan|NaN|inf|Infinity)\b")
@@ -24,7 +24,7 @@ _BAD_WORD = re.compile(r"\b(None|nan|NaN|inf|Infinity)\b")
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALYST_")}
-    env.update(CATALYST_HOME=str(home), CATALYST_CONFIG=str(home / "none.toml"),
+    env.update(CATALYST_HOME=str(home), CATALYST_CONFIG=empty_config(home),
                CATALYST_LOG_LEVEL="WARNING", COLUMNS="80",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     code = "import sys; from entrypoints.cli.app import main; sys.argv[0] = 'catalyst'; main()"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from entrypoints.cli.app import app
 from entrypoints.cli.container import reset_container
-from tests.e2e.trading_cli_support import make_small_data
+from tests.e2e.trading_cli_support import empty_config, make_small_data
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CATALYST_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("CATALYST_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("CATALYST_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("CATALYST_CONFIG", empty_config(tmp_path))
     reset_container()
     yield tmp_path / "state"
     reset_container()

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.chromium_cdp import chromium_binary, free_port, headless_chromium
 from tests.e2e.dashboard_support import RUN, backtest_database
-from tests.e2e.trading_cli_support import catalyst
+from tests.e2e.trading_cli_support import catalyst, empty_config
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
     port = free_port()
     log = tmp_path / "dashboard.log"
     env = {**os.environ, "CATALYST_HOME": str(tmp_path), "CATALYST_LOG_LEVEL": "WARNING",
-           "CATALYST_CONFIG": str(tmp_path / "none.toml"),
+           "CATALYST_CONFIG": empty_config(tmp_path),
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
                                          if p)}
     env.pop("CATALYST_DASHBOARD_ADMIN_TOKEN", None)

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from trading_cli_support import empty_config
 
 from adapters.sqlalchemy import make_engine, sql_uow_factory
 from application import views
@@ -45,7 +46,7 @@ def env(db: tuple[str, Path, Path], tmp_path: Path) -> Iterator[dict[str, str]]:
     values = {"CATALYST_DATABASE_URL": url, "CATALYST_DASHBOARD_DATA": str(prices),
               "CATALYST_DASHBOARD_ALERTS": str(d / "alerts.jsonl"),
               "CATALYST_HOME": str(d), "CATALYST_KILL_FILE": str(tmp_path / "KILL"),
-              "CATALYST_CONFIG": str(tmp_path / "none.toml"), "CATALYST_LOG_LEVEL": "WARNING"}
+              "CATALYST_CONFIG": empty_config(tmp_path), "CATALYST_LOG_LEVEL": "WARNING"}
     os.environ.pop("CATALYST_DASHBOARD_ADMIN_TOKEN", None)
     os.environ.update(values)
     st.cache_resource.clear()

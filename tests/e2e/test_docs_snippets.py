@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from trading_cli_support import empty_config
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def test_snippet_when_run_as_written_then_exits_zero(sid: str, lang: str, code: 
                                                       tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CATALYST_", "APCA_"))}
     env.update(CATALYST_HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path),
-               CATALYST_CONFIG=str(tmp_path / "none.toml"), CATALYST_LOG_LEVEL="WARNING",
+               CATALYST_CONFIG=empty_config(tmp_path), CATALYST_LOG_LEVEL="WARNING",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                COLUMNS="80")

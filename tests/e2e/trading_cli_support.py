@@ -58,3 +58,11 @@ def make_small_data(d: Path) -> Path:
     return d
 
 
+def empty_config(folder: Path) -> str:
+    """Return the path of an empty ``catalyst.toml`` in ``folder`` (made if missing): a test's
+    settings come from its environment only (a named config file that is missing is an
+    error)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "none.toml"
+    path.touch()
+    return str(path)
