@@ -29,7 +29,10 @@ class CatalystType(StrEnum):
 def _bounded(value: Any, lo: float, hi: float, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(field, value, f"a number in [{lo:g}, {hi:g}]")
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an integer too large for a float is out of any range
+        raise InvalidInput(field, value, f"a number in [{lo:g}, {hi:g}]") from None
     if math.isnan(f) or not (lo <= f <= hi):
         raise InvalidInput(field, value, f"a number in [{lo:g}, {hi:g}]")
     return f

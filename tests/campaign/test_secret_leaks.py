@@ -35,10 +35,10 @@ def _with_password(url: str) -> str:
 
 def _commands(url: str, tmp: Path) -> list[list[str]]:
     return [
-        ["db", "upgrade", "--database-url", url],
-        ["db", "upgrade", "--database-url", url, "--json"],
-        ["db", "current", "--database-url", url, "--json"],
-        ["db", "check", "--database-url", url],
+        ["db", "upgrade", "--db", url],
+        ["db", "upgrade", "--db", url, "--json"],
+        ["db", "current", "--db", url, "--json"],
+        ["db", "check", "--db", url],
         ["run", "--broker", "sim", "--db", url, "--report", str(tmp / "rep")],
         ["run", "--broker", "sim", "--db", url, "--json", "--run", "second",
          "--report", str(tmp / "rep2")],
@@ -91,8 +91,8 @@ def test_query_password_in_a_sqlite_url_is_masked(cwd: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{cwd / 'q.db'}?password={SECRET}"
     monkeypatch.setenv("CATALYST_DATABASE_URL", url)
-    for cmd in (["doctor", "--json"], ["db", "upgrade", "--database-url", url, "--json"],
-                ["db", "current", "--database-url", url]):
+    for cmd in (["doctor", "--json"], ["db", "upgrade", "--db", url, "--json"],
+                ["db", "current", "--db", url]):
         reset_container()
         r = CLI.invoke(app, cmd)
         assert SECRET not in r.output, (cmd, r.output)

@@ -101,6 +101,15 @@ def test_alert_with_nan_score_then_invalid_input() -> None:
     assert err.value.field == "score"
 
 
+@pytest.mark.parametrize("score", [10**400, -(10**400)])
+def test_alert_with_score_too_large_for_a_float_then_invalid_input_not_overflow(
+        score: int) -> None:
+    with pytest.raises(InvalidInput) as err:
+        Alert(id="a", ticker="AAPL", known_at=TS, catalyst_type="earnings", score=score,
+              sentiment=0.5)
+    assert err.value.field == "score"
+
+
 def test_float_prices_convert_through_repr_not_binary_expansion() -> None:
     s = _signal(entry_price=0.1)
     assert s.entry_price == Decimal("0.1")
