@@ -501,6 +501,10 @@ def _risk_config(settings: Settings) -> RiskConfig:
     if "max_price_age_s" not in settings.risk:
         cfg = attrs.evolve(cfg, max_price_age_s=DAILY_PRICE_AGE_S)
     return cfg
+ThresholdOpt = Annotated[float, typer.Option(
+    "--threshold", help="Smallest alert confidence that becomes a signal.")]
+SizingOpt = Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, kelly.")]
+MaxHoldOpt = Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none).")]
 RunOpt = Annotated[str | None, typer.Option("--run", help="Run to show (default: the latest "
                                             "run of the database; `catalyst runs` lists them).")]
 
@@ -524,12 +528,9 @@ def backtest(
                                            "default backtest.db under CATALYST_HOME).")]
     = None,
     cash: Annotated[float, typer.Option("--cash", help="Starting cash.")] = 100_000.0,
-    threshold: Annotated[float, typer.Option(
-        "--threshold", help="Smallest alert confidence that becomes a signal.")] = 0.70,
-    sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
-                                        "kelly.")] = "confidence",
-    max_hold_days: Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none)."
-                                                 )] = 14.0,
+    threshold: ThresholdOpt = 0.70,
+    sizing: SizingOpt = "confidence",
+    max_hold_days: MaxHoldOpt = 14.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress",
                                            help="Show a progress bar on stderr.")] = True,
     as_json: JsonOpt = False,
@@ -593,11 +594,7 @@ def backtest(
     except ValueError:
         raise _fail(f"--sizing {sizing!r}: expected one of "
                     f"{', '.join(m.value for m in SizingMethod)}") from None
-    costs = _cost_model(
-        settings, commission_bps=commission_bps, commission_per_share=commission_per_share,
-        commission_per_order=commission_per_order, min_commission=min_commission,
-        slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
-        volatility_factor=volatility_factor)
+    costs = _cost_model(settings, **{k: v for k, v in locals().items() if k in _COST_FLAGS})
     kill_file = settings.kill_path
     ignored = str(kill_file) if kill_file.exists() else None
     name = named.check_name(run_name) if run_name is not None else None
@@ -685,12 +682,9 @@ def run(
         "--run", "--run-id", help="Run name (default: 'default'). A restart with the same name "
         "and parameters resumes; other parameters need another name.")] = None,
     cash: Annotated[float, typer.Option("--cash", help="sim: starting cash.")] = 100_000.0,
-    threshold: Annotated[float, typer.Option(
-        "--threshold", help="Smallest alert confidence that becomes a signal.")] = 0.70,
-    sizing: Annotated[str, typer.Option("--sizing", help="fixed, confidence, volatility, "
-                                        "kelly.")] = "confidence",
-    max_hold_days: Annotated[float, typer.Option("--max-hold-days", help="Time exit (0: none)."
-                                                 )] = 14.0,
+    threshold: ThresholdOpt = 0.70,
+    sizing: SizingOpt = "confidence",
+    max_hold_days: MaxHoldOpt = 14.0,
     report: Annotated[Path | None, typer.Option("--report", help="Report folder; default "
                                                 "reports/RUN under CATALYST_HOME.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress",
@@ -753,11 +747,7 @@ def run(
     check_writable_dir(report or settings.reports_dir, "--report")
     t0 = time.perf_counter()
     url = db or settings.database_url
-    costs = _cost_model(
-        settings, commission_bps=commission_bps, commission_per_share=commission_per_share,
-        commission_per_order=commission_per_order, min_commission=min_commission,
-        slippage_bps=slippage_bps, slippage_model=slippage_model, spread_bps=spread_bps,
-        volatility_factor=volatility_factor)
+    costs = _cost_model(settings, **{k: v for k, v in locals().items() if k in _COST_FLAGS})
     session = _session("run", data, alerts, strategy, url,
                        named.check_name(run_id) if run_id is not None else None, speed, cash,
                        threshold, sizing, max_hold_days, as_json, reconcile_steps, costs=costs,
