@@ -28,7 +28,12 @@ class InProcessExecutor:
 
 
 class ProcessPoolWindowExecutor:
-    """Runs up to ``workers`` windows at once, each in its own process (``forkserver``)."""
+    """Runs up to ``workers`` windows at once, each in its own process.
+
+    Workers are spawned fresh for each pool (``spawn``), with the caller's ``sys.path`` at that
+    moment: a process-wide fork server, started once and reused, keeps whatever import path and
+    state the process had when it first started, which need not hold later.
+    """
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -39,7 +44,7 @@ class ProcessPoolWindowExecutor:
         """Yield results as windows finish."""
         if not jobs:
             return
-        ctx = mp.get_context("forkserver")
+        ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
             pending: set[Future[WindowResult]] = {pool.submit(runner, j) for j in jobs}
             try:
