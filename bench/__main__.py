@@ -4,7 +4,8 @@ Names: ``replay`` (bench/bench_replay.py: simulated exchange vs backtrader, back
 vectorbt, NautilusTrader), ``env`` (bench/bench_env.py: the RL environment) and ``latency``
 (bench/bench_latency.py: signal -> order accepted by the simulated exchange, in SQLite) and
 ``backtest`` (bench/bench_backtest.py: ``catalyst backtest`` vs the bare replay) and
-``webhook`` (bench/bench_webhook.py: alerts acknowledged per second and latency). With no
+``webhook`` (bench/bench_webhook.py: alerts acknowledged per second and latency) and
+``startup`` (bench/bench_cli_start.py: ``catalyst --help`` vs a bare interpreter). With no
 name, every benchmark runs with its defaults. Arguments after ``--`` go to the single
 benchmark named (e.g. ``python -m bench replay -- --no-peers``).
 """
@@ -44,6 +45,12 @@ def _webhook(argv: list[str]) -> None:
     bench_webhook.main(argv)
 
 
+def _startup(argv: list[str]) -> None:
+    from bench import bench_cli_start
+
+    bench_cli_start.main(argv)
+
+
 def _latency(argv: list[str]) -> None:
     from bench import bench_latency
 
@@ -53,7 +60,8 @@ def _latency(argv: list[str]) -> None:
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {"replay": _replay, "env": _env,
                                                       "latency": _latency,
                                                       "backtest": _backtest,
-                                                      "webhook": _webhook}
+                                                      "webhook": _webhook,
+                                                      "startup": _startup}
 
 
 def main(argv: list[str] | None = None) -> int:
