@@ -25,7 +25,7 @@ from rich.markup import escape
 from application.agents import AgentSignalSource
 from domain.market import Bar
 
-__all__ = ["agent_source", "status_path"]
+__all__ = ["agent_source"]
 
 err = Console(stderr=True)
 
@@ -33,14 +33,6 @@ err = Console(stderr=True)
 def _fail(msg: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(msg)}")
     return typer.Exit(2)
-
-
-def status_path(run_id: str) -> Path:
-    """Return where the agents of run ``run_id`` write their status (``agents/`` under the
-    state home)."""
-    from entrypoints.cli.rl._common import cli_settings
-
-    return Path(cli_settings().home) / "agents" / f"{run_id}.json"
 
 
 def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: Sequence[str],
@@ -60,7 +52,7 @@ def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: 
     )
     from domain.rl.deployment import parse_agent_spec
     from domain.rl.models import RegistryError
-    from entrypoints.cli.rl._common import open_registry
+    from entrypoints.cli.rl._common import open_registry, status_path
 
     try:
         parsed = [parse_agent_spec(s) for s in specs]

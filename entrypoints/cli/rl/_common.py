@@ -158,6 +158,12 @@ def cli_settings() -> Any:
     return get_container().core.settings()
 
 
+def status_path(run_id: str) -> Path:
+    """Return where the agents of run ``run_id`` write their status (``agents/`` under the
+    state home)."""
+    return Path(cli_settings().home) / "agents" / f"{run_id}.json"
+
+
 def default_db() -> str | None:
     return str(cli_settings().database_url)
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, cast
 import typer
 from rich.table import Table
 
-from entrypoints.cli.rl._common import app, fail, out
+from entrypoints.cli.rl._common import app, fail, out, status_path
 
 __all__ = ["status"]
 
@@ -78,7 +78,6 @@ def status(
 ) -> None:
     """Show the deployed agents of a run: versions, actions, refusals, P&L, latency, drift."""
     from adapters.rl.inference import StatusFile
-    from entrypoints.cli.agents import status_path
     from entrypoints.cli.container import get_container
 
     path = status_file or status_path(run)
