@@ -52,8 +52,8 @@ CORE_FILES = (
 # Fast tests only: the domain and risk units, the simulated exchange and the broker contract.
 TESTS = (
     "tests/unit/domain",
-    "tests/unit/risk",
-    "tests/unit/simulated",
+    "tests/unit/application/test_risk_service.py",
+    "tests/unit/adapters/simulated",
     "tests/contract/test_broker_contract.py",
     "tests/contract/test_broker_contract_rules.py",
 )

@@ -12,7 +12,7 @@ from domain.commands import SubmitOrder
 from domain.costs import CostModel
 from domain.errors import OrderRejected
 from domain.events import OrderFilled
-from tests.unit.simulated.conftest import MIN, T0, make, step
+from tests.unit.adapters.simulated.conftest import MIN, T0, make, step
 
 
 @st.composite

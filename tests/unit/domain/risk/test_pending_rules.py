@@ -22,7 +22,7 @@ from domain.risk import (
     size_position,
 )
 from domain.risk.sizing import SizingConfig, SizingMethod
-from tests.unit.risk.strategies import D, account, market, names_rule_value_limit
+from tests.unit.domain.risk.strategies import D, account, market, names_rule_value_limit
 
 T0 = datetime(2024, 3, 4, 15, tzinfo=UTC)
 P = RiskPolicy()

@@ -12,7 +12,7 @@ from adapters.sources.market import ArrayReplay, DailyBars, load_daily_bars, rep
 from domain.clock import TestClock
 from domain.commands import SubmitOrder
 from domain.events import OrderFilled
-from tests.unit.simulated.conftest import MIN, T0, make, step
+from tests.unit.adapters.simulated.conftest import MIN, T0, make, step
 
 D = Decimal
 

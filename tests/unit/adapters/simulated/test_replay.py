@@ -30,7 +30,7 @@ from domain.commands import SubmitOrder
 from domain.events import OrderFilled
 from domain.signal import Signal
 
-SAMPLE = Path(__file__).resolve().parents[3] / "adapters" / "data" / "sample" / "prices_daily.csv"
+SAMPLE = Path(__file__).resolve().parents[4] / "adapters" / "data" / "sample" / "prices_daily.csv"
 MINUTE = Path("/work/shared/data/prices_minute_spy_2011.csv")
 
 

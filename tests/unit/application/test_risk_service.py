@@ -150,7 +150,7 @@ def test_a_failing_notifier_never_blocks_trading() -> None:
 
 
 def test_consecutive_losses_and_broker_errors_feed_the_breakers() -> None:
-    from tests.unit.risk.test_sizing import _closed
+    from tests.unit.domain.risk.test_sizing import _closed
 
     svc, *_ = _setup()
     for i in range(5):

@@ -21,7 +21,7 @@ from domain.risk import (
     correlation_clusters,
     reduces_position,
 )
-from tests.unit.risk.strategies import (
+from tests.unit.domain.risk.strategies import (
     NOW,
     TICKERS,
     D,

@@ -14,7 +14,7 @@ from domain.events import RiskState
 from domain.risk import BreakerState, Holding, MarketView, OrderIntent, Quote, RiskConfig, RiskPolicy
 from domain.risk.decision import RiskDecision, RuleResult, Unit, Verdict
 from domain.risk.policy import LimitStatus, reduces_position
-from tests.unit.risk.strategies import NOW, D, account, market
+from tests.unit.domain.risk.strategies import NOW, D, account, market
 
 POLICY = RiskPolicy()
 CFG = POLICY.config

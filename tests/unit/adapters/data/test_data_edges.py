@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from adapters.data.alerts import AlertFileError, alert_from_dict, read_alerts
 from adapters.data.calendar import previous_session_bounds_ns
@@ -25,7 +23,6 @@ from adapters.sources.parse import parse_alert_dict
 from domain import indicators as ind
 from domain.alerts import Alert
 from domain.market_data import Availability, alerts_before_start
-from domain.market_data.features import beta_on_common_dates
 from tests.synthetic_bars import to_frame, walk
 
 # ------------------------------------------------------------------ benchmark gaps
@@ -54,35 +51,6 @@ def test_beta_when_benchmark_lacks_a_date_then_not_zeroed_for_the_next_61_bars()
     common = t[t["date"].isin(spy.index)]
     expect = ind.beta(common["close"].to_numpy(), spy[common["date"]].to_numpy(), 60)
     np.testing.assert_allclose(common["beta"].to_numpy(), expect, rtol=1e-12, equal_nan=True)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 1000),
-    holes=st.sets(st.integers(1, 149), max_size=12),
-    cut=st.integers(70, 149),
-)
-def test_property_beta_on_common_dates_is_causal_and_carries_the_last_value(
-    seed: int, holes: set[int], cut: int
-) -> None:
-    rng = np.random.default_rng(seed)
-    c = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, 150)))
-    b = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 150)))
-    b_holes = b.copy()
-    b_holes[sorted(holes)] = np.nan
-    full = beta_on_common_dates(c, b_holes, 20)
-    # causal: later prices do not change earlier betas
-    later = c.copy()
-    later[cut + 1 :] *= 3.0
-    np.testing.assert_array_equal(beta_on_common_dates(later, b_holes, 20)[: cut + 1],
-                                  full[: cut + 1])
-    ok = np.isfinite(b_holes)
-    idx = np.flatnonzero(ok)
-    np.testing.assert_array_equal(full[idx], ind.beta(c[idx], b[idx], 20))
-    for i in sorted(holes):
-        assert np.isnan(full[i]) == np.isnan(full[i - 1]) and (
-            np.isnan(full[i]) or full[i] == full[i - 1]
-        )
 
 
 def test_benchmark_when_not_in_data_then_error_names_it() -> None:

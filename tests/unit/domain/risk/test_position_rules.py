@@ -19,7 +19,7 @@ from domain.risk import (
     RiskPolicy,
     Verdict,
 )
-from tests.unit.risk.strategies import NOW, D, account, market, names_rule_value_limit
+from tests.unit.domain.risk.strategies import NOW, D, account, market, names_rule_value_limit
 
 P = RiskPolicy()
 

@@ -264,7 +264,7 @@ def test_features_when_later_bars_change_then_earlier_rows_identical(
     pd.testing.assert_frame_equal(base.loc[early, cols], other.loc[early, cols])
 
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[5] / "shared" / "data"  # beside the checkout
 
 
 @pytest.mark.skipif(
