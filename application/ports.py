@@ -2,6 +2,11 @@
 
 Adapters implement them (``adapters/``); in-memory fakes live in ``adapters/memory``; the
 contract suites in ``tests/contract`` prove every implementation behaves the same.
+
+Why one module: it is the one list of what the use cases need from the world (the
+architecture's rule: ports are Protocols in ``application/ports.py``); they follow one another
+by job: broker and prices, repositories and the unit of work, training and datasets, the alert
+inbox, walk-forward, deployed agents.
 """
 
 from __future__ import annotations

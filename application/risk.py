@@ -14,6 +14,10 @@ next ``step`` records the kill. Call ``step`` once per engine step before taking
 executes a kill from the flag itself (inside the caller's ``uow`` when one is given, with
 ``kill_flag_flattens()``), so an engine need not call ``kill`` for the flag; any ``kill``
 while the flag asks for a flatten flattens.
+
+Why one module: :class:`RiskService` is one object around one persisted breaker state; every
+method loads, changes and saves that state in the caller's transaction, journals the events
+and notifies, so splitting it by method group would hand the state between classes.
 """
 
 from __future__ import annotations

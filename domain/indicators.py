@@ -36,6 +36,9 @@ Indicators TA-Lib does not have, defined here:
 
 Recursive indicators (EMA, Wilder) run as a Python loop over plain floats: NumPy has no
 causal IIR filter, and a loop over a few thousand floats costs well under a millisecond.
+
+Why one module: a flat family of independent functions that share the input checks at its
+top and the TA-Lib definitions table above; one indicator per module would scatter both.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ the results back. The feature file (Parquet) has one row per ticker and date wit
 * the catalyst columns :data:`domain.market_data.CATALYST_FEATURES`;
 * ``split``: ``train``, ``validation``, ``test`` or ``embargo`` (chronological per ticker);
 * ``f_<name>`` for each of the 30 market features of the RL observation (``float32``).
+
+Why one module: it is the one conversion between pandas frames and the domain's arrays for
+the whole pipeline (validate, repair, features, panel); every step uses the same per-ticker
+grouping, column names and sample cache.
 """
 
 from __future__ import annotations

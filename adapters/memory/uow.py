@@ -4,6 +4,9 @@ Reads return copies, so changing an entity without ``save`` changes nothing stor
 transaction works on a copy of the committed state and ``commit`` swaps it in. One store
 holds several runs (:meth:`InMemoryUnitOfWork.for_run` opens another run on the same store);
 a unit of work sees its own run's state, and ids stay unique across the runs of a store.
+
+Why one module: the fake of one port. Its repositories work on one shared copy of the store
+that ``commit`` swaps in, mirroring the SQL unit of work repository by repository.
 """
 
 from __future__ import annotations

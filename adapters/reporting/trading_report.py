@@ -11,6 +11,10 @@ with plotly.js inline so the page works offline. The returns-based metrics are
 
 Each run's folder sits in the reports folder, whose ``index.html`` lists every run's report
 with a ``latest`` link (see :func:`write_index`).
+
+Why one module: the four files of a run's report (HTML, PNG, CSV, JSON) and the reports index
+are written from the same rows and metrics, with the same formatting helpers; the charts
+themselves are in :mod:`adapters.reporting.charts`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ One episode trades one ticker, long only, in fractional shares:
 ``step()`` indexes precomputed arrays and does O(1) arithmetic on Python floats (a
 rolling window of returns kept as running sums); no pandas, no NumPy call on a small array
 except the one copy of the observation row.
+
+Why one module: one Gymnasium environment whose ``reset``/``step`` share precomputed arrays
+and running sums; splitting the reward, fill and observation code apart would put the hot
+step behind extra calls.
 """
 
 from __future__ import annotations

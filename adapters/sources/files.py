@@ -3,6 +3,10 @@
 Alerts are released by :meth:`poll` once the clock reaches their ``known_at`` (nothing can act
 on news before it is public), in ``(known_at, id)`` order. Bad lines are skipped and recorded in
 :attr:`issues` (an :class:`IssueLog`) with their line number and reason.
+
+Why one module: the three feeds differ only in where lines come from; they share the release
+rule (``_Releasing``: known_at order, once each, resumable state) and the line readers.
+Recognising a file that is not alerts is in :mod:`adapters.sources.recognition`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ JSON documents are JSONB on PostgreSQL. CHECK constraints repeat the domain's en
 and signs so that a bug elsewhere cannot store a state the domain forbids. Alembic migrations
 (``migrations/versions``) are the source of truth for deployed databases; this module is what
 they are checked against (``tests/integration/test_sql_migrations.py``).
+
+Why one module: every table hangs on one ``metadata`` with foreign keys and CHECK
+constraints between them, and the migrations are checked against it as a whole.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Pure: no clock, no I/O. Every rule returns a :class:`RuleResult` naming the rule, the measured
 value and the limit; :meth:`RiskPolicy.check` runs all of them and combines the results, so a
 rejection lists every rule the order broke, not just the first.
+
+Why one module: :class:`RiskPolicy` runs every pre-trade rule together so that a rejection
+lists all the rules an order broke; the rules read the same intent, book and limits.
 """
 
 from __future__ import annotations

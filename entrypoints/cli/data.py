@@ -1,6 +1,10 @@
 """``catalyst data``: import, fetch, build and validate market data.
 
 Exit codes: 0 success, 1 validation errors remain, 2 bad input (file, option, source).
+
+Why one module: it is the ``catalyst data`` Typer sub-app. The four commands share the
+loading, refusal (exit 2) and summary-table helpers at its top, and each only parses options,
+calls the data adapters or :func:`application.datasets.build_dataset` and renders.
 """
 
 from __future__ import annotations

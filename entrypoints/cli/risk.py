@@ -8,6 +8,10 @@ writes the kill file (``settings.kill_file``), which every engine step and every
 looks at: an engine halts, cancels its open orders and (with ``--flatten``) flattens at its next
 step. On Alpaca the CLI cancels and flattens itself too; the simulated exchange lives inside the
 engine, so there the engine does it.
+
+Why one module: it is the ``catalyst risk`` Typer sub-app. Its commands share how the risk
+service, the broker and the unit of work are opened for one run and how the state is shown;
+each only parses options, calls :class:`application.risk.RiskService` and renders.
 """
 
 from __future__ import annotations

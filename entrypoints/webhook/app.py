@@ -4,6 +4,11 @@ Every answer is JSON; every refusal is ``{"error": {"code", "message", "field"?}
 alert is acknowledged (202) only after the inbox committed it; the same alert id again gets
 200 and the first record. Bad input never reaches a 500: size (413), rate (429 with
 ``Retry-After``), authentication (401), JSON and alert fields (400 / 422 naming the field).
+
+Why one module: :func:`create_app` builds the endpoints as closures over one configuration,
+one set of rate buckets and one inbox writer (:mod:`entrypoints.webhook.intake`), so that
+every refusal goes through the same error shape; the parsing helpers above it serve only
+those endpoints.
 """
 
 from __future__ import annotations

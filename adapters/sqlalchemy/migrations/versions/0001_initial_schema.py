@@ -3,6 +3,9 @@
 Revision ID: 0001
 Revises: (none)
 Create Date: 2026-11-25 02:40:55.223819
+
+Why one module: an Alembic revision is one file by design; the schema it creates changes only
+through later revisions, never by splitting or rewriting this one.
 """
 
 # ruff: noqa: E501  (frozen CHECK constraint text)
