@@ -1,4 +1,4 @@
-"""Validate, repair and enrich OHLCV frames; build the feature file and the RL panel.
+"""Enrich OHLCV frames: build the feature file and the RL panel.
 
 This is the pandas side of the pipeline: it converts frames to arrays, calls the pure
 rules in :mod:`domain.market_data` and :mod:`domain.market_data.features`, and converts
@@ -10,15 +10,13 @@ the results back. The feature file (Parquet) has one row per ticker and date wit
 * ``split``: ``train``, ``validation``, ``test`` or ``embargo`` (chronological per ticker);
 * ``f_<name>`` for each of the 30 market features of the RL observation (``float32``).
 
-Why one module: it is the one conversion between pandas frames and the domain's arrays for
-the whole pipeline (validate, repair, features, panel); every step uses the same per-ticker
-grouping, column names and sample cache.
+Validating and repairing frames is in :mod:`adapters.data.quality`; ``validate_frame``,
+``repair_frame`` and ``catalyst_dates`` are importable from here too.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,22 +28,22 @@ from adapters.data.cache import ParquetCache, content_hash
 from adapters.data.calendar import (
     previous_session_bounds_ns,
     session_bounds_ns,
-    sessions_between,
 )
-from adapters.data.ohlcv import frame_to_series, load_ohlcv, series_to_frame
+from adapters.data.ohlcv import load_ohlcv
+from adapters.data.quality import (
+    alerts_by_ticker,
+    catalyst_dates,
+    repair_frame,
+    validate_frame,
+)
 from adapters.data.sample import sample_paths
 from domain.alerts import Alert
 from domain.market_data import (
     Availability,
-    SplitRules,
-    ValidationIssue,
     alert_known_ns,
     alerts_before_start,
     catalyst_features,
     chronological_splits,
-    first_usable_bar,
-    repair_series,
-    validate_series,
 )
 from domain.market_data.features import (
     INDICATOR_COLUMNS,
@@ -81,123 +79,10 @@ FEATURE_COLUMNS = tuple(f"f_{n}" for n in MARKET_FEATURES)
 REQUIRED_FEATURE_COLUMNS = ("date", "ticker", "open", "high", "low", "close", "split",
                             *FEATURE_COLUMNS)
 
-#: Known splits per ticker, ``{ticker: [(ISO date, ratio), ...]}`` (see adapters.data.splits).
-SplitsByTicker = Mapping[str, Sequence[tuple[str, float]]]
-
-
 class FeatureFileError(ValueError):
     """A frame (or file) given as a feature file lacks the columns of one."""
 
 Progress = Callable[[str], None]
-
-
-def _by_ticker(alerts: Iterable[Alert]) -> dict[str, list[Alert]]:
-    out: dict[str, list[Alert]] = defaultdict(list)
-    for a in alerts:
-        out[a.ticker].append(a)
-    return out
-
-
-def catalyst_dates(alerts: Sequence[Alert], dates: np.ndarray) -> list[str]:
-    """Return the dates (ISO) on which ``alerts`` became known or first usable."""
-    if not alerts:
-        return []
-    o, c = session_bounds_ns(dates)
-    first = first_usable_bar(alert_known_ns(alerts), o, c)
-    out = [
-        str(pd.Timestamp(a.known_at).tz_convert("America/New_York").date())
-        for a in alerts
-    ]
-    out += [str(dates[i])[:10] for i in first.tolist() if i < len(dates)]
-    return out
-
-
-def validate_frame(
-    df: pd.DataFrame,
-    alerts: Iterable[Alert] = (),
-    *,
-    calendar: str = "XNYS",
-    jump_threshold: float = 0.40,
-    splits: SplitsByTicker | None = None,
-    rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
-) -> list[ValidationIssue]:
-    """Validate a canonical frame, ticker by ticker, against the exchange calendar.
-
-    Parameters
-    ----------
-    df
-        Canonical OHLCV frame (with ``adj_close`` when the file had one: evidence for
-        splits).
-    alerts
-        Catalyst alerts; a large move on or the day after an alert is not a split.
-    calendar
-        Exchange calendar name for sessions and gaps.
-    jump_threshold
-        Close-to-close move above which the split evidence is weighed.
-    splits
-        Known splits per ticker (a splits file).
-    rules
-        Split-evidence thresholds (:class:`domain.market_data.SplitRules`).
-
-    Returns
-    -------
-    list of ValidationIssue
-        Every finding, sorted by ticker and date.
-    """
-    by_t = _by_ticker(alerts)
-    issues: list[ValidationIssue] = []
-    for ticker, s in frame_to_series(df).items():
-        if len(s) == 0:
-            continue
-        d = np.sort(s.dates)
-        sess = sessions_between(d[0], d[-1], calendar)
-        issues += validate_series(
-            s,
-            sess,
-            jump_threshold=jump_threshold,
-            catalyst_dates=catalyst_dates(by_t.get(ticker, []), np.unique(d)),
-            splits=(splits or {}).get(ticker, ()),
-            rules=rules,
-        )
-    return issues
-
-
-def repair_frame(
-    df: pd.DataFrame,
-    alerts: Iterable[Alert] = (),
-    *,
-    calendar: str = "XNYS",
-    jump_threshold: float = 0.40,
-    splits: SplitsByTicker | None = None,
-    rules: SplitRules = SplitRules(),  # noqa: B008 - frozen, immutable default
-) -> tuple[pd.DataFrame, list[ValidationIssue]]:
-    """Repair a canonical frame (see :func:`domain.market_data.repair_series`).
-
-    Parameters are those of :func:`validate_frame`.
-
-    Returns
-    -------
-    tuple
-        The repaired canonical frame and one finding per action taken or refused.
-    """
-    by_t = _by_ticker(alerts)
-    fixed = []
-    actions: list[ValidationIssue] = []
-    for ticker, s in frame_to_series(df).items():
-        if len(s) == 0:
-            continue
-        d = np.sort(s.dates)
-        r = repair_series(
-            s,
-            sessions_between(d[0], d[-1], calendar),
-            jump_threshold=jump_threshold,
-            catalyst_dates=catalyst_dates(by_t.get(ticker, []), np.unique(d)),
-            splits=(splits or {}).get(ticker, ()),
-            rules=rules,
-        )
-        fixed.append(r.series)
-        actions += r.actions
-    return series_to_frame(fixed), actions
 
 
 def benchmark_close(df: pd.DataFrame, benchmark: str | None = None) -> pd.Series:
@@ -319,7 +204,7 @@ def build_features(
     pandas.DataFrame
         The feature frame described in this module's docstring.
     """
-    by_t = _by_ticker(alerts)
+    by_t = alerts_by_ticker(alerts)
     bench = benchmark_close(df, benchmark)
     split_of = panel_split_labels(df["date"].to_numpy("datetime64[ns]"), split_fractions, embargo)
     parts = []
@@ -352,7 +237,7 @@ def alerts_before_first_bar(
     :func:`domain.market_data.alerts_before_start`); only tickers with at least one
     such alert are listed.
     """
-    by_t = _by_ticker(alerts)
+    by_t = alerts_by_ticker(alerts)
     out: dict[str, int] = {}
     for ticker, g in df.groupby("ticker", sort=True):
         own = by_t.get(str(ticker), [])
