@@ -365,8 +365,8 @@ def _agent_monitoring(run: str) -> None:
         width="stretch", hide_index=True, key="agent_versions")
     shares = {v.ref: dict(v.action_share) for v in mon.versions if v.action_share}
     if shares:
-        st.markdown("**Action distribution** (share of bars)")
-        st.bar_chart(pd.DataFrame(shares).T.fillna(0.0), stack=False)
+        st.markdown("**Action distribution**")
+        st.plotly_chart(charts.actions_figure(shares), width="stretch", key="agent_actions")
     refused = [(v.ref, rule, n) for v in mon.versions
                for rule, n in sorted(v.activity.refused.items())]
     if refused:
