@@ -260,6 +260,7 @@ def actions_figure(shares: Mapping[str, Mapping[str, float]]) -> go.Figure:
     for ref, per in sorted(shares.items()):
         fig.add_trace(go.Bar(x=actions, y=[float(per.get(a, 0.0)) for a in actions], name=ref))
     fig.update_layout(title="Actions per version (share of bars)", barmode="group", height=320,
+                      showlegend=True,
                       yaxis={"tickformat": ".0%"}, **_LAYOUT)
     return fig
 

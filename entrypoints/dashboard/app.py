@@ -1,10 +1,11 @@
 """The Streamlit dashboard (``catalyst dashboard`` runs this script with ``streamlit run``).
 
-Four pages, chosen in the sidebar or with ``?page=``: Portfolio, Risk, Agents, Runs. Every
-number comes from the read models of :mod:`application.views` (no SQL here); the live parts
-refresh every ``CATALYST_DASHBOARD_REFRESH_S`` seconds while a run trades. Kill, resume,
-promote and rollback need the configured admin token, a typed confirmation and the operator's
-name; without a token they are disabled.
+Four pages, chosen in the sidebar or with ``?page=``: Portfolio, Risk, Agents, Runs; the run
+with ``?run=`` (else ``--run``, else the latest). Every number comes from the read models of
+:mod:`application.views` (no SQL here); the live parts refresh every
+``CATALYST_DASHBOARD_REFRESH_S`` seconds while a run trades. Kill, resume, promote and
+rollback need the configured admin token, a typed confirmation and the operator's name;
+without a token they are disabled.
 """
 
 from __future__ import annotations
@@ -149,14 +150,14 @@ def portfolio(run: str) -> None:
         width="stretch", hide_index=True)
 
     st.subheader(f"Trade log ({len(trades)})")
-    st.dataframe(_frame([{
-        "ticker": t.ticker, "side": t.side, "opened": t.opened_at, "closed": t.closed_at,
-        "entry": float(t.entry_price), "exit": float(t.exit_price),
-        "P&L": round(float(t.realized_pnl), 2), "P&L %": f"{float(t.realized_pnl_pct):+.2%}",
+    st.dataframe(_frame([{  # the alert behind each trade beside its result
+        "ticker": t.ticker, "side": t.side, "opened": t.opened_at.date(),
+        "closed": t.closed_at.date(), "P&L": round(float(t.realized_pnl), 2),
+        "P&L %": f"{float(t.realized_pnl_pct):+.2%}", "catalyst score": t.catalyst_score,
+        "headline": t.headline, "entry": float(t.entry_price), "exit": float(t.exit_price),
         "MFE": round(float(t.mfe), 2), "MAE": round(float(t.mae), 2),
-        "exit reason": t.exit_reason, "alert": t.alert_id, "headline": t.headline,
-        "catalyst score": t.catalyst_score, "confidence": t.confidence, "source": t.source}
-        for t in trades]),
+        "exit reason": t.exit_reason, "alert": t.alert_id, "confidence": t.confidence,
+        "source": t.source} for t in trades]),
         width="stretch", hide_index=True)
 
     st.subheader("Per-ticker results")
@@ -357,10 +358,10 @@ def _agent_monitoring(run: str) -> None:
         or "0",
         "closed trades": v.activity.closed,
         "realized P&L": round(float(v.activity.realized_pnl), 2),
-        "latency p50 ms": _round(v.latency_p50_ms), "latency p99 ms": _round(v.latency_p99_ms),
-        "latency max ms": _round(v.latency_max_ms),
         "drift": "" if v.drift_score is None else
         f"{v.drift_score:.2f} ({v.drift_feature})" + (" WARN" if v.drift_warned else ""),
+        "latency p50 ms": _round(v.latency_p50_ms), "latency p99 ms": _round(v.latency_p99_ms),
+        "latency max ms": _round(v.latency_max_ms),
         "first bar": v.first_ts, "last bar": v.last_ts} for v in mon.versions]),
         width="stretch", hide_index=True, key="agent_versions")
     shares = {v.ref: dict(v.action_share) for v in mon.versions if v.action_share}
@@ -467,7 +468,7 @@ def main() -> None:
     page = st.sidebar.radio("Page", PAGES, index=PAGES.index(asked) if asked in PAGES else 0,
                             key="page")
     known = [r.run for r in views.runs(_base_uow())]
-    run = cfg.run or (known[-1] if known else None)
+    run = st.query_params.get("run") or cfg.run or (known[-1] if known else None)
     if known:
         run = st.sidebar.selectbox("Run", known, index=known.index(run) if run in known
                                    else len(known) - 1, key="run")
