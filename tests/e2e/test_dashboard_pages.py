@@ -335,6 +335,29 @@ def test_runs_when_backtest_reported_then_listed_with_its_report(
     assert '<a id="latest" href="dash/report.html">' in (d / "reports" / "index.html").read_text()
 
 
+def test_trades_command_when_json_then_headline_stored_or_null(
+        db: tuple[str, Path, Path], tmp_path: Path) -> None:
+    from tests.e2e.trading_cli_support import catalyst
+
+    url, _, d = db
+    alerts = {a["id"]: a["headline"] for a in map(
+        json.loads, (d / "alerts.jsonl").read_text().splitlines())}
+    env = {"CATALYST_HOME": str(tmp_path), "CATALYST_CONFIG": empty_config(tmp_path)}
+    res = catalyst(["trades", "--db", url, "--run", RUN, "--json", "--limit", "0"], tmp_path,
+                   env=env)
+    assert res.exit_code == 0, res.output[-2000:]
+    rows = json.loads(res.stdout)
+    assert rows and [r["headline"] for r in rows] == [
+        alerts[r["signal_id"].removeprefix("sig-")] for r in rows]
+    assert all(isinstance(r["catalyst_score"], float) for r in rows)
+    res = catalyst(["trades", "--db", url, "--run", AGENT_RUN, "--json", "--limit", "0"],
+                   tmp_path, env=env)
+    assert res.exit_code == 0, res.output[-2000:]
+    rows = json.loads(res.stdout)
+    assert rows and {r["strategy"] for r in rows} == {"agent:msft@1"}
+    assert all(r["headline"] is None for r in rows)  # an agent's signal has no alert
+
+
 def test_dashboard_command_when_files_missing_then_exit_2_naming_the_flag(
         tmp_path: Path) -> None:
     from tests.e2e.trading_cli_support import catalyst
