@@ -472,18 +472,23 @@ AGENT_SOURCE = "agent:"
 @attrs.frozen
 class AgentActivity:
     """What a run's books hold about one agent version: its orders, its signals the risk
-    policy refused (count per rule) and the closed positions it opened, with their P&L."""
+    policy refused (count per rule), the closed positions it opened with their realized P&L,
+    and the positions it opened that are still open with their unrealized P&L at the last
+    mark."""
 
     ref: str
     orders: int = 0
     refused: Mapping[str, int] = attrs.field(factory=dict)
     closed: int = 0
     realized_pnl: Decimal = Decimal(0)
+    open: int = 0
+    unrealized_pnl: Decimal = Decimal(0)
 
     def to_json(self) -> dict[str, Any]:
         """Return the activity as JSON (money as a string)."""
         return {"orders": self.orders, "refused": dict(self.refused), "closed": self.closed,
-                "realized_pnl": str(self.realized_pnl)}
+                "realized_pnl": str(self.realized_pnl), "open": self.open,
+                "unrealized_pnl": str(self.unrealized_pnl)}
 
 
 def agent_activity(uow: UnitOfWork) -> dict[str, AgentActivity]:
@@ -492,6 +497,8 @@ def agent_activity(uow: UnitOfWork) -> dict[str, AgentActivity]:
     refused: dict[str, dict[str, int]] = {}
     closed: dict[str, int] = {}
     pnl: dict[str, Decimal] = {}
+    held: dict[str, int] = {}
+    unrealized: dict[str, Decimal] = {}
     with uow as u:
         for o in u.orders.list():
             s = o.request.strategy or ""
@@ -512,9 +519,17 @@ def agent_activity(uow: UnitOfWork) -> dict[str, AgentActivity]:
                 ref = s.removeprefix(AGENT_SOURCE)
                 closed[ref] = closed.get(ref, 0) + 1
                 pnl[ref] = pnl.get(ref, Decimal(0)) + c.realized_pnl
+        for p in u.positions.list_open():
+            s = p.strategy or ""
+            if s.startswith(AGENT_SOURCE):
+                ref = s.removeprefix(AGENT_SOURCE)
+                held[ref] = held.get(ref, 0) + 1
+                unrealized[ref] = unrealized.get(ref, Decimal(0)) + p.unrealized_pnl()
     return {ref: AgentActivity(ref=ref, orders=orders.get(ref, 0), refused=refused.get(ref, {}),
-                               closed=closed.get(ref, 0), realized_pnl=pnl.get(ref, Decimal(0)))
-            for ref in sorted({*orders, *refused, *closed})}
+                               closed=closed.get(ref, 0), realized_pnl=pnl.get(ref, Decimal(0)),
+                               open=held.get(ref, 0),
+                               unrealized_pnl=unrealized.get(ref, Decimal(0)))
+            for ref in sorted({*orders, *refused, *closed, *held})}
 
 
 @attrs.frozen

@@ -358,6 +358,7 @@ def _agent_monitoring(run: str) -> None:
         or "0",
         "closed trades": v.activity.closed,
         "realized P&L": round(float(v.activity.realized_pnl), 2),
+        "open": v.activity.open, "unrealized P&L": round(float(v.activity.unrealized_pnl), 2),
         "drift": "" if v.drift_score is None else
         f"{v.drift_score:.2f} ({v.drift_feature})" + (" WARN" if v.drift_warned else ""),
         "latency p50 ms": _round(v.latency_p50_ms), "latency p99 ms": _round(v.latency_p99_ms),

@@ -267,6 +267,7 @@ def test_agents_when_run_traded_by_an_agent_then_live_monitoring_per_version(
     with _uow(url, AGENT_RUN) as u:
         orders = [o for o in u.orders.list() if o.request.strategy == "agent:msft@1"]
         closed = [c for c in u.positions.list_closed() if c.strategy == "agent:msft@1"]
+        held = [p for p in u.positions.list_open() if p.strategy == "agent:msft@1"]
         refused = [e for e in u.journal.executions() if e.stage == "risk" and not e.success]
     text = _texts(at)
     assert f"Live monitoring - run {AGENT_RUN}" in text
@@ -281,6 +282,9 @@ def test_agents_when_run_traded_by_an_agent_then_live_monitoring_per_version(
     assert row["closed trades"] == len(closed) > 0
     assert row["realized P&L"] == pytest.approx(float(sum(c.realized_pnl for c in closed)),
                                                 abs=0.01)
+    assert row["open"] == len(held)
+    assert row["unrealized P&L"] == pytest.approx(
+        float(sum(p.unrealized_pnl() for p in held)), abs=0.01)
     assert row["latency p50 ms"] == pytest.approx(mon["latency"]["p50_ms"], abs=1e-4)
     assert row["latency p99 ms"] == pytest.approx(mon["latency"]["p99_ms"], abs=1e-4)
     assert row["drift"] == f"{mon['drift']['score']:.2f} ({mon['drift']['feature']})"

@@ -62,7 +62,8 @@ def status(
     for ref, extra in _from_db(url, run).items():
         st.setdefault("versions", {}).setdefault(ref, {"ref": ref}).update(extra)
     for v in st.get("versions", {}).values():
-        for k, d in (("orders", 0), ("refused", {}), ("closed", 0), ("realized_pnl", "0")):
+        for k, d in (("orders", 0), ("refused", {}), ("closed", 0), ("realized_pnl", "0"),
+                     ("open", 0), ("unrealized_pnl", "0")):
             v.setdefault(k, d)
     if as_json:
         out.print_json(json.dumps(st, default=str))

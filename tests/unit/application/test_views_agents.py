@@ -169,6 +169,17 @@ def test_walk_forward_runs_when_stored_then_aggregate_read_and_kind_filtered() -
     assert [w.pbo for w in views.walk_forward_runs(repo, kind="strategy")] == [None]
 
 
+def test_agent_activity_when_version_still_holds_then_open_and_unrealized_pnl_counted(
+        ) -> None:
+    w = World(ListSignalSource([_agent_buy("m@3", "AAA")]))
+    w.run({"AAA": [QUIET, QUIET, (102.0, 103.0, 101.0, 102.5), QUIET]})
+    (pos,) = views.positions(w.uow)
+    act = views.agent_activity(w.uow)["m@3"]
+    assert (act.orders, act.closed, act.open) == (1, 0, 1)
+    assert act.unrealized_pnl == pos.unrealized_pnl != 0
+    assert act.to_json()["unrealized_pnl"] == str(pos.unrealized_pnl)
+
+
 def test_agent_activity_when_no_agent_then_empty() -> None:
     w = _closed_world(buy("AAA", day(1)))
     assert views.agent_activity(w.uow) == {}
