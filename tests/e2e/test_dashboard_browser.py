@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,7 +90,7 @@ def _register_models(url: str, d: Path) -> None:
     reg.promote("dash-ppo", 1)
 
 
-def _check_grids(url: str, d: Path, cells: dict[str, list[str]]) -> None:
+def _check_grids(url: str, status: dict[str, Any], cells: dict[str, list[str]]) -> None:
     """The tables as the browser drew them: the trade log shows the alert headline and score
     behind the first trades; the agents' table shows what the status file and the books say."""
     from adapters.sqlalchemy import make_engine, sql_uow_factory
@@ -107,7 +108,6 @@ def _check_grids(url: str, d: Path, cells: dict[str, list[str]]) -> None:
             continue
     assert trades[0].catalyst_score is not None
     assert round(trades[0].catalyst_score, 4) in numbers
-    status = json.loads((d / "agents" / f"{AGENT_RUN}.json").read_text())
     mon = status["versions"]["msft@1"]
     agents = cells[f"Agents&run={AGENT_RUN}"]
     # the columns in view (the grid keeps only those for screen readers; latency is further
@@ -121,6 +121,7 @@ def _check_grids(url: str, d: Path, cells: dict[str, list[str]]) -> None:
 def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Path) -> None:
     binary = _chromium()
     url, prices, _ = backtest_database(tmp_path, with_agent=True)
+    written = json.loads((tmp_path / "agents" / f"{AGENT_RUN}.json").read_text())
     _register_models(url, tmp_path)
     port = free_port()
     log = tmp_path / "dashboard.log"
@@ -159,6 +160,19 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
             assert killed.exit_code == 0, killed.output
             text = browser.wait_for("State: HALTED", "live refresh check", timeout_s=60)
             assert "Kill switch latched" in text
+            # live: the agents rewrite their status file as they trade; the open Agents page
+            # shows the new status (here a drift past its threshold) by the refresh alone
+            browser.goto(f"http://127.0.0.1:{port}/?page=Agents&run={AGENT_RUN}")
+            browser.wait_for(f"Live monitoring - run {AGENT_RUN}", timeout_s=90)
+            from adapters.rl.inference import StatusFile
+
+            status_file = StatusFile(tmp_path / "agents" / f"{AGENT_RUN}.json")
+            status = status_file.read()
+            status["steps"] += 1
+            status["versions"]["msft@1"]["drift"].update(score=7.5, warned=True)
+            status_file.write(status)
+            browser.wait_for(f"{status['steps']} bars seen", "Drift warning: msft@1",
+                             "drifted 7.50 from the training data", timeout_s=60)
     finally:
         proc.terminate()
         try:
@@ -168,7 +182,7 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
             proc.wait()
     out = log.read_text()
     assert "Traceback" not in out, out[-3000:]
-    _check_grids(url, tmp_path, cells)
+    _check_grids(url, written, cells)
     for png in [shots / _shot(page) for page in PAGES] + [shots / "dashboard-trades.png"]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     if os.environ.get("CATALYST_UPDATE_DOC_IMAGES") == "1":
