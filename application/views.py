@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from application.ports import DEFAULT_RUN, ModelRegistry, UnitOfWork
+from application.ports import DEFAULT_RUN, ModelRegistry, UnitOfWork, WalkForwardRepo
 from application.risk import RiskService, RiskStatus
 from application.tracker import PERIODS, PortfolioTracker
 from domain.account import Account
@@ -26,20 +26,31 @@ from domain.risk import BreakerState
 from domain.rl.models import ModelVersion
 
 __all__ = [
+    "AGENT_SOURCE",
     "AccountView",
+    "AgentActivity",
+    "AgentMonitorView",
+    "AgentSwap",
+    "AgentVersionMonitor",
     "BenchmarkPoint",
+    "DeployedAgent",
     "EquityPoint",
+    "ModelVersionView",
     "OrderView",
     "PositionView",
     "RunSummary",
     "TickerResult",
     "TradeView",
     "UnknownRun",
+    "WalkForwardView",
     "account",
+    "agent_activity",
+    "agent_monitor",
     "benchmark_curve",
     "correlation_groups",
     "equity_curve",
     "latest_run",
+    "model_versions",
     "models",
     "orders",
     "performance",
@@ -50,8 +61,10 @@ __all__ = [
     "risk_status",
     "runs",
     "ticker_results",
+    "trade_headlines",
     "trade_log",
     "trades",
+    "walk_forward_runs",
 ]
 
 
@@ -288,8 +301,11 @@ class TradeView:
     alert_id: str | None
     catalyst_score: float | None
     confidence: float | None
-    #: the alert's headline, when the caller knows the alerts (they are not stored with trades)
+    #: the headline of the alert behind the trade (None: no alert, or a run stored before
+    #: headlines were recorded and no alerts file to look it up in)
     headline: str | None = None
+    #: what produced the trade: a strategy name, or ``agent:NAME@VERSION``
+    source: str | None = None
 
 
 @attrs.frozen
@@ -317,12 +333,25 @@ class BenchmarkPoint:
     equity: Decimal
 
 
+def trade_headlines(uow: UnitOfWork) -> dict[str, str]:
+    """Return signal id -> the headline of the alert behind it, as the executor recorded it
+    when it submitted the signal's entry order (signals without an alert have none)."""
+    with uow as u:
+        return {e.signal_id: str(e.metadata["headline"]) for e in u.journal.executions()
+                if e.stage == "submit" and e.signal_id and e.metadata.get("headline")}
+
+
 def trade_log(uow: UnitOfWork, headlines: Mapping[str, str] | None = None) -> list[TradeView]:
-    """Return the run's closed trades, oldest first, with the alert that opened each (and its
-    headline from ``headlines``, alert id -> headline, when given)."""
+    """Return the run's closed trades, oldest first, with the alert that opened each and its
+    headline: the one stored with the signal's entry, else the one ``headlines`` (alert id ->
+    headline, e.g. read from the run's alerts file) gives; None when neither knows it."""
+    stored = trade_headlines(uow)
     out: list[TradeView] = []
     for c in trades(uow):
         alert = c.metadata.get("alert_id") if c.metadata else None
+        headline = stored.get(c.signal_id) if c.signal_id else None
+        if headline is None and alert is not None:
+            headline = (headlines or {}).get(str(alert))
         out.append(TradeView(
             position_id=c.position_id, ticker=c.ticker, side=c.side.value, quantity=c.quantity,
             entry_price=c.entry_price, exit_price=c.exit_price, opened_at=c.opened_at,
@@ -331,7 +360,7 @@ def trade_log(uow: UnitOfWork, headlines: Mapping[str, str] | None = None) -> li
             mae=c.min_unrealized_pnl, stop_loss=c.stop_loss, take_profit=c.take_profit,
             alert_id=str(alert) if alert is not None else c.signal_id,
             catalyst_score=c.catalyst_score, confidence=c.signal_confidence,
-            headline=(headlines or {}).get(str(alert)) if alert is not None else None))
+            headline=headline, source=c.strategy))
     return out
 
 
@@ -433,3 +462,293 @@ def correlation_groups(
     groups = set(correlation_clusters(returns, sorted(by_day), threshold, lookback,
                                       min_obs).values())
     return sorted(groups, key=lambda g: (-len(g), sorted(g)))
+
+
+# --- deployed agents --------------------------------------------------------------------------
+#: the source of a signal, order or position an agent produced: ``agent:NAME@VERSION``
+AGENT_SOURCE = "agent:"
+
+
+@attrs.frozen
+class AgentActivity:
+    """What a run's books hold about one agent version: its orders, its signals the risk
+    policy refused (count per rule), the closed positions it opened with their realized P&L,
+    and the positions it opened that are still open with their unrealized P&L at the last
+    mark."""
+
+    ref: str
+    orders: int = 0
+    refused: Mapping[str, int] = attrs.field(factory=dict)
+    closed: int = 0
+    realized_pnl: Decimal = Decimal(0)
+    open: int = 0
+    unrealized_pnl: Decimal = Decimal(0)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the activity as JSON (money as a string)."""
+        return {"orders": self.orders, "refused": dict(self.refused), "closed": self.closed,
+                "realized_pnl": str(self.realized_pnl), "open": self.open,
+                "unrealized_pnl": str(self.unrealized_pnl)}
+
+
+def agent_activity(uow: UnitOfWork) -> dict[str, AgentActivity]:
+    """Return, per agent version (``NAME@VERSION``), what the run's books hold about it."""
+    orders: dict[str, int] = {}
+    refused: dict[str, dict[str, int]] = {}
+    closed: dict[str, int] = {}
+    pnl: dict[str, Decimal] = {}
+    held: dict[str, int] = {}
+    unrealized: dict[str, Decimal] = {}
+    with uow as u:
+        for o in u.orders.list():
+            s = o.request.strategy or ""
+            if s.startswith(AGENT_SOURCE):
+                ref = s.removeprefix(AGENT_SOURCE)
+                orders[ref] = orders.get(ref, 0) + 1
+        for e in u.journal.executions():
+            sid = e.signal_id or ""
+            if e.stage == "risk" and not e.success and sid.startswith(AGENT_SOURCE):
+                # agent signal ids are agent:NAME@VERSION:TICKER:TIMESTAMP (the time has ':')
+                ref = sid.split(":")[1]
+                rule = str(e.metadata.get("rule") or e.error_message or "risk")
+                per = refused.setdefault(ref, {})
+                per[rule] = per.get(rule, 0) + 1
+        for c in u.positions.list_closed():
+            s = c.strategy or ""
+            if s.startswith(AGENT_SOURCE):
+                ref = s.removeprefix(AGENT_SOURCE)
+                closed[ref] = closed.get(ref, 0) + 1
+                pnl[ref] = pnl.get(ref, Decimal(0)) + c.realized_pnl
+        for p in u.positions.list_open():
+            s = p.strategy or ""
+            if s.startswith(AGENT_SOURCE):
+                ref = s.removeprefix(AGENT_SOURCE)
+                held[ref] = held.get(ref, 0) + 1
+                unrealized[ref] = unrealized.get(ref, Decimal(0)) + p.unrealized_pnl()
+    return {ref: AgentActivity(ref=ref, orders=orders.get(ref, 0), refused=refused.get(ref, {}),
+                               closed=closed.get(ref, 0), realized_pnl=pnl.get(ref, Decimal(0)),
+                               open=held.get(ref, 0),
+                               unrealized_pnl=unrealized.get(ref, Decimal(0)))
+            for ref in sorted({*orders, *refused, *closed, *held})}
+
+
+@attrs.frozen
+class DeployedAgent:
+    """One agent a run deploys: the version it runs now and its tickers."""
+
+    name: str
+    running: str
+    pinned: bool
+    tickers: tuple[str, ...]
+
+
+@attrs.frozen
+class AgentSwap:
+    """A hot-swap of an agent's version between two bars."""
+
+    agent: str
+    from_ref: str
+    to_ref: str
+    ts: str | None
+    pause_ms: float | None
+
+
+@attrs.frozen
+class AgentVersionMonitor:
+    """What one agent version did in a run: its actions (count and share), the signals it
+    emitted, what the books hold (:class:`AgentActivity`), its inference latency and the drift
+    of its live observations from the training data's feature statistics."""
+
+    ref: str
+    actions: Mapping[str, int]
+    action_share: Mapping[str, float]
+    signals: int
+    activity: AgentActivity
+    latency_count: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    latency_max_ms: float | None
+    #: the largest drift score of a feature (None: no drift monitoring for this version)
+    drift_score: float | None
+    drift_feature: str | None
+    drift_threshold: float | None
+    drift_warned: bool
+    first_ts: str | None
+    last_ts: str | None
+
+
+@attrs.frozen
+class AgentMonitorView:
+    """The deployed agents of a run: who runs which version, the swaps, and per version what it
+    did. ``has_status`` is False when the run wrote no agent status (its books may still hold
+    agent orders, shown per version)."""
+
+    run: str
+    has_status: bool
+    steps: int | None
+    agents: tuple[DeployedAgent, ...]
+    swaps: tuple[AgentSwap, ...]
+    versions: tuple[AgentVersionMonitor, ...]
+
+    @property
+    def drift_warnings(self) -> tuple[AgentVersionMonitor, ...]:
+        """Return the versions whose drift is past its threshold."""
+        return tuple(v for v in self.versions if v.drift_warned)
+
+
+def agent_monitor(uow: UnitOfWork, run: str,
+                  status: Mapping[str, Any] | None) -> AgentMonitorView:
+    """Return the live monitoring of run ``run``'s agents: ``status`` is what the agents wrote
+    last (:meth:`application.agents.AgentSignalSource.status`; None when the run wrote none),
+    joined with the run's books (:func:`agent_activity`).
+
+    Raises ``ValueError`` naming the field when ``status`` does not have the status's shape.
+    """
+    activity = agent_activity(uow)
+    st: Mapping[str, Any] = status or {}
+    field = "status"
+    try:
+        field = "agents"
+        agents = tuple(DeployedAgent(name=str(a["name"]), running=str(a["running"]),
+                                     pinned=bool(a.get("pinned", False)),
+                                     tickers=tuple(str(t) for t in a.get("tickers", ())))
+                       for a in st.get("agents", ()))
+        field = "swaps"
+        swaps = tuple(AgentSwap(agent=str(w.get("agent", "")), from_ref=str(w["from"]),
+                                to_ref=str(w["to"]), ts=w.get("ts"),
+                                pause_ms=None if w.get("pause_ms") is None
+                                else float(w["pause_ms"]))
+                      for w in st.get("swaps", ()))
+        monitors: dict[str, Mapping[str, Any]] = dict(st.get("versions", {}))
+        versions = []
+        for ref in sorted({*monitors, *activity}):
+            field = f"versions.{ref}"
+            m = monitors.get(ref, {})
+            lat = m.get("latency") or {}
+            drift = m.get("drift") or {}
+            count = int(lat.get("count", 0))
+            versions.append(AgentVersionMonitor(
+                ref=ref, actions={str(k): int(n) for k, n in (m.get("actions") or {}).items()},
+                action_share={str(k): float(x)
+                              for k, x in (m.get("action_share") or {}).items()},
+                signals=int(m.get("signals", 0)),
+                activity=activity.get(ref, AgentActivity(ref=ref)), latency_count=count,
+                latency_p50_ms=float(lat["p50_ms"]) if count else None,
+                latency_p99_ms=float(lat["p99_ms"]) if count else None,
+                latency_max_ms=float(lat["max_ms"]) if count else None,
+                drift_score=float(drift["score"]) if drift else None,
+                drift_feature=drift.get("feature") if drift else None,
+                drift_threshold=float(drift["threshold"]) if drift else None,
+                drift_warned=bool(drift.get("warned", False)) if drift else False,
+                first_ts=m.get("first_ts"), last_ts=m.get("last_ts")))
+        steps = st.get("steps")
+        field = "steps"
+        return AgentMonitorView(run=run, has_status=status is not None,
+                                steps=None if steps is None else int(steps), agents=agents,
+                                swaps=swaps, versions=tuple(versions))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"agent status of run {run!r}: field {field!r} is malformed "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+# --- the model registry and the agents' walk-forward validation --------------------------------
+@attrs.frozen
+class ModelVersionView:
+    """A registered model version with its validation results: the validation Sharpe and
+    return, buy-and-hold's return on the same bars and the recorded quality verdict (None
+    where the version does not record it), plus every other scalar metric as recorded."""
+
+    ref: str
+    name: str
+    version: int
+    algo: str
+    status: str
+    created_at: datetime
+    promoted_at: datetime | None
+    seed: int
+    data_hash: str
+    val_sharpe: float | None
+    val_return: float | None
+    buy_and_hold_return: float | None
+    beats_buy_and_hold: bool | None
+    beats_random: bool | None
+    warnings: tuple[str, ...]
+    scalars: Mapping[str, Any]
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def model_versions(registry: ModelRegistry, name: str | None = None) -> list[ModelVersionView]:
+    """Return every registered version (of one model) with its validation results, by name
+    then version."""
+    out: list[ModelVersionView] = []
+    for v in registry.list(name):
+        m = v.metrics
+
+        def part(key: str, metrics: Mapping[str, Any] = m) -> Mapping[str, Any]:
+            x = metrics.get(key)
+            return x if isinstance(x, Mapping) else {}
+
+        val, bh, q = part("validation"), part("buy_and_hold_validation"), part("quality")
+        flag = {k: q.get(k) if isinstance(q.get(k), bool) else None
+                for k in ("beats_buy_and_hold", "beats_random")}
+        out.append(ModelVersionView(
+            ref=v.ref, name=v.name, version=v.version, algo=v.algo, status=v.status.value,
+            created_at=v.created_at, promoted_at=v.promoted_at, seed=v.seed,
+            data_hash=v.data_hash, val_sharpe=_num(val.get("sharpe")),
+            val_return=_num(val.get("total_return")),
+            buy_and_hold_return=_num(bh.get("total_return")),
+            beats_buy_and_hold=flag["beats_buy_and_hold"], beats_random=flag["beats_random"],
+            warnings=tuple(str(w) for w in q.get("warnings", ()) or ()),
+            scalars={k: x for k, x in m.items() if not isinstance(x, Mapping | list | tuple)}))
+    return out
+
+
+@attrs.frozen
+class WalkForwardView:
+    """A stored walk-forward run: its settings and the out-of-sample aggregate, against
+    buy-and-hold, with the deflated Sharpe ratio and the probability of backtest overfitting."""
+
+    run_key: str
+    kind: str
+    created_at: datetime | None
+    algo: str | None
+    windows: int
+    oos_total_return: float | None
+    oos_sharpe: float | None
+    oos_max_drawdown: float | None
+    bh_total_return: float | None
+    share_beating_buy_and_hold: float | None
+    share_beating_random: float | None
+    deflated_sharpe: float | None
+    pbo: float | None
+    settings: Mapping[str, Any]
+
+
+def walk_forward_runs(repo: WalkForwardRepo, kind: str | None = None) -> list[WalkForwardView]:
+    """Return the stored walk-forward runs (of ``kind``: ``rl`` for agents, ``strategy`` for
+    strategies; None: all), newest first."""
+    out: list[WalkForwardView] = []
+    for r in repo.list():
+        if kind is not None and r.get("kind") != kind:
+            continue
+        agg = r.get("aggregate") or {}
+        dsr = r.get("deflated_sharpe") or {}
+        pbo = r.get("pbo") or {}
+        settings = dict(r.get("settings") or {})
+        out.append(WalkForwardView(
+            run_key=str(r["run_key"]), kind=str(r.get("kind", "")),
+            created_at=r.get("created_at"),
+            algo=None if settings.get("algo") is None else str(settings["algo"]),
+            windows=int(agg.get("windows") or 0),
+            oos_total_return=_num(agg.get("oos_total_return")),
+            oos_sharpe=_num(agg.get("oos_sharpe")),
+            oos_max_drawdown=_num(agg.get("oos_max_drawdown")),
+            bh_total_return=_num(agg.get("bh_total_return")),
+            share_beating_buy_and_hold=_num(agg.get("share_beating_buy_and_hold")),
+            share_beating_random=_num(agg.get("share_beating_random")),
+            deflated_sharpe=_num(dsr.get("dsr")), pbo=_num(pbo.get("pbo")),
+            settings=settings))
+    return out

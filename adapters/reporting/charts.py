@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 from domain.analytics.metrics import ANNUALIZATION
 
 __all__ = [
+    "actions_figure",
     "daily_equity",
     "drawdown",
     "drawdown_periods",
@@ -248,6 +249,19 @@ def price_figure(ticker: str, close: pd.Series, trades: Sequence[Any]) -> go.Fig
                              marker={"symbol": "triangle-down", "size": 11, "color": "#d62728"}))
     fig.update_layout(title=f"{ticker}: entries, exits, stops and targets", height=380,
                       **_LAYOUT)
+    return fig
+
+
+def actions_figure(shares: Mapping[str, Mapping[str, float]]) -> go.Figure:
+    """Return the action distribution of each agent version (``ref -> action -> share of its
+    bars``) as grouped bars, one group per action."""
+    actions = sorted({a for per in shares.values() for a in per})
+    fig = go.Figure()
+    for ref, per in sorted(shares.items()):
+        fig.add_trace(go.Bar(x=actions, y=[float(per.get(a, 0.0)) for a in actions], name=ref))
+    fig.update_layout(title="Actions per version (share of bars)", barmode="group", height=320,
+                      showlegend=True,
+                      yaxis={"tickformat": ".0%"}, **_LAYOUT)
     return fig
 
 

@@ -199,6 +199,7 @@ def write_report(
     params: Mapping[str, Any] | None = None,
     alerts: str | Path | None = None,
     prices_ticker: str | None = None,
+    headlines: Mapping[str, str] | None = None,
 ) -> ReportFiles:
     """Write ``report.html`` (the tearsheet), ``equity.png``, ``trades.csv`` and
     ``metrics.json`` into ``out_dir``, and refresh the reports folder's ``index.html``.
@@ -208,8 +209,9 @@ def write_report(
     run's OHLCV file: with it the page shows the benchmark and each traded ticker's price
     with its trades (``prices_ticker`` names the ticker of a file without a ticker column).
     ``params`` are the run's parameters (shown as given). ``alerts`` is the
-    run's alerts file (JSONL, or a folder of them): the trade list then shows the headline of
-    the alert behind each trade.
+    run's alerts file (JSONL, or a folder of them) and ``headlines`` the headlines stored with
+    the run's signals (signal id -> headline, :func:`application.views.trade_headlines`): the
+    trade list then shows the headline of the alert behind each trade, the stored one first.
     """
     from adapters.reporting import charts
     from adapters.reporting.prices import benchmark_series, load_closes
@@ -323,11 +325,13 @@ def write_report(
         "signal_id")
     trows = [[_money(r[c]) if c in _MONEY else _pct(r[c], True) if c == "realized_pnl_pct"
               else r[c] for c in cols] for r in trade_rows(closed)]
-    headlines = _headlines(alerts)
-    if headlines:
+    by_alert = _headlines(alerts)
+    stored = dict(headlines or {})
+    if by_alert or stored:
         cols = (*cols, "headline")
         for row, c in zip(trows, closed, strict=True):
-            row.append(headlines.get(str((c.metadata or {}).get("alert_id")), ""))
+            row.append(stored.get(c.signal_id or "")
+                       or by_alert.get(str((c.metadata or {}).get("alert_id")), ""))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Catalyst Trader report {esc(run_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;

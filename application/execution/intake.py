@@ -166,7 +166,10 @@ class SignalIntake(ExitOrders):
         ok, reason = self._place(request, plan_record, uow, now)
         row("submit", ok, None if ok else reason, coid=coid, quantity=size.quantity,
             entry_price=price, stop_loss=plan.stop_loss, take_profit=plan.take_profit,
-            metadata={"sizing": size.reason, "basis": plan.basis})
+            metadata={"sizing": size.reason, "basis": plan.basis,
+                      # the alert's headline, so that the trade log can show it later
+                      **({"headline": str(signal.metadata["headline"])}
+                         if signal.metadata.get("headline") else {})})
         return done(X.SUBMITTED if ok else X.FAILED, reason, coid)
 
     def _size(self, equity: Decimal, price: Decimal, signal: Signal, atr: Decimal | None,

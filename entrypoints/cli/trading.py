@@ -370,6 +370,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
                              prices=getattr(getattr(session, "data", None), "path", None),
                              params=dict(record.params) if record else None,
                              alerts=session.alerts_spec,
+                             headlines=views.trade_headlines(uow),
                              prices_ticker=getattr(getattr(session, "data", None), "ticker",
                                                    None))
         if session.issues:
@@ -953,13 +954,17 @@ def trades(
 ) -> None:
     """Closed positions (the trade log)."""
     uow, name = _view_uow(db, get_container().core.settings(), run)
-    rows = [{"run": name, **r} for r in trade_rows(views.trades(uow))]
+    heads = views.trade_headlines(uow)  # the alert headline behind each trade (None: none)
+    rows = [{"run": name, **r, "headline": heads.get(r["signal_id"] or "")}
+            for r in trade_rows(views.trades(uow))]
     total = len(rows)
     if limit > 0:
         rows = rows[-limit:]
     _table(f"Trades - run {name}", rows, ["ticker", "side", "quantity", "entry_price", "exit_price",
-                            "opened_at", "closed_at", "exit_reason", "realized_pnl"], as_json,
-           shown_of=total if len(rows) < total else None, optional=("side", "opened_at"))
+                            "opened_at", "closed_at", "exit_reason", "realized_pnl",
+                            "catalyst_score", "headline"], as_json,
+           shown_of=total if len(rows) < total else None,
+           optional=("side", "opened_at", "catalyst_score", "headline"))
 
 
 @app.command()

@@ -1,10 +1,11 @@
 """The Streamlit dashboard (``catalyst dashboard`` runs this script with ``streamlit run``).
 
-Four pages, chosen in the sidebar or with ``?page=``: Portfolio, Risk, Agents, Runs. Every
-number comes from the read models of :mod:`application.views` (no SQL here); the live parts
-refresh every ``CATALYST_DASHBOARD_REFRESH_S`` seconds while a run trades. Kill, resume,
-promote and rollback need the configured admin token, a typed confirmation and the operator's
-name; without a token they are disabled.
+Four pages, chosen in the sidebar or with ``?page=``: Portfolio, Risk, Agents, Runs; the run
+with ``?run=`` (else ``--run``, else the latest). Every number comes from the read models of
+:mod:`application.views` (no SQL here); the live parts refresh every
+``CATALYST_DASHBOARD_REFRESH_S`` seconds while a run trades. Kill, resume, promote and
+rollback need the configured admin token, a typed confirmation and the operator's name;
+without a token they are disabled.
 """
 
 from __future__ import annotations
@@ -149,13 +150,14 @@ def portfolio(run: str) -> None:
         width="stretch", hide_index=True)
 
     st.subheader(f"Trade log ({len(trades)})")
-    st.dataframe(_frame([{
-        "ticker": t.ticker, "side": t.side, "opened": t.opened_at, "closed": t.closed_at,
-        "entry": float(t.entry_price), "exit": float(t.exit_price),
-        "P&L": round(float(t.realized_pnl), 2), "P&L %": f"{float(t.realized_pnl_pct):+.2%}",
+    st.dataframe(_frame([{  # the alert behind each trade beside its result
+        "ticker": t.ticker, "side": t.side, "opened": t.opened_at.date(),
+        "closed": t.closed_at.date(), "P&L": round(float(t.realized_pnl), 2),
+        "P&L %": f"{float(t.realized_pnl_pct):+.2%}", "catalyst score": t.catalyst_score,
+        "headline": t.headline, "entry": float(t.entry_price), "exit": float(t.exit_price),
         "MFE": round(float(t.mfe), 2), "MAE": round(float(t.mae), 2),
-        "exit reason": t.exit_reason, "alert": t.alert_id, "headline": t.headline,
-        "catalyst score": t.catalyst_score, "confidence": t.confidence} for t in trades]),
+        "exit reason": t.exit_reason, "alert": t.alert_id, "confidence": t.confidence,
+        "source": t.source} for t in trades]),
         width="stretch", hide_index=True)
 
     st.subheader("Per-ticker results")
@@ -287,21 +289,116 @@ def _kill_controls(run: str, svc: Any) -> None:
 
 
 # --- Agents -----------------------------------------------------------------------------------
-def agents() -> None:
+def agents(run: str | None) -> None:
     st.header("Agents")
-    registry = _container().registry()
-    versions = views.models(registry)
+    c = _container()
+    registry = c.registry()
+    versions = views.model_versions(registry)
+    if run is not None:
+        cfg = _config()
+        st.fragment(run_every=timedelta(seconds=cfg.refresh_s))(_agent_monitoring)(run)
+    st.subheader("Registry")
     if not versions:
         st.info("No model registered yet (`catalyst rl train` registers one).")
+    else:
+        prod = [v for v in versions if v.status == "production"]
+        st.write("Production: " + (", ".join(v.ref for v in prod) or "none"))
+        st.dataframe(_frame([{
+            "model": v.ref, "algo": v.algo, "status": v.status,
+            "val Sharpe": _round(v.val_sharpe), "val return": _pct(v.val_return),
+            "B&H return": _pct(v.buy_and_hold_return),
+            "beats B&H": _yes_no(v.beats_buy_and_hold), "beats random": _yes_no(v.beats_random),
+            "warnings": "; ".join(v.warnings), "created": v.created_at,
+            "promoted": v.promoted_at, "seed": v.seed, "data": v.data_hash[:12],
+            **{k: (round(x, 4) if isinstance(x, float) else x) for k, x in v.scalars.items()}}
+            for v in versions]), width="stretch", hide_index=True)
+    _walk_forwards(c)
+    if versions:
+        _promote_controls(registry, versions)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def _yes_no(v: bool | None) -> str:
+    return "" if v is None else ("yes" if v else "no")
+
+
+def _agent_monitoring(run: str) -> None:
+    """The deployed agents of ``run``: refreshed live while it trades."""
+    from entrypoints.dashboard.container import agent_status
+
+    st.subheader(f"Live monitoring - run {run}")
+    try:
+        mon = views.agent_monitor(_uow(run), run, agent_status(_container().core.settings(), run))
+    except ValueError as exc:
+        st.error(str(exc))
         return
-    prod = [v for v in versions if v.status.value == "production"]
-    st.write("Production: " + (", ".join(v.ref for v in prod) or "none"))
+    if not mon.has_status and not mon.versions:
+        st.info(f"No agent deployed in run {run} (`catalyst backtest --agent NAME` or "
+                "`catalyst run --agent NAME` deploys one).")
+        return
+    if mon.agents:
+        st.dataframe(_frame([{
+            "agent": a.name, "running": a.running, "pinned": "yes" if a.pinned else "no",
+            "tickers": ", ".join(a.tickers)} for a in mon.agents]),
+            width="stretch", hide_index=True)
+    if mon.steps is not None:
+        st.caption(f"{mon.steps} bars seen; the status is rewritten as the agents act.")
+    for v in mon.drift_warnings:
+        st.warning(f"Drift warning: {v.ref}: {v.drift_feature} drifted "
+                   f"{v.drift_score:.2f} from the training data (threshold "
+                   f"{v.drift_threshold:g}).")
     st.dataframe(_frame([{
-        "model": v.ref, "algo": v.algo, "status": v.status.value, "created": v.created_at,
-        "promoted": v.promoted_at, "seed": v.seed, "data": v.data_hash[:12],
-        **{k: (round(x, 4) if isinstance(x, float) else x)
-           for k, x in v.metrics.items() if not isinstance(x, dict | list)}}
-        for v in versions]), width="stretch", hide_index=True)
+        "version": v.ref, "signals": v.signals,
+        "actions": ", ".join(f"{k}={n}" for k, n in sorted(v.actions.items())),
+        "orders": v.activity.orders,
+        "refused by risk": ", ".join(f"{k}={n}" for k, n in sorted(v.activity.refused.items()))
+        or "0",
+        "closed trades": v.activity.closed,
+        "realized P&L": round(float(v.activity.realized_pnl), 2),
+        "open": v.activity.open, "unrealized P&L": round(float(v.activity.unrealized_pnl), 2),
+        "drift": "" if v.drift_score is None else
+        f"{v.drift_score:.2f} ({v.drift_feature})" + (" WARN" if v.drift_warned else ""),
+        "latency p50 ms": _round(v.latency_p50_ms), "latency p99 ms": _round(v.latency_p99_ms),
+        "latency max ms": _round(v.latency_max_ms),
+        "first bar": v.first_ts, "last bar": v.last_ts} for v in mon.versions]),
+        width="stretch", hide_index=True, key="agent_versions")
+    shares = {v.ref: dict(v.action_share) for v in mon.versions if v.action_share}
+    if shares:
+        st.markdown("**Action distribution**")
+        st.plotly_chart(charts.actions_figure(shares), width="stretch", key="agent_actions")
+    refused = [(v.ref, rule, n) for v in mon.versions
+               for rule, n in sorted(v.activity.refused.items())]
+    if refused:
+        st.markdown("**Signals refused by risk, by rule**")
+        st.dataframe(_frame([{"version": ref, "rule": rule, "refused": n}
+                             for ref, rule, n in refused]), width="stretch", hide_index=True)
+    if mon.swaps:
+        st.markdown("**Swaps**")
+        st.dataframe(_frame([{"agent": w.agent, "from": w.from_ref, "to": w.to_ref,
+                              "at": w.ts, "pause ms": _round(w.pause_ms)} for w in mon.swaps]),
+                     width="stretch", hide_index=True)
+
+
+def _walk_forwards(c: DashboardContainer) -> None:
+    st.subheader("Walk-forward validation")
+    wfs = views.walk_forward_runs(c.walk_forward(), kind="rl")
+    if not wfs:
+        st.caption("No agent walk-forward stored (`catalyst rl walk-forward` stores one).")
+        return
+    st.dataframe(_frame([{
+        "run": w.run_key[:12], "algo": w.algo, "windows": w.windows,
+        "OOS return": _pct(w.oos_total_return), "OOS Sharpe": _round(w.oos_sharpe),
+        "OOS max DD": _pct(w.oos_max_drawdown), "B&H return": _pct(w.bh_total_return),
+        "beats B&H": _pct(w.share_beating_buy_and_hold),
+        "beats random": _pct(w.share_beating_random), "deflated Sharpe": _round(w.deflated_sharpe),
+        "PBO": _round(w.pbo), "stored": w.created_at} for w in wfs]),
+        width="stretch", hide_index=True)
+
+
+def _promote_controls(registry: Any, versions: list[views.ModelVersionView]) -> None:
     cfg = _config()
     st.subheader("Promote or roll back")
     disabled = cfg.admin_token is None
@@ -322,9 +419,15 @@ def agents() -> None:
             if why:
                 st.error(f"{action.title()} {why}")
             else:
+                from domain.rl.models import RegistryError
+
                 name, version = str(ref).rsplit("@", 1)
-                mv = (registry.promote(name, int(version)) if action == "promote"
-                      else registry.rollback(name))
+                try:
+                    mv = (registry.promote(name, int(version)) if action == "promote"
+                          else registry.rollback(name))
+                except RegistryError as exc:
+                    st.error(f"{action.title()} failed: {exc}")
+                    return
                 st.success(f"{action.title()} done by {operator.strip()}: {mv.ref} is "
                            "production")
 
@@ -366,13 +469,13 @@ def main() -> None:
     page = st.sidebar.radio("Page", PAGES, index=PAGES.index(asked) if asked in PAGES else 0,
                             key="page")
     known = [r.run for r in views.runs(_base_uow())]
-    run = cfg.run or (known[-1] if known else None)
+    run = st.query_params.get("run") or cfg.run or (known[-1] if known else None)
     if known:
         run = st.sidebar.selectbox("Run", known, index=known.index(run) if run in known
                                    else len(known) - 1, key="run")
     st.sidebar.caption(f"Refreshes every {cfg.refresh_s:g} s.")
     if page == "Agents":
-        agents()
+        agents(run)
     elif page == "Runs":
         runs_page()
     elif run is None:

@@ -21,7 +21,7 @@ from entrypoints.cli.container import Services
 from entrypoints.containers import Core, Gateways
 
 __all__ = ["ALERTS_ENV", "DATA_ENV", "REFRESH_ENV", "RUN_ENV", "DashboardConfig", "DashboardContainer",
-           "check_admin", "dashboard_config"]
+           "agent_status", "check_admin", "dashboard_config"]
 
 RUN_ENV = "CATALYST_DASHBOARD_RUN"
 DATA_ENV = "CATALYST_DASHBOARD_DATA"
@@ -77,9 +77,42 @@ def check_admin(config: DashboardConfig, typed_token: str, confirmation: str, ex
 
 
 def _registry(settings: Any, engine: Any) -> Any:
-    from adapters.rl.registry import FileSystemModelRegistry, SqlMetadataStore  # noqa: PLC0415
+    """The model registry as the ``rl`` commands open it: its metadata in the database
+    ``CATALYST_MODELS_DB`` names, in ``metadata.json`` files with ``none``, else in the
+    dashboard's database."""
+    from adapters.rl.registry import (  # noqa: PLC0415
+        FileSystemModelRegistry,
+        JsonMetadataStore,
+        SqlMetadataStore,
+    )
 
-    return FileSystemModelRegistry(settings.models_dir, SqlMetadataStore(engine))
+    db = settings.models_db
+    if db is not None and db.lower() == "none":
+        store: Any = JsonMetadataStore(settings.models_dir)
+    else:
+        store = SqlMetadataStore(db if db else engine)
+    return FileSystemModelRegistry(settings.models_dir, store)
+
+
+def _walk_forward(engine: Any) -> Any:
+    from adapters.sqlalchemy.walk_forward import SqlWalkForwardRepo  # noqa: PLC0415
+
+    return SqlWalkForwardRepo(engine)
+
+
+def agent_status(settings: Any, run: str) -> dict[str, Any] | None:
+    """Return what the agents of run ``run`` wrote last (``agents/<run>.json`` under the state
+    home, where ``catalyst backtest/run --agent`` keeps it and ``catalyst rl status`` reads
+    it), or None when the run wrote none; ``ValueError`` when the file cannot be read."""
+    from adapters.rl.inference import StatusFile  # noqa: PLC0415
+
+    path = Path(settings.home) / "agents" / f"{run}.json"
+    if not path.is_file():
+        return None
+    try:
+        return StatusFile(path).read()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable agent status ({exc})") from None
 
 
 class DashboardContainer(containers.DeclarativeContainer):
@@ -90,3 +123,4 @@ class DashboardContainer(containers.DeclarativeContainer):
     services = providers.Container(Services, core=core, gateways=gateways)
     config = providers.Singleton(dashboard_config, settings=core.settings)
     registry = providers.Singleton(_registry, settings=core.settings, engine=gateways.engine)
+    walk_forward = providers.Singleton(_walk_forward, engine=gateways.engine)

@@ -71,6 +71,23 @@ class Browser:
                       ": ''", returnByValue=True)
         return str(r.get("result", {}).get("value") or "")
 
+    def grid_cells(self) -> list[str]:
+        """Return the text of every header and cell the page's data grids (``st.dataframe``)
+        render: they draw on a canvas, and keep the visible cells in a table for screen
+        readers, which ``innerText`` leaves out."""
+        r = self.call("Runtime.evaluate", expression=(
+            "Array.from(document.querySelectorAll('[data-testid=stDataFrame] table th, "
+            "[data-testid=stDataFrame] table td')).map(c => c.textContent)"),
+            returnByValue=True)
+        return [str(x) for x in r.get("result", {}).get("value") or []]
+
+    def scroll_to(self, heading: str) -> None:
+        """Scroll the page until the first heading that starts with ``heading`` is on top."""
+        self.call("Runtime.evaluate", expression=(
+            "Array.from(document.querySelectorAll('h1,h2,h3,h4')).find(h => h.textContent"
+            f".startsWith({json.dumps(heading)}))?.scrollIntoView({{block: 'start'}})"))
+        time.sleep(1.0)
+
     def wait_for(self, *needles: str, timeout_s: float = 60.0, settle_s: float = 1.5) -> str:
         """Wait until the rendered text holds every ``needle`` and Streamlit is idle (no
         "Running..." status); return the text. Raises ``TimeoutError`` with the text seen."""

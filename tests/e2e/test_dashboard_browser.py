@@ -9,6 +9,7 @@ it). ``CATALYST_UPDATE_DOC_IMAGES=1`` also copies the screenshots to ``docs/img/
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,11 +17,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.e2e.chromium_cdp import chromium_binary, free_port, headless_chromium
-from tests.e2e.dashboard_support import RUN, backtest_database
+from tests.e2e.dashboard_support import AGENT_RUN, RUN, backtest_database
 from tests.e2e.trading_cli_support import catalyst, empty_config
 
 pytestmark = pytest.mark.slow
@@ -31,10 +33,17 @@ PAGES = {
                   "Trade log (", "Per-ticker results", "Price chart"),
     "Risk": ("Risk - run dash", "State: ACTIVE", "Limits: usage and headroom", "Risk event log",
              "Kill and resume are disabled"),
-    "Agents": ("Agents", "Production: dash-ppo@1", "Promote or roll back",
-               "Promote and rollback are disabled"),
+    # the run a deployed agent traded: its live monitoring, then the registry
+    f"Agents&run={AGENT_RUN}": (
+        "Agents", f"Live monitoring - run {AGENT_RUN}", "bars seen", "Action distribution",
+        "msft@1", "Signals refused by risk, by rule", "Registry", "Production: dash-ppo@1",
+        "Walk-forward validation", "Promote or roll back", "Promote and rollback are disabled"),
     "Runs": ("Runs", "Reports index"),
 }
+
+
+def _shot(page: str) -> str:
+    return f"dashboard-{page.split('&', 1)[0].lower()}.png"
 
 
 def _chromium() -> str:
@@ -81,9 +90,38 @@ def _register_models(url: str, d: Path) -> None:
     reg.promote("dash-ppo", 1)
 
 
+def _check_grids(url: str, status: dict[str, Any], cells: dict[str, list[str]]) -> None:
+    """The tables as the browser drew them: the trade log shows the alert headline and score
+    behind the first trades; the agents' table shows what the status file and the books say."""
+    from adapters.sqlalchemy import make_engine, sql_uow_factory
+    from application import views
+
+    trades = views.trade_log(sql_uow_factory(make_engine(url))().for_run(RUN))
+    portfolio = cells["Portfolio"]
+    assert {"headline", "catalyst score"} <= set(portfolio)
+    assert trades[0].headline and trades[0].headline in portfolio
+    numbers = set()
+    for c in portfolio:
+        try:
+            numbers.add(round(float(c), 4))
+        except ValueError:
+            continue
+    assert trades[0].catalyst_score is not None
+    assert round(trades[0].catalyst_score, 4) in numbers
+    mon = status["versions"]["msft@1"]
+    agents = cells[f"Agents&run={AGENT_RUN}"]
+    # the columns in view (the grid keeps only those for screen readers; latency is further
+    # right, checked through AppTest)
+    assert {"version", "actions", "orders", "refused by risk", "realized P&L", "open",
+            "unrealized P&L", "drift"} <= set(agents)
+    assert ", ".join(f"{k}={n}" for k, n in sorted(mon["actions"].items())) in agents
+    assert f"{mon['drift']['score']:.2f} ({mon['drift']['feature']})" in agents
+
+
 def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Path) -> None:
     binary = _chromium()
-    url, prices, _ = backtest_database(tmp_path)
+    url, prices, _ = backtest_database(tmp_path, with_agent=True)
+    written = json.loads((tmp_path / "agents" / f"{AGENT_RUN}.json").read_text())
     _register_models(url, tmp_path)
     port = free_port()
     log = tmp_path / "dashboard.log"
@@ -99,6 +137,7 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
                                  str(port), "--refresh", "2"], cwd=tmp_path, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT)
     shots = tmp_path / "screenshots"
+    cells: dict[str, list[str]] = {}
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
         with headless_chromium(binary) as browser:
@@ -106,7 +145,11 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
                 browser.goto(f"http://127.0.0.1:{port}/?page={page}")
                 text = browser.wait_for(*needles, timeout_s=90)
                 assert "Traceback" not in text and "Error" not in text.split("Kill")[0]
-                browser.screenshot(shots / f"dashboard-{page.lower()}.png")
+                browser.screenshot(shots / _shot(page))
+                cells[page] = browser.grid_cells()
+                if page == "Portfolio":  # the trade log, with the alert behind each trade
+                    browser.scroll_to("Trade log (")
+                    browser.screenshot(shots / "dashboard-trades.png")
             # live: a kill from the CLI shows on the open Risk page without a reload
             browser.goto(f"http://127.0.0.1:{port}/?page=Risk")
             browser.wait_for("State: ACTIVE", timeout_s=90)
@@ -117,6 +160,19 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
             assert killed.exit_code == 0, killed.output
             text = browser.wait_for("State: HALTED", "live refresh check", timeout_s=60)
             assert "Kill switch latched" in text
+            # live: the agents rewrite their status file as they trade; the open Agents page
+            # shows the new status (here a drift past its threshold) by the refresh alone
+            browser.goto(f"http://127.0.0.1:{port}/?page=Agents&run={AGENT_RUN}")
+            browser.wait_for(f"Live monitoring - run {AGENT_RUN}", timeout_s=90)
+            from adapters.rl.inference import StatusFile
+
+            status_file = StatusFile(tmp_path / "agents" / f"{AGENT_RUN}.json")
+            status = status_file.read()
+            status["steps"] += 1
+            status["versions"]["msft@1"]["drift"].update(score=7.5, warned=True)
+            status_file.write(status)
+            browser.wait_for(f"{status['steps']} bars seen", "Drift warning: msft@1",
+                             "drifted 7.50 from the training data", timeout_s=60)
     finally:
         proc.terminate()
         try:
@@ -126,8 +182,8 @@ def test_dashboard_when_served_then_every_page_renders_in_chromium(tmp_path: Pat
             proc.wait()
     out = log.read_text()
     assert "Traceback" not in out, out[-3000:]
-    for page in PAGES:
-        png = shots / f"dashboard-{page.lower()}.png"
+    _check_grids(url, written, cells)
+    for png in [shots / _shot(page) for page in PAGES] + [shots / "dashboard-trades.png"]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     if os.environ.get("CATALYST_UPDATE_DOC_IMAGES") == "1":
         (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)

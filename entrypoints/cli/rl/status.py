@@ -9,8 +9,6 @@ risk policy refused (by rule) and the realized P&L of the positions the version 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -24,43 +22,14 @@ __all__ = ["status"]
 
 def _from_db(url: str, run: str) -> dict[str, dict[str, Any]]:
     from adapters.sqlalchemy import PersistenceError, make_engine, sql_uow_factory
+    from application import views
     from application.ports import UnitOfWork
 
     try:
         uow = cast(UnitOfWork, sql_uow_factory(make_engine(url), run_id=run)())
     except PersistenceError as exc:
         raise fail(f"--db {url!r}: {exc}") from None
-    per: dict[str, dict[str, Any]] = {}
-
-    def slot(strategy: str) -> dict[str, Any]:
-        ref = strategy.removeprefix("agent:")
-        return per.setdefault(ref, {"orders": 0, "refused": {}, "closed": 0,
-                                    "realized_pnl": "0"})
-
-    with uow as u:
-        for o in u.orders.list():
-            strat = o.request.strategy or ""
-            if strat.startswith("agent:"):
-                slot(strat)["orders"] += 1
-        refused: dict[str, Counter[str]] = {}
-        for e in u.journal.executions():
-            sid = e.signal_id or ""
-            if e.stage == "risk" and not e.success and sid.startswith("agent:"):
-                # signal ids are agent:NAME@VERSION:TICKER:TIMESTAMP (the timestamp has ':')
-                strategy = "agent:" + sid.split(":")[1]
-                refused.setdefault(strategy, Counter())[
-                    str(e.metadata.get("rule") or e.error_message or "risk")] += 1
-        for strategy, counts in refused.items():
-            slot(strategy)["refused"] = dict(counts)
-        pnl: dict[str, Decimal] = {}
-        for closed in u.positions.list_closed():
-            s = closed.strategy or ""
-            if s.startswith("agent:"):
-                pnl[s] = pnl.get(s, Decimal(0)) + closed.realized_pnl
-                slot(s)["closed"] += 1
-        for s, v in pnl.items():
-            slot(s)["realized_pnl"] = str(v)
-    return per
+    return {ref: a.to_json() for ref, a in views.agent_activity(uow).items()}
 
 
 @app.command("status")
@@ -92,7 +61,8 @@ def status(
     for ref, extra in _from_db(url, run).items():
         st.setdefault("versions", {}).setdefault(ref, {"ref": ref}).update(extra)
     for v in st.get("versions", {}).values():
-        for k, d in (("orders", 0), ("refused", {}), ("closed", 0), ("realized_pnl", "0")):
+        for k, d in (("orders", 0), ("refused", {}), ("closed", 0), ("realized_pnl", "0"),
+                     ("open", 0), ("unrealized_pnl", "0")):
             v.setdefault(k, d)
     if as_json:
         out.print_json(json.dumps(st, default=str))

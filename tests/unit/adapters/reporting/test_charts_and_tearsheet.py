@@ -168,3 +168,37 @@ def test_tearsheet_when_data_has_spy_then_spy_drawn_beside_the_benchmark(
                            metrics={}, prices=tmp_path / "prices.csv").html.read_text()
     assert '"name":"SPY buy-and-hold"' in with_spy
     assert "SPY buy-and-hold" not in without
+
+
+def test_tearsheet_when_headlines_stored_then_trade_table_shows_them_before_the_alert_file(
+        tmp_path: Path) -> None:
+    import attrs
+
+    from tests.unit.domain.analytics.test_metrics import closed
+
+    trades = [attrs.evolve(closed("AAA", "300", 2, 0), signal_id="sig-a1",
+                           metadata={"alert_id": "a1"}),
+              attrs.evolve(closed("BBB", "-100", 3, 1), signal_id="sig-b1",
+                           metadata={"alert_id": "b1"}),
+              attrs.evolve(closed("CCC", "50", 1, 2), signal_id="agent:m@1:CCC:x")]
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text(
+        '{"id": "a1", "ticker": "AAA", "known_at": "2024-01-01T12:00:00Z", '
+        '"catalyst_type": "earnings", "headline": "from the file", "score": 0.5}\n'
+        '{"id": "b1", "ticker": "BBB", "known_at": "2024-01-02T12:00:00Z", '
+        '"catalyst_type": "earnings", "headline": "BBB misses", "score": 0.5}\n')
+    files = write_report(tmp_path / "r", run_id="r", snapshots=_snapshots(10), closed=trades,
+                         metrics={}, alerts=alerts, headlines={"sig-a1": "AAA beats"})
+    page = files.html.read_text()
+    table = page[page.index("<h2>Trades (3)</h2>"):]
+    assert "<th>headline</th>" in table
+    rows = re.findall(r"<tr><td>(AAA|BBB|CCC)</td>.*?</tr>", table)
+    assert rows == ["AAA", "BBB", "CCC"]
+    assert "AAA beats" in table and "from the file" not in table  # stored first
+    assert "BBB misses" in table  # the file fills in what is not stored
+    only_stored = write_report(tmp_path / "s", run_id="s", snapshots=_snapshots(10),
+                               closed=trades, metrics={}, headlines={"sig-a1": "AAA beats"})
+    assert "AAA beats" in only_stored.html.read_text()
+    none = write_report(tmp_path / "n", run_id="n", snapshots=_snapshots(10), closed=trades,
+                        metrics={})
+    assert "<th>headline</th>" not in none.html.read_text()
