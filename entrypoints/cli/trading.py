@@ -53,7 +53,13 @@ from domain.risk.sizing import SizingMethod
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
-from entrypoints.cli.lease import check_writable_dir, quarantine_issues, take_run_lease
+from entrypoints.cli.lease import (
+    check_writable_dir,
+    quarantine_bars,
+    quarantine_issues,
+    take_run_lease,
+    warn_bad_bars,
+)
 from entrypoints.cli.live_log import LoggingBroker, LoggingSource, log_step_results, watch_risk
 from entrypoints.cli.outcome import (
     breaker_summary,
@@ -169,10 +175,12 @@ class Session:
         from adapters.simulated.sessions import dt_from_ns
         from adapters.sources.market import ArrayReplay, DailyBars
 
-        try:
-            self.data = DailyBars(data, ticker=ticker)
+        try:  # bad bars: set aside and quarantined, or the file refused (strict_bars)
+            self.data = DailyBars(data, ticker=ticker,
+                                  strict=container.core.settings().strict_bars)
         except DataError as exc:
             raise _fail(f"--data {str(data)!r}: {exc}") from None
+        warn_bad_bars(self.data.bad_bars)
         if not self.data.rows:
             raise _fail(f"--data {str(data)!r}: no valid bars")
         tickers = self.data.tickers
@@ -328,6 +336,8 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
             wall: float, kill_file_ignored: str | None = None) -> None:
     uow = session.uow
     quarantine_issues(uow, session.run_id, session.issues)
+    bad_bars = getattr(getattr(session, "data", None), "bad_bars", [])
+    quarantine_bars(uow, session.run_id, bad_bars)
     with uow as u:
         all_rec = [m for m in u.reports.metrics("all") if m.run_id == session.run_id]
         metrics = dict(all_rec[-1].metrics) if all_rec else {}
@@ -343,7 +353,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         "run_id": session.run_id, "status": result.status, "steps": result.steps,
         "signals": result.signals, "orders": result.orders, "closed_trades": result.closed,
         "open_positions": len(open_pos), "alerts": dict(counts),
-        "bad_alert_lines": session.issue_count,
+        "bad_alert_lines": session.issue_count, "bad_bars": len(bad_bars),
         "alert_lines": session.feed_counts.lines if session.feed_counts is not None else None,
         "database": mask_url(session.db_url),
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
