@@ -173,6 +173,8 @@ class DailyBars:
         #: the bars left out of the replay (file order), when not ``strict``
         self.bad_bars: list[BadBar] = []
         self._bad_seen: set[int] = set()
+        #: the last day served and its tickers (a streamed file's batches share at most it)
+        self._edge: tuple[np.datetime64 | None, set[str]] = (None, set())
         self._loaded: BarChunk | None = None
         self._stream = False
         #: each ticker's first bar time (int ns), in order of appearance
@@ -186,7 +188,7 @@ class DailyBars:
             self._stream = self._scan_parquet()
         if not self._stream:
             self.first_ts, self.rows, self._steps = {}, 0, []  # a partial scan is discarded
-            self.bad_bars, self._bad_seen = [], set()
+            self.bad_bars, self._bad_seen, self._edge = [], set(), (None, set())
             rows: list[int] = []
             df = load_ohlcv(self.path, ticker=ticker, source_rows=rows)
             df = _valid(self._set_aside(df, rows))
@@ -197,6 +199,7 @@ class DailyBars:
     def _batches(self) -> Iterator[pd.DataFrame]:
         import pyarrow.parquet as pq
 
+        self._edge = (None, set())  # each pass over the file starts afresh
         try:
             pf = pq.ParquetFile(self.path)
             offset = 0
@@ -213,20 +216,43 @@ class DailyBars:
 
     def _set_aside(self, df: pd.DataFrame, src: list[int]) -> pd.DataFrame:
         """Refuse the bad bars of ``df`` (strict) or return ``df`` without them, each listed
-        once in :attr:`bad_bars` however often the file is read."""
-        if self.strict:
-            refuse_bad_bars(df, self.path, src)
-            return df
-        bad = _bad_rows(df, self.path, src, with_missing=True)
-        if not bad:
-            return df
+        once in :attr:`bad_bars` however often the file is read.
+
+        A streamed file's batches are checked one by one; a ticker's second bar on the day
+        that ends the previous batch (the only day two batches can share) is a duplicate too.
+        """
+        bad = _bad_rows(df, self.path, src, with_missing=not self.strict)
+        day, seen = self._edge
+        if day is not None and not df.empty:
+            flagged = {i for i, _ in bad}
+            again = (df["date"].to_numpy("datetime64[ns]") == day) & \
+                df["ticker"].isin(seen).to_numpy()
+            csv_like = self.path.suffix.lower() in (".csv", ".txt", ".gz")
+            for i in np.flatnonzero(again):
+                if int(i) not in flagged:
+                    bad.append((int(i), BadBar(
+                        source=str(self.path), place="line" if csv_like else "row",
+                        number=src[i] + (2 if csv_like else 1), ticker=str(df["ticker"].iloc[i]),
+                        day=str(df["date"].iloc[i])[:10], problem="duplicate_timestamp",
+                        detail="a second bar for this ticker and date")))
+            bad.sort(key=lambda x: x[1].number)
+        if bad and self.strict:
+            raise _refusal([b for _, b in bad])
         for _, b in bad:
             if b.number not in self._bad_seen:
                 self._bad_seen.add(b.number)
                 self.bad_bars.append(b)
-        keep = np.ones(len(df), dtype=bool)
-        keep[[i for i, _ in bad]] = False
-        return df[keep]
+        if bad:
+            keep = np.ones(len(df), dtype=bool)
+            keep[[i for i, _ in bad]] = False
+            df = df[keep]
+        served = _valid(df)
+        if not served.empty:  # the tickers of the last day served so far
+            dates = served["date"].to_numpy("datetime64[ns]")
+            last = dates.max()
+            tickers = set(served["ticker"][dates == last].tolist())
+            self._edge = (last, tickers | seen if last == day else tickers)
+        return df
 
     def _chunk(self, df: pd.DataFrame) -> BarChunk:
         dates = df["date"].to_numpy("datetime64[ns]")

@@ -214,3 +214,23 @@ def test_bad_bar_in_a_streamed_parquet_file_is_refused_naming_its_row(tmp_path: 
     assert [(b.place, b.number, b.problem) for b in bars.bad_bars] == [("row", 3, "non_finite")]
     assert bars.rows == 2 and sum(len(c.ts) for c in bars.chunks()) == 2
     assert len(bars.bad_bars) == 1  # served again: listed once
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_duplicate_across_two_batches_of_a_streamed_parquet_file_is_caught(
+        tmp_path: Path, strict: bool) -> None:
+    rows = [("2024-01-02", "AAA", 10, 11, 9, 10, 100), ("2024-01-03", "AAA", 10, 11, 9, 10, 100),
+            ("2024-01-03", "AAA", 20, 22, 18, 20, 100), ("2024-01-04", "AAA", 10, 11, 9, 10, 100)]
+    p = tmp_path / "prices.parquet"
+    pd.DataFrame(rows, columns=["date", "ticker", "open", "high", "low", "close", "volume"]
+                 ).to_parquet(p)
+    if strict:
+        with pytest.raises(DataError, match=r"prices.parquet row 3 \(AAA 2024-01-03\): "
+                                            "duplicate_timestamp"):
+            DailyBars(p, batch_rows=2)
+        return
+    bars = DailyBars(p, batch_rows=2, strict=False)
+    assert bars._stream  # noqa: SLF001 - the streamed path is the one under test
+    assert [(b.number, b.problem) for b in bars.bad_bars] == [(3, "duplicate_timestamp")]
+    closes = [x for c in bars.chunks() for x in c.close.tolist()]
+    assert closes == [10.0, 10.0, 10.0] and len(bars.bad_bars) == 1
