@@ -116,3 +116,23 @@ def check_writable_dir(path: Path, option: str) -> None:
         err.print(f"[bold red]error:[/] {option} {str(path)!r}: not a writable folder "
                   f"({exc.strerror or type(exc).__name__})", highlight=False)
         raise typer.Exit(2) from None
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Exit 2 naming ``option`` and ``path`` unless a file can be written there (its folder
+    created if need be); called before the work starts."""
+    if path.is_dir():
+        err.print(f"[bold red]error:[/] {option} {str(path)!r}: a folder, expected a file "
+                  "name", highlight=False)
+        raise typer.Exit(2)
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] {option} {str(path)!r}: cannot be written (folder "
+                  f"{str(path.parent)!r}: {exc.strerror or type(exc).__name__})",
+                  highlight=False)
+        raise typer.Exit(2) from None

@@ -55,6 +55,7 @@ from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
 from entrypoints.cli.lease import (
     check_writable_dir,
+    check_writable_file,
     quarantine_bars,
     quarantine_issues,
     take_run_lease,
@@ -1037,10 +1038,10 @@ def export_trades(
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
     settings: Settings = get_container().core.settings()
+    path = output or settings.exports_dir / f"trades.{fmt}"
+    check_writable_file(path, "--out")
     uow, name = _view_uow(db, settings, run)
     closed = views.trades(uow)
-    path = output or settings.exports_dir / f"trades.{fmt}"
-    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         from adapters.reporting.trading_report import write_trades_csv
 
