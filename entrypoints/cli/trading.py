@@ -47,7 +47,7 @@ from application.tracker import PERIODS, PortfolioTracker
 from domain.audit import Severity
 from domain.clock import TestClock
 from domain.costs import SLIPPAGE_MODELS, CostModel
-from domain.errors import DomainError, InvalidInput
+from domain.errors import BrokerError, DomainError, InvalidInput
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
 from domain.values import TimeInForce
@@ -794,6 +794,10 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
     try:
         broker = LoggingBroker(container.gateways.live_broker(live=live))
         feed = container.gateways.live_price_feed()
+        broker.get_account()  # unreachable or refused at start: a clear exit 1, not a wait
+    except BrokerError as exc:
+        raise _fail(f"--broker alpaca: cannot reach the broker: {exc} (see `catalyst doctor`)",
+                    1) from None
     except DomainError as exc:
         raise _fail(f"--broker alpaca: {exc}") from None
     clock = container.core.clock()
