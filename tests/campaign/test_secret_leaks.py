@@ -125,3 +125,14 @@ def test_library_log_records_are_redacted_and_carry_no_traceback() -> None:
     text = stream.getvalue()
     assert key not in text and text.count(MASK) >= 3, text
     assert "Traceback" not in text and "ConnectionRefusedError: connect failed" in text
+
+
+@pytest.mark.parametrize("command", [["runs"], ["db", "upgrade"], ["risk", "status"],
+                                     ["positions"], ["run", "--broker", "sim"]])
+def test_unreachable_database_error_names_the_url_masked(cwd: Path,
+                                                        command: list[str]) -> None:
+    url = f"postgresql+psycopg://bot:{SECRET}@127.0.0.1:1/x"
+    r = CLI.invoke(app, [*command, "--db", url])
+    assert r.exit_code == 2, r.output
+    assert SECRET not in r.output and "Traceback" not in r.output
+    assert "bot:***@127.0.0.1:1/x" in "".join(r.output.split()), r.output  # wrapped lines
