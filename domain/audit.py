@@ -31,7 +31,7 @@ class ExecutionRecord:
     ts: datetime
     ticker: str
     action: str
-    stage: str  # validate | size | plan | risk | submit | fill | cancel | exit
+    stage: str  # validate | size | plan | risk | persist | submit | fill | cancel | exit
     success: bool
     signal_id: str | None = None
     signal_confidence: float | None = None

@@ -60,6 +60,24 @@ class SecretRedactor:
         return event_dict
 
 
+class _RedactingFormatter(logging.Formatter):
+    """The stdlib records of libraries (alpaca-py, websockets, ...): secrets redacted, and an
+    exception as its one-line summary instead of a traceback (the full one at DEBUG)."""
+
+    def __init__(self, redactor: SecretRedactor, fmt: str) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc = record.exc_info
+        if exc and exc[1] is not None and logging.getLogger().level > logging.DEBUG:
+            summary = f"{type(exc[1]).__name__}: {exc[1]}"
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None,
+                                            "exc_text": None, "stack_info": None})
+            record.msg, record.args = f"{record.getMessage()} ({summary})", None
+        return self.redactor.redact_text(super().format(record))
+
+
 class _CurrentStderr:
     """Writes to whatever ``sys.stderr`` is at the time of writing.
 
@@ -107,6 +125,9 @@ def configure_logging(
     )
     logging.basicConfig(level=level, stream=stream, force=True,
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # libraries' records: redacted, one line
+        handler.setFormatter(_RedactingFormatter(redactor,
+                                                 "%(levelname)s %(name)s: %(message)s"))
     for noisy in ("urllib3", "httpx", "httpcore", "alembic", "asyncio", "websockets"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
     return redactor

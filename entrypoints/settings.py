@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     dashboard_admin_token: SecretStr | None = None
     #: default ``<home>/KILL``
     kill_file: Path | None = None
+    #: ``backtest``/``run``: refuse a price file with a bad bar (exit 2, naming them) instead
+    #: of leaving the bad bars out of the replay and quarantining them
+    strict_bars: bool = False
 
     #: Overrides of :class:`domain.risk.RiskConfig` (``[risk]`` in the TOML file, or
     #: ``CATALYST_RISK__MAX_POSITION_PCT=0.05``); anything not given keeps the tickets' default.

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import attrs
 import numpy as np
 import pandas as pd
 
@@ -34,7 +35,7 @@ from domain.events import Fill
 from domain.market import Bar
 from domain.portfolio import Ledger
 
-__all__ = ["ArrayReplay", "DailyBars", "LedgerBroker", "StepBars", "load_daily_bars",
+__all__ = ["ArrayReplay", "BadBar", "DailyBars", "LedgerBroker", "StepBars", "load_daily_bars",
            "replay_into", "restore_ledger"]
 
 
@@ -71,38 +72,77 @@ def _valid(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["open"] > 0) & (df["high"] > 0) & (df["low"] > 0) & (df["close"] > 0)]
 
 
+@attrs.frozen
+class BadBar:
+    """A bar a replay must not trade on: where it is in its file and what is wrong with it."""
+
+    source: str  # the file as given
+    place: str  # "line" (a text file's line, header = 1) or "row" (a Parquet row, from 1)
+    number: int
+    ticker: str
+    day: str
+    problem: str  # a :class:`~domain.market_data.findings.Problem` value
+    detail: str
+
+    @property
+    def reason(self) -> str:
+        """Return the bar and why it was set aside (the quarantine's reason)."""
+        return f"{self.ticker} {self.day}: {self.problem}: {self.detail}"
+
+    def describe(self) -> str:
+        """Return ``prices.csv line 7 (AAA 2024-01-03): close_outside_range: ...``."""
+        return f"{Path(self.source).name} {self.place} {self.number} ({self.ticker} " \
+               f"{self.day}): {self.problem}: {self.detail}"
+
+
+def _bad_rows(df: pd.DataFrame, path: Path, src: list[int] | None, *,
+              with_missing: bool) -> list[tuple[int, BadBar]]:
+    """Return ``(position, bar)`` for every row of ``df`` a replay must not trade on (see
+    :func:`domain.market_data.validation.row_problems`); rows with a missing or non-positive
+    price only when ``with_missing`` (otherwise they are left to the loader, which drops
+    them). A duplicated ticker and date is reported on its later rows: the first is kept."""
+    from domain.market_data.validation import row_problems
+
+    if df.empty:
+        return []
+    if with_missing:
+        kept = np.arange(len(df))
+    else:
+        px = df[["open", "high", "low", "close"]]
+        kept = np.flatnonzero((px.notna() & (px > 0)).all(axis=1).to_numpy())
+    sub = df.iloc[kept]
+    found = row_problems(
+        sub["date"].to_numpy("datetime64[ns]"), sub["ticker"].to_numpy(dtype=object),
+        *(sub[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")))
+    csv_like = path.suffix.lower() in (".csv", ".txt", ".gz")
+    out: list[tuple[int, BadBar]] = []
+    for k, problem, detail in found:
+        i = int(kept[k])
+        r = src[i] if src is not None and i < len(src) else i
+        out.append((i, BadBar(source=str(path), place="line" if csv_like else "row",
+                              number=r + 2 if csv_like else r + 1,
+                              ticker=str(df["ticker"].iloc[i]),
+                              day=str(df["date"].iloc[i])[:10], problem=problem.value,
+                              detail=detail)))
+    return out
+
+
+def _refusal(bad: list[BadBar], shown: int = 5) -> DataError:
+    listed = "; ".join(b.describe() for b in bad[:shown])
+    more = f"; and {len(bad) - shown} more" if len(bad) > shown else ""
+    return DataError(f"{len(bad)} bad bar(s) refused: {listed}{more} (see `catalyst data "
+                     "validate`; `--repair` writes a clean copy)")
+
+
 def refuse_bad_bars(df: pd.DataFrame, path: Path, src: list[int] | None = None,
                     shown: int = 5) -> None:
     """Raise :class:`DataError` naming the file and rows of bars a replay must not trade on
     (see :func:`domain.market_data.validation.row_problems`); rows with a missing or
     non-positive price are left to the loader, which drops them. ``catalyst data validate
     --repair`` writes a clean copy."""
-    from domain.market_data.validation import row_problems
-
-    if df.empty:
-        return
-    # rows with a missing or non-positive price are dropped as before (never traded); every
-    # other row must be a bar the replay can trade on
-    px = df[["open", "high", "low", "close"]]
-    kept = np.flatnonzero((px.notna() & (px > 0)).all(axis=1).to_numpy())
-    sub = df.iloc[kept]
-    found = [(int(kept[i]), p, d) for i, p, d in row_problems(
-        sub["date"].to_numpy("datetime64[ns]"), sub["ticker"].to_numpy(dtype=object),
-        *(sub[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")))]
-    if not found:
-        return
-    csv_like = path.suffix.lower() in (".csv", ".txt", ".gz")
-
-    def where(i: int) -> str:
-        r = src[i] if src is not None and i < len(src) else i
-        day = str(df["date"].iloc[i])[:10]
-        place = f"line {r + 2}" if csv_like else f"row {r + 1}"
-        return f"{path.name} {place} ({df['ticker'].iloc[i]} {day})"
-
-    listed = "; ".join(f"{where(i)}: {p.value}: {d}" for i, p, d in found[:shown])
-    more = f"; and {len(found) - shown} more" if len(found) > shown else ""
-    raise DataError(f"{len(found)} bad bar(s) refused: {listed}{more} (see `catalyst data "
-                    "validate`; `--repair` writes a clean copy)")
+    bad = _bad_rows(df, path, src, with_missing=False)
+    if bad:
+        raise _refusal([b for _, b in bad], shown)
 
 
 class DailyBars:
@@ -112,15 +152,29 @@ class DailyBars:
     price dropped, each bar at its session's close, a step's tickers in order). A Parquet
     file whose dates never go backwards is read ``batch_rows`` rows at a time (twice: once
     here for the tickers and sessions, then per replay); anything else is loaded into
-    arrays once. Raises :class:`~adapters.data.ohlcv.DataError` for a bad file.
+    arrays once. Raises :class:`~adapters.data.ohlcv.DataError` for a file it cannot read.
+
+    Bad bars (see :func:`domain.market_data.validation.row_problems`): ``strict`` refuses the
+    file, naming them (:class:`DataError`); otherwise each is left out of the replay and
+    listed in :attr:`bad_bars` with its file, line and problem (a missing or non-positive
+    price too), for the caller to quarantine. A ticker with a bad bar simply has no bar that
+    session (nothing trades or exits on it then); a duplicated ticker and date keeps its
+    first row. The same file gives the same list every time it is read.
     """
 
     def __init__(self, path: str | Path, calendar: str = "XNYS", *,
-                 ticker: str | None = None, batch_rows: int = 65_536) -> None:
+                 ticker: str | None = None, batch_rows: int = 65_536,
+                 strict: bool = True) -> None:
         self.path = Path(path)
         self.calendar = calendar
         self.ticker = ticker
         self.batch_rows = batch_rows
+        self.strict = strict
+        #: the bars left out of the replay (file order), when not ``strict``
+        self.bad_bars: list[BadBar] = []
+        self._bad_seen: set[int] = set()
+        #: the last day served and its tickers (a streamed file's batches share at most it)
+        self._edge: tuple[np.datetime64 | None, set[str]] = (None, set())
         self._loaded: BarChunk | None = None
         self._stream = False
         #: each ticker's first bar time (int ns), in order of appearance
@@ -134,10 +188,10 @@ class DailyBars:
             self._stream = self._scan_parquet()
         if not self._stream:
             self.first_ts, self.rows, self._steps = {}, 0, []  # a partial scan is discarded
+            self.bad_bars, self._bad_seen, self._edge = [], set(), (None, set())
             rows: list[int] = []
             df = load_ohlcv(self.path, ticker=ticker, source_rows=rows)
-            refuse_bad_bars(df, self.path, rows)
-            df = _valid(df)
+            df = _valid(self._set_aside(df, rows))
             self._loaded = self._chunk(df) if not df.empty else None
             self._index([self._loaded] if self._loaded is not None else [])
 
@@ -145,19 +199,60 @@ class DailyBars:
     def _batches(self) -> Iterator[pd.DataFrame]:
         import pyarrow.parquet as pq
 
+        self._edge = (None, set())  # each pass over the file starts afresh
         try:
             pf = pq.ParquetFile(self.path)
             offset = 0
             for rb in pf.iter_batches(batch_size=self.batch_rows):
                 rows: list[int] = []
                 df = canonicalize(rb.to_pandas(), ticker=self.ticker, source_rows=rows)
-                refuse_bad_bars(df, self.path, [offset + r for r in rows])
+                df = self._set_aside(df, [offset + r for r in rows])
                 offset += rb.num_rows
                 yield _valid(df)
         except (OSError, ValueError) as exc:
             if isinstance(exc, DataError):
                 raise
             raise DataError(f"cannot read {self.path}: {exc}") from exc
+
+    def _set_aside(self, df: pd.DataFrame, src: list[int]) -> pd.DataFrame:
+        """Refuse the bad bars of ``df`` (strict) or return ``df`` without them, each listed
+        once in :attr:`bad_bars` however often the file is read.
+
+        A streamed file's batches are checked one by one; a ticker's second bar on the day
+        that ends the previous batch (the only day two batches can share) is a duplicate too.
+        """
+        bad = _bad_rows(df, self.path, src, with_missing=not self.strict)
+        day, seen = self._edge
+        if day is not None and not df.empty:
+            flagged = {i for i, _ in bad}
+            again = (df["date"].to_numpy("datetime64[ns]") == day) & \
+                df["ticker"].isin(seen).to_numpy()
+            csv_like = self.path.suffix.lower() in (".csv", ".txt", ".gz")
+            for i in np.flatnonzero(again):
+                if int(i) not in flagged:
+                    bad.append((int(i), BadBar(
+                        source=str(self.path), place="line" if csv_like else "row",
+                        number=src[i] + (2 if csv_like else 1), ticker=str(df["ticker"].iloc[i]),
+                        day=str(df["date"].iloc[i])[:10], problem="duplicate_timestamp",
+                        detail="a second bar for this ticker and date")))
+            bad.sort(key=lambda x: x[1].number)
+        if bad and self.strict:
+            raise _refusal([b for _, b in bad])
+        for _, b in bad:
+            if b.number not in self._bad_seen:
+                self._bad_seen.add(b.number)
+                self.bad_bars.append(b)
+        if bad:
+            keep = np.ones(len(df), dtype=bool)
+            keep[[i for i, _ in bad]] = False
+            df = df[keep]
+        served = _valid(df)
+        if not served.empty:  # the tickers of the last day served so far
+            dates = served["date"].to_numpy("datetime64[ns]")
+            last = dates.max()
+            tickers = set(served["ticker"][dates == last].tolist())
+            self._edge = (last, tickers | seen if last == day else tickers)
+        return df
 
     def _chunk(self, df: pd.DataFrame) -> BarChunk:
         dates = df["date"].to_numpy("datetime64[ns]")

@@ -6,6 +6,14 @@ an order is written with its deterministic client order id and its typed plan an
 that id before anything is sent again, so a retry or a restart can never place a second order.
 Broker answers and status events move the order through its state machine (:meth:`_move`); an
 order that ends without filling re-arms the exit of the position it was closing.
+
+Audit rows commit with what they record. The order's ``persist`` row is written in the
+transaction that stores the order (committed before the send); the broker's answer (the
+``submit`` or ``exit`` row the caller writes) is written in the same open transaction as the
+order's status change that answer caused, so both commit together or neither does. When the
+process dies between the two commits, the order is still ``initialized`` and has no answer
+row: the restart's adoption or re-send writes that row together with the status change it
+learns (:meth:`_audit_answer`), once.
 """
 
 from __future__ import annotations
@@ -39,10 +47,14 @@ from domain.values import TimeInForce
 
 log = structlog.get_logger("application.executor")
 
-__all__ = ["PLAN_KEY", "ExecutorConfig", "ExecutorCore"]
+__all__ = ["ANSWER_STAGES", "PERSIST_STAGE", "PLAN_KEY", "ExecutorConfig", "ExecutorCore"]
 
 #: key prefix of an order's plan in the unit of work's key/value state (+ client order id)
 PLAN_KEY = "plan:"
+#: the audit stage of an order stored before it is sent (committed with the order)
+PERSIST_STAGE = "persist"
+#: the audit stages that record the broker's answer to an order (entry, exit)
+ANSWER_STAGES = ("submit", "exit")
 S = OrderStatus
 
 
@@ -123,6 +135,12 @@ class ExecutorCore:
         uow.orders.add(order)
         uow.state.set(PLAN_KEY + request.client_order_id, json.dumps(plan_to_dict(plan),
                                                                 sort_keys=True))
+        uow.journal.add_execution(ExecutionRecord(
+            ts=now, ticker=order.ticker, action=order.side.value, stage=PERSIST_STAGE,
+            success=True, signal_id=request.signal_id, client_order_id=order.client_order_id,
+            position_id=request.position_id, quantity=request.quantity,
+            metadata={"purpose": "exit" if request.reduce_only else "entry",
+                      "time_in_force": request.time_in_force.value}))
         if self.config.commit_before_send:
             uow.commit()
         return self._send(order, uow, now)
@@ -188,11 +206,14 @@ class ExecutorCore:
             S.INITIALIZED, S.SUBMITTED
         ):
             return
+        before = order.status
         report = self._lookup(order.client_order_id)
         if report is not None:
             self._adopt(order, report, uow, now)
+            self._audit_answer(order, uow, now, before, True, "adopted on retry")
             return
-        self._send(order, uow, now)
+        ok, why = self._send(order, uow, now)
+        self._audit_answer(order, uow, now, before, ok, f"sent on retry: {why}")
 
     def recover(self, uow: UnitOfWork, now: datetime) -> int:
         """After a restart: reconcile every open order with the broker by client order id.
@@ -209,24 +230,33 @@ class ExecutorCore:
                 # same market time as the first time
                 self._deferred.append((order.created_at, order.client_order_id))
                 continue
+            before = order.status
             report = self._lookup(order.client_order_id)
             if report is not None:
                 self._adopt(order, report, uow, now)
-                self._audit_recovered(order, uow, now, True, "adopted after a restart")
+                self._audit_answer(order, uow, now, before, True, "adopted after a restart")
                 continue
             ok, why = self._send(order, uow, now)
-            self._audit_recovered(order, uow, now, ok, f"sent after a restart: {why}")
+            self._audit_answer(order, uow, now, before, ok, f"sent after a restart: {why}")
             resent += ok
         return resent
 
-    def _audit_recovered(self, order: Order, uow: UnitOfWork, now: datetime, ok: bool,
-                         note: str) -> None:
-        """Write the audit row of an order whose own row died with the process that stored
-        the order (the order is committed before it is sent; its row came after the send),
-        in the same transaction as the adoption or re-send it records."""
+    def _audit_answer(self, order: Order, uow: UnitOfWork, now: datetime,
+                      before: OrderStatus, ok: bool, note: str) -> None:
+        """Write the answer row of an order looked up or sent again (a retry or a restart),
+        in the same transaction as the status change it records.
+
+        A row is written when the order's status changed (an order that ended unfilled has
+        its row from :meth:`_order_finished` already), or when the order has no answer row at
+        all (its own died with the process that stored the order); an unchanged order that
+        already has one adds nothing, so a second restart writes nothing twice.
+        """
         coid = order.client_order_id
-        if any(r.client_order_id == coid and r.stage in ("submit", "exit")
-               for r in uow.journal.executions(signal_id=order.request.signal_id)):
+        if order.status is not before and not order.is_open and order.status is not S.FILLED:
+            return  # an order that ended unfilled: its row came with the end (_order_finished)
+        if order.status is before and any(
+                r.client_order_id == coid and r.stage in ANSWER_STAGES
+                for r in uow.journal.executions(signal_id=order.request.signal_id)):
             return
         req = order.request
         uow.journal.add_execution(ExecutionRecord(
@@ -234,7 +264,7 @@ class ExecutorCore:
             stage="exit" if req.reduce_only else "submit", success=ok,
             signal_id=req.signal_id, client_order_id=coid, position_id=req.position_id,
             error_message=None if ok else note, quantity=req.quantity,
-            metadata={"recovered": True, "note": note}))
+            metadata={"recovered": True, "note": note, "status": order.status.value}))
 
     def resend_deferred(self, uow: UnitOfWork, now: datetime) -> None:
         """Re-send (or adopt) the orders of an interrupted step once the engine is back at
@@ -247,13 +277,14 @@ class ExecutorCore:
             order = uow.orders.get(coid)
             if order is None or not order.is_open:
                 continue
+            before = order.status
             report = self._lookup(coid)
             if report is not None:
                 self._adopt(order, report, uow, now)
-                self._audit_recovered(order, uow, now, True, "adopted after a restart")
+                self._audit_answer(order, uow, now, before, True, "adopted after a restart")
             else:
                 ok, why = self._send(order, uow, now)
-                self._audit_recovered(order, uow, now, ok, f"sent after a restart: {why}")
+                self._audit_answer(order, uow, now, before, ok, f"sent after a restart: {why}")
 
     def forget_open_orders(self) -> None:
         """Drop the cached "no open order" hint (someone else changed the orders table)."""

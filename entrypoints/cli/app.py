@@ -9,6 +9,17 @@ imported only when that command runs or shows its own help.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the start-up SIGINT handler comes before the (slow) imports below
+import signal
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    # Ctrl-C while the CLI's own modules load: a quiet exit 130, never an import traceback
+    raise SystemExit(130)
+
+
+_sigint = signal.signal(signal.SIGINT, _interrupted_while_starting)
+
 import importlib
 import json
 import os
@@ -19,6 +30,8 @@ import typer
 from rich.console import Console
 from typer import _click as click  # Typer carries its own click
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+signal.signal(signal.SIGINT, _sigint)  # loaded: Ctrl-C as before (click: exit 130)
 
 if TYPE_CHECKING:
     from entrypoints.settings import Settings

@@ -45,6 +45,7 @@ from domain.market_data import (
     Problem,
     ValidationIssue,
 )
+from entrypoints.cli.lease import check_writable_file
 
 app = typer.Typer(
     help="Market data: import OHLCV files, fetch from Alpaca, build features, validate.",
@@ -163,6 +164,7 @@ def import_(
 ) -> None:
     """Read an OHLCV file into the canonical layout and store it as Parquet."""
     output = output or _data_dir() / "ohlcv.parquet"
+    check_writable_file(output, "--out")
     df, _ = _load(path, ticker, _cache_dir(cache_dir))
     _write(df, output)
     if as_json:
@@ -208,6 +210,7 @@ def fetch(
     from entrypoints.cli.container import get_container
 
     output = output or _data_dir() / "ohlcv.parquet"
+    check_writable_file(output, "--out")
     start_utc = start.replace(tzinfo=UTC) if start.tzinfo is None else start
     end_dt = end or datetime.now(UTC)
     end_utc = end_dt.replace(tzinfo=UTC) if end_dt.tzinfo is None else end_dt
@@ -285,6 +288,7 @@ def build(
 
     cache_dir = _cache_dir(cache_dir)
     output = output or _data_dir() / "features.parquet"
+    check_writable_file(output, "--out")
     df, src = _load(data, ticker, None if no_cache else cache_dir)
     alert_list = _alerts(alerts, use_sample=data is None)
     bars = FramePriceHistory(df, str(src))
@@ -453,6 +457,8 @@ def validate(
     lasting volume shift by the ratio with no spike); a real move is a warning, and a move
     the evidence does not decide is reported as ambiguous and never repaired.
     """
+    if repair and output is not None:
+        check_writable_file(output, "--out")
     df, src = _load(path, ticker, None)
     alert_list = _alerts(alerts, use_sample=path is None)
     known = _splits(splits)

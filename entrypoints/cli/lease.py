@@ -1,10 +1,10 @@
 """What the trading commands add around a run: the run lease (refused with a clear message,
-exit 1) and the quarantine of the input lines they skipped."""
+exit 1) and the quarantine of the alert lines and price bars they skipped."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,19 +60,47 @@ def quarantine_issues(uow: Any, run_id: str, issues: Iterable[Any]) -> int:
     """Record the skipped alert lines (``AlertIssue``: source, line, reason) in the quarantine
     of the database of ``uow`` (a SQL unit of work; nothing for any other store). Returns how
     many were new; a failure to record is logged, never fatal."""
-    from adapters.sqlalchemy.quarantine import QuarantineEntry, record_quarantine
+    from adapters.sqlalchemy.quarantine import QuarantineEntry
+
+    return _record(uow, [QuarantineEntry(run_id=run_id, kind="alert", source=i.source,
+                                         line=i.line, reason=i.reason) for i in issues],
+                   "line")
+
+
+def _record(uow: Any, entries: list[Any], what: str) -> int:
+    from adapters.sqlalchemy.quarantine import record_quarantine
 
     engine = getattr(uow, "engine", None)
-    if engine is None:
+    if engine is None or not entries:
         return 0
-    entries = [QuarantineEntry(run_id=run_id, kind="alert", source=i.source, line=i.line,
-                               reason=i.reason) for i in issues]
     try:
         return record_quarantine(engine, entries)
     except Exception as exc:  # noqa: BLE001 - the run's results matter more than the record
-        err.print(f"[yellow]warning:[/] could not record {len(entries)} quarantined line(s): "
+        err.print(f"[yellow]warning:[/] could not record {len(entries)} quarantined {what}(s): "
                   f"{type(exc).__name__}")
         return 0
+
+
+def warn_bad_bars(bad: Sequence[Any], shown: int = 5) -> None:
+    """Say on stderr which bars (``BadBar``) the replay leaves out, the first ``shown`` by
+    file, line and problem."""
+    if not bad:
+        return
+    listed = "; ".join(b.describe() for b in bad[:shown])
+    more = f"; and {len(bad) - shown} more" if len(bad) > shown else ""
+    err.print(f"[bold yellow]warning:[/] {len(bad)} bad bar(s) left out of the replay and "
+              f"quarantined: {listed}{more} (`catalyst quarantine` lists them; "
+              "CATALYST_STRICT_BARS=true refuses the file instead)", highlight=False)
+
+
+def quarantine_bars(uow: Any, run_id: str, bad: Iterable[Any]) -> int:
+    """Record the bars the replay left out (``BadBar``: file, line, ticker, day, problem) in
+    the quarantine of the database of ``uow``, like :func:`quarantine_issues`."""
+    from adapters.sqlalchemy.quarantine import QuarantineEntry
+
+    return _record(uow, [QuarantineEntry(run_id=run_id, kind="bar", source=b.source,
+                                         line=b.number, reason=b.reason) for b in bad],
+                   "bar")
 
 
 def check_writable_dir(path: Path, option: str) -> None:
@@ -87,4 +115,24 @@ def check_writable_dir(path: Path, option: str) -> None:
     except OSError as exc:
         err.print(f"[bold red]error:[/] {option} {str(path)!r}: not a writable folder "
                   f"({exc.strerror or type(exc).__name__})", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Exit 2 naming ``option`` and ``path`` unless a file can be written there (its folder
+    created if need be); called before the work starts."""
+    if path.is_dir():
+        err.print(f"[bold red]error:[/] {option} {str(path)!r}: a folder, expected a file "
+                  "name", highlight=False)
+        raise typer.Exit(2)
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] {option} {str(path)!r}: cannot be written (folder "
+                  f"{str(path.parent)!r}: {exc.strerror or type(exc).__name__})",
+                  highlight=False)
         raise typer.Exit(2) from None

@@ -47,13 +47,20 @@ from application.tracker import PERIODS, PortfolioTracker
 from domain.audit import Severity
 from domain.clock import TestClock
 from domain.costs import SLIPPAGE_MODELS, CostModel
-from domain.errors import DomainError, InvalidInput
+from domain.errors import BrokerError, DomainError, InvalidInput
 from domain.risk.config import RiskConfig
 from domain.risk.sizing import SizingMethod
 from domain.values import TimeInForce
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container, get_container
-from entrypoints.cli.lease import check_writable_dir, quarantine_issues, take_run_lease
+from entrypoints.cli.lease import (
+    check_writable_dir,
+    check_writable_file,
+    quarantine_bars,
+    quarantine_issues,
+    take_run_lease,
+    warn_bad_bars,
+)
 from entrypoints.cli.live_log import LoggingBroker, LoggingSource, log_step_results, watch_risk
 from entrypoints.cli.outcome import (
     breaker_summary,
@@ -169,10 +176,12 @@ class Session:
         from adapters.simulated.sessions import dt_from_ns
         from adapters.sources.market import ArrayReplay, DailyBars
 
-        try:
-            self.data = DailyBars(data, ticker=ticker)
+        try:  # bad bars: set aside and quarantined, or the file refused (strict_bars)
+            self.data = DailyBars(data, ticker=ticker,
+                                  strict=container.core.settings().strict_bars)
         except DataError as exc:
             raise _fail(f"--data {str(data)!r}: {exc}") from None
+        warn_bad_bars(self.data.bad_bars)
         if not self.data.rows:
             raise _fail(f"--data {str(data)!r}: no valid bars")
         tickers = self.data.tickers
@@ -328,6 +337,8 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
             wall: float, kill_file_ignored: str | None = None) -> None:
     uow = session.uow
     quarantine_issues(uow, session.run_id, session.issues)
+    bad_bars = getattr(getattr(session, "data", None), "bad_bars", [])
+    quarantine_bars(uow, session.run_id, bad_bars)
     with uow as u:
         all_rec = [m for m in u.reports.metrics("all") if m.run_id == session.run_id]
         metrics = dict(all_rec[-1].metrics) if all_rec else {}
@@ -343,7 +354,7 @@ def _finish(session: Session, result: Any, report_dir: Path | None, as_json: boo
         "run_id": session.run_id, "status": result.status, "steps": result.steps,
         "signals": result.signals, "orders": result.orders, "closed_trades": result.closed,
         "open_positions": len(open_pos), "alerts": dict(counts),
-        "bad_alert_lines": session.issue_count,
+        "bad_alert_lines": session.issue_count, "bad_bars": len(bad_bars),
         "alert_lines": session.feed_counts.lines if session.feed_counts is not None else None,
         "database": mask_url(session.db_url),
         "resumed_from": result.resumed_from.isoformat() if result.resumed_from else None,
@@ -784,6 +795,10 @@ def _run_live(container: Container, alerts: str | None, db: str | None, run_id: 
     try:
         broker = LoggingBroker(container.gateways.live_broker(live=live))
         feed = container.gateways.live_price_feed()
+        broker.get_account()  # unreachable or refused at start: a clear exit 1, not a wait
+    except BrokerError as exc:
+        raise _fail(f"--broker alpaca: cannot reach the broker: {exc} (see `catalyst doctor`)",
+                    1) from None
     except DomainError as exc:
         raise _fail(f"--broker alpaca: {exc}") from None
     clock = container.core.clock()
@@ -1032,10 +1047,10 @@ def export_trades(
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
     settings: Settings = get_container().core.settings()
+    path = output or settings.exports_dir / f"trades.{fmt}"
+    check_writable_file(path, "--out")
     uow, name = _view_uow(db, settings, run)
     closed = views.trades(uow)
-    path = output or settings.exports_dir / f"trades.{fmt}"
-    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         from adapters.reporting.trading_report import write_trades_csv
 

@@ -112,3 +112,57 @@ def test_depth_bound_is_exact(depth: int) -> None:
     else:
         with pytest.raises(ValueError, match="nested too deep"):
             loads_bounded(doc)
+
+
+def test_folder_mode_counts_poison_and_releases_a_late_line_instead_of_dropping_it(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    f = folder / "a.jsonl"
+    deep = line()[:-1] + b', "id": "deep", "x": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    long = line()[:-1] + b', "id": "long", "score": 1' + b"0" * 400 + b"}"
+    f.write_bytes(line(id="a2", known_at="2024-01-03T10:00:00+00:00") + b"\n" + deep + b"\n"
+                  + long + b"\n")
+    feed = open_feed(str(folder))
+    after = datetime(2024, 1, 4, tzinfo=UTC)
+    assert [a.id for a in feed.poll(after)] == ["a2"]
+    issues = {i.line: i.reason for i in feed.issues.issues}
+    assert sorted(issues) == [2, 3]
+    assert "nested too deep" in issues[2] and "number too long" in issues[3]
+    with f.open("ab") as fh:  # known before the released a2, written after it: a slow upstream
+        fh.write(line(id="a1", known_at="2024-01-02T10:00:00+00:00") + b"\n")
+    assert [a.id for a in feed.poll(after)] == ["a1"]  # released, not silently dropped
+    assert feed.issues.accepted == 2 and feed.issues.skipped == 2
+
+
+def test_stdin_counts_poison_lines_and_the_run_goes_on(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from adapters.data.sample import sample_paths
+
+    df = pd.read_csv(sample_paths().prices)
+    df[(df.date < "2013-04-01") & (df.ticker == "AAPL")].to_csv(tmp_path / "p.csv", index=False)
+    good = json.dumps({"id": "s1", "ticker": "AAPL", "known_at": "2013-02-20T14:00:00Z",
+                       "score": 0.9}).encode()
+    poison = [good[:-1] + b', "x": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+              good[:-1] + b', "score": 1' + b"0" * 400 + b"}", b"\xff\xfe not UTF-8"]
+    fine = [json.dumps({"id": f"s{d}", "ticker": "AAPL", "known_at": f"2013-03-{d}T14:00:00Z",
+                        "score": 0.5}).encode() for d in (11, 12, 13, 14)]  # most lines good
+    env = {**os.environ, "CATALYST_KILL_FILE": str(tmp_path / "K"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    r = subprocess.run(
+        [sys.executable, "-c", "from entrypoints.cli.app import main; main()", "run", "--broker",
+         "sim", "--data", str(tmp_path / "p.csv"), "--alerts", "-", "--db",
+         f"sqlite:///{tmp_path / 's.db'}", "--json", "--report", str(tmp_path / "rep")],
+        input=b"\n".join([*poison, *fine]) + b"\n", cwd=tmp_path, env=env, capture_output=True,
+        timeout=300, check=False)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert b"Traceback" not in r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "finished" and out["bad_alert_lines"] == len(poison)

@@ -20,6 +20,7 @@ import pytest
 
 from adapters.data.sample import sample_paths
 from application.ports import UnitOfWork
+from tests.campaign.test_audit_kills import audit_problems
 
 pytestmark = pytest.mark.slow
 TICKERS = {"AAPL", "JPM", "XOM"}
@@ -136,6 +137,7 @@ def test_random_sigkills_then_books_equal_an_uninterrupted_run(data: Path,
     assert json.loads(r.stdout)["status"] == "finished"
     assert kills >= 2
     assert _state(url) == reference
+    assert audit_problems(db) == []  # each order: one persist row, its answer; each fill: one row
     con = sqlite3.connect(db)
     try:
         n = con.execute("select count(*) from quarantine where run_id = 'default'").fetchone()[0]

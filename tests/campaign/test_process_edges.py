@@ -1,4 +1,5 @@
-"""Process edges: `--alerts -` exits cleanly while the pipe is still open."""
+"""Process edges: `--alerts -` exits cleanly while the pipe is still open; SIGINT while the CLI
+starts and unwritable output paths end without a traceback."""
 
 from __future__ import annotations
 
@@ -57,3 +58,99 @@ def test_unwritable_report_folder_exits_2_before_the_run(tmp_path: Path, command
     assert "--report" in text and "not a writable folder" in text
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "x.db").exists()  # nothing of the run was started
+
+
+def test_sigint_in_the_first_second_exits_cleanly(tmp_path: Path) -> None:
+    import random
+    import signal
+    import time
+
+    env = {**os.environ, "CATALYST_KILL_FILE": str(tmp_path / "K"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    rng = random.Random(11)
+    delays = [0.0, *(rng.uniform(0.25, 1.0) for _ in range(5))]
+    ours = 0
+    for i, delay in enumerate(delays):
+        p = subprocess.Popen([*CLI, "run", "--broker", "sim", "--db",
+                              f"sqlite:///{tmp_path / f'i{i}.db'}", "--json", "--report",
+                              str(tmp_path / "rep")], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        if p.returncode == -signal.SIGINT and (not err or "init_import_site" in err):
+            continue  # the interpreter itself was still starting: no code of ours had run
+        ours += 1
+        assert "Traceback" not in err, (delay, err[-2000:])
+        # 130: stopped while the CLI was loading; 0: the run had begun and stopped at a step
+        assert p.returncode in (0, 130), (delay, p.returncode, err[-2000:])
+        if p.returncode == 0:
+            assert json.loads(out)["status"] in ("interrupted", "finished")
+    assert ours >= 4
+
+
+@pytest.mark.parametrize("command", [
+    ["export", "trades", "--db", "sqlite:///{d}/x.db", "--out", "{d}/file/t.csv"],
+    ["data", "import", "{prices}", "--out", "{d}/file/o.parquet"],
+    ["data", "build", "--out", "{d}/file/f.parquet"],
+    ["data", "import", "{prices}", "--out", "{d}"],
+])
+def test_unwritable_out_path_exits_2_naming_it(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    env = {**os.environ, "CATALYST_KILL_FILE": str(tmp_path / "K"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    args = [a.format(d=tmp_path, prices=sample_paths().prices) for a in command]
+    r = subprocess.run([*CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    text = " ".join(r.stderr.split())
+    assert f"--out '{args[-1]}'" in text, text
+
+
+def test_sigint_while_the_cli_loads_its_modules_exits_130_without_a_traceback(
+        tmp_path: Path) -> None:
+    # Ctrl-C arrives exactly while the CLI imports Typer (an import hook sends it)
+    hook = (
+        "import os, signal, sys\n"
+        "class Hook:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'typer':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Hook())\n"
+        "sys.argv = ['catalyst', 'runs']\n"
+        "from entrypoints.cli.app import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "CATALYST_KILL_FILE": str(tmp_path / "K"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    r = subprocess.run([sys.executable, "-c", hook], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 130, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr and "KeyboardInterrupt" not in r.stderr
+
+
+def test_run_against_an_unreachable_alpaca_exits_1_at_once_without_a_traceback(
+        tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secret = "Sk-unreachable-7c1e-never-print"  # noqa: S105 - the needle searched for
+    env = {**os.environ, "CATALYST_KILL_FILE": str(tmp_path / "K"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "APCA_API_KEY_ID": "PKCAMPAIGN", "APCA_API_SECRET_KEY": secret,
+           "CATALYST_ALPACA_BASE_URL": f"http://127.0.0.1:{port}",
+           "CATALYST_ALPACA_DATA_URL": f"http://127.0.0.1:{port}"}
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "x", "ticker": "AAPL", "known_at":
+                                                  "2024-01-02T14:00:00Z", "score": 0.9}) + "\n")
+    r = subprocess.run([*CLI, "run", "--broker", "alpaca", "--alerts", str(tmp_path / "a.jsonl"),
+                        "--max-steps", "1", "--interval", "1", "--db",
+                        f"sqlite:///{tmp_path / 'a.db'}"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "cannot reach the broker" in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr and secret not in r.stderr + r.stdout

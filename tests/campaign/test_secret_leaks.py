@@ -100,3 +100,39 @@ def test_query_password_in_a_sqlite_url_is_masked(cwd: Path,
     reset_container()
     doc = json.loads(CLI.invoke(app, ["doctor", "--json"]).output)
     assert SECRET not in json.dumps(doc) and "password=***" in doc["settings"]["database_url"]
+
+
+def test_library_log_records_are_redacted_and_carry_no_traceback() -> None:
+    import io
+    import logging
+
+    from entrypoints.logs import MASK, configure_logging
+
+    stream = io.StringIO()
+    key = "Sk-lib-4d2f-never-print"
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("INFO", "json", secrets=[key], stream=stream)
+    try:
+        try:  # what alpaca-py's stream does when its websocket fails
+            raise ConnectionRefusedError(f"connect failed for wss://x?key={key}")
+        except ConnectionRefusedError:
+            logging.getLogger("alpaca.trading.stream").exception("error with key %s", key)
+        logging.getLogger("some.lib").warning("password=%s", key)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    text = stream.getvalue()
+    assert key not in text and text.count(MASK) >= 3, text
+    assert "Traceback" not in text and "ConnectionRefusedError: connect failed" in text
+
+
+@pytest.mark.parametrize("command", [["runs"], ["db", "upgrade"], ["risk", "status"],
+                                     ["positions"], ["run", "--broker", "sim"]])
+def test_unreachable_database_error_names_the_url_masked(cwd: Path,
+                                                        command: list[str]) -> None:
+    url = f"postgresql+psycopg://bot:{SECRET}@127.0.0.1:1/x"
+    r = CLI.invoke(app, [*command, "--db", url])
+    assert r.exit_code == 2, r.output
+    assert SECRET not in r.output and "Traceback" not in r.output
+    assert "bot:***@127.0.0.1:1/x" in "".join(r.output.split()), r.output  # wrapped lines

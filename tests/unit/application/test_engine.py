@@ -188,7 +188,7 @@ def test_run_when_finished_then_cursor_run_record_snapshots_and_metrics_are_stor
     assert snaps[0].equity == Decimal(100_000)
     assert snaps[-1].open_positions == 1
     assert {m.period for m in metrics} == {"daily", "weekly", "monthly", "all"}
-    assert [e.stage for e in executions if e.success] == ["submit", "fill"]
+    assert [e.stage for e in executions if e.success] == ["persist", "submit", "fill"]
 
 
 def test_step_when_source_fails_then_that_step_is_rolled_back_and_the_cursor_kept() -> None:

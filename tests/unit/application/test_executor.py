@@ -83,7 +83,7 @@ def test_execute_when_buy_signal_then_order_committed_before_it_is_sent() -> Non
         assert order is not None and order.status is OrderStatus.NEW
         assert u.state.get(PLAN_KEY + order.client_order_id) is not None
         stages = [(r.stage, r.success) for r in u.journal.executions()]
-    assert stages == [("submit", True)]
+    assert stages == [("persist", True), ("submit", True)]
 
 
 def test_execute_when_next_bar_fills_then_position_opened_with_atr_stop_and_target() -> None:
