@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -219,7 +219,7 @@ class AgentSignalSource:
         hold_band: float = 0.1,
         status_sink: Callable[[dict[str, Any]], None] | None = None,
         status_every: int = 50,
-            history: Sequence[Bar] = (),
+        history: Sequence[Bar] = (),
         now: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not specs:
@@ -244,6 +244,8 @@ class AgentSignalSource:
         self._steps = 0
         self._history = history
         self._last_bar: datetime | None = None
+        #: the time of the last bar fed to each ticker's observation
+        self._fed: dict[str, datetime] = {}
         self._pending: list[tuple[_Slot, Bar]] = []
         self.monitors: dict[str, AgentMonitor] = {}
         self.swaps: list[dict[str, Any]] = []
@@ -324,9 +326,7 @@ class AgentSignalSource:
             self._swap_if_ready(s, ts)
         for t in sorted(bars):
             for s in self.slots:
-                b = s.builders.get(t)
-                if b is not None:
-                    b.push_bar(bars[t])
+                if self._push(s, bars[t]):
                     self._pending.append((s, bars[t]))
         if self.check_every and self._steps % self.check_every == 0:
             for s in self.slots:
@@ -358,13 +358,36 @@ class AgentSignalSource:
         if last is None:
             return
         until = datetime.fromisoformat(last)
-        for bar in sorted((b for b in self._history if b.ts <= until),
-                          key=lambda b: (b.ts, b.ticker)):
+        self._push_history(b for b in self._history if b.ts <= until)
+        if self._last_bar is None or until > self._last_bar:
+            self._last_bar = until
+
+    def warm_up(self, bars: Sequence[Bar]) -> None:
+        """Feed the observations the history before the first live step (no decisions), so
+        the first decision is made on a full observation; bars a ticker's observation already
+        holds (a resumed run) are skipped."""
+        self._push_history(bars)
+        last = max((b.ts for b in bars), default=None)
+        if last is not None and (self._last_bar is None or last > self._last_bar):
+            self._last_bar = last
+
+    def _push_history(self, bars: Iterable[Bar]) -> None:
+        for bar in sorted(bars, key=lambda b: (b.ts, b.ticker)):
             for s in self.slots:
-                b = s.builders.get(bar.ticker)
-                if b is not None:
-                    b.push_bar(bar)
-        self._last_bar = until
+                self._push(s, bar)
+
+    def _push(self, slot: _Slot, bar: Bar) -> bool:
+        """Feed ``bar`` to the slot's observation of its ticker; a bar not after the last one
+        fed (the warm-up's history already held it) is skipped. Return whether it was fed."""
+        b = slot.builders.get(bar.ticker)
+        if b is None:
+            return False
+        seen = self._fed.get(bar.ticker)
+        if seen is not None and bar.ts <= seen:
+            return False
+        b.push_bar(bar)
+        self._fed[bar.ticker] = bar.ts
+        return True
 
     # ------------------------------------------------------------------ inference
 

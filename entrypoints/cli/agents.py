@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -100,3 +100,91 @@ def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: 
     for a in history:
         source.push_alert(a)
     return source
+
+
+class LiveBenchmark:
+    """The equal-weighted index of the watched tickers, built from the bars as they arrive.
+
+    The feature file's benchmark (no benchmark ticker given) is the equal-weighted index of
+    every ticker of the data: each day's return is the mean of the tickers' close-to-close
+    returns. Live, the data is the watched tickers; a day's value is known once one of its
+    bars arrived, and beta only uses its returns, so the index's starting level is free.
+    """
+
+    def __init__(self) -> None:
+        self._close: dict[str, dict[np.datetime64, float]] = {}
+        self._level: dict[np.datetime64, float] = {}
+
+    def add(self, bar: Bar) -> None:
+        """Record ``bar``'s close (the index is recomputed on the next lookup)."""
+        from adapters.rl.inference import session_date
+
+        self._close.setdefault(bar.ticker, {})[session_date(bar.ts)] = float(bar.close)
+        self._level.clear()
+
+    def __call__(self, d: np.datetime64) -> float:
+        if not self._level:
+            frame = pd.DataFrame(self._close).sort_index()
+            rets = frame.pct_change(fill_method=None).mean(axis=1, skipna=True).fillna(0.0)
+            self._level = {cast(np.datetime64, k): float(v)
+                           for k, v in (1.0 + rets).cumprod().items()}
+        return self._level.get(d, float("nan"))
+
+
+class _BenchmarkedAgents:
+    """The agents' source with the live benchmark fed every bar first (warm-up and steps)."""
+
+    def __init__(self, inner: AgentSignalSource, bench: LiveBenchmark) -> None:
+        self._inner = inner
+        self._bench = bench
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def warm_up(self, bars: Sequence[Bar]) -> None:
+        for b in bars:
+            self._bench.add(b)
+        self._inner.warm_up(bars)
+
+    def observe(self, bars: Any) -> None:
+        for b in bars.values():
+            self._bench.add(b)
+        self._inner.observe(bars)
+
+
+def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str, broker: Any,
+                      notifier: Any = None) -> Any:
+    """Build the agents' source for a real-time run on ``broker``: the account features and
+    the starting capital come from the broker's account, the observations warm up from the
+    price feed's history (:meth:`application.live.LiveTrading.warm_up`), the benchmark is
+    :class:`LiveBenchmark` and there is no training data to measure drift against."""
+    from adapters.rl.inference import FeatureObservations, RegistryPolicyLoader, StatusFile
+    from application.agents import broker_account_features
+    from domain.errors import DomainError
+    from domain.rl.deployment import parse_agent_spec
+    from domain.rl.models import RegistryError
+    from entrypoints.cli.rl._common import open_registry
+
+    try:
+        parsed = [parse_agent_spec(s) for s in specs]
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    unknown = sorted({t for p in parsed for t in p.tickers} - set(tickers))
+    if unknown:
+        raise _fail(f"--agent: {', '.join(unknown)} not among --tickers "
+                    f"({', '.join(tickers)})")
+    try:
+        equity = float(broker.get_account().equity)
+    except DomainError as exc:
+        raise _fail(f"--broker alpaca: cannot read the account: {exc}") from None
+    bench = LiveBenchmark()
+    registry = open_registry(None, None)
+    try:
+        source = AgentSignalSource(
+            parsed, registry, RegistryPolicyLoader(registry),
+            lambda t: FeatureObservations(t, bench), initial_balance=equity,
+            account=broker_account_features(broker), all_tickers=tickers, notifier=notifier,
+            status_sink=StatusFile(status_path(run_id)).write)
+    except (RegistryError, ValueError, OSError) as exc:
+        raise _fail(f"--agent: {exc}") from None
+    return _BenchmarkedAgents(source, bench)
