@@ -4,7 +4,7 @@
 ports (broker, price feed, signal source, unit of work, clock, notifier) and factories for the
 engine's parts (the entrypoint's container declares them), and
 
-1. checks that the broker answers before anything is started (:meth:`LiveTrading.check_reachable`:
+1. checks that the broker answers before anything is started (:func:`check_reachable`:
    an unreachable broker fails at once with :class:`BrokerUnreachable`, naming the cause);
 2. warms a bar-aware signal source (trained agents) with the feed's recent history, so its
    first decision is made on a full observation;
@@ -49,7 +49,8 @@ from domain.values import TimeInForce
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["BrokerUnreachable", "LiveConfig", "LiveOutcome", "LiveTrading", "OutageGuard"]
+__all__ = ["BrokerUnreachable", "LiveConfig", "LiveOutcome", "LiveTrading", "OutageGuard",
+           "check_reachable"]
 
 
 class BrokerUnreachable(DomainError):
@@ -128,11 +129,15 @@ class OutageGuard:
         return mc
 
 
-def _check(what: str, fn: Callable[[], object]) -> None:
-    try:
-        fn()
-    except BrokerError as exc:
-        raise BrokerUnreachable(f"{what}: {exc}") from None
+def check_reachable(broker: BrokerPort) -> None:
+    """Ask ``broker`` for the account and the market clock once (its own bounded retries
+    apply); raise :class:`BrokerUnreachable` naming the failure when it cannot answer."""
+    for what, ask in (("the broker's account", broker.get_account),
+                      ("the broker's market clock", broker.get_clock)):
+        try:
+            ask()
+        except BrokerError as exc:
+            raise BrokerUnreachable(f"{what}: {exc}") from None
 
 
 class LiveTrading:
@@ -205,10 +210,9 @@ class LiveTrading:
         return self.engine.stopping
 
     def check_reachable(self) -> None:
-        """Ask the broker for the account and the market clock once (its own bounded retries
-        apply); raise :class:`BrokerUnreachable` naming the failure when it cannot answer."""
-        _check("the broker's account", self.broker.get_account)
-        _check("the broker's market clock", self.broker.get_clock)
+        """Raise :class:`BrokerUnreachable` when the broker cannot answer
+        (:func:`check_reachable`)."""
+        check_reachable(self.broker)
 
     def warm_up(self) -> int:
         """Hand the feed's last ``warmup_days`` of daily bars to a source that keeps

@@ -18,7 +18,7 @@ from adapters.sources.files import NotAlertsError, open_feed
 from adapters.sources.parse import AlertIssue
 from application.engine import MarketStep
 from application.execution.results import ExecutionResult
-from application.live import BrokerUnreachable, LiveConfig, LiveTrading
+from application.live import BrokerUnreachable, LiveConfig, LiveTrading, check_reachable
 from application.ports import DEFAULT_RUN, SignalSource
 from application.router import AlertSignalSource, RouterConfig
 from domain.errors import DomainError
@@ -69,11 +69,14 @@ def run_live(container: Container, *, alerts: str | None, agents: Sequence[str] 
     except ValueError:
         raise fail(f"--sizing {sizing!r}: expected one of "
                    f"{', '.join(m.value for m in SizingMethod)}") from None
+    rid = named.check_name(run_id) if run_id is not None else DEFAULT_RUN
     watch = [t.strip().upper() for t in tickers.split(",") if t.strip()] or list(SAMPLE_TICKERS)
     settings = container.core.settings()
     where = mask_url(settings.alpaca_base_url or "Alpaca's API")
     try:
-        raw_broker = container.gateways.live_broker(live=live)
+        # the trade-updates stream starts once the broker answered (a stream that cannot
+        # connect retries for ever in its own thread)
+        raw_broker = container.gateways.live_broker(live=live, use_stream=False)
     except DomainError as exc:
         raise fail(f"--broker alpaca: {exc}") from None
     broker = LoggingBroker(raw_broker)
@@ -84,8 +87,11 @@ def run_live(container: Container, *, alerts: str | None, agents: Sequence[str] 
             feed = container.gateways.live_price_feed()
         except DomainError as exc:
             raise fail(f"--broker alpaca: {exc}") from None
+        try:  # before anything of the run is touched (its database included)
+            check_reachable(broker)
+        except BrokerUnreachable as exc:
+            raise fail(f"--broker alpaca: cannot reach {where}: {exc}") from None
         url = db or settings.database_url
-        rid = named.check_name(run_id) if run_id is not None else DEFAULT_RUN
         params: dict[str, Any] = {"alerts": alerts, "tickers": watch, "live": live,
                                   "threshold": threshold, "sizing": method.value,
                                   "max_hold_days": max_hold_days}
@@ -108,14 +114,15 @@ def run_live(container: Container, *, alerts: str | None, agents: Sequence[str] 
                 run_id=rid, tickers=tuple(watch), params=params, threshold=threshold,
                 sizing=method,
                 max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None,
-                interval_s=interval, max_steps=max_steps or None,
+                # a closed market is waited out in naps short enough to notice an outage
+                interval_s=interval, max_idle_s=min(60.0, max(1.0, max_outage / 2)),
+                max_steps=max_steps or None,
                 reconcile_interval=timedelta(seconds=reconcile_interval)
                 if reconcile_interval > 0 else None,
                 max_outage_s=max_outage, warmup_days=AGENT_WARMUP_DAYS if agents else 0))
-        try:
-            trading.check_reachable()  # before the lease: nothing of the run is touched
-        except BrokerUnreachable as exc:
-            raise fail(f"--broker alpaca: cannot reach {where}: {exc}") from None
+        start_stream = getattr(raw_broker, "start_stream", None)
+        if start_stream is not None:
+            start_stream()
         lease = take_run_lease(uow, rid, trading.request_stop)
         risk = trading.risk
         risk_watch.append(watch_risk(lambda: risk.current().state, risk.kill_flag_set))
