@@ -244,8 +244,11 @@ class AgentSignalSource:
         self._steps = 0
         self._history = history
         self._last_bar: datetime | None = None
-        #: the time of the last bar fed to each ticker's observation
+        #: the time of the last bar fed to each ticker's observation, and of the last decided
         self._fed: dict[str, datetime] = {}
+        self._decided: dict[str, datetime] = {}
+        #: the last bar observed before a restart: bars up to it were decided then
+        self._resumed_at: datetime | None = None
         self._pending: list[tuple[_Slot, Bar]] = []
         self.monitors: dict[str, AgentMonitor] = {}
         self.swaps: list[dict[str, Any]] = []
@@ -326,7 +329,7 @@ class AgentSignalSource:
             self._swap_if_ready(s, ts)
         for t in sorted(bars):
             for s in self.slots:
-                if self._push(s, bars[t]):
+                if self._takes(s, bars[t]):
                     self._pending.append((s, bars[t]))
         if self.check_every and self._steps % self.check_every == 0:
             for s in self.slots:
@@ -339,6 +342,7 @@ class AgentSignalSource:
         out: list[Signal] = []
         pending, self._pending = self._pending, []
         for slot, bar in pending:
+            self._decided[bar.ticker] = bar.ts
             sig = self._decide(slot, bar, now)
             if sig is not None:
                 out.append(sig)
@@ -358,6 +362,7 @@ class AgentSignalSource:
         if last is None:
             return
         until = datetime.fromisoformat(last)
+        self._resumed_at = until
         self._push_history(b for b in self._history if b.ts <= until)
         if self._last_bar is None or until > self._last_bar:
             self._last_bar = until
@@ -375,6 +380,17 @@ class AgentSignalSource:
         for bar in sorted(bars, key=lambda b: (b.ts, b.ticker)):
             for s in self.slots:
                 self._push(s, bar)
+
+    def _takes(self, slot: _Slot, bar: Bar) -> bool:
+        """Feed ``bar`` to the slot and return whether the agent decides on it: a new bar, or
+        the bar the warm-up fed last (the live feed's history ends with the bar the first step
+        brings), once, unless it was decided before a restart."""
+        if self._push(slot, bar):
+            return True
+        t = bar.ticker
+        return (t in slot.builders and self._fed.get(t) == bar.ts
+                and self._decided.get(t) != bar.ts
+                and (self._resumed_at is None or bar.ts > self._resumed_at))
 
     def _push(self, slot: _Slot, bar: Bar) -> bool:
         """Feed ``bar`` to the slot's observation of its ticker; a bar not after the last one

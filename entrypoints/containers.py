@@ -10,6 +10,7 @@ so building a container costs nothing. Nothing below ``entrypoints/`` knows thes
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
@@ -87,10 +88,14 @@ def _broker_name(settings: Settings) -> str:
 
 
 class Core(containers.DeclarativeContainer):
-    """Configuration and the clock."""
+    """Configuration, the clock, and how a real-time loop measures and spends time."""
 
     settings = providers.Singleton(_settings)
     clock = providers.Singleton(_system_clock)
+    #: elapsed seconds (outage budgets) and the wait between real-time steps; a test
+    #: replaying a market moves it at ``sleep`` instead of waiting
+    monotonic = providers.Object(time.monotonic)
+    sleep = providers.Object(time.sleep)
 
 
 class Gateways(containers.DeclarativeContainer):

@@ -70,12 +70,6 @@ def _live_trading(**kwargs: Any) -> Any:
     return LiveTrading(**kwargs)
 
 
-def _monotonic() -> Any:
-    import time  # noqa: PLC0415
-
-    return time.monotonic
-
-
 class Services(containers.DeclarativeContainer):
     """Use cases and the engine, their shared dependencies filled from Core and Gateways.
 
@@ -103,7 +97,7 @@ class Services(containers.DeclarativeContainer):
         _live_trading, clock=core.clock, new_risk=risk_service.provider,
         new_executor=order_executor.provider, new_monitor=position_monitor.provider,
         new_tracker=portfolio_tracker.provider, new_reconciler=reconciler.provider,
-        new_engine=engine.provider, monotonic=providers.Callable(_monotonic))
+        new_engine=engine.provider, monotonic=core.monotonic, sleep=core.sleep)
 
 
 class Container(containers.DeclarativeContainer):
