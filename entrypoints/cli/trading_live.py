@@ -27,7 +27,7 @@ from entrypoints.cli import runs as named
 from entrypoints.cli.container import Container
 from entrypoints.cli.lease import take_run_lease
 from entrypoints.cli.live_log import LoggingBroker, LoggingSource, log_step_results, watch_risk
-from entrypoints.cli.trading_options import err, fail, issue_printer, open_uow, out
+from entrypoints.cli.trading_options import err, fail, issue_printer, out
 from entrypoints.cli.trading_report import summary_table
 from entrypoints.settings import mask_url
 from entrypoints.signals import stop_on_signals
@@ -56,6 +56,7 @@ def run_live(container: Container, *, alerts: str | None, agents: Sequence[str] 
              max_outage: float = 300.0) -> None:
     """Trade in real time through the container's broker (see the module doc)."""
     from adapters.data.sample import SAMPLE_TICKERS
+    from adapters.sqlalchemy import PersistenceError
 
     if not alerts and not agents:
         raise fail("--alerts: `catalyst run --broker alpaca` needs an alert source (a file, a "
@@ -99,7 +100,10 @@ def run_live(container: Container, *, alerts: str | None, agents: Sequence[str] 
             params = {**params, "alerts": None, "agents": list(agents)}
         issues: list[AlertIssue] = []
         source = _source(container, alerts, agents, watch, rid, threshold, broker, issues)
-        uow = open_uow(url, synchronous="FULL", run=rid)
+        try:
+            uow = container.gateways.run_uow(url, run_id=rid, synchronous="FULL")
+        except PersistenceError as exc:
+            raise fail(f"database {mask_url(url)!r}: {exc}") from None
         named.refuse_other_params(uow, rid, "live", params, url)
         risk_watch: list[Callable[[], None]] = []
 

@@ -35,10 +35,12 @@ from entrypoints.cli.lease import take_run_lease
 from entrypoints.cli.outcome import (
     risk_overrides,
 )
+from entrypoints.settings import mask_url
 from entrypoints.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from adapters.simulated import SimulatedExchange
+    from adapters.sources.market import DailyBars
     from adapters.sqlalchemy.lease import RunLease
 from entrypoints.cli.trading_options import (
     DAILY_PRICE_AGE_S,
@@ -48,7 +50,6 @@ from entrypoints.cli.trading_options import (
     fail,
     file_digest,
     issue_printer,
-    open_uow,
     settings_risk_config,
     sqlite_file,
 )
@@ -92,7 +93,10 @@ def load_strategy(spec: str) -> SignalSource:
 
 
 class Session:
-    """Everything one replay needs, wired: exchange, database, engine, driver."""
+    """Everything one replay needs, from the CLI's container: the bars, the simulated exchange,
+    the run's unit of work, the risk service, executor, monitor, tracker, reconciler, engine
+    and the replay driver. The session only decides what differs per run (the signal source,
+    the thresholds, the costs, the replay's clock)."""
 
     def __init__(
         self, *, data: Path, alerts: str | None, strategy: str | None, db_url: str, kind: str,
@@ -107,10 +111,10 @@ class Session:
         from adapters.data.ohlcv import DataError
         from adapters.simulated import ExchangeConfig
         from adapters.simulated.sessions import dt_from_ns
-        from adapters.sources.market import ArrayReplay, DailyBars
+        from adapters.sqlalchemy import PersistenceError
 
         try:
-            self.data = DailyBars(data, ticker=ticker)
+            self.data: DailyBars = container.gateways.daily_bars(data, ticker=ticker)
         except DataError as exc:
             raise fail(f"--data {str(data)!r}: {exc}") from None
         if not self.data.rows:
@@ -196,7 +200,10 @@ class Session:
 
             cast(AgentSignalSource, source).bind_account(broker_account_features(self.exchange))
         self.db_url = db_url
-        self.uow = open_uow(db_url, run=self.run_id)
+        try:
+            self.uow: UnitOfWork = container.gateways.run_uow(db_url, run_id=self.run_id)
+        except PersistenceError as exc:
+            raise fail(f"database {mask_url(db_url)!r}: {exc}") from None
         services = container.services
         # a backtest replays history: the live kill file (``risk kill``) is not about it
         no_flag: dict[str, Any] = {"kill_flag": None, "kill_flag_flattens": False} \
@@ -212,7 +219,8 @@ class Session:
             executor=self.executor, config=MonitorConfig(
                 max_hold=timedelta(days=max_hold_days) if max_hold_days > 0 else None))
         self.tracker: PortfolioTracker = services.portfolio_tracker(run_id=self.run_id)
-        self.driver = ArrayReplay(self.data, self.exchange, self.clock, speed=speed)
+        self.driver = container.gateways.replay_driver(self.data, self.exchange, self.clock,
+                                                       speed=speed)
         # reconciliation with the exchange at start (after a resume's recovery) and every
         # ``reconcile_steps`` steps (0: start only; None: off, the backtest)
         reconciler = None if reconcile_steps is None else services.reconciler(
