@@ -13,6 +13,7 @@ The registry is the one ``catalyst rl models`` shows: ``models/`` under the stat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -132,24 +133,43 @@ class LiveBenchmark:
 
 
 class _BenchmarkedAgents:
-    """The agents' source with the live benchmark fed every bar first (warm-up and steps)."""
+    """The agents' source on a live feed: the benchmark is fed every bar first (warm-up and
+    steps), and only one bar per ticker and session reaches the agents (their observations
+    are daily; a feed serving intraday bars would otherwise repeat a session)."""
 
     def __init__(self, inner: AgentSignalSource, bench: LiveBenchmark) -> None:
         self._inner = inner
         self._bench = bench
+        self._session: dict[str, np.datetime64] = {}
+        self._last_ts: dict[str, datetime] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def warm_up(self, bars: Sequence[Bar]) -> None:
-        for b in bars:
+    def _daily(self, bars: Sequence[Bar]) -> list[Bar]:
+        from adapters.rl.inference import session_date
+
+        kept = []
+        for b in sorted(bars, key=lambda b: (b.ts, b.ticker)):
+            d = session_date(b.ts)
+            last = self._session.get(b.ticker)
+            # an older session is dropped, and so is a later intraday bar of the last one;
+            # the very same bar again (the first step repeats the history's last bar) passes:
+            # the agents decide on it once
+            if last is not None and (d < last or (d == last
+                                                  and b.ts != self._last_ts.get(b.ticker))):
+                continue
+            self._session[b.ticker] = d
+            self._last_ts[b.ticker] = b.ts
             self._bench.add(b)
-        self._inner.warm_up(bars)
+            kept.append(b)
+        return kept
+
+    def warm_up(self, bars: Sequence[Bar]) -> None:
+        self._inner.warm_up(self._daily(bars))
 
     def observe(self, bars: Any) -> None:
-        for b in bars.values():
-            self._bench.add(b)
-        self._inner.observe(bars)
+        self._inner.observe({b.ticker: b for b in self._daily(list(bars.values()))})
 
 
 def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str, broker: Any,
