@@ -20,8 +20,11 @@ A model that follows production (no pinned version) is re-read from the registry
 pass a smoke inference (a finite action of the right shape on the last observation) before it
 is swapped in; a failure keeps the running version and notifies the operator.
 
-:class:`AgentMonitor` keeps, per agent version: the action distribution, inference latency,
-signals emitted and the drift of live observations against the training statistics.
+:class:`~application.agent_monitor.AgentMonitor` (its own module) keeps what each version did.
+
+Why one module over 400 lines: the source, its warm-up and resume, and the hot-swap all read and
+write the same per-agent state (the running version and policy, the observations, the version
+loading in the background); split apart, that state would be shared across modules.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import json
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -41,6 +43,7 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
+from application.agent_monitor import AgentMonitor, FeatureStats
 from application.ports import (
     BrokerPort,
     LiveObservations,
@@ -85,55 +88,6 @@ def broker_account_features(broker: BrokerPort) -> AccountFeatures:
         return float(acct.cash), pos, float(acct.equity)
 
     return read
-
-
-@attrs.frozen
-class FeatureStats:
-    """The training data's per-feature mean and standard deviation (market features)."""
-
-    names: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-@attrs.define
-class AgentMonitor:
-    """What one agent version did: actions, signals, latency and drift."""
-
-    ref: str
-    actions: Counter[str] = attrs.field(factory=Counter)
-    signals: int = 0
-    latency_ms: list[float] = attrs.field(factory=list)
-    drift: DriftTracker | None = None
-    drift_warned: bool = False
-    first_ts: str | None = None
-    last_ts: str | None = None
-
-    def latency_summary(self) -> dict[str, float]:
-        """Return count, mean, p50, p99 and max of the inference latency in milliseconds."""
-        if not self.latency_ms:
-            return {"count": 0}
-        a = np.asarray(self.latency_ms)
-        return {"count": int(a.size), "mean_ms": float(a.mean()),
-                "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-                "max_ms": float(a.max())}
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the monitor as JSON."""
-        total = sum(self.actions.values())
-        score, feature = self.drift.score() if self.drift is not None else (0.0, None)
-        return {
-            "ref": self.ref,
-            "actions": dict(self.actions),
-            "action_share": {k: v / total for k, v in self.actions.items()} if total else {},
-            "signals": self.signals,
-            "latency": self.latency_summary(),
-            "drift": None if self.drift is None else {
-                "score": score, "feature": feature, "threshold": self.drift.threshold,
-                "window": self.drift.count, "warned": self.drift_warned},
-            "first_ts": self.first_ts,
-            "last_ts": self.last_ts,
-        }
 
 
 class _Slot:
