@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -24,10 +24,6 @@ from domain.risk.sizing import SizingMethod
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import get_container
 from entrypoints.cli.lease import check_writable_dir
-from entrypoints.settings import Settings
-
-if TYPE_CHECKING:
-    pass
 from entrypoints.cli.trading_options import (
     COST_FLAGS,
     AgentOpt,
@@ -54,6 +50,7 @@ from entrypoints.cli.trading_options import (
 )
 from entrypoints.cli.trading_report import finish
 from entrypoints.cli.trading_session import open_session, replace_unusable, run_session
+from entrypoints.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 

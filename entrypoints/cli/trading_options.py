@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import Annotated, Any, cast
 
 import attrs
 import typer
@@ -18,10 +18,6 @@ from domain.costs import SLIPPAGE_MODELS, CostModel
 from domain.errors import InvalidInput
 from domain.risk.config import RiskConfig
 from entrypoints.settings import Settings, mask_url
-
-if TYPE_CHECKING:
-    pass
-
 
 out = Console()
 err = Console(stderr=True)

@@ -20,17 +20,16 @@ from entrypoints.cli.outcome import (
     risk_overrides,
 )
 from entrypoints.cli.output import cell
-from entrypoints.settings import mask_url
-
-if TYPE_CHECKING:
-    pass
 from entrypoints.cli.trading_options import (
     DEFAULT_RISK,
     err,
     fail,
     out,
 )
-from entrypoints.cli.trading_session import Session
+from entrypoints.settings import mask_url
+
+if TYPE_CHECKING:
+    from entrypoints.cli.trading_session import Session
 
 
 def summary_table(title: str, metrics: dict[str, Any], label: str = "metric") -> Table:

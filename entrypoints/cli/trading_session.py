@@ -35,13 +35,6 @@ from entrypoints.cli.lease import take_run_lease
 from entrypoints.cli.outcome import (
     risk_overrides,
 )
-from entrypoints.settings import mask_url
-from entrypoints.signals import stop_on_signals
-
-if TYPE_CHECKING:
-    from adapters.simulated import SimulatedExchange
-    from adapters.sources.market import DailyBars
-    from adapters.sqlalchemy.lease import RunLease
 from entrypoints.cli.trading_options import (
     DAILY_PRICE_AGE_S,
     DEFAULT_RISK,
@@ -53,6 +46,13 @@ from entrypoints.cli.trading_options import (
     settings_risk_config,
     sqlite_file,
 )
+from entrypoints.settings import mask_url
+from entrypoints.signals import stop_on_signals
+
+if TYPE_CHECKING:
+    from adapters.simulated import SimulatedExchange
+    from adapters.sources.market import DailyBars
+    from adapters.sqlalchemy.lease import RunLease
 
 
 def load_strategy(spec: str) -> SignalSource:

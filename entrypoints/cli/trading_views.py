@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -22,10 +22,6 @@ from application.tracker import PERIODS
 from entrypoints.cli import runs as named
 from entrypoints.cli.container import get_container
 from entrypoints.cli.output import fit_table, json_row
-from entrypoints.settings import Settings, mask_url
-
-if TYPE_CHECKING:
-    pass
 from entrypoints.cli.trading_options import (
     DbOpt,
     JsonOpt,
@@ -37,6 +33,7 @@ from entrypoints.cli.trading_options import (
     sqlite_file,
 )
 from entrypoints.cli.trading_report import summary_table
+from entrypoints.settings import Settings, mask_url
 
 app = typer.Typer(no_args_is_help=True)
 export_app = typer.Typer(no_args_is_help=True, help="Export the trade log.")
