@@ -20,8 +20,11 @@ A model that follows production (no pinned version) is re-read from the registry
 pass a smoke inference (a finite action of the right shape on the last observation) before it
 is swapped in; a failure keeps the running version and notifies the operator.
 
-:class:`AgentMonitor` keeps, per agent version: the action distribution, inference latency,
-signals emitted and the drift of live observations against the training statistics.
+:class:`~application.agent_monitor.AgentMonitor` (its own module) keeps what each version did.
+
+Why one module over 400 lines: the source, its warm-up and resume, and the hot-swap all read and
+write the same per-agent state (the running version and policy, the observations, the version
+loading in the background); split apart, that state would be shared across modules.
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ import json
 import math
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,6 +43,7 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
+from application.agent_monitor import AgentMonitor, FeatureStats
 from application.ports import (
     BrokerPort,
     LiveObservations,
@@ -85,55 +88,6 @@ def broker_account_features(broker: BrokerPort) -> AccountFeatures:
         return float(acct.cash), pos, float(acct.equity)
 
     return read
-
-
-@attrs.frozen
-class FeatureStats:
-    """The training data's per-feature mean and standard deviation (market features)."""
-
-    names: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-@attrs.define
-class AgentMonitor:
-    """What one agent version did: actions, signals, latency and drift."""
-
-    ref: str
-    actions: Counter[str] = attrs.field(factory=Counter)
-    signals: int = 0
-    latency_ms: list[float] = attrs.field(factory=list)
-    drift: DriftTracker | None = None
-    drift_warned: bool = False
-    first_ts: str | None = None
-    last_ts: str | None = None
-
-    def latency_summary(self) -> dict[str, float]:
-        """Return count, mean, p50, p99 and max of the inference latency in milliseconds."""
-        if not self.latency_ms:
-            return {"count": 0}
-        a = np.asarray(self.latency_ms)
-        return {"count": int(a.size), "mean_ms": float(a.mean()),
-                "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-                "max_ms": float(a.max())}
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the monitor as JSON."""
-        total = sum(self.actions.values())
-        score, feature = self.drift.score() if self.drift is not None else (0.0, None)
-        return {
-            "ref": self.ref,
-            "actions": dict(self.actions),
-            "action_share": {k: v / total for k, v in self.actions.items()} if total else {},
-            "signals": self.signals,
-            "latency": self.latency_summary(),
-            "drift": None if self.drift is None else {
-                "score": score, "feature": feature, "threshold": self.drift.threshold,
-                "window": self.drift.count, "warned": self.drift_warned},
-            "first_ts": self.first_ts,
-            "last_ts": self.last_ts,
-        }
 
 
 class _Slot:
@@ -219,7 +173,7 @@ class AgentSignalSource:
         hold_band: float = 0.1,
         status_sink: Callable[[dict[str, Any]], None] | None = None,
         status_every: int = 50,
-            history: Sequence[Bar] = (),
+        history: Sequence[Bar] = (),
         now: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not specs:
@@ -244,6 +198,11 @@ class AgentSignalSource:
         self._steps = 0
         self._history = history
         self._last_bar: datetime | None = None
+        #: the time of the last bar fed to each ticker's observation, and of the last decided
+        self._fed: dict[str, datetime] = {}
+        self._decided: dict[str, datetime] = {}
+        #: the last bar observed before a restart: bars up to it were decided then
+        self._resumed_at: datetime | None = None
         self._pending: list[tuple[_Slot, Bar]] = []
         self.monitors: dict[str, AgentMonitor] = {}
         self.swaps: list[dict[str, Any]] = []
@@ -324,9 +283,7 @@ class AgentSignalSource:
             self._swap_if_ready(s, ts)
         for t in sorted(bars):
             for s in self.slots:
-                b = s.builders.get(t)
-                if b is not None:
-                    b.push_bar(bars[t])
+                if self._takes(s, bars[t]):
                     self._pending.append((s, bars[t]))
         if self.check_every and self._steps % self.check_every == 0:
             for s in self.slots:
@@ -339,6 +296,7 @@ class AgentSignalSource:
         out: list[Signal] = []
         pending, self._pending = self._pending, []
         for slot, bar in pending:
+            self._decided[bar.ticker] = bar.ts
             sig = self._decide(slot, bar, now)
             if sig is not None:
                 out.append(sig)
@@ -358,13 +316,48 @@ class AgentSignalSource:
         if last is None:
             return
         until = datetime.fromisoformat(last)
-        for bar in sorted((b for b in self._history if b.ts <= until),
-                          key=lambda b: (b.ts, b.ticker)):
+        self._resumed_at = until
+        self._push_history(b for b in self._history if b.ts <= until)
+        if self._last_bar is None or until > self._last_bar:
+            self._last_bar = until
+
+    def warm_up(self, bars: Sequence[Bar]) -> None:
+        """Feed the observations the history before the first live step (no decisions), so
+        the first decision is made on a full observation; bars a ticker's observation already
+        holds (a resumed run) are skipped."""
+        self._push_history(bars)
+        last = max((b.ts for b in bars), default=None)
+        if last is not None and (self._last_bar is None or last > self._last_bar):
+            self._last_bar = last
+
+    def _push_history(self, bars: Iterable[Bar]) -> None:
+        for bar in sorted(bars, key=lambda b: (b.ts, b.ticker)):
             for s in self.slots:
-                b = s.builders.get(bar.ticker)
-                if b is not None:
-                    b.push_bar(bar)
-        self._last_bar = until
+                self._push(s, bar)
+
+    def _takes(self, slot: _Slot, bar: Bar) -> bool:
+        """Feed ``bar`` to the slot and return whether the agent decides on it: a new bar, or
+        the bar the warm-up fed last (the live feed's history ends with the bar the first step
+        brings), once, unless it was decided before a restart."""
+        if self._push(slot, bar):
+            return True
+        t = bar.ticker
+        return (t in slot.builders and self._fed.get(t) == bar.ts
+                and self._decided.get(t) != bar.ts
+                and (self._resumed_at is None or bar.ts > self._resumed_at))
+
+    def _push(self, slot: _Slot, bar: Bar) -> bool:
+        """Feed ``bar`` to the slot's observation of its ticker; a bar not after the last one
+        fed (the warm-up's history already held it) is skipped. Return whether it was fed."""
+        b = slot.builders.get(bar.ticker)
+        if b is None:
+            return False
+        seen = self._fed.get(bar.ticker)
+        if seen is not None and bar.ts <= seen:
+            return False
+        b.push_bar(bar)
+        self._fed[bar.ticker] = bar.ts
+        return True
 
     # ------------------------------------------------------------------ inference
 

@@ -10,6 +10,7 @@ so building a container costs nothing. Nothing below ``entrypoints/`` knows thes
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
@@ -54,6 +55,24 @@ def _uow_factory(engine: Any) -> Any:
     return sql_uow_factory(engine)
 
 
+def _run_uow(url: str, *, run_id: str, synchronous: Any = "NORMAL") -> Any:
+    from adapters.sqlalchemy import make_engine, sql_uow_factory  # noqa: PLC0415 - slow import
+
+    return sql_uow_factory(make_engine(url, synchronous=synchronous), run_id=run_id)()
+
+
+def _daily_bars(path: Any, ticker: str | None = None, strict: bool = False) -> Any:
+    from adapters.sources.market import DailyBars  # noqa: PLC0415 - pandas, pyarrow
+
+    return DailyBars(path, ticker=ticker, strict=strict)
+
+
+def _array_replay(data: Any, exchange: Any, clock: Any, speed: float = 0.0) -> Any:
+    from adapters.sources.market import ArrayReplay  # noqa: PLC0415 - imported when used
+
+    return ArrayReplay(data, exchange, clock, speed=speed)
+
+
 def _alpaca_broker(settings: Settings, live: bool = False, **overrides: Any) -> Any:
     from adapters.alpaca import build_broker  # noqa: PLC0415 - heavy, only when chosen
 
@@ -87,10 +106,14 @@ def _broker_name(settings: Settings) -> str:
 
 
 class Core(containers.DeclarativeContainer):
-    """Configuration and the clock."""
+    """Configuration, the clock, and how a real-time loop measures and spends time."""
 
     settings = providers.Singleton(_settings)
     clock = providers.Singleton(_system_clock)
+    #: elapsed seconds (outage budgets) and the wait between real-time steps; a test
+    #: replaying a market moves it at ``sleep`` instead of waiting
+    monotonic = providers.Object(time.monotonic)
+    sleep = providers.Object(time.sleep)
 
 
 class Gateways(containers.DeclarativeContainer):
@@ -106,6 +129,13 @@ class Gateways(containers.DeclarativeContainer):
     # persistence: one engine per process (an empty database is migrated on first use)
     engine = providers.Singleton(_db_engine, core.settings.provided.database_url)
     uow_factory = providers.Singleton(_uow_factory, engine)
+    #: the unit of work of one run on a database the command names (``--db``): ``url=``,
+    #: ``run_id=`` and ``synchronous=`` at call time; raises PersistenceError
+    run_uow = providers.Factory(_run_uow)
+
+    # market data of a replay: a daily-bar file as arrays, and the driver that replays it
+    daily_bars = providers.Factory(_daily_bars)
+    replay_driver = providers.Factory(_array_replay)
 
     # the vendor: "sim" or "alpaca", from settings; a ``--broker`` flag overrides this provider
     broker_name = providers.Callable(_broker_name, core.settings)

@@ -60,22 +60,27 @@ class SecretRedactor:
         return event_dict
 
 
-class _RedactingFormatter(logging.Formatter):
-    """The stdlib records of libraries (alpaca-py, websockets, ...): secrets redacted, and an
-    exception as its one-line summary instead of a traceback (the full one at DEBUG)."""
+class RedactingFormatter(logging.Formatter):
+    """The stdlib logs' formatter (third-party libraries: alpaca-py, websockets, uvicorn).
 
-    def __init__(self, redactor: SecretRedactor, fmt: str) -> None:
+    Every formatted record, its traceback included, goes through the redactor, so a vendor's
+    own log line or traceback cannot print a secret. Below DEBUG a third-party traceback is
+    cut to its last line (``ConnectionRefusedError: ...``): a reconnecting client logs one per
+    try, and the stack says nothing to an operator.
+    """
+
+    def __init__(self, redactor: SecretRedactor, fmt: str, *, tracebacks: bool) -> None:
         super().__init__(fmt)
-        self.redactor = redactor
+        self._redactor = redactor
+        self._tracebacks = tracebacks
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        if self._tracebacks or ei[1] is None:
+            return super().formatException(ei)
+        return f"  {type(ei[1]).__name__}: {ei[1]}"
 
     def format(self, record: logging.LogRecord) -> str:
-        exc = record.exc_info
-        if exc and exc[1] is not None and logging.getLogger().level > logging.DEBUG:
-            summary = f"{type(exc[1]).__name__}: {exc[1]}"
-            record = logging.makeLogRecord({**record.__dict__, "exc_info": None,
-                                            "exc_text": None, "stack_info": None})
-            record.msg, record.args = f"{record.getMessage()} ({summary})", None
-        return self.redactor.redact_text(super().format(record))
+        return self._redactor.redact_text(super().format(record))
 
 
 class _CurrentStderr:
@@ -123,11 +128,11 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level, stream=stream, force=True,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # libraries' records: redacted, one line
-        handler.setFormatter(_RedactingFormatter(redactor,
-                                                 "%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, stream=stream, force=True)
+    formatter = RedactingFormatter(redactor, "%(levelname)s %(name)s: %(message)s",
+                                   tracebacks=logging.getLevelName(level) <= logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
     for noisy in ("urllib3", "httpx", "httpcore", "alembic", "asyncio", "websockets"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
     return redactor

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from adapters.data.calendar import previous_session_bounds_ns, session_bounds_ns
 from adapters.rl.agents import load_agent
-from application.agents import FeatureStats
+from application.agent_monitor import FeatureStats
 from application.ports import ModelRegistry, Policy
 from domain.alerts import Alert
 from domain.market import Bar

@@ -13,8 +13,9 @@ The registry is the one ``catalyst rl models`` shows: ``models/`` under the stat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -92,3 +93,110 @@ def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: 
     for a in history:
         source.push_alert(a)
     return source
+
+
+class LiveBenchmark:
+    """The equal-weighted index of the watched tickers, built from the bars as they arrive.
+
+    The feature file's benchmark (no benchmark ticker given) is the equal-weighted index of
+    every ticker of the data: each day's return is the mean of the tickers' close-to-close
+    returns. Live, the data is the watched tickers; a day's value is known once one of its
+    bars arrived, and beta only uses its returns, so the index's starting level is free.
+    """
+
+    def __init__(self) -> None:
+        self._close: dict[str, dict[np.datetime64, float]] = {}
+        self._level: dict[np.datetime64, float] = {}
+
+    def add(self, bar: Bar) -> None:
+        """Record ``bar``'s close (the index is recomputed on the next lookup)."""
+        from adapters.rl.inference import session_date
+
+        self._close.setdefault(bar.ticker, {})[session_date(bar.ts)] = float(bar.close)
+        self._level.clear()
+
+    def __call__(self, d: np.datetime64) -> float:
+        if not self._level:
+            frame = pd.DataFrame(self._close).sort_index()
+            rets = frame.pct_change(fill_method=None).mean(axis=1, skipna=True).fillna(0.0)
+            self._level = {cast(np.datetime64, k): float(v)
+                           for k, v in (1.0 + rets).cumprod().items()}
+        return self._level.get(d, float("nan"))
+
+
+class _BenchmarkedAgents:
+    """The agents' source on a live feed: the benchmark is fed every bar first (warm-up and
+    steps), and only one bar per ticker and session reaches the agents (their observations
+    are daily; a feed serving intraday bars would otherwise repeat a session)."""
+
+    def __init__(self, inner: AgentSignalSource, bench: LiveBenchmark) -> None:
+        self._inner = inner
+        self._bench = bench
+        self._session: dict[str, np.datetime64] = {}
+        self._last_ts: dict[str, datetime] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _daily(self, bars: Sequence[Bar]) -> list[Bar]:
+        from adapters.rl.inference import session_date
+
+        kept = []
+        for b in sorted(bars, key=lambda b: (b.ts, b.ticker)):
+            d = session_date(b.ts)
+            last = self._session.get(b.ticker)
+            # an older session is dropped, and so is a later intraday bar of the last one;
+            # the very same bar again (the first step repeats the history's last bar) passes:
+            # the agents decide on it once
+            if last is not None and (d < last or (d == last
+                                                  and b.ts != self._last_ts.get(b.ticker))):
+                continue
+            self._session[b.ticker] = d
+            self._last_ts[b.ticker] = b.ts
+            self._bench.add(b)
+            kept.append(b)
+        return kept
+
+    def warm_up(self, bars: Sequence[Bar]) -> None:
+        self._inner.warm_up(self._daily(bars))
+
+    def observe(self, bars: Any) -> None:
+        self._inner.observe({b.ticker: b for b in self._daily(list(bars.values()))})
+
+
+def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str, broker: Any,
+                      notifier: Any = None) -> Any:
+    """Build the agents' source for a real-time run on ``broker``: the account features and
+    the starting capital come from the broker's account, the observations warm up from the
+    price feed's history (:meth:`application.live.LiveTrading.warm_up`), the benchmark is
+    :class:`LiveBenchmark` and there is no training data to measure drift against."""
+    from adapters.rl.inference import FeatureObservations, RegistryPolicyLoader, StatusFile
+    from application.agents import broker_account_features
+    from domain.errors import DomainError
+    from domain.rl.deployment import parse_agent_spec
+    from domain.rl.models import RegistryError
+    from entrypoints.cli.rl._common import open_registry, status_path
+
+    try:
+        parsed = [parse_agent_spec(s) for s in specs]
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    unknown = sorted({t for p in parsed for t in p.tickers} - set(tickers))
+    if unknown:
+        raise _fail(f"--agent: {', '.join(unknown)} not among --tickers "
+                    f"({', '.join(tickers)})")
+    try:
+        equity = float(broker.get_account().equity)
+    except DomainError as exc:
+        raise _fail(f"--broker alpaca: cannot read the account: {exc}") from None
+    bench = LiveBenchmark()
+    registry = open_registry(None, None)
+    try:
+        source = AgentSignalSource(
+            parsed, registry, RegistryPolicyLoader(registry),
+            lambda t: FeatureObservations(t, bench), initial_balance=equity,
+            account=broker_account_features(broker), all_tickers=tickers, notifier=notifier,
+            status_sink=StatusFile(status_path(run_id)).write)
+    except (RegistryError, ValueError, OSError) as exc:
+        raise _fail(f"--agent: {exc}") from None
+    return _BenchmarkedAgents(source, bench)

@@ -54,17 +54,17 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
                  "engine as fast as possible and report.", "member"),
     "run": ("entrypoints.cli.trading", "app", "Paper-trade through the engine; resumes after a "
             "restart (SIGINT/SIGTERM stop cleanly).", "member"),
-    "positions": ("entrypoints.cli.trading", "app", "Open positions with their stops, marks and "
+    "positions": ("entrypoints.cli.trading_views", "app", "Open positions with their stops, marks and "
                   "excursions.", "member"),
-    "orders": ("entrypoints.cli.trading", "app", "Orders, newest last.", "member"),
-    "trades": ("entrypoints.cli.trading", "app", "Closed positions (the trade log).", "member"),
-    "account": ("entrypoints.cli.trading", "app", "Cash, equity and P&L from the run's latest "
+    "orders": ("entrypoints.cli.trading_views", "app", "Orders, newest last.", "member"),
+    "trades": ("entrypoints.cli.trading_views", "app", "Closed positions (the trade log).", "member"),
+    "account": ("entrypoints.cli.trading_views", "app", "Cash, equity and P&L from the run's latest "
                 "portfolio snapshot.", "member"),
-    "report": ("entrypoints.cli.trading", "app", "Performance metrics per period (recomputed "
+    "report": ("entrypoints.cli.trading_views", "app", "Performance metrics per period (recomputed "
                "from the stored snapshots and trades).", "member"),
-    "runs": ("entrypoints.cli.trading", "app", "The runs of a database: name, kind, status, "
+    "runs": ("entrypoints.cli.trading_views", "app", "The runs of a database: name, kind, status, "
              "size, last equity and parameters.", "member"),
-    "export": ("entrypoints.cli.trading", "app", "Export the trade log.", "member"),
+    "export": ("entrypoints.cli.trading_views", "app", "Export the trade log.", "member"),
     "backtest-walk-forward": ("entrypoints.cli.walk_forward_backtest", "backtest_walk_forward",
                               "Walk-forward validation of the catalyst rule strategy over a "
                               "parameter grid.", "function"),

@@ -64,6 +64,12 @@ def _engine(**kwargs: Any) -> Any:
     return Engine(**kwargs)
 
 
+def _live_trading(**kwargs: Any) -> Any:
+    from application.live import LiveTrading  # noqa: PLC0415
+
+    return LiveTrading(**kwargs)
+
+
 class Services(containers.DeclarativeContainer):
     """Use cases and the engine, their shared dependencies filled from Core and Gateways.
 
@@ -85,6 +91,13 @@ class Services(containers.DeclarativeContainer):
     portfolio_tracker = providers.Factory(_portfolio_tracker)
     reconciler = providers.Factory(_reconciler, clock=core.clock, notifier=gateways.notifier)
     engine = providers.Factory(_engine, clock=core.clock)
+    #: real-time trading (``run --broker alpaca``): the run's unit of work, broker, feed,
+    #: source and :class:`~application.live.LiveConfig` are given at call time
+    live_trading = providers.Factory(
+        _live_trading, clock=core.clock, new_risk=risk_service.provider,
+        new_executor=order_executor.provider, new_monitor=position_monitor.provider,
+        new_tracker=portfolio_tracker.provider, new_reconciler=reconciler.provider,
+        new_engine=engine.provider, monotonic=core.monotonic, sleep=core.sleep)
 
 
 class Container(containers.DeclarativeContainer):

@@ -200,8 +200,10 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
     from adapters.sqlalchemy import SqlUnitOfWork
     from application.router import RouterConfig
     from entrypoints.cli import runs as named
-    from entrypoints.cli import trading
     from entrypoints.cli.container import get_container
+    from entrypoints.cli.trading_options import cost_model
+    from entrypoints.cli.trading_report import finish
+    from entrypoints.cli.trading_session import open_session, run_session
     from entrypoints.webhook.app import create_app
     from entrypoints.webhook.container import WebhookContainer, admin_actions
 
@@ -226,12 +228,12 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
     if is_memory(parse_url(url)):
         raise _fail(f"--db {mask_url(url)!r}: --listen needs a database file or server (the intake and "
                     "the engine share it)")
-    session = trading._session(
+    session = open_session(
         "run", a.get("data"), None, None, url,
         named.check_name(a["run_id"]) if a.get("run_id") else None, a["speed"],
         a["cash"], a["threshold"], a["sizing"], a["max_hold_days"], a["as_json"],
         a["reconcile_steps"], ticker=a.get("ticker"), container=container,
-        costs=trading._cost_model(settings, **{k: a.get(k) for k in _COST_FLAGS}))
+        costs=cost_model(settings, **{k: a.get(k) for k in _COST_FLAGS}))
     session.feed_counts, session.alerts_spec, session.issue_count = None, "inbox", 0
     uow = cast(InboxUnitOfWork, session.uow)
     feed = InboxFeed(uow, known_tickers=set(session.data.first_ts), run=session.run_id)
@@ -264,7 +266,7 @@ def run_with_intake(listen: str, session_args: dict[str, Any]) -> None:
             last["ts"] = step.ts.isoformat()
 
         session.on_step = after
-        result = trading._run_session(session, bool(a.get("progress")) and not a["as_json"])
+        result = run_session(session, bool(a.get("progress")) and not a["as_json"])
     report = a.get("report")
     report_dir = report or settings.reports_dir / session.run_id
-    trading._finish(session, result, report_dir, a["as_json"], time.perf_counter() - t0)
+    finish(session, result, report_dir, a["as_json"], time.perf_counter() - t0)

@@ -137,8 +137,8 @@ def test_promotion_while_running_swaps_between_bars_and_keeps_positions(
     from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
     from application.agents import AgentSignalSource
     from application.engine import MarketStep
-    from entrypoints.cli.trading import Session
-    from entrypoints.cli.trading import _cost_model as cost_model
+    from entrypoints.cli.trading_options import cost_model
+    from entrypoints.cli.trading_session import Session
 
     data, env = setup
     reg = FileSystemModelRegistry(Path(env["CATALYST_MODELS"]),
@@ -219,8 +219,8 @@ def test_backtest_and_the_env_agree_up_to_the_first_trade(
     from adapters.rl.agents import load_agent
     from adapters.rl.env import CatalystTradingEnv, EnvConfig
     from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
-    from entrypoints.cli.trading import Session
-    from entrypoints.cli.trading import _cost_model as cost_model
+    from entrypoints.cli.trading_options import cost_model
+    from entrypoints.cli.trading_session import Session
 
     data, env = setup
     prices = pd.read_csv(sample_paths().prices)
@@ -275,8 +275,8 @@ def test_a_resumed_run_decides_as_an_uninterrupted_one(
     """Stopped and started again with the same run id, the agents' observations are rebuilt
     from the bars before the stop, so every later signal equals the uninterrupted run's."""
     from application.engine import MarketStep
-    from entrypoints.cli.trading import Session
-    from entrypoints.cli.trading import _cost_model as cost_model
+    from entrypoints.cli.trading_options import cost_model
+    from entrypoints.cli.trading_session import Session
 
     data, env = setup
 

@@ -78,3 +78,34 @@ def test_backtest_when_bad_input_then_exit_2_and_previous_backtest_kept(
         assert r.exit_code == 2, r.output
         assert text in r.output and "Traceback" not in r.output
     assert keep.read_bytes() == b"previous"
+
+
+def test_run_alpaca_when_agent_and_alerts_both_given_then_exit_2(
+        tmp_path: Path, fakes: FakeBroker) -> None:
+    r = CliRunner().invoke(app, ["run", "--broker", "alpaca", "--agent", "m", "--alerts",
+                                 str(tmp_path / "a.jsonl"), "--db",
+                                 f"sqlite:///{tmp_path}/live.db"])
+    assert r.exit_code == 2
+    assert "--alerts and --agent" in " ".join(r.output.split())
+    assert not (tmp_path / "live.db").exists()
+
+
+def test_run_alpaca_when_agent_unknown_or_ticker_not_watched_then_exit_2_naming_it(
+        tmp_path: Path, fakes: FakeBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALYST_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("CATALYST_MODELS_DB", "none")
+    for spec, said in (("nosuch", "no model named 'nosuch'"),
+                       ("m:ZZZZ", "ZZZZ not among --tickers (AAPL)")):
+        r = CliRunner().invoke(app, ["run", "--broker", "alpaca", "--agent", spec,
+                                     "--tickers", "AAPL", "--db",
+                                     f"sqlite:///{tmp_path}/live.db"])
+        assert r.exit_code == 2, r.output
+        assert said in " ".join(r.output.split())
+        assert not (tmp_path / "live.db").exists()
+
+
+def test_run_alpaca_when_max_outage_not_positive_then_exit_2(fakes: FakeBroker) -> None:
+    r = CliRunner().invoke(app, ["run", "--broker", "alpaca", "--alerts", "x.jsonl",
+                                 "--max-outage", "0"])
+    assert r.exit_code == 2
+    assert "--max-outage 0.0: expected seconds > 0" in " ".join(r.output.split())

@@ -15,7 +15,7 @@ from application.engine import MarketStep
 from domain.account import Account
 from domain.values import TimeInForce
 from entrypoints.cli.container import get_container, reset_container
-from entrypoints.cli.trading import Session
+from entrypoints.cli.trading_session import Session
 
 
 @pytest.fixture()
