@@ -515,6 +515,16 @@ class Engine:
         self._last_reconcile: datetime | None = None
         self._reconciliations = 0
         self._reports: list[ReconcileReport] = []
+        self._kinds: tuple[object, bool, bool] | None = None
+
+    def _source_kinds(self) -> tuple[bool, bool]:
+        # (stateful, observes bars) of the current source: protocol checks are slow, and the
+        # source may be replaced after construction (the webhook intake does)
+        kinds = self._kinds
+        if kinds is None or kinds[0] is not self.source:
+            kinds = self._kinds = (self.source, isinstance(self.source, Stateful),
+                                   isinstance(self.source, BarObserver))
+        return kinds[1], kinds[2]
 
     def request_stop(self, *_: object) -> None:
         """Finish the current step, persist, and stop (the entrypoint's signal handler, or any
@@ -641,8 +651,9 @@ class Engine:
         risk = self.risk
         if risk is not None and risk.kill_flag_set() and not risk.current().killed:
             risk.kill("kill-flag", "kill flag is set", ts=now)
-        if isinstance(self.source, BarObserver):
-            self.source.observe(step.bars)
+        stateful, observer = self._source_kinds()
+        if observer:
+            self.source.observe(step.bars)  # type: ignore[attr-defined]
         self._since_reconcile += 1
         if self._reconcile_due(now):
             self.reconcile(now)
@@ -673,8 +684,8 @@ class Engine:
                 n_open = len(u.positions.list_open()) if signals or positions else 0
                 self.tracker.snapshot(account, now, u, n_open)
             u.state.set(self.cursor_key, now.isoformat())
-            if isinstance(self.source, Stateful):
-                dumped = self.source.dump_state()
+            if stateful:
+                dumped = self.source.dump_state()  # type: ignore[attr-defined]
                 if dumped != self._source_state:
                     u.state.set(self.source_key, dumped)
                     self._source_state = dumped

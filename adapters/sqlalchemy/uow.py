@@ -90,6 +90,13 @@ class _Statements:
             select(t.positions).where(and_(p.run_id == run, p.ticker == bindparam("k_ticker")))
             .order_by(p.opened_at, p.position_id).limit(1)
         )
+        self.positions_open = select(t.positions).where(p.run_id == run).order_by(
+            p.opened_at, p.position_id)
+        self.orders_all = select(t.orders).where(o.run_id == run).order_by(
+            o.created_at, o.client_order_id)
+        self.orders_open = select(t.orders).where(
+            and_(o.run_id == run, o.status.not_in(_TERMINAL))).order_by(
+            o.created_at, o.client_order_id)
         self.position_version = select(p.version).where(
             and_(p.run_id == run, p.position_id == bindparam("k_id")))
         self.position_update = update(t.positions).where(
@@ -194,6 +201,9 @@ class SqlOrders(_Repo):
             raise NotFound(f"order {order.client_order_id} was never added")
 
     def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
+        if ticker is None:  # the engine's every-step queries, prebuilt
+            stmt = self._q.orders_open if open_only else self._q.orders_all
+            return [m.order_from(r) for r in self._x(stmt, self._p()).mappings()]
         q = select(t.orders).where(self._mine(t.orders))
         if open_only:
             q = q.where(t.orders.c.status.not_in(_TERMINAL))
@@ -257,9 +267,7 @@ class SqlPositions(_Repo):
         return self._out(row) if row is not None else None
 
     def list_open(self) -> list[Position]:
-        q = select(t.positions).where(self._mine(t.positions)).order_by(
-            t.positions.c.opened_at, t.positions.c.position_id)
-        return [self._out(r) for r in self._x(q).mappings()]
+        return [self._out(r) for r in self._x(self._q.positions_open, self._p()).mappings()]
 
     def _expected(self, position: Position) -> int:
         expected = self._uow._loaded.get(position.position_id)
@@ -350,11 +358,15 @@ class SqlState(_Repo):
     """``StateRepo`` over ``kv_state`` (one value per run and key)."""
 
     def get(self, key: str) -> str | None:
-        pending = self._uow._kv_pending.get(key)
+        uow = self._uow
+        pending = uow._kv_pending.get(key)
         if pending is not None:  # set earlier in this unit of work, written at commit
             return str(pending["value"])
-        value: str | None = self._uow._execute(self._q.kv_get, self._p(k_id=key),
-                                               flush=False).scalar()
+        cache = uow._kv_read
+        if key in cache:  # read earlier in this transaction
+            return cache[key]
+        value: str | None = uow._execute(self._q.kv_get, self._p(k_id=key), flush=False).scalar()
+        cache[key] = value
         return value
 
     def set(self, key: str, value: str) -> None:
@@ -362,6 +374,7 @@ class SqlState(_Repo):
         # written at commit, one upsert per key (the last value), all keys in one batch
         self._uow._kv_pending[key] = self._stamp({"key": key, "value": value,
                                                   "updated_at": now})
+        self._uow._kv_read.pop(key, None)
 
 
 
@@ -446,6 +459,8 @@ class SqlRuns(_Repo):
                       t.portfolio_snapshots, t.performance_metrics, t.execution_log,
                       t.stop_loss_events, t.risk_events, t.kv_state):
             self._x(delete(table).where(table.c.run_id == run_id))
+        if run_id == self._uow.run_id:
+            self._uow._kv_read = {}
         self._x(delete(t.runs).where(t.runs.c.run_id == run_id))
         if run_id == self._uow.run_id:
             self._uow._run_known = self._uow._run_pending = False
@@ -547,6 +562,9 @@ class SqlUnitOfWork:
         # (one round trip per run of the same statement): kv_state upserts by key, and the
         # snapshot / metrics replacements in order
         self._kv_pending: dict[str, dict[str, Any]] = {}
+        # kv_state values read in the open transaction (a key is read several times a step);
+        # forgotten at commit and rollback, so each transaction reads the stored value once
+        self._kv_read: dict[str, str | None] = {}
         self._deferred: list[tuple[Executable, dict[str, Any]]] = []
         self._loaded: dict[str, int] = {}
         self._stmts = _statements(engine.dialect.name)
@@ -650,7 +668,7 @@ class SqlUnitOfWork:
     ) -> None:
         conn, self._conn = self._conn, None
         self._run_pending = False
-        self._deferred, self._kv_pending = [], {}
+        self._deferred, self._kv_pending, self._kv_read = [], {}, {}
         if conn is None:
             return
         try:
@@ -664,6 +682,7 @@ class SqlUnitOfWork:
         try:
             if self._deferred or self._kv_pending:
                 self._flush()
+            self._kv_read = {}
             if conn.in_transaction():
                 conn.commit()
         except DBAPIError as exc:
@@ -678,7 +697,7 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         conn = self.connection
         self._run_pending = False
-        self._deferred, self._kv_pending = [], {}
+        self._deferred, self._kv_pending, self._kv_read = [], {}, {}
         if conn.in_transaction():
             conn.rollback()
 
