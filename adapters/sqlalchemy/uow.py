@@ -17,6 +17,7 @@ no row matched, so two processes can never both close the same position.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -36,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, CursorResult
+from sqlalchemy.engine import URL, Connection, CursorResult, NestedTransaction
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from adapters.sqlalchemy import mapping as m
@@ -567,6 +568,15 @@ class SqlUnitOfWork:
         self._kv_read: dict[str, str | None] = {}
         self._deferred: list[tuple[Executable, dict[str, Any]]] = []
         self._loaded: dict[str, int] = {}
+        # grouped commits (see group_commits): commit points made durable every ``_group``
+        # commits; between them the transaction stays open on ``_held``
+        self._group = 1
+        self._group_thread = 0  # the thread that groups (others commit each time)
+        self._points = 0  # commit points not yet durable
+        self._held: Connection | None = None
+        self._sp: NestedTransaction | None = None  # this block's savepoint, over the points
+        self._wrote = False  # this block wrote since its last commit
+        self._committing = False
         self._stmts = _statements(engine.dialect.name)
         self.orders = SqlOrders(self)
         self.fills = SqlFills(self)
@@ -632,6 +642,12 @@ class SqlUnitOfWork:
                  flush: bool = True) -> CursorResult[Any]:
         if flush and (self._deferred or self._kv_pending):
             self._flush()  # every other statement sees the held writes
+        if getattr(stmt, "is_dml", False):
+            if self._points and self._sp is None and not self._committing and self._grouping():
+                # the first write of a block over pending commit points: leaving the block
+                # without committing must undo this block only
+                self._sp = self.connection.begin_nested()
+            self._wrote = True
         try:
             if params is None:
                 return self.connection.execute(stmt)
@@ -651,7 +667,12 @@ class SqlUnitOfWork:
     def __enter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("this unit of work is already open")
-        try:
+        self._sp, self._wrote = None, False
+        held = self._held
+        if held is not None and self._grouping():
+            self._held, self._conn = None, held  # go on in the transaction of the points
+            return self
+        try:  # (another thread gets a connection of its own: it sees the last real commit)
             self._conn = self.engine.connect()
         except DBAPIError as exc:
             typed = translate(exc, self.engine.url)
@@ -671,25 +692,59 @@ class SqlUnitOfWork:
         self._deferred, self._kv_pending, self._kv_read = [], {}, {}
         if conn is None:
             return
+        keep = False
         try:
+            self._undo(conn)
+            keep = self._points > 0 and self._grouping()
+        finally:
+            self._sp, self._wrote = None, False
+            if keep:  # the points stay pending on this connection until the next real commit
+                self._held = conn
+            else:
+                conn.close()
+
+    def _grouping(self) -> bool:
+        return self._group > 1 and threading.get_ident() == self._group_thread
+
+    def _undo(self, conn: Connection) -> None:
+        # roll back what this block wrote since its last commit, keeping the commit points
+        sp, self._sp = self._sp, None
+        if not self._points or not self._grouping():
             if conn.in_transaction():
                 conn.rollback()
-        finally:
-            conn.close()
+        elif sp is not None:
+            sp.rollback()
+        elif self._wrote:  # a write the savepoint does not cover (a failed commit's flush)
+            conn.rollback()
+            self._points = 0
+            self._run_known = False
 
     def commit(self) -> None:
         conn = self.connection
         try:
             if self._deferred or self._kv_pending:
-                self._flush()
+                self._committing = True  # the commit follows at once: no savepoint needed
+                try:
+                    self._flush()
+                finally:
+                    self._committing = False
             self._kv_read = {}
-            if conn.in_transaction():
+            if self._grouping() and conn.in_transaction():
+                if self._sp is not None:
+                    self._sp.commit()
+                    self._sp = None
+                self._points += 1
+                if self._points >= self._group:
+                    conn.commit()
+                    self._points = 0
+            elif conn.in_transaction():
                 conn.commit()
         except DBAPIError as exc:
             typed = translate(exc, self.engine.url)
             if typed is not None:
                 raise typed from exc
             raise
+        self._wrote = False
         self.commits += 1
         if self._run_pending:
             self._run_known, self._run_pending = True, False
@@ -698,8 +753,47 @@ class SqlUnitOfWork:
         conn = self.connection
         self._run_pending = False
         self._deferred, self._kv_pending, self._kv_read = [], {}, {}
-        if conn.in_transaction():
-            conn.rollback()
+        self._undo(conn)
+        self._wrote = False
+
+    # --- grouped commits ----------------------------------------------------------------
+    def group_commits(self, every: int) -> None:
+        """Make every ``every``-th :meth:`commit` durable (1: each one, the default).
+
+        For a replay, where a commit per step costs more than the step: each ``commit`` is
+        then a commit point and the transaction stays open on this unit of work's connection
+        until the ``every``-th. Later blocks of this unit of work in the same thread go on in
+        that transaction and see everything; a block that leaves without committing rolls
+        back to the last point only (a savepoint taken before its first write). Other
+        connections see the points at the next real commit (on SQLite a writer waits for it);
+        a crash loses the points since the last real commit, exactly as if it had happened
+        there. ``group_commits(1)`` makes the pending points durable at once.
+        """
+        if every < 1:
+            raise ValueError(f"group_commits {every}: expected a count >= 1")
+        if every == 1:
+            self.sync()
+        self._group, self._group_thread = every, threading.get_ident()
+
+    def sync(self) -> None:
+        """Make the pending commit points durable now (outside ``with uow:``)."""
+        conn = self._held
+        if conn is None:
+            return
+        if self._group_thread != threading.get_ident():
+            raise RuntimeError("the pending commit points belong to another thread")
+        self._held = None
+        try:
+            if self._points and conn.in_transaction():
+                conn.commit()
+        except DBAPIError as exc:
+            typed = translate(exc, self.engine.url)
+            if typed is not None:
+                raise typed from exc
+            raise
+        finally:
+            self._points = 0
+            conn.close()
 
     def counts(self) -> dict[str, int]:
         """Return committed row counts per table (diagnostics; opens its own connection)."""

@@ -151,6 +151,11 @@ def _load_strategy(spec: str) -> SignalSource:
                 "(bar, ctx) -> signals) or a signal source with poll")
 
 
+#: replay steps per durable commit when nothing else writes the database meanwhile (a crash
+#: loses at most this many steps, which the resume replays)
+REPLAY_COMMIT_EVERY = 32
+
+
 class Session:
     """Everything one replay needs, wired: exchange, database, engine, driver."""
 
@@ -284,11 +289,27 @@ class Session:
                                 reconcile_every_steps=reconcile_steps or 0),
             risk=self.risk, reconciler=reconciler)
 
+    def commit_every(self) -> int:
+        """Replay steps per durable commit: grouped when the replay runs as fast as possible
+        and its signals come from a file of alerts or a strategy; every step when anything
+        else may write the database meanwhile (the webhook inbox, the agents' registry)."""
+        from adapters.sources.files import AlertFileFeed, FolderFeed, StdinFeed
+
+        src = self.source
+        if self.driver.speed > 0:
+            return 1
+        if isinstance(src, StrategySignalSource) or (
+                isinstance(src, AlertSignalSource)
+                and isinstance(src.feed, AlertFileFeed | FolderFeed | StdinFeed)):
+            return REPLAY_COMMIT_EVERY
+        return 1
+
     def run(self, progress: bool) -> Any:
+        every = self.commit_every()
         if not progress:
             outcome = run_replay(self.engine, self.driver, self.risk,
                                  auto_resume=self.auto_resume, restore=self._restore,
-                                 on_step=self.on_step)
+                                 on_step=self.on_step, commit_every=every)
             self.auto_resumes = outcome.auto_resumes
             return outcome.result
         total = remaining_steps(self.engine, self.driver)
@@ -304,7 +325,7 @@ class Session:
 
             outcome = run_replay(self.engine, self.driver, self.risk,
                                  auto_resume=self.auto_resume, restore=self._restore,
-                                 on_step=tick)
+                                 on_step=tick, commit_every=every)
         self.auto_resumes = outcome.auto_resumes
         return outcome.result
 
