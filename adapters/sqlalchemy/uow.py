@@ -383,8 +383,9 @@ class SqlReports(_Repo):
     """``ReportRepo`` over ``portfolio_snapshots`` and ``performance_metrics``."""
 
     def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
-        self._uow._defer(self._q.snapshot_delete, self._p(k_ts=snapshot.ts))
-        self._uow._defer(self._q.snapshot_insert, self._stamp(m.snapshot_row(snapshot)))
+        self._uow._replace(self._q.snapshot_delete, self._p(k_ts=snapshot.ts),
+                           self._q.snapshot_insert, self._stamp(m.snapshot_row(snapshot)),
+                           snapshot.ts)
 
     def snapshots(
         self, since: datetime | None = None, until: datetime | None = None
@@ -399,11 +400,12 @@ class SqlReports(_Repo):
         return [m.snapshot_from(r) for r in self._x(q).mappings()]
 
     def save_metrics(self, record: PerformanceRecord) -> None:
-        self._uow._defer(
+        self._uow._replace(
             self._q.metrics_delete,
             self._p(k_period=record.period, k_start=record.period_start),
+            self._q.metrics_insert, self._stamp(m.metrics_row(record)),
+            (record.period, record.period_start),
         )
-        self._uow._defer(self._q.metrics_insert, self._stamp(m.metrics_row(record)))
 
     def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
         c = t.performance_metrics.c
@@ -563,10 +565,13 @@ class SqlUnitOfWork:
         # (one round trip per run of the same statement): kv_state upserts by key, and the
         # snapshot / metrics replacements in order
         self._kv_pending: dict[str, dict[str, Any]] = {}
-        # kv_state values read in the open transaction (a key is read several times a step);
-        # forgotten at commit and rollback, so each transaction reads the stored value once
+        # kv_state values read in the open transaction (a key is read several times a step),
+        # forgotten at a durable commit and at a rollback: each transaction reads a stored
+        # value once (with grouped commits, once per durable commit)
         self._kv_read: dict[str, str | None] = {}
-        self._deferred: list[tuple[Executable, dict[str, Any]]] = []
+        # row replacements (delete the row of a key, insert its new row), the last per key
+        self._deferred: dict[tuple[int, Any], tuple[Executable, dict[str, Any], Executable,
+                                                    dict[str, Any]]] = {}
         self._loaded: dict[str, int] = {}
         # grouped commits (see group_commits): commit points made durable every ``_group``
         # commits; between them the transaction stays open on ``_held``
@@ -618,24 +623,30 @@ class SqlUnitOfWork:
             raise RuntimeError("use the unit of work inside 'with uow:'")
         return self._conn
 
-    def _defer(self, stmt: Executable, params: dict[str, Any]) -> None:
+    def _replace(self, delete_stmt: Executable, delete_params: dict[str, Any],
+                 insert_stmt: Executable, row: dict[str, Any], key: Any) -> None:
         self.connection  # noqa: B018 - only inside 'with uow:'
-        self._deferred.append((stmt, params))
+        self._deferred[(id(delete_stmt), key)] = (delete_stmt, delete_params, insert_stmt, row)
 
     def _flush(self) -> None:
-        """Send the held writes: consecutive rows of one statement as one executemany."""
-        batch, self._deferred = self._deferred, []
-        i = 0
-        while i < len(batch):
-            stmt = batch[i][0]
-            j = i + 1
-            while j < len(batch) and batch[j][0] is stmt:
-                j += 1
-            self._execute(stmt, [p for _, p in batch[i:j]] if j - i > 1 else batch[i][1],
-                          flush=False)
-            i = j
+        """Send the held writes, each statement's rows as one executemany: per table the
+        deletes of the replaced keys, then their new rows (the keys are distinct, so this is
+        the same as replacing one key after the other); then the kv_state upserts."""
+        held, self._deferred = self._deferred, {}
+        tables: dict[int, tuple[Executable, list[dict[str, Any]], Executable,
+                                list[dict[str, Any]]]] = {}
+        for (sid, _), (dstmt, dparams, istmt, row) in held.items():
+            got = tables.get(sid)
+            if got is None:
+                got = tables[sid] = (dstmt, [], istmt, [])
+            got[1].append(dparams)
+            got[3].append(row)
+        for dstmt, dels, istmt, rows in tables.values():
+            self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
+            self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
         if self._kv_pending:
             rows, self._kv_pending = list(self._kv_pending.values()), {}
+            self._kv_read.update((r["key"], r["value"]) for r in rows)  # stored as of now
             self._execute(self._stmts.kv_set, rows if len(rows) > 1 else rows[0], flush=False)
 
     def _execute(self, stmt: Executable, params: Any = None, *,
@@ -689,8 +700,9 @@ class SqlUnitOfWork:
     ) -> None:
         conn, self._conn = self._conn, None
         self._run_pending = False
-        self._deferred, self._kv_pending, self._kv_read = [], {}, {}
+        self._deferred, self._kv_pending = {}, {}
         if conn is None:
+            self._kv_read = {}
             return
         keep = False
         try:
@@ -701,6 +713,7 @@ class SqlUnitOfWork:
             if keep:  # the points stay pending on this connection until the next real commit
                 self._held = conn
             else:
+                self._kv_read = {}
                 conn.close()
 
     def _grouping(self) -> bool:
@@ -710,11 +723,14 @@ class SqlUnitOfWork:
         # roll back what this block wrote since its last commit, keeping the commit points
         sp, self._sp = self._sp, None
         if not self._points or not self._grouping():
+            self._kv_read = {}
             if conn.in_transaction():
                 conn.rollback()
         elif sp is not None:
+            self._kv_read = {}  # it may hold values this block wrote
             sp.rollback()
-        elif self._wrote:  # a write the savepoint does not cover (a failed commit's flush)
+        elif self._wrote:
+            self._kv_read = {}  # a write the savepoint does not cover (a failed commit's flush)
             conn.rollback()
             self._points = 0
             self._run_known = False
@@ -728,7 +744,6 @@ class SqlUnitOfWork:
                     self._flush()
                 finally:
                     self._committing = False
-            self._kv_read = {}
             if self._grouping() and conn.in_transaction():
                 if self._sp is not None:
                     self._sp.commit()
@@ -737,8 +752,11 @@ class SqlUnitOfWork:
                 if self._points >= self._group:
                     conn.commit()
                     self._points = 0
-            elif conn.in_transaction():
-                conn.commit()
+                    self._kv_read = {}
+            else:
+                self._kv_read = {}
+                if conn.in_transaction():
+                    conn.commit()
         except DBAPIError as exc:
             typed = translate(exc, self.engine.url)
             if typed is not None:
@@ -752,7 +770,7 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         conn = self.connection
         self._run_pending = False
-        self._deferred, self._kv_pending, self._kv_read = [], {}, {}
+        self._deferred, self._kv_pending, self._kv_read = {}, {}, {}
         self._undo(conn)
         self._wrote = False
 
