@@ -17,6 +17,7 @@ no row matched, so two processes can never both close the same position.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -139,11 +140,23 @@ class _Statements:
         )
         self.metrics_insert = t.performance_metrics.insert()
         self.run_insert = ins(t.runs).on_conflict_do_nothing()
+        #: statements that neither read nor write the tables whose writes are held
+        #: (kv_state, portfolio_snapshots, performance_metrics): they run without sending them
+        self.independent = frozenset(id(x) for x in (
+            self.order_insert, self.order_get, self.order_update, self.order_event_insert,
+            self.fill_insert, self.fill_exists, self.fills_of_order, self.position_insert,
+            self.position_get, self.position_of_ticker, self.positions_open, self.orders_all,
+            self.orders_open, self.position_version, self.position_update,
+            self.position_delete, self.closed_exists, self.closed_insert,
+            self.execution_insert, self.risk_insert, self.exit_insert, self.inbox_insert))
         # a placeholder row of a run that writes before it was started (see RunRepo)
         self.run_ensure = ins(t.runs).on_conflict_do_nothing()
 
 
 _STATEMENTS: dict[str, _Statements] = {}
+#: held row replacements: (statement, key) -> (delete, its parameters, insert, the new row)
+_Replacements = dict[tuple[int, Any], tuple[Executable, dict[str, Any], Executable,
+                                            dict[str, Any]]]
 
 
 def _statements(dialect: str) -> _Statements:
@@ -360,8 +373,8 @@ class SqlState(_Repo):
 
     def get(self, key: str) -> str | None:
         uow = self._uow
-        pending = uow._kv_pending.get(key)
-        if pending is not None:  # set earlier in this unit of work, written at commit
+        pending = uow._kv_pending.get(key) or uow._pt_kv.get(key)
+        if pending is not None:  # set earlier in this unit of work, not yet sent
             return str(pending["value"])
         cache = uow._kv_read
         if key in cache:  # read earlier in this transaction
@@ -570,8 +583,14 @@ class SqlUnitOfWork:
         # value once (with grouped commits, once per durable commit)
         self._kv_read: dict[str, str | None] = {}
         # row replacements (delete the row of a key, insert its new row), the last per key
-        self._deferred: dict[tuple[int, Any], tuple[Executable, dict[str, Any], Executable,
-                                                    dict[str, Any]]] = {}
+        self._deferred: _Replacements = {}
+        # with grouped commits, the held writes of the commit points, sent with the next
+        # statement that reads their tables or at the durable commit (and, when sent under a
+        # block's savepoint, what to hold again if that block rolls back)
+        self._pt_deferred: _Replacements = {}
+        self._pt_kv: dict[str, dict[str, Any]] = {}
+        self._sp_pt: tuple[_Replacements, dict[str, dict[str, Any]]] | None = None
+        self._sending_points = False
         self._loaded: dict[str, int] = {}
         # grouped commits (see group_commits): commit points made durable every ``_group``
         # commits; between them the transaction stays open on ``_held``
@@ -629,10 +648,26 @@ class SqlUnitOfWork:
         self._deferred[(id(delete_stmt), key)] = (delete_stmt, delete_params, insert_stmt, row)
 
     def _flush(self) -> None:
-        """Send the held writes, each statement's rows as one executemany: per table the
-        deletes of the replaced keys, then their new rows (the keys are distinct, so this is
-        the same as replacing one key after the other); then the kv_state upserts."""
-        held, self._deferred = self._deferred, {}
+        """Send the held writes: the commit points' first, then this block's."""
+        if self._pt_deferred or self._pt_kv:
+            held, kv = self._pt_deferred, self._pt_kv
+            self._pt_deferred, self._pt_kv = {}, {}
+            if self._sp is not None:  # undone with this block: hold them again then
+                self._sp_pt = (held, kv)
+            self._sending_points = True
+            try:
+                self._send(held, kv)
+            finally:
+                self._sending_points = False
+        if self._deferred or self._kv_pending:
+            held, kv = self._deferred, self._kv_pending
+            self._deferred, self._kv_pending = {}, {}
+            self._send(held, kv)
+
+    def _send(self, held: _Replacements, kv: dict[str, dict[str, Any]]) -> None:
+        """Send held writes, each statement's rows as one executemany: per table the deletes
+        of the replaced keys, then their new rows (the keys are distinct, so this is the same
+        as replacing one key after the other); then the kv_state upserts."""
         tables: dict[int, tuple[Executable, list[dict[str, Any]], Executable,
                                 list[dict[str, Any]]]] = {}
         for (sid, _), (dstmt, dparams, istmt, row) in held.items():
@@ -644,16 +679,19 @@ class SqlUnitOfWork:
         for dstmt, dels, istmt, rows in tables.values():
             self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
             self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
-        if self._kv_pending:
-            rows, self._kv_pending = list(self._kv_pending.values()), {}
+        if kv:
+            rows = list(kv.values())
             self._kv_read.update((r["key"], r["value"]) for r in rows)  # stored as of now
             self._execute(self._stmts.kv_set, rows if len(rows) > 1 else rows[0], flush=False)
 
+    def _held_writes(self) -> bool:
+        return bool(self._deferred or self._kv_pending or self._pt_deferred or self._pt_kv)
+
     def _execute(self, stmt: Executable, params: Any = None, *,
                  flush: bool = True) -> CursorResult[Any]:
-        if flush and (self._deferred or self._kv_pending):
-            self._flush()  # every other statement sees the held writes
-        if getattr(stmt, "is_dml", False):
+        if flush and self._held_writes() and id(stmt) not in self._stmts.independent:
+            self._flush()  # every statement that reads their tables sees the held writes
+        if not self._sending_points and getattr(stmt, "is_dml", False):
             if self._points and self._sp is None and not self._committing and self._grouping():
                 # the first write of a block over pending commit points: leaving the block
                 # without committing must undo this block only
@@ -722,6 +760,7 @@ class SqlUnitOfWork:
     def _undo(self, conn: Connection) -> None:
         # roll back what this block wrote since its last commit, keeping the commit points
         sp, self._sp = self._sp, None
+        self._sp_pt, sp_pt = None, self._sp_pt
         if not self._points or not self._grouping():
             self._kv_read = {}
             if conn.in_transaction():
@@ -729,31 +768,41 @@ class SqlUnitOfWork:
         elif sp is not None:
             self._kv_read = {}  # it may hold values this block wrote
             sp.rollback()
-        elif self._wrote:
-            self._kv_read = {}  # a write the savepoint does not cover (a failed commit's flush)
+            if sp_pt is not None:  # the points' writes sent in this block: held again
+                self._pt_deferred, self._pt_kv = sp_pt
+        elif self._wrote:  # a write no savepoint covers (not expected): undo everything
+            self._lose_points(conn)
+
+    def _lose_points(self, conn: Connection) -> None:
+        # the transaction of the points is rolled back: the store is as of the last durable
+        # commit, as after a crash
+        self._kv_read, self._pt_deferred, self._pt_kv = {}, {}, {}
+        self._points = 0
+        self._run_known = False
+        with contextlib.suppress(DBAPIError):
             conn.rollback()
-            self._points = 0
-            self._run_known = False
 
     def commit(self) -> None:
         conn = self.connection
         try:
-            if self._deferred or self._kv_pending:
-                self._committing = True  # the commit follows at once: no savepoint needed
-                try:
-                    self._flush()
-                finally:
-                    self._committing = False
-            if self._grouping() and conn.in_transaction():
+            if self._grouping():
                 if self._sp is not None:
                     self._sp.commit()
-                    self._sp = None
+                    self._sp, self._sp_pt = None, None
+                # this block's held writes join the points' (sent with them, later)
+                self._pt_deferred.update(self._deferred)
+                self._pt_kv.update(self._kv_pending)
+                self._deferred, self._kv_pending = {}, {}
                 self._points += 1
                 if self._points >= self._group:
-                    conn.commit()
-                    self._points = 0
-                    self._kv_read = {}
+                    self._durable(conn)
             else:
+                if self._held_writes():
+                    self._committing = True  # the commit follows at once: no savepoint
+                    try:
+                        self._flush()
+                    finally:
+                        self._committing = False
                 self._kv_read = {}
                 if conn.in_transaction():
                     conn.commit()
@@ -766,6 +815,21 @@ class SqlUnitOfWork:
         self.commits += 1
         if self._run_pending:
             self._run_known, self._run_pending = True, False
+
+    def _durable(self, conn: Connection) -> None:
+        # send the points' held writes and commit the transaction
+        self._committing = True
+        try:
+            self._flush()
+            if conn.in_transaction():
+                conn.commit()
+        except BaseException:
+            self._lose_points(conn)
+            raise
+        finally:
+            self._committing = False
+        self._points = 0
+        self._kv_read = {}
 
     def rollback(self) -> None:
         conn = self.connection
@@ -800,17 +864,19 @@ class SqlUnitOfWork:
             return
         if self._group_thread != threading.get_ident():
             raise RuntimeError("the pending commit points belong to another thread")
-        self._held = None
+        self._held, self._conn = None, conn
         try:
-            if self._points and conn.in_transaction():
-                conn.commit()
+            if self._points:
+                self._durable(conn)
         except DBAPIError as exc:
             typed = translate(exc, self.engine.url)
             if typed is not None:
                 raise typed from exc
             raise
         finally:
+            self._conn = None
             self._points = 0
+            self._pt_deferred, self._pt_kv, self._kv_read = {}, {}, {}
             conn.close()
 
     def counts(self) -> dict[str, int]:

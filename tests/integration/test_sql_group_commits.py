@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from sqlalchemy import Engine, select
 
 from adapters.sqlalchemy import SqlUnitOfWork, make_engine
 from adapters.sqlalchemy import tables as t
-from tests.integration.sql_support import make_order
+from domain.audit import PortfolioSnapshot
+from tests.integration.sql_support import make_order, ts
 
 Reader = Callable[[], dict[str, str]]
 
@@ -111,3 +113,25 @@ def test_group_commits_when_process_dies_then_the_last_durable_commit_survives(
     held.invalidate()  # the connection is lost, as when the process dies: no commit
     uow._held = None
     assert committed() == {"a": "a", "b": "b"}
+
+
+def test_group_commits_when_points_sent_inside_a_block_that_rolls_back_then_kept(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    with uow as u:
+        u.state.set("point", "1")
+        u.reports.add_snapshot(PortfolioSnapshot(
+            ts=ts(0), cash=Decimal(1), equity=Decimal(1), long_market_value=Decimal(0),
+            short_market_value=Decimal(0), open_positions=0, daily_pnl=Decimal(0),
+            cumulative_pnl=Decimal(0)))
+        u.commit()
+    with uow as u:
+        u.orders.add(make_order("ct-undone"))  # this block's savepoint
+        assert [s.ts for s in u.reports.snapshots()] == [ts(0)]  # the point's rows sent here
+    with uow as u:
+        assert u.state.get("point") == "1" and u.orders.get("ct-undone") is None
+        assert [s.ts for s in u.reports.snapshots()] == [ts(0)]
+    uow.sync()
+    assert committed() == {"point": "1"}
