@@ -281,7 +281,13 @@ class SqlPositions(_Repo):
         return self._out(row) if row is not None else None
 
     def list_open(self) -> list[Position]:
-        return [self._out(r) for r in self._x(self._q.positions_open, self._p()).mappings()]
+        uow = self._uow
+        rows = uow._open_rows
+        if rows is None:
+            rows = list(self._x(self._q.positions_open, self._p()).mappings())
+            if uow._grouping():  # read again after the next durable commit or write
+                uow._open_rows = rows
+        return [self._out(r) for r in rows]
 
     def _expected(self, position: Position) -> int:
         expected = self._uow._loaded.get(position.position_id)
@@ -476,7 +482,7 @@ class SqlRuns(_Repo):
                       t.stop_loss_events, t.risk_events, t.kv_state):
             self._x(delete(table).where(table.c.run_id == run_id))
         if run_id == self._uow.run_id:
-            self._uow._kv_read = {}
+            self._uow._forget_reads()
         self._x(delete(t.runs).where(t.runs.c.run_id == run_id))
         if run_id == self._uow.run_id:
             self._uow._run_known = self._uow._run_pending = False
@@ -582,6 +588,9 @@ class SqlUnitOfWork:
         # forgotten at a durable commit and at a rollback: each transaction reads a stored
         # value once (with grouped commits, once per durable commit)
         self._kv_read: dict[str, str | None] = {}
+        # the open positions' rows as last read, kept like the values above and forgotten at
+        # any write to ``positions``
+        self._open_rows: list[RowMapping] | None = None
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: _Replacements = {}
         # with grouped commits, the held writes of the commit points, sent with the next
@@ -684,6 +693,10 @@ class SqlUnitOfWork:
             self._kv_read.update((r["key"], r["value"]) for r in rows)  # stored as of now
             self._execute(self._stmts.kv_set, rows if len(rows) > 1 else rows[0], flush=False)
 
+    def _forget_reads(self) -> None:
+        self._kv_read = {}
+        self._open_rows = None
+
     def _held_writes(self) -> bool:
         return bool(self._deferred or self._kv_pending or self._pt_deferred or self._pt_kv)
 
@@ -691,6 +704,8 @@ class SqlUnitOfWork:
                  flush: bool = True) -> CursorResult[Any]:
         if flush and self._held_writes() and id(stmt) not in self._stmts.independent:
             self._flush()  # every statement that reads their tables sees the held writes
+        if getattr(stmt, "table", None) is t.positions:  # a write to positions
+            self._open_rows = None
         if not self._sending_points and getattr(stmt, "is_dml", False):
             if self._points and self._sp is None and not self._committing and self._grouping():
                 # the first write of a block over pending commit points: leaving the block
@@ -740,7 +755,7 @@ class SqlUnitOfWork:
         self._run_pending = False
         self._deferred, self._kv_pending = {}, {}
         if conn is None:
-            self._kv_read = {}
+            self._forget_reads()
             return
         keep = False
         try:
@@ -751,7 +766,7 @@ class SqlUnitOfWork:
             if keep:  # the points stay pending on this connection until the next real commit
                 self._held = conn
             else:
-                self._kv_read = {}
+                self._forget_reads()
                 conn.close()
 
     def _grouping(self) -> bool:
@@ -762,11 +777,11 @@ class SqlUnitOfWork:
         sp, self._sp = self._sp, None
         self._sp_pt, sp_pt = None, self._sp_pt
         if not self._points or not self._grouping():
-            self._kv_read = {}
+            self._forget_reads()
             if conn.in_transaction():
                 conn.rollback()
         elif sp is not None:
-            self._kv_read = {}  # it may hold values this block wrote
+            self._forget_reads()  # it may hold values this block wrote
             sp.rollback()
             if sp_pt is not None:  # the points' writes sent in this block: held again
                 self._pt_deferred, self._pt_kv = sp_pt
@@ -776,7 +791,8 @@ class SqlUnitOfWork:
     def _lose_points(self, conn: Connection) -> None:
         # the transaction of the points is rolled back: the store is as of the last durable
         # commit, as after a crash
-        self._kv_read, self._pt_deferred, self._pt_kv = {}, {}, {}
+        self._pt_deferred, self._pt_kv = {}, {}
+        self._forget_reads()
         self._points = 0
         self._run_known = False
         with contextlib.suppress(DBAPIError):
@@ -803,7 +819,7 @@ class SqlUnitOfWork:
                         self._flush()
                     finally:
                         self._committing = False
-                self._kv_read = {}
+                self._forget_reads()
                 if conn.in_transaction():
                     conn.commit()
         except DBAPIError as exc:
@@ -829,12 +845,13 @@ class SqlUnitOfWork:
         finally:
             self._committing = False
         self._points = 0
-        self._kv_read = {}
+        self._forget_reads()
 
     def rollback(self) -> None:
         conn = self.connection
         self._run_pending = False
-        self._deferred, self._kv_pending, self._kv_read = {}, {}, {}
+        self._deferred, self._kv_pending = {}, {}
+        self._forget_reads()
         self._undo(conn)
         self._wrote = False
 
@@ -876,7 +893,8 @@ class SqlUnitOfWork:
         finally:
             self._conn = None
             self._points = 0
-            self._pt_deferred, self._pt_kv, self._kv_read = {}, {}, {}
+            self._pt_deferred, self._pt_kv = {}, {}
+            self._forget_reads()
             conn.close()
 
     def counts(self) -> dict[str, int]:
