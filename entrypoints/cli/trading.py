@@ -124,7 +124,7 @@ def _load_strategy(spec: str) -> SignalSource:
     import sys
 
     from adapters.simulated.replay import PerTicker
-    from application.engine import takes_context
+    from application.strategy_source import takes_context
 
     mod_name, _, attr = spec.partition(":")
     if not mod_name or not attr:
