@@ -13,6 +13,7 @@ engine stores in the unit of work with its cursor: a restarted run suppresses th
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -146,6 +147,10 @@ class SignalRouter:
         self._seen: set[str] = set()
         self._last: dict[str, datetime] = {}
         self._dumped: str | None = None  # dump_state's text until the memory changes
+        # the seen ids in order and each as JSON, kept sorted as ids arrive (built on the
+        # first dump), so a dump joins them instead of sorting and encoding every id again
+        self._ids: list[str] | None = None
+        self._ids_json: list[str] = []
 
     def route(self, alert: Alert) -> RouteDecision:
         """Return the decision for ``alert`` (and remember it)."""
@@ -154,6 +159,10 @@ class SignalRouter:
             return RouteDecision(alert, None, "duplicate")
         self._dumped = None
         self._seen.add(alert.id)
+        if self._ids is not None:
+            at = bisect.bisect_left(self._ids, alert.id)
+            self._ids.insert(at, alert.id)
+            self._ids_json.insert(at, json.dumps(alert.id))
         rule = next((r for r in cfg.rules if r.matches(alert)), None)
         if rule is None:
             return RouteDecision(alert, None, "no_rule")
@@ -180,9 +189,12 @@ class SignalRouter:
     def dump_state(self) -> str:
         """Return the router's memory as JSON (the same text while it has not changed)."""
         if self._dumped is None:
-            self._dumped = json.dumps({
-                "seen": sorted(self._seen),
-                "last": {t: ts.isoformat() for t, ts in sorted(self._last.items())}})
+            if self._ids is None:
+                self._ids = sorted(self._seen)
+                self._ids_json = [json.dumps(i) for i in self._ids]
+            # the text of json.dumps({"seen": sorted ids, "last": {...}})
+            last = json.dumps({t: ts.isoformat() for t, ts in sorted(self._last.items())})
+            self._dumped = f'{{"seen": [{", ".join(self._ids_json)}], "last": {last}}}'
         return self._dumped
 
     def load_state(self, raw: str | None) -> None:
@@ -190,7 +202,7 @@ class SignalRouter:
         if not raw:
             return
         d = json.loads(raw)
-        self._dumped = None
+        self._dumped, self._ids = None, None
         self._seen = set(d.get("seen", ()))
         self._last = {t: datetime.fromisoformat(v) for t, v in d.get("last", {}).items()}
 
