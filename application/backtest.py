@@ -47,6 +47,7 @@ def run_replay(
     auto_resume: bool = False,
     restore: Callable[[UnitOfWork], None] | None = None,
     on_step: Callable[[MarketStep], None] | None = None,
+    commit_every: int = 1,
 ) -> ReplayOutcome:
     """Run (or resume) the replay to its end or until ``engine.request_stop()`` is called.
 
@@ -63,6 +64,11 @@ def run_replay(
         Rebuilds the venue's books from the store when the run resumes.
     on_step
         Called after each step (and after any resume it caused).
+    commit_every
+        Steps per durable commit (see :attr:`EngineConfig.commit_every`): more than 1 only
+        when nothing else writes the database while the replay runs (a file of alerts or a
+        strategy, not the webhook inbox; on SQLite a held transaction makes other writers
+        wait).
     """
     resumes = 0
 
@@ -79,5 +85,7 @@ def run_replay(
             on_step(step)
 
     engine.on_step = after_step
+    if commit_every != engine.config.commit_every:
+        engine.config = attrs.evolve(engine.config, commit_every=commit_every)
     result = engine.run(driver, on_resume=restore)
     return ReplayOutcome(result=result, auto_resumes=resumes)

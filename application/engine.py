@@ -1,5 +1,9 @@
 """The engine: one event loop for replay (clock driven by the data) and real time.
 
+The market drivers (:class:`BarReplay`, :class:`WallClockDriver`) live in
+``application/drivers.py`` and the strategy signal source in ``application/strategy_source.py``;
+both are re-exported here.
+
 Each step, in one unit of work committed at its end (batching every row of the step):
 
 1. apply broker events (fills, status changes) to orders and positions;
@@ -29,26 +33,29 @@ source skips what it had already released, so no alert is traded twice.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import attrs
 import structlog
 
+from application.drivers import BarReplay, MarketDriver, MarketStep, WallClockDriver
 from application.executor import ExecutionResult, OrderExecutor
 from application.monitor import PositionMonitor
 from application.ports import BrokerPort, Clock, PriceFeedPort, SignalSource, UnitOfWork
 from application.reconcile import PeriodicReconciler, Reconciler, ReconcileReport, RepairKind
 from application.risk import RiskService, market_view
+from application.strategy_source import (
+    EngineBarView,
+    SignalContext,
+    StrategySignalSource,
+)
 from application.tracker import PortfolioTracker
 from domain.audit import RunRecord
 from domain.errors import BrokerError
 from domain.market import Bar
-from domain.signal import Signal
 
 log = structlog.get_logger(__name__)
 
@@ -64,27 +71,6 @@ __all__ = [
     "StrategySignalSource",
     "WallClockDriver",
 ]
-
-
-@attrs.frozen
-class MarketStep:
-    """One timestamp of market data: the bars that completed at ``ts``."""
-
-    ts: datetime
-    bars: Mapping[str, Bar]
-
-
-class MarketDriver(Protocol):
-    """Moves the market: pushes bars into the broker and the feed, sets the clock."""
-
-    def prime(self, until: datetime | None) -> None:
-        """Replay history up to ``until`` into the price feed only (resume)."""
-        ...
-
-    def steps(self, after: datetime | None) -> Iterator[MarketStep]:
-        """Yield the steps after ``after``, each applied to broker and feed before it is
-        yielded."""
-        ...
 
 
 @runtime_checkable
@@ -103,343 +89,6 @@ class BarObserver(Protocol):
     def observe(self, bars: Mapping[str, Bar]) -> None: ...
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-Row = tuple[str, float, float, float, float, float]
-
-
-class EngineBarView:
-    """The bar an engine-run strategy sees: one reused object, updated in place per bar.
-
-    Attributes ``ticker, ts_ns, open, high, low, close, volume, index`` are plain values;
-    :attr:`ts` and :meth:`to_bar` build objects on demand (the same surface as the
-    simulator's ``BarView``).
-    """
-
-    __slots__ = ("close", "high", "index", "low", "open", "ticker", "ts_ns", "volume")
-
-    def __init__(self) -> None:
-        self.ticker = ""
-        self.ts_ns = 0
-        self.open = self.high = self.low = self.close = self.volume = 0.0
-        self.index = -1
-
-    @property
-    def ts(self) -> datetime:
-        """Return the bar's end time."""
-        return _EPOCH + timedelta(microseconds=self.ts_ns // 1000)
-
-    def to_bar(self) -> Bar:
-        """Return a domain :class:`Bar` copy."""
-        return Bar(self.ticker, self.ts, self.open, self.high, self.low, self.close,
-                   self.volume)
-
-
-class SignalContext:
-    """The strategy context inside the engine: order helpers become signals.
-
-    ``ctx.buy(ticker, qty)`` emits a BUY signal and ``ctx.sell`` / ``ctx.close`` a SELL
-    signal for the bar being shown; the engine then sizes them and runs them through the
-    risk rules, so the quantity (and order keywords such as ``time_in_force``) are not used
-    here: they matter to the simulator's direct-order context only. ``ctx.signal(ticker,
-    action, confidence=1.0, size_hint=None)`` emits any signal. ``position``, ``cash`` and
-    ``equity`` read the callables given (the CLI passes none: reading them then raises an
-    error that says so).
-    """
-
-    def __init__(self, view: EngineBarView, name: str = "strategy", *,
-                 position: Callable[[str], float] | None = None,
-                 cash: Callable[[], float] | None = None,
-                 equity: Callable[[], float] | None = None) -> None:
-        self.view = view
-        self.name = name
-        self._position, self._cash, self._equity = position, cash, equity
-        self.emitted: list[Signal] = []
-        self._seen: set[str] = set()
-
-    def signal(self, ticker: str, action: str, confidence: float = 1.0,
-               size_hint: float | None = None) -> Signal:
-        """Emit a signal for ``ticker`` stamped with the current bar's time."""
-        view = self.view
-        base = f"{self.name}:{ticker}:{view.ts_ns}:{action.lower()}"
-        sid, n = base, 1
-        while sid in self._seen:  # a second signal of the same kind on the same bar
-            n += 1
-            sid = f"{base}:{n}"
-        self._seen.add(sid)
-        sig = Signal(signal_id=sid, ticker=ticker, action=action, confidence=confidence,
-                     ts=view.ts, size_hint=size_hint, strategy=self.name)
-        self.emitted.append(sig)
-        return sig
-
-    def buy(self, ticker: str, quantity: float | None = None, **_order_kw: Any) -> str:
-        """Emit a BUY signal (the engine sizes it); return its signal id."""
-        return self.signal(ticker, "buy").signal_id
-
-    def sell(self, ticker: str, quantity: float | None = None, **_order_kw: Any) -> str:
-        """Emit a SELL signal (the engine closes the position); return its signal id."""
-        return self.signal(ticker, "sell").signal_id
-
-    def close(self, ticker: str, **_order_kw: Any) -> str:
-        """Emit a SELL signal that closes ``ticker``; return its signal id."""
-        return self.signal(ticker, "sell").signal_id
-
-    def position(self, ticker: str) -> float:
-        """Return the signed quantity held, when the runner provides it."""
-        if self._position is None:
-            raise RuntimeError("ctx.position is not available in this runner")
-        return self._position(ticker)
-
-    @property
-    def cash(self) -> float:
-        """Return cash, when the runner provides it."""
-        if self._cash is None:
-            raise RuntimeError("ctx.cash is not available in this runner; give the "
-                               "strategy a fixed quantity")
-        return self._cash()
-
-    @property
-    def equity(self) -> float:
-        """Return equity, when the runner provides it."""
-        if self._equity is None:
-            raise RuntimeError("ctx.equity is not available in this runner")
-        return self._equity()
-
-
-def takes_context(strategy: Any) -> bool:
-    """Return whether ``strategy`` (or its ``on_bar``) takes ``(bar, ctx)``, not ``(bar)``."""
-    fn = getattr(strategy, "on_bar", strategy)
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in params
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if inspect.isclass(strategy):  # the unbound on_bar also takes self
-        positional = positional[1:]
-    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
-
-
-class StrategySignalSource:
-    """The one :class:`SignalSource` over a bar-driven strategy, for every replay.
-
-    The strategy protocol is ``on_bar(bar, ctx) -> signals | None`` (an object with that
-    method, or a plain callable): ``bar`` is one reused view updated in place for every bar
-    (attributes ``ticker, ts_ns, open, high, low, close, volume, index``; ``ts`` and
-    ``to_bar()`` on demand), so no object is built per bar; ``ctx`` is a
-    :class:`SignalContext` (``buy``/``sell``/``close``/``signal`` emit signals) unless a
-    ``context`` is given. A strategy taking one domain :class:`Bar` (``on_bar(bar)``, the
-    :class:`Strategy` port) is also accepted and gets domain bars. Bars arrive per step either as domain
-    bars (:meth:`observe`, the engine) or as plain rows (:meth:`feed`, the array replay);
-    tickers of a step are shown in ticker order. :meth:`poll` returns the signals produced
-    with ``ts <= now`` that were not returned before.
-    """
-
-    def __init__(self, strategy: Any, context: object | None = None,
-                 view: Any | None = None, *, name: str = "strategy") -> None:
-        fn = getattr(strategy, "on_bar", None)
-        self._fn: Callable[..., Iterable[Signal] | None] = fn if fn is not None else strategy
-        if context is None and takes_context(strategy):
-            view = EngineBarView()
-            context = SignalContext(view, name)
-        self._ctx = context
-        self._view = view
-        self._pending: list[Signal] = []
-
-    def observe(self, bars: Mapping[str, Bar]) -> None:
-        """Feed one step's domain bars to the strategy (in ticker order)."""
-        if self._ctx is None:
-            for t in sorted(bars):
-                out = self._fn(bars[t])
-                if out:
-                    self._pending.extend(out)
-            return
-        rows = [(t, b.open, b.high, b.low, b.close, b.volume)
-                for t, b in sorted(bars.items())]
-        if rows:
-            ts = next(iter(bars.values())).ts
-            self.feed((ts - _EPOCH) // _US * 1000, rows)
-
-    def feed(self, ts_ns: int, rows: Iterable[Row]) -> None:
-        """Feed one step's plain rows ``(ticker, open, high, low, close, volume)``."""
-        fn, ctx, view, pending = self._fn, self._ctx, self._view, self._pending
-        if ctx is None or view is None:
-            ts = _EPOCH + timedelta(microseconds=ts_ns // 1000)
-            for t, o, h, lo, c, v in sorted(rows):
-                out = fn(Bar(t, ts, o, h, lo, c, v))
-                if out:
-                    pending.extend(out)
-            return
-        for t, o, h, lo, c, v in rows:
-            view.ticker, view.ts_ns = t, ts_ns
-            view.open, view.high, view.low, view.close, view.volume = o, h, lo, c, v
-            view.index += 1
-            out = fn(view, ctx)
-            if out:
-                pending.extend(out)
-        emitted = getattr(ctx, "emitted", None)
-        if emitted:
-            pending.extend(emitted)
-            emitted.clear()
-
-    def poll(self, now: datetime) -> Sequence[Signal]:
-        """Return the signals with ``ts <= now`` not returned before."""
-        ready = [s for s in self._pending if s.ts <= now]
-        if ready:
-            self._pending = [s for s in self._pending if s.ts > now]
-        return ready
-
-
-class BarReplay:
-    """A :class:`MarketDriver` over bars in memory, as fast as possible or paced.
-
-    Parameters
-    ----------
-    bars
-        Every bar, any order (sorted here by time, then ticker).
-    sinks
-        Called with each step's bars before the step is yielded (the simulated broker's
-        matching, the price feed, the clock). A broker sink gets the whole step at once, so
-        it can match every ticker's bar before any day order of that session close expires
-        (``adapters.sources.market.replay_into`` pushes the bars, then calls the simulated
-        exchange's ``advance_to``).
-    history_sinks
-        Called instead of ``sinks`` while priming (resume): the feed, not the broker.
-    speed
-        0: as fast as possible; otherwise data seconds per wall second.
-    sleep
-        Injected sleeper (tests pass a fake).
-    """
-
-    def __init__(
-        self,
-        bars: Iterable[Bar],
-        sinks: Sequence[Callable[[MarketStep], None]],
-        history_sinks: Sequence[Callable[[MarketStep], None]] = (),
-        *,
-        speed: float = 0.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        by_ts: dict[datetime, dict[str, Bar]] = {}
-        for b in bars:
-            by_ts.setdefault(b.ts, {})[b.ticker] = b
-        self._steps = [MarketStep(ts, dict(sorted(by_ts[ts].items()))) for ts in sorted(by_ts)]
-        self.sinks = list(sinks)
-        self.history_sinks = list(history_sinks)
-        self.speed = speed
-        self._sleep = sleep
-
-    def __len__(self) -> int:
-        return len(self._steps)
-
-    @property
-    def tickers(self) -> list[str]:
-        """Return every ticker with data."""
-        return sorted({t for s in self._steps for t in s.bars})
-
-    @property
-    def first_ts(self) -> datetime | None:
-        """Return the first step's time."""
-        return self._steps[0].ts if self._steps else None
-
-    @property
-    def last_ts(self) -> datetime | None:
-        """Return the last step's time."""
-        return self._steps[-1].ts if self._steps else None
-
-    def remaining(self, after: datetime | None) -> int:
-        """Return how many steps lie after ``after``."""
-        return sum(1 for s in self._steps if after is None or s.ts > after)
-
-    def prime(self, until: datetime | None) -> None:
-        """Push every step up to ``until`` into the history sinks."""
-        if until is None:
-            return
-        for s in self._steps:
-            if s.ts > until:
-                break
-            for sink in self.history_sinks:
-                sink(s)
-
-    def steps(self, after: datetime | None) -> Iterator[MarketStep]:
-        """Yield the steps after ``after``, paced by ``speed``."""
-        prev: datetime | None = None
-        for s in self._steps:
-            if after is not None and s.ts <= after:
-                continue
-            if self.speed > 0 and prev is not None:
-                self._sleep(max(0.0, (s.ts - prev).total_seconds() / self.speed))
-            prev = s.ts
-            for sink in self.sinks:
-                sink(s)
-            yield s
-
-
-class WallClockDriver:
-    """A :class:`MarketDriver` for real time: the wall clock drives, the feed supplies bars.
-
-    Every ``interval`` seconds while the market is open (``broker.get_clock()``), the latest
-    bar of each ticker is read from the price feed; a step is yielded with the bars that are
-    new since the last step (the step's time is the wall clock's). While the market is closed
-    the driver sleeps until the next open (at most ``max_idle`` seconds at a time, so a stop
-    request is noticed). ``stop`` (the engine's ``stopping``) ends the iteration.
-    """
-
-    def __init__(
-        self,
-        feed: PriceFeedPort,
-        broker: BrokerPort,
-        clock: Clock,
-        tickers: Sequence[str],
-        *,
-        interval: float = 60.0,
-        max_idle: float = 60.0,
-        stop: Callable[[], bool] = lambda: False,
-        sleep: Callable[[float], None] = time.sleep,
-        max_steps: int | None = None,
-    ) -> None:
-        self.feed = feed
-        self.broker = broker
-        self.clock = clock
-        self.tickers = list(tickers)
-        self.interval = interval
-        self.max_idle = max_idle
-        self.stop = stop
-        self._sleep = sleep
-        self.max_steps = max_steps
-        self._seen: dict[str, datetime] = {}
-
-    def prime(self, until: datetime | None) -> None:
-        """Nothing to replay: a live feed serves history itself."""
-
-    def steps(self, after: datetime | None) -> Iterator[MarketStep]:
-        """Yield one step per interval with the bars that completed since the last one."""
-        n = 0
-        while not self.stop() and (self.max_steps is None or n < self.max_steps):
-            try:
-                mc = self.broker.get_clock()
-            except BrokerError as exc:
-                log.warning("engine.clock_unavailable", error=str(exc))
-                self._sleep(self.interval)
-                continue
-            if not mc.is_open:
-                wait = (mc.next_open - self.clock.now()).total_seconds()
-                self._sleep(min(max(wait, 1.0), self.max_idle))
-                continue
-            bars: dict[str, Bar] = {}
-            for t in self.tickers:
-                b = self.feed.latest_bar(t)
-                if b is not None and (t not in self._seen or b.ts > self._seen[t]):
-                    self._seen[t] = b.ts
-                    bars[t] = b
-            now = self.clock.now()
-            if after is None or now > after:
-                n += 1
-                yield MarketStep(now, bars)
-            self._sleep(self.interval)
-
-
 @attrs.frozen(kw_only=True)
 class EngineConfig:
     """Run identity and behaviour."""
@@ -456,6 +105,11 @@ class EngineConfig:
     #: ... and/or every this much clock time (data time in a replay; None: not by time);
     #: with neither, only at start. A :class:`PeriodicReconciler` keeps its own interval.
     reconcile_interval: timedelta | None = None
+    #: steps per durable commit, for a unit of work that can group commits (``group_commits``,
+    #: the SQL one): 1 commits every step; more keeps the transaction open between the
+    #: commits of the steps in between, which a crash loses as if it came at the last durable
+    #: commit (the run resumes there). A replay as fast as possible groups its steps.
+    commit_every: int = 1
 
 
 @attrs.frozen
@@ -515,6 +169,16 @@ class Engine:
         self._last_reconcile: datetime | None = None
         self._reconciliations = 0
         self._reports: list[ReconcileReport] = []
+        self._kinds: tuple[object, bool, bool] | None = None
+
+    def _source_kinds(self) -> tuple[bool, bool]:
+        # (stateful, observes bars) of the current source: protocol checks are slow, and the
+        # source may be replaced after construction (the webhook intake does)
+        kinds = self._kinds
+        if kinds is None or kinds[0] is not self.source:
+            kinds = self._kinds = (self.source, isinstance(self.source, Stateful),
+                                   isinstance(self.source, BarObserver))
+        return kinds[1], kinds[2]
 
     def request_stop(self, *_: object) -> None:
         """Finish the current step, persist, and stop (the entrypoint's signal handler, or any
@@ -561,17 +225,25 @@ class Engine:
             self.reconcile(self.clock.now(), start=True)
         steps = signals = 0
         results: list[ExecutionResult] = []
-        for step in driver.steps(cursor):
-            if self._stop.is_set():
-                break
-            n, res = self.step(step)
-            steps += 1
-            signals += n
-            results.extend(res)
-            if self.on_step is not None:
-                self.on_step(step)
-            if self._stop.is_set():
-                break
+        group: Callable[[int], None] | None = getattr(self.uow, "group_commits", None) \
+            if cfg.commit_every > 1 else None
+        if group is not None:
+            group(cfg.commit_every)
+        try:
+            for step in driver.steps(cursor):
+                if self._stop.is_set():
+                    break
+                n, res = self.step(step)
+                steps += 1
+                signals += n
+                results.extend(res)
+                if self.on_step is not None:
+                    self.on_step(step)
+                if self._stop.is_set():
+                    break
+        finally:
+            if group is not None:
+                group(1)  # every step so far durable
         status = "interrupted" if self._stop.is_set() else "finished"
         with self.uow as u:
             self.tracker.compute(u, cfg.metric_periods)
@@ -641,8 +313,9 @@ class Engine:
         risk = self.risk
         if risk is not None and risk.kill_flag_set() and not risk.current().killed:
             risk.kill("kill-flag", "kill flag is set", ts=now)
-        if isinstance(self.source, BarObserver):
-            self.source.observe(step.bars)
+        stateful, observer = self._source_kinds()
+        if observer:
+            self.source.observe(step.bars)  # type: ignore[attr-defined]
         self._since_reconcile += 1
         if self._reconcile_due(now):
             self.reconcile(now)
@@ -673,8 +346,8 @@ class Engine:
                 n_open = len(u.positions.list_open()) if signals or positions else 0
                 self.tracker.snapshot(account, now, u, n_open)
             u.state.set(self.cursor_key, now.isoformat())
-            if isinstance(self.source, Stateful):
-                dumped = self.source.dump_state()
+            if stateful:
+                dumped = self.source.dump_state()  # type: ignore[attr-defined]
                 if dumped != self._source_state:
                     u.state.set(self.source_key, dumped)
                     self._source_state = dumped

@@ -240,8 +240,9 @@ class Reconciler:
             return [Repair(RepairKind.UNREACHABLE, f"broker order list failed: {exc}")]
         out = []
         with self._uow as u:
+            known = {o.client_order_id for o in u.orders.list()} if reports else set()
             for r in reports:
-                if u.orders.get(r.client_order_id) is None:
+                if r.client_order_id not in known:
                     out.append(Repair(
                         RepairKind.UNKNOWN_BROKER_ORDER,
                         f"broker order {r.client_order_id} ({r.side} {r.quantity} {r.ticker}, "

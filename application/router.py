@@ -13,6 +13,7 @@ engine stores in the unit of work with its cursor: a restarted run suppresses th
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -145,13 +146,23 @@ class SignalRouter:
         self.config = config or RouterConfig()
         self._seen: set[str] = set()
         self._last: dict[str, datetime] = {}
+        self._dumped: str | None = None  # dump_state's text until the memory changes
+        # the seen ids in order and each as JSON, kept sorted as ids arrive (built on the
+        # first dump), so a dump joins them instead of sorting and encoding every id again
+        self._ids: list[str] | None = None
+        self._ids_json: list[str] = []
 
     def route(self, alert: Alert) -> RouteDecision:
         """Return the decision for ``alert`` (and remember it)."""
         cfg = self.config
         if alert.id in self._seen:
             return RouteDecision(alert, None, "duplicate")
+        self._dumped = None
         self._seen.add(alert.id)
+        if self._ids is not None:
+            at = bisect.bisect_left(self._ids, alert.id)
+            self._ids.insert(at, alert.id)
+            self._ids_json.insert(at, json.dumps(alert.id))
         rule = next((r for r in cfg.rules if r.matches(alert)), None)
         if rule is None:
             return RouteDecision(alert, None, "no_rule")
@@ -176,15 +187,22 @@ class SignalRouter:
         return RouteDecision(alert, sig, "signal", conf)
 
     def dump_state(self) -> str:
-        """Return the router's memory as JSON."""
-        return json.dumps({"seen": sorted(self._seen),
-                           "last": {t: ts.isoformat() for t, ts in sorted(self._last.items())}})
+        """Return the router's memory as JSON (the same text while it has not changed)."""
+        if self._dumped is None:
+            if self._ids is None:
+                self._ids = sorted(self._seen)
+                self._ids_json = [json.dumps(i) for i in self._ids]
+            # the text of json.dumps({"seen": sorted ids, "last": {...}})
+            last = json.dumps({t: ts.isoformat() for t, ts in sorted(self._last.items())})
+            self._dumped = f'{{"seen": [{", ".join(self._ids_json)}], "last": {last}}}'
+        return self._dumped
 
     def load_state(self, raw: str | None) -> None:
         """Restore the memory written by :meth:`dump_state` (None: start empty)."""
         if not raw:
             return
         d = json.loads(raw)
+        self._dumped, self._ids = None, None
         self._seen = set(d.get("seen", ()))
         self._last = {t: datetime.fromisoformat(v) for t, v in d.get("last", {}).items()}
 
@@ -216,6 +234,8 @@ class AlertSignalSource:
         self.router = router or SignalRouter()
         self.last_decisions: list[RouteDecision] = []
         self.counts: dict[str, int] = {}
+        # the last dump_state text and what it was made of (feed text, router text, counts)
+        self._dump: tuple[str, str, dict[str, int], str] | None = None
 
     def poll(self, now: datetime) -> Sequence[Signal]:
         """Route the alerts that became known by ``now``; return the resulting signals."""
@@ -225,9 +245,14 @@ class AlertSignalSource:
         return [d.signal for d in self.last_decisions if d.signal is not None]
 
     def dump_state(self) -> str:
-        """Return feed and router state together."""
-        return json.dumps({"feed": self.feed.dump_state(), "router": self.router.dump_state(),
-                           "counts": self.counts})
+        """Return feed and router state together (the same text while neither changed)."""
+        feed, router = self.feed.dump_state(), self.router.dump_state()
+        last = self._dump
+        if last is not None and last[1] is router and last[0] == feed and last[2] == self.counts:
+            return last[3]
+        text = json.dumps({"feed": feed, "router": router, "counts": self.counts})
+        self._dump = (feed, router, dict(self.counts), text)
+        return text
 
     def load_state(self, raw: str | None) -> None:
         """Restore feed and router state."""

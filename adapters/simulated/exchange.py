@@ -160,6 +160,7 @@ class SimulatedExchange(OrderBook, PriceHistory):
         self._events: list[Fill | tuple[str, str, OrderStatus, datetime, str | None]] = []
         self._last: dict[str, tuple[int, float, float, float, float, float]] = {}
         self._hist: dict[str, deque[tuple[int, float, float, float, float, float]]] = {}
+        self._bars: dict[str, dict[tuple[int, float, float, float, float, float], Bar]] = {}
         #: tickers whose kept bars arrived out of time order (get_bars then scans them all)
         self._unordered: set[str] = set()
         self._seq = 0

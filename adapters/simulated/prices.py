@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from adapters.simulated.order import _d
 from adapters.simulated.sessions import dt_from_ns, ns_from_dt
@@ -26,6 +27,22 @@ class PriceHistory:
     _last: dict[str, tuple[int, float, float, float, float, float]]
     _hist: dict[str, deque[tuple[int, float, float, float, float, float]]]
     _unordered: set[str]
+    config: Any
+    #: the domain bars already built from kept rows, per ticker (bars are immutable, and the
+    #: risk checks and sizing ask for the same recent bars again and again)
+    _bars: dict[str, dict[tuple[int, float, float, float, float, float], Bar]]
+
+    def _bar(self, ticker: str, r: tuple[int, float, float, float, float, float]) -> Bar:
+        cache = self._bars.get(ticker)
+        if cache is None:
+            cache = self._bars[ticker] = {}
+        bar = cache.get(r)
+        if bar is None:
+            if len(cache) > 2 * self.config.history + 64:
+                cache.clear()  # bounded: at most about twice the kept bars per ticker
+            bar = cache[r] = Bar(ticker=ticker, ts=dt_from_ns(r[0]), open=r[1], high=r[2],
+                                 low=r[3], close=r[4], volume=r[5])
+        return bar
 
     @property
     def marks(self) -> dict[str, float]:
@@ -54,8 +71,7 @@ class PriceHistory:
         r = self._last.get(ticker)
         if r is None:
             return None
-        return Bar(ticker=ticker, ts=dt_from_ns(r[0]), open=r[1], high=r[2], low=r[3],
-                   close=r[4], volume=r[5])
+        return self._bar(ticker, r)
 
     def get_bars(self, ticker: str, start: datetime, end: datetime,
                  timeframe: str = "1Day") -> list[Bar]:
@@ -74,5 +90,4 @@ class PriceHistory:
                 break
             if r[0] <= b:
                 rows.append(r)
-        return [Bar(ticker=ticker, ts=dt_from_ns(r[0]), open=r[1], high=r[2], low=r[3],
-                    close=r[4], volume=r[5]) for r in reversed(rows)]
+        return [self._bar(ticker, r) for r in reversed(rows)]

@@ -41,10 +41,21 @@ def row_problems(
     open or close outside [low, high], a weekend date, a date outside the calendars
     (:data:`FIRST_DAY`..:data:`LAST_DAY`) and a second bar for the same ticker and date.
     """
-    out: list[tuple[int, Problem, str]] = []
     days = dates.astype("datetime64[D]")
-    seen: set[tuple[str, np.datetime64]] = set()
     weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    if _all_clean(days, weekday, tickers, open_, high, low, close, volume):
+        return []  # the common case, checked on whole columns
+    return row_by_row(days, weekday, tickers, open_, high, low, close, volume)
+
+
+def row_by_row(
+    days: Dates, weekday: I64, tickers: NDArray[np.object_], open_: F64, high: F64, low: F64,
+    close: F64, volume: F64,
+) -> list[tuple[int, Problem, str]]:
+    """:func:`row_problems` one row at a time (``days`` in ``datetime64[D]``, ``weekday``
+    with Monday = 0): the first problem of each row, with its detail."""
+    out: list[tuple[int, Problem, str]] = []
+    seen: set[tuple[str, np.datetime64]] = set()
     for i in range(len(days)):
         vals = {"open": float(open_[i]), "high": float(high[i]), "low": float(low[i]),
                 "close": float(close[i]), "volume": float(volume[i])}
@@ -93,6 +104,25 @@ def row_problems(
             continue
         seen.add(key)
     return out
+
+
+def _all_clean(days: Dates, weekday: I64, tickers: NDArray[np.object_], open_: F64, high: F64,
+               low: F64, close: F64, volume: F64) -> bool:
+    """Return True when no row has any problem :func:`row_problems` looks for.
+
+    The same conditions on whole columns: True only when the row-by-row check would report
+    nothing (a NaN or NaT fails every comparison here, so such a row is never waved through).
+    """
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(volume) & (volume >= 0)
+        for px in (open_, high, low, close):
+            ok &= np.isfinite(px) & (px >= MIN_PRICE)
+        ok &= (high >= low) & (low <= open_) & (open_ <= high) & (low <= close) & (close <= high)
+        ok &= (days >= FIRST_DAY) & (days <= LAST_DAY) & (weekday < 5)
+    if not bool(ok.all()):
+        return False
+    keys = set(zip(map(str, tickers.tolist()), days.astype(np.int64).tolist(), strict=True))
+    return len(keys) == len(days)
 
 
 def bad_rows(s: OhlcvSeries, in_sess: NDArray[np.bool_]) -> dict[int, Problem]:

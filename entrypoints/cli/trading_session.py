@@ -65,7 +65,7 @@ def load_strategy(spec: str) -> SignalSource:
     import os
 
     from adapters.simulated.replay import PerTicker
-    from application.engine import takes_context
+    from application.strategy_source import takes_context
 
     mod_name, _, attr = spec.partition(":")
     if not mod_name or not attr:
@@ -90,6 +90,11 @@ def load_strategy(spec: str) -> SignalSource:
         return StrategySignalSource(obj, name=spec)
     raise fail(f"--strategy {spec!r}: expected a strategy (on_bar(bar, ctx) or a callable "
                 "(bar, ctx) -> signals) or a signal source with poll")
+
+
+#: replay steps per durable commit when nothing else writes the database meanwhile (a crash
+#: loses at most this many steps, which the resume replays)
+REPLAY_COMMIT_EVERY = 32
 
 
 class Session:
@@ -234,11 +239,27 @@ class Session:
                                 reconcile_every_steps=reconcile_steps or 0),
             risk=self.risk, reconciler=reconciler)
 
+    def commit_every(self) -> int:
+        """Replay steps per durable commit: grouped when the replay runs as fast as possible
+        and its signals come from a file of alerts or a strategy; every step when anything
+        else may write the database meanwhile (the webhook inbox, the agents' registry)."""
+        from adapters.sources.files import AlertFileFeed, FolderFeed, StdinFeed
+
+        src = self.source
+        if self.driver.speed > 0:
+            return 1
+        if isinstance(src, StrategySignalSource) or (
+                isinstance(src, AlertSignalSource)
+                and isinstance(src.feed, AlertFileFeed | FolderFeed | StdinFeed)):
+            return REPLAY_COMMIT_EVERY
+        return 1
+
     def run(self, progress: bool) -> Any:
+        every = self.commit_every()
         if not progress:
             outcome = run_replay(self.engine, self.driver, self.risk,
                                  auto_resume=self.auto_resume, restore=self._restore,
-                                 on_step=self.on_step)
+                                 on_step=self.on_step, commit_every=every)
             self.auto_resumes = outcome.auto_resumes
             return outcome.result
         total = remaining_steps(self.engine, self.driver)
@@ -254,7 +275,7 @@ class Session:
 
             outcome = run_replay(self.engine, self.driver, self.risk,
                                  auto_resume=self.auto_resume, restore=self._restore,
-                                 on_step=tick)
+                                 on_step=tick, commit_every=every)
         self.auto_resumes = outcome.auto_resumes
         return outcome.result
 

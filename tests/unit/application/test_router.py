@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from application.router import AlertSignalSource, RouterConfig, RoutingRule, SignalRouter
 from domain.alerts import Alert
@@ -106,3 +109,26 @@ def test_alert_source_when_polled_then_counts_every_decision() -> None:
     sigs = src.poll(T)
     assert [s.signal_id for s in sigs] == ["sig-a"]
     assert src.counts == {"signal": 1, "below_threshold": 1, "duplicate": 1}
+
+
+_IDS = st.text(alphabet='ab"\\é-1', min_size=1, max_size=6)  # quotes, escapes, non-ASCII
+
+
+@given(st.lists(st.tuples(_IDS, st.sampled_from(["AAPL", "MSFT", "XOM"]), st.integers(0, 30)),
+                max_size=40),
+       st.integers(0, 40))
+def test_dump_state_when_ids_arrive_then_text_of_plain_json_and_round_trips(
+        arrivals: list[tuple[str, str, int]], dump_at: int) -> None:
+    router = SignalRouter(RouterConfig(threshold=0.0))
+    t0 = datetime(2024, 1, 1, 14, tzinfo=UTC)
+    for i, (id_, ticker, day) in enumerate(arrivals):
+        if i == dump_at:
+            router.dump_state()  # an earlier dump: later ids are inserted in order
+        router.route(alert(id_, ticker, at=t0 + timedelta(days=day)))
+    text = router.dump_state()
+    assert text == json.dumps({
+        "seen": sorted(router._seen),
+        "last": {t: ts.isoformat() for t, ts in sorted(router._last.items())}})
+    again = SignalRouter()
+    again.load_state(text)
+    assert again.dump_state() == text

@@ -1,0 +1,299 @@
+"""The trading repositories of :class:`~adapters.sqlalchemy.uow.SqlUnitOfWork`: orders and
+their events, fills, positions (versioned), the journal, the key-value state and the report
+rows. Each runs its statements through the unit of work (which holds some writes back; see
+there) and reads and writes the unit of work's run only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Executable,
+    RowMapping,
+    Table,
+    select,
+)
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+
+from adapters.sqlalchemy import mapping as m
+from adapters.sqlalchemy import tables as t
+from adapters.sqlalchemy.statements import TERMINAL, Statements, is_fk
+from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot
+from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
+from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
+from domain.orders import Order
+from domain.position import ClosedPosition, Position
+
+if TYPE_CHECKING:
+    from adapters.sqlalchemy.uow import SqlUnitOfWork
+
+class Repo:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def _x(self, stmt: Executable, params: Any = None) -> CursorResult[Any]:
+        return self._uow._execute(stmt, params)
+
+    @property
+    def _q(self) -> Statements:
+        return self._uow._stmts
+
+    def _stamp(self, row: dict[str, Any]) -> dict[str, Any]:
+        self._uow._ensure_run()
+        row["run_id"] = self._uow.run_id
+        return row
+
+    def _p(self, **params: Any) -> dict[str, Any]:
+        params["k_run"] = self._uow.run_id
+        return params
+
+    def _mine(self, table: Table) -> Any:
+        return table.c.run_id == self._uow.run_id
+
+
+class SqlOrders(Repo):
+    """``OrderRepo`` over ``orders`` and ``order_events``."""
+
+    def add(self, order: Order) -> None:
+        try:
+            res = self._x(self._q.order_insert, self._stamp(m.order_row(order)))
+        except IntegrityError as exc:
+            raise self._uow._integrity(exc, f"order {order.client_order_id}") from exc
+        if res.first() is None:
+            raise DuplicateClientOrderId(order.client_order_id)
+
+    def get(self, client_order_id: str) -> Order | None:
+        row = self._x(self._q.order_get, self._p(k_id=client_order_id)).mappings().first()
+        return m.order_from(row) if row is not None else None
+
+    def save(self, order: Order) -> None:
+        row = m.order_row(order)
+        values = {k: row[k] for k in m.ORDER_STATE_COLUMNS}
+        values["k_id"] = order.client_order_id
+        values["k_run"] = self._uow.run_id
+        res = self._x(self._q.order_update, values)
+        if res.rowcount == 0:
+            raise NotFound(f"order {order.client_order_id} was never added")
+
+    def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
+        if ticker is None:  # the engine's every-step queries, prebuilt
+            stmt = self._q.orders_open if open_only else self._q.orders_all
+            return [m.order_from(r) for r in self._x(stmt, self._p()).mappings()]
+        q = select(t.orders).where(self._mine(t.orders))
+        if open_only:
+            q = q.where(t.orders.c.status.not_in(TERMINAL))
+        if ticker is not None:
+            q = q.where(t.orders.c.ticker == ticker)
+        q = q.order_by(t.orders.c.created_at, t.orders.c.client_order_id)
+        return [m.order_from(r) for r in self._x(q).mappings()]
+
+    def record_event(self, event: OrderEvent) -> None:
+        self._x(self._q.order_event_insert, self._stamp(m.order_event_row(event)))
+
+
+class SqlFills(Repo):
+    """``FillRepo`` over ``fills`` (primary key ``fill_id``, foreign key to ``orders``)."""
+
+    def add(self, fill: Fill) -> None:
+        try:
+            res = self._x(self._q.fill_insert, self._stamp(m.fill_row(fill)))
+        except IntegrityError as exc:
+            if is_fk(exc):
+                raise NotFound(
+                    f"fill {fill.fill_id}: order {fill.client_order_id} is not stored; "
+                    "add the order before its fills"
+                ) from exc
+            raise
+        if res.first() is None:
+            raise DuplicateFill(fill.fill_id, "fills table")
+
+    def exists(self, fill_id: str) -> bool:
+        return bool(self._x(self._q.fill_exists, self._p(k_id=fill_id)).scalar())
+
+    def for_order(self, client_order_id: str) -> list[Fill]:
+        rows = self._x(self._q.fills_of_order, self._p(k_id=client_order_id)).mappings()
+        return [m.fill_from(r) for r in rows]
+
+
+class SqlPositions(Repo):
+    """``PositionRepo`` over ``positions`` (versioned) and ``closed_positions``."""
+
+    def _out(self, row: RowMapping) -> Position:
+        p = m.position_from(row)
+        self._uow._loaded[p.position_id] = p.version
+        return p
+
+    def add(self, position: Position) -> None:
+        pid = position.position_id
+        closed = self._x(self._q.closed_exists, {"k_id": pid}).scalar()
+        if closed:
+            raise ConcurrencyConflict(f"position {pid} already exists (closed)")
+        res = self._x(self._q.position_insert, self._stamp(m.position_row(position)))
+        if res.first() is None:
+            raise ConcurrencyConflict(f"position {pid} already exists")
+        self._uow._loaded[pid] = position.version
+
+    def get(self, position_id: str) -> Position | None:
+        row = self._x(self._q.position_get, self._p(k_id=position_id)).mappings().first()
+        return self._out(row) if row is not None else None
+
+    def open_for(self, ticker: str) -> Position | None:
+        row = self._x(self._q.position_of_ticker, self._p(k_ticker=ticker)).mappings().first()
+        return self._out(row) if row is not None else None
+
+    def list_open(self) -> list[Position]:
+        uow = self._uow
+        rows = uow._open_rows
+        if rows is None:
+            rows = list(self._x(self._q.positions_open, self._p()).mappings())
+            if uow._grouping():  # read again after the next durable commit or write
+                uow._open_rows = rows
+        return [self._out(r) for r in rows]
+
+    def _expected(self, position: Position) -> int:
+        expected = self._uow._loaded.get(position.position_id)
+        if expected is None:
+            raise ConcurrencyConflict(
+                f"position {position.position_id} was not read in this unit of work"
+            )
+        return expected
+
+    def _conflict(self, position: Position, expected: int) -> ConcurrencyConflict:
+        stored = self._x(self._q.position_version, self._p(k_id=position.position_id)).scalar()
+        if stored is None:
+            return ConcurrencyConflict(f"position {position.position_id} is not open any more")
+        return ConcurrencyConflict(
+            f"position {position.position_id} changed since it was read "
+            f"(stored version {stored}, read {expected})"
+        )
+
+    def save(self, position: Position) -> None:
+        expected = self._expected(position)
+        row = m.position_row(position)
+        del row["position_id"]
+        row["k_id"] = position.position_id
+        row["k_version"] = expected
+        row["k_run"] = self._uow.run_id
+        res = self._x(self._q.position_update, row)
+        if res.rowcount != 1:
+            raise self._conflict(position, expected)
+        self._uow._loaded[position.position_id] = position.version
+
+    def close(self, position: Position, closed: ClosedPosition) -> None:
+        expected = self._expected(position)
+        res = self._x(
+            self._q.position_delete,
+            self._p(k_id=position.position_id, k_version=expected),
+        )
+        if res.rowcount != 1:
+            raise self._conflict(position, expected)
+        res = self._x(self._q.closed_insert, self._stamp(m.closed_row(closed)))
+        if res.first() is None:
+            raise ConcurrencyConflict(f"position {closed.position_id} was closed before")
+        self._uow._loaded.pop(position.position_id, None)
+
+    def list_closed(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ClosedPosition]:
+        c = t.closed_positions.c
+        q = select(t.closed_positions).where(self._mine(t.closed_positions))
+        if since is not None:
+            q = q.where(c.closed_at >= since)
+        if until is not None:
+            q = q.where(c.closed_at <= until)
+        q = q.order_by(c.closed_at, c.position_id)
+        return [m.closed_from(r) for r in self._x(q).mappings()]
+
+
+class SqlJournal(Repo):
+    """``JournalRepo`` over ``execution_log``, ``risk_events`` and ``stop_loss_events``."""
+
+    def add_execution(self, record: ExecutionRecord) -> None:
+        self._x(self._q.execution_insert, self._stamp(m.execution_row(record)))
+
+    def add_risk_event(self, event: RiskEvent) -> None:
+        self._x(self._q.risk_insert, self._stamp(m.risk_event_row(event)))
+
+    def add_exit_event(self, event: ExitTriggered) -> None:
+        self._x(self._q.exit_insert, self._stamp(m.exit_event_row(event)))
+
+    def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
+        q = select(t.execution_log).where(self._mine(t.execution_log))
+        if signal_id is not None:
+            q = q.where(t.execution_log.c.signal_id == signal_id)
+        q = q.order_by(t.execution_log.c.id)
+        return [m.execution_from(r) for r in self._x(q).mappings()]
+
+    def risk_events(self) -> list[RiskEvent]:
+        q = select(t.risk_events).where(self._mine(t.risk_events)).order_by(t.risk_events.c.id)
+        return [m.risk_event_from(r) for r in self._x(q).mappings()]
+
+    def exit_events(self) -> list[ExitTriggered]:
+        """Return exit events, oldest first (not in the port; for reports and tests)."""
+        q = select(t.stop_loss_events).where(self._mine(t.stop_loss_events)).order_by(
+            t.stop_loss_events.c.id)
+        return [m.exit_event_from(r) for r in self._x(q).mappings()]
+
+
+class SqlState(Repo):
+    """``StateRepo`` over ``kv_state`` (one value per run and key)."""
+
+    def get(self, key: str) -> str | None:
+        uow = self._uow
+        pending = uow._kv_pending.get(key) or uow._pt_kv.get(key)
+        if pending is not None:  # set earlier in this unit of work, not yet sent
+            return str(pending["value"])
+        cache = uow._kv_read
+        if key in cache:  # read earlier in this transaction
+            return cache[key]
+        value: str | None = uow._execute(self._q.kv_get, self._p(k_id=key), flush=False).scalar()
+        cache[key] = value
+        return value
+
+    def set(self, key: str, value: str) -> None:
+        now = datetime.now(UTC)
+        # written at commit, one upsert per key (the last value), all keys in one batch
+        self._uow._kv_pending[key] = self._stamp({"key": key, "value": value,
+                                                  "updated_at": now})
+        self._uow._kv_read.pop(key, None)
+
+
+
+class SqlReports(Repo):
+    """``ReportRepo`` over ``portfolio_snapshots`` and ``performance_metrics``."""
+
+    def add_snapshot(self, snapshot: PortfolioSnapshot) -> None:
+        self._uow._replace(self._q.snapshot_delete, self._p(k_ts=snapshot.ts),
+                           self._q.snapshot_insert, self._stamp(m.snapshot_row(snapshot)),
+                           snapshot.ts)
+
+    def snapshots(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[PortfolioSnapshot]:
+        c = t.portfolio_snapshots.c
+        q = select(t.portfolio_snapshots).where(self._mine(t.portfolio_snapshots))
+        if since is not None:
+            q = q.where(c.ts >= since)
+        if until is not None:
+            q = q.where(c.ts <= until)
+        q = q.order_by(c.ts, c.id)
+        return [m.snapshot_from(r) for r in self._x(q).mappings()]
+
+    def save_metrics(self, record: PerformanceRecord) -> None:
+        self._uow._replace(
+            self._q.metrics_delete,
+            self._p(k_period=record.period, k_start=record.period_start),
+            self._q.metrics_insert, self._stamp(m.metrics_row(record)),
+            (record.period, record.period_start),
+        )
+
+    def metrics(self, period: str | None = None) -> list[PerformanceRecord]:
+        c = t.performance_metrics.c
+        q = select(t.performance_metrics).where(self._mine(t.performance_metrics))
+        if period is not None:
+            q = q.where(c.period == period)
+        q = q.order_by(c.period_start, c.period, c.id)
+        return [m.metrics_from(r) for r in self._x(q).mappings()]

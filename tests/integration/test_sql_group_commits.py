@@ -1,0 +1,137 @@
+"""Grouped commits of the SQL unit of work (``group_commits``), on SQLite and PostgreSQL.
+
+Each ``commit`` becomes a commit point; every ``every``-th one is durable. Other connections
+see nothing before it; a block that leaves without committing undoes its own writes only; a
+process that dies loses the points after the last durable commit and nothing else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from adapters.sqlalchemy import SqlUnitOfWork, make_engine
+from adapters.sqlalchemy import tables as t
+from domain.audit import PortfolioSnapshot
+from tests.integration.sql_support import make_order, ts
+
+Reader = Callable[[], dict[str, str]]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, Reader]]:
+    """Yield an engine and a reader of the committed ``kv_state`` from another connection."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgresql_url")
+        engine = make_engine(url)
+        other = make_engine(url)
+
+        def read_pg() -> dict[str, str]:
+            with other.connect() as conn:
+                rows = conn.execute(select(t.kv_state.c.key, t.kv_state.c.value)).all()
+            return {str(k): str(v) for k, v in rows}
+
+        yield engine, read_pg
+        other.dispose()
+        engine.dispose()
+        return
+    path = tmp_path / "g.db"
+    engine = make_engine(f"sqlite:///{path}")
+
+    def read_sqlite() -> dict[str, str]:
+        # a plain reader (no BEGIN IMMEDIATE): it sees the last durable commit, never waits
+        with sqlite3.connect(path) as conn:
+            return dict(conn.execute("SELECT key, value FROM kv_state").fetchall())
+
+    yield engine, read_sqlite
+    engine.dispose()
+
+
+def test_group_commits_when_points_pending_then_others_see_them_at_the_every_th_commit(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(3)
+    for i in range(1, 3):
+        with uow as u:
+            u.state.set(f"k{i}", str(i))
+            u.commit()
+        assert committed() == {}  # points only
+    with uow as u:
+        assert (u.state.get("k1"), u.state.get("k2")) == ("1", "2")  # this uow sees them
+        u.state.set("k3", "3")
+        u.commit()  # the third: durable
+    assert committed() == {"k1": "1", "k2": "2", "k3": "3"}
+    with uow as u:
+        u.state.set("k4", "4")
+        u.commit()
+    assert "k4" not in committed()
+    uow.group_commits(1)  # back to one commit each: the pending point is made durable
+    assert committed()["k4"] == "4"
+
+
+def test_group_commits_when_a_block_leaves_without_commit_then_only_its_writes_undone(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    with uow as u:
+        u.state.set("kept", "yes")
+        u.commit()
+    with uow as u:
+        u.orders.add(make_order("ct-undone"))  # written at once, then the block is left
+        u.state.set("undone", "no")
+    with pytest.raises(RuntimeError), uow as u:
+        u.orders.add(make_order("ct-raised"))
+        raise RuntimeError("a step that fails")
+    with uow as u:
+        assert u.orders.get("ct-undone") is None and u.orders.get("ct-raised") is None
+        assert (u.state.get("kept"), u.state.get("undone")) == ("yes", None)
+        u.rollback()  # nothing of this block to undo; the point stays
+    uow.sync()
+    assert committed() == {"kept": "yes"}
+    with uow as u:
+        assert u.orders.list() == []
+
+
+def test_group_commits_when_process_dies_then_the_last_durable_commit_survives(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(2)
+    for key in ("a", "b", "c"):  # a, b durable; c a pending point
+        with uow as u:
+            u.state.set(key, key)
+            u.commit()
+    held = uow._held
+    assert held is not None
+    held.invalidate()  # the connection is lost, as when the process dies: no commit
+    uow._held = None
+    assert committed() == {"a": "a", "b": "b"}
+
+
+def test_group_commits_when_points_sent_inside_a_block_that_rolls_back_then_kept(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    with uow as u:
+        u.state.set("point", "1")
+        u.reports.add_snapshot(PortfolioSnapshot(
+            ts=ts(0), cash=Decimal(1), equity=Decimal(1), long_market_value=Decimal(0),
+            short_market_value=Decimal(0), open_positions=0, daily_pnl=Decimal(0),
+            cumulative_pnl=Decimal(0)))
+        u.commit()
+    with uow as u:
+        u.orders.add(make_order("ct-undone"))  # this block's savepoint
+        assert [s.ts for s in u.reports.snapshots()] == [ts(0)]  # the point's rows sent here
+    with uow as u:
+        assert u.state.get("point") == "1" and u.orders.get("ct-undone") is None
+        assert [s.ts for s in u.reports.snapshots()] == [ts(0)]
+    uow.sync()
+    assert committed() == {"point": "1"}
