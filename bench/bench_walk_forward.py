@@ -11,6 +11,14 @@ whole command (interpreter start, feature loading, worker start-up and the repor
 The one-minute load average is recorded before and after every run: on a machine shared with
 other work the speed-up is only as clean as the cores are free. The reports of the two runs
 must agree except for each window's ``seconds``; a difference is an error.
+
+``--profile`` measures instead, in CPU seconds (which other work on the machine inflates far
+less than wall-clock time), the parts of the same run: the parent's start (interpreter and
+CLI imports), its loading of the features, a fresh worker's start (interpreter and the
+imports of the RL stack), each window, and the report. From them it derives the wall time
+one and two workers would take on two free cores (the parent's start, then the features
+loaded while the workers start, then the windows shared longest first, then the report) --
+a model from measured parts, printed as such.
 """
 
 from __future__ import annotations
@@ -35,17 +43,20 @@ def _catalyst() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "entrypoints.cli.app"]
 
 
-def run_once(workers: int, timesteps: int, windows: int, state: Path) -> dict[str, Any]:
-    """Run the command once; return its wall time, window seconds, load and report."""
+def run_once(
+    workers: int, timesteps: int, windows: int, state: Path, root: Path = ROOT
+) -> dict[str, Any]:
+    """Run the command once (from the checkout ``root``); return its wall time, window
+    seconds, load and report."""
     cmd = [
         *_catalyst(), "rl", "walk-forward", "--windows", str(windows), "--algo", "ppo",
         "--timesteps", str(timesteps), "--seed", "0", "--workers", str(workers),
         "--state-dir", str(state), "--db", "none", "--json",
     ]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(root))
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     load_after = os.getloadavg()[0]
     if proc.returncode != 0:
@@ -68,13 +79,120 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_PARENT_START = """
+import time
+t0 = time.process_time()
+import entrypoints.cli.app  # noqa: F401
+from entrypoints.cli.rl import walk_forward  # noqa: F401
+t1 = time.process_time()
+import adapters.rl.walk_forward  # noqa: F401
+import adapters.rl.training  # noqa: F401
+print(t1 - t0)
+print(time.process_time() - t1)
+"""
+
+_WORKER_START = """
+import time
+t0 = time.process_time()
+import adapters.rl.walk_forward  # noqa: F401
+import adapters.rl.training  # noqa: F401
+print(time.process_time() - t0)
+"""
+
+
+def _cpu_of(code: str) -> tuple[list[float], float]:
+    """Run ``code`` in a fresh interpreter; return (the CPU seconds it prints, its whole
+    process's CPU seconds)."""
+    before = os.times()
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, text=True,
+                         capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
+    after = os.times()
+    whole = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system)
+    return [float(x) for x in out.split()], whole
+
+
+def profile(timesteps: int, windows: int) -> dict[str, Any]:
+    """CPU seconds of each part of a run, and the two-core model built from them."""
+    sys.path.insert(0, str(ROOT))
+    import datetime as dt
+
+    import adapters.rl.training  # noqa: F401  (imported up front: windows are timed alone)
+    from adapters.data.features import feature_panel, sample_features
+    from adapters.rl.env import EnvConfig
+    from adapters.rl.walk_forward import RlWindowRunner, panel_calendar
+    from adapters.validation.executors import longest_first
+    from adapters.validation.store import MemoryWalkForwardStore
+    from application.walk_forward import plan_jobs, walk_forward
+    from domain.validation.windows import last_windows
+    from entrypoints.settings import Settings
+
+    (parent_import, rl_import), parent_proc = _cpu_of(_PARENT_START)
+    (worker_import,), worker_proc = _cpu_of(_WORKER_START)
+    t0 = time.process_time()
+    panel = feature_panel(sample_features())
+    calendar = panel_calendar(panel)
+    load = time.process_time() - t0
+    days = [dt.date.fromisoformat(d) for d in calendar]
+    jobs = plan_jobs(days, last_windows(len(days), windows, embargo=5), {})
+    runner = RlWindowRunner(panel=panel, calendar=tuple(calendar), algo="ppo",
+                            timesteps=timesteps, seed=0,
+                            env_config=EnvConfig(costs=Settings().cost_model()))
+    per_window: dict[int, float] = {}
+    results = []
+    for job in jobs:
+        t0 = time.process_time()
+        results.append(runner(job))
+        per_window[job.index] = time.process_time() - t0
+
+    class _Done:
+        def run(self, _runner: Any, _jobs: Any) -> Any:
+            return iter(results)
+
+    t0 = time.process_time()
+    walk_forward(runner, _Done(), jobs, MemoryWalkForwardStore(), "profile").to_json()
+    report = time.process_time() - t0
+    # Two free cores. One worker: everything in one process, the RL imports before the first
+    # window. Two workers: the pool starts before the features are loaded; windows go to the
+    # first free worker, longest first.
+    parent_start = parent_proc - rl_import  # the CLI imports the RL stack only in a window
+    one = parent_start + load + rl_import + sum(per_window.values()) + report
+    free = [max(load, worker_proc)] * 2
+    for job in longest_first(jobs):
+        k = free.index(min(free))
+        free[k] += per_window[job.index]
+    two = parent_start + max(free) + report
+    out = {
+        "cpu_s": {
+            "parent_start": round(parent_start, 3), "parent_imports": round(parent_import, 3),
+            "rl_imports_in_parent": round(rl_import, 3),
+            "load_features": round(load, 3), "worker_start": round(worker_proc, 3),
+            "worker_imports": round(worker_import, 3),
+            "windows": {str(k): round(v, 3) for k, v in per_window.items()},
+            "report": round(report, 3),
+        },
+        "model_two_free_cores": {"one_worker_s": round(one, 2), "two_workers_s": round(two, 2),
+                                 "speedup": round(one / two, 3)},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    print(json.dumps(out, indent=2))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--timesteps", type=int, default=8192)
     p.add_argument("--windows", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--profile", action="store_true",
+                   help="CPU seconds of each part of a run and the two-core model")
     args = p.parse_args(argv)
+    if args.profile:
+        res = profile(args.timesteps, args.windows)
+        if args.json is not None:
+            args.json.write_text(json.dumps(res, indent=2))
+        return res
 
     pairs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-wf-") as tmp:
