@@ -13,6 +13,7 @@ import multiprocessing as mp
 import multiprocessing.context as mp_context
 import pickle
 import sys
+import threading
 import types
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -97,6 +98,12 @@ def _ready() -> None:
     """A no-op task: submitting one per worker makes the pool start its workers now."""
 
 
+def _fork_is_safe() -> bool:
+    """Whether this process may be forked: on Linux, with no thread but the main one (a fork
+    copies only the calling thread, and locks other threads held stay locked in the child)."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
 class ProcessPoolWindowExecutor:
     """Runs up to ``workers`` windows at once, each in its own process.
 
@@ -105,19 +112,35 @@ class ProcessPoolWindowExecutor:
     there (see :func:`_main_script_hidden`). ``preload`` names modules each worker imports as
     it starts (e.g. PyTorch and Stable-Baselines3 for RL windows), so that the imports run in
     parallel with the caller's own work when the pool is started early with :meth:`start`.
+
+    With ``fork_when_safe`` the caller imports ``preload`` itself and forks the workers when
+    that is safe (:func:`_fork_is_safe`: a command-line program, not a host with threads):
+    a forked worker starts at once with everything imported, where a spawned one starts an
+    interpreter and imports the modules again.
     """
 
-    def __init__(self, workers: int, preload: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workers: int, preload: Sequence[str] = (), *, fork_when_safe: bool = False
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self.preload = tuple(preload)
+        self.fork_when_safe = fork_when_safe
         self._pool: ProcessPoolExecutor | None = None
         self._hides_main = True
+        #: The start method of the last pool opened (``fork`` or ``spawn``).
+        self.start_method = ""
 
     def _open(self, hide_main: bool) -> ProcessPoolExecutor:
-        ctx: Any = _WorkerContext() if hide_main else mp.get_context("spawn")
         self._hides_main = hide_main
+        ctx: Any
+        if self.fork_when_safe and _fork_is_safe():
+            _init_worker(self.preload)  # imported here once; the forked workers inherit it
+            ctx = mp.get_context("fork")
+        else:
+            ctx = _WorkerContext() if hide_main else mp.get_context("spawn")
+        self.start_method = ctx.get_start_method()
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
             initargs=(self.preload,),
@@ -221,14 +244,22 @@ def _call(runner: WindowRunner, job: WindowJob) -> WindowResult:
 
 
 def make_executor(
-    kind: str, workers: int = 1, ray_address: str | None = None, preload: Sequence[str] = ()
+    kind: str,
+    workers: int = 1,
+    ray_address: str | None = None,
+    preload: Sequence[str] = (),
+    *,
+    fork_when_safe: bool = False,
 ) -> InProcessExecutor | ProcessPoolWindowExecutor | RayExecutor:
     """Return the executor ``kind`` (``local`` or ``ray``) names; ``local`` with
-    ``workers > 1`` is a process pool whose workers import ``preload`` as they start."""
+    ``workers > 1`` is a process pool (see :class:`ProcessPoolWindowExecutor` for ``preload``
+    and ``fork_when_safe``)."""
     if kind == "ray":
         return RayExecutor(ray_address, num_cpus=workers if ray_address is None else None)
     if kind != "local":
         raise ValueError(f"--executor must be local or ray, got {kind!r}")
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
-    return InProcessExecutor() if workers == 1 else ProcessPoolWindowExecutor(workers, preload)
+    if workers == 1:
+        return InProcessExecutor()
+    return ProcessPoolWindowExecutor(workers, preload, fork_when_safe=fork_when_safe)

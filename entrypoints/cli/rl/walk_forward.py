@@ -97,11 +97,13 @@ def walk_forward_cmd(
     from adapters.validation.executors import ProcessPoolWindowExecutor, make_executor
 
     try:
-        ex = make_executor(executor.value, workers, ray_address, preload=WORKER_PRELOAD)
+        ex = make_executor(executor.value, workers, ray_address, preload=WORKER_PRELOAD,
+                           fork_when_safe=True)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if isinstance(ex, ProcessPoolWindowExecutor):
-        # The workers start and import PyTorch while this process loads the features.
+        # Forked with the RL stack imported where that is safe; otherwise spawned workers
+        # import it while this process loads the features.
         ex.start()
         with ex:
             _run(ex, data, scheme, train, test, step, windows, embargo, algo, timesteps,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -148,3 +149,27 @@ def test_longest_windows_are_handed_out_first() -> None:
     assert order == sorted(order, reverse=True)  # anchored: the last window is the longest
     rolling = _jobs()
     assert [j.index for j in longest_first(rolling)] == [j.index for j in rolling]
+
+
+def test_a_pool_may_fork_a_process_with_one_thread_and_spawns_otherwise() -> None:
+    thresholds = (-9.0, 0.0, 9.0)
+    jobs = _jobs()
+    one = walk_forward(_runner(0.4, thresholds), InProcessExecutor(), jobs,
+                       MemoryWalkForwardStore(), "f")
+    forking = ProcessPoolWindowExecutor(2, preload=("json",), fork_when_safe=True)
+    two = walk_forward(_runner(0.4, thresholds), forking, jobs, MemoryWalkForwardStore(), "f")
+    assert one.to_json() == two.to_json()
+    expected = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    assert forking.start_method == expected
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with_thread = ProcessPoolWindowExecutor(2, fork_when_safe=True)
+        three = walk_forward(_runner(0.4, thresholds), with_thread, jobs,
+                             MemoryWalkForwardStore(), "f")
+    finally:
+        stop.set()
+        other.join()
+    assert with_thread.start_method == "spawn"  # never fork a process with other threads
+    assert three.to_json() == one.to_json()
