@@ -17,9 +17,9 @@ less than wall-clock time), the parts of the same run: the parent's start (inter
 CLI imports), its loading of the features, a fresh worker's start (interpreter and the
 imports of the RL stack), each window, and the report. From them it derives the wall time
 one and two workers would take on two free cores (the parent's start, then the features
-loaded while spawned workers start -- or, forked, the RL stack imported by the parent first --
-then the windows shared longest first, then the report): a model from measured parts,
-printed as such.
+loaded while the workers start -- spawned: an interpreter and every import; forked: the RL
+stack's imports only -- then the windows shared longest first, then the report): a model
+from measured parts, printed as such.
 """
 
 from __future__ import annotations
@@ -163,9 +163,9 @@ def profile(timesteps: int, windows: int) -> dict[str, Any]:
         k = free.index(min(free))
         free[k] += per_window[job.index]
     two = parent_start + max(free) + report
-    # Forked workers (what the command does on Linux): the parent imports the RL stack, then
-    # the workers start at once with it.
-    free = [load + rl_import] * 2
+    # Forked workers (what the command does on Linux): forked at once with the parent's
+    # imports, they import the RL stack on top while the parent loads the features.
+    free = [max(load, rl_import)] * 2
     for job in longest_first(jobs):
         k = free.index(min(free))
         free[k] += per_window[job.index]

@@ -113,10 +113,10 @@ class ProcessPoolWindowExecutor:
     it starts (e.g. PyTorch and Stable-Baselines3 for RL windows), so that the imports run in
     parallel with the caller's own work when the pool is started early with :meth:`start`.
 
-    With ``fork_when_safe`` the caller imports ``preload`` itself and forks the workers when
-    that is safe (:func:`_fork_is_safe`: a command-line program, not a host with threads):
-    a forked worker starts at once with everything imported, where a spawned one starts an
-    interpreter and imports the modules again.
+    With ``fork_when_safe`` the workers are forked where that is safe (:func:`_fork_is_safe`:
+    a command-line program, not a host with threads): a forked worker starts at once with
+    what the caller has imported and imports only ``preload`` on top, where a spawned one
+    starts an interpreter and imports everything again.
     """
 
     def __init__(
@@ -136,7 +136,6 @@ class ProcessPoolWindowExecutor:
         self._hides_main = hide_main
         ctx: Any
         if self.fork_when_safe and _fork_is_safe():
-            _init_worker(self.preload)  # imported here once; the forked workers inherit it
             ctx = mp.get_context("fork")
         else:
             ctx = _WorkerContext() if hide_main else mp.get_context("spawn")

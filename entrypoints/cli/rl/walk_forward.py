@@ -102,8 +102,8 @@ def walk_forward_cmd(
     except ValueError as exc:
         raise fail(str(exc)) from None
     if isinstance(ex, ProcessPoolWindowExecutor):
-        # Forked with the RL stack imported where that is safe; otherwise spawned workers
-        # import it while this process loads the features.
+        # The workers start now and import the RL stack while this process loads the
+        # features (forked where that is safe, which saves starting an interpreter each).
         ex.start()
         with ex:
             _run(ex, data, scheme, train, test, step, windows, embargo, algo, timesteps,
