@@ -8,9 +8,10 @@ Each repeat runs the command once with ``--workers 1`` and once with ``--workers
 alternating order, so a change of the machine's load hits both), each with an empty
 ``--state-dir``, on the bundled sample (``--windows 4 --algo ppo --seed 0``), and times the
 whole command (interpreter start, feature loading, worker start-up and the report included).
-The one-minute load average is recorded before and after every run: on a machine shared with
-other work the speed-up is only as clean as the cores are free. The reports of the two runs
-must agree except for each window's ``seconds``; a difference is an error.
+The one-minute load average is recorded before and after every run, and the cores other work
+used on average while it ran (the machine's busy CPU time from /proc/stat less the command's
+own): on a machine shared with other work the speed-up is only as clean as the cores are
+free. The reports of the two runs must agree except for each window's ``seconds``; a difference is an error.
 
 ``--profile`` measures instead, in CPU seconds (which other work on the machine inflates far
 less than wall-clock time), the parts of the same run: the parent's start (interpreter and
@@ -56,10 +57,15 @@ def run_once(
     ]
     env = dict(os.environ, PYTHONPATH=str(root))
     load_before = os.getloadavg()[0]
+    busy0, ours0 = _busy_cpu_s(), os.times()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
+    busy1, ours1 = _busy_cpu_s(), os.times()
     load_after = os.getloadavg()[0]
+    ours = (ours1.children_user - ours0.children_user) + (
+        ours1.children_system - ours0.children_system)
+    others = None if busy0 is None or busy1 is None else max(0.0, busy1 - busy0 - ours) / wall
     if proc.returncode != 0:
         raise SystemExit(f"walk-forward with {workers} workers failed:\n{proc.stderr[-3000:]}")
     report = json.loads(proc.stdout)
@@ -69,8 +75,21 @@ def run_once(
         "window_s": [w["seconds"] for w in report["windows"]],
         "load_before": round(load_before, 2),
         "load_after": round(load_after, 2),
+        "cpu_s": round(ours, 2),
+        "other_work_cores": None if others is None else round(others, 2),
         "report": report,
     }
+
+
+def _busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has been busy (all processes), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
@@ -232,9 +251,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             pairs.append(pair)
             print(
                 f"repeat {k}: 1 worker {pair['one']['wall_s']:.2f} s "
-                f"(load {pair['one']['load_before']}-{pair['one']['load_after']}), "
+                f"(load {pair['one']['load_before']}-{pair['one']['load_after']}, other work "
+                f"{pair['one']['other_work_cores']} cores), "
                 f"2 workers {pair['two']['wall_s']:.2f} s "
-                f"(load {pair['two']['load_before']}-{pair['two']['load_after']}), "
+                f"(load {pair['two']['load_before']}-{pair['two']['load_after']}, other work "
+                f"{pair['two']['other_work_cores']} cores), "
                 f"speed-up {pair['speedup']:.2f}x",
                 flush=True,
             )
