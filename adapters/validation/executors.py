@@ -68,6 +68,8 @@ def _main_script_hidden() -> Iterator[None]:
     finally:
         if saved is not None:
             sys.modules["__main__"] = saved
+        else:
+            del sys.modules["__main__"]
 
 
 class _WorkerProcess(mp_context.SpawnProcess):
