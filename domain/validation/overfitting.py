@@ -193,21 +193,37 @@ def deflated_sharpe_ratio(
 
 @attrs.frozen
 class PboResult:
-    """PBO, the logits of the out-of-sample relative ranks, and the split count."""
+    """PBO, the logits of the out-of-sample relative ranks, and the split count.
+
+    ``is_best`` and ``oos_of_best`` hold, per split, the in-sample Sharpe ratio of the
+    candidate that was best in sample and its out-of-sample Sharpe ratio (the pairs of the
+    paper's performance degradation); :meth:`probability_of_loss` is the share of splits in
+    which that candidate lost out of sample.
+    """
 
     pbo: float
     logits: tuple[float, ...]
     splits: int
     partitions: int
     candidates: int
+    is_best: tuple[float, ...] = ()
+    oos_of_best: tuple[float, ...] = ()
+
+    def probability_of_loss(self) -> float:
+        """Share of splits whose in-sample best has an out-of-sample Sharpe ratio below 0."""
+        if not self.oos_of_best:
+            return math.nan
+        return sum(1 for x in self.oos_of_best if x < 0) / len(self.oos_of_best)
 
     def to_json(self) -> dict[str, object]:
         """Return the result as JSON."""
+        p_loss = self.probability_of_loss()
         return {
             "pbo": self.pbo,
             "splits": self.splits,
             "partitions": self.partitions,
             "candidates": self.candidates,
+            "probability_of_loss": p_loss if math.isfinite(p_loss) else None,
             "logits": [x if math.isfinite(x) else None for x in self.logits],
         }
 
@@ -251,6 +267,8 @@ def pbo_cscv(returns: F64 | Sequence[Sequence[float]], partitions: int = 16) -> 
     m = np.nan_to_num(m[: size * partitions], nan=0.0)
     blocks = [m[i * size : (i + 1) * size] for i in range(partitions)]
     logits: list[float] = []
+    is_best: list[float] = []
+    oos_of_best: list[float] = []
     for chosen in itertools.combinations(range(partitions), partitions // 2):
         rest = [i for i in range(partitions) if i not in chosen]
         is_perf = _block_sharpe(np.vstack([blocks[i] for i in chosen]))
@@ -259,8 +277,13 @@ def pbo_cscv(returns: F64 | Sequence[Sequence[float]], partitions: int = 16) -> 
         rank = _average_rank(oos_perf)[best]
         w = rank / (n + 1)
         logits.append(math.log(w / (1 - w)))
+        is_best.append(float(is_perf[best]))
+        oos_of_best.append(float(oos_perf[best]))
     arr = np.asarray(logits)
-    return PboResult(float((arr <= 0).mean()), tuple(logits), len(logits), partitions, n)
+    return PboResult(
+        float((arr <= 0).mean()), tuple(logits), len(logits), partitions, n,
+        tuple(is_best), tuple(oos_of_best),
+    )
 
 
 def _average_rank(x: F64) -> F64:

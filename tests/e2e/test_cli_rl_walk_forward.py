@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,29 @@ def test_walk_forward_ensemble_counts_its_members_as_trials(tmp_path: Path) -> N
     assert js["n_trials"] == 8
     assert all(w["chosen"]["label"] in {"ppo", "sac", "a2c", "ensemble"} for w in js["windows"])
     assert js["pbo"] is not None
+
+
+def test_two_workers_give_the_report_of_one(tmp_path: Path) -> None:
+    # The pool's workers are started before the features are loaded and import the RL
+    # stack as they start; the windows, seeded by the run's seed and their index, agree.
+    def run(workers: int) -> dict[str, object]:
+        r = runner.invoke(app, [
+            "walk-forward", "--windows", "2", "--algo", "a2c", "--timesteps", "64",
+            "--ticker", "KO", "--workers", str(workers),
+            "--state-dir", str(tmp_path / f"w{workers}"), "--json",
+        ])
+        assert r.exit_code == 0, r.output
+        js: dict[str, object] = json.loads(r.output)
+        for w in js["windows"]:  # type: ignore[attr-defined]
+            w.pop("seconds")
+        return js
+
+    assert run(2) == run(1)
+
+
+def test_bad_options_with_workers_fail_and_stop_the_started_workers(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["walk-forward", "--workers", "2", "--train", "500",
+                            "--state-dir", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    assert "give --train and --test, or --windows N" in r.output
+    assert not multiprocessing.active_children()

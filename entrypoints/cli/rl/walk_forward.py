@@ -94,11 +94,39 @@ def walk_forward_cmd(
     tested out of sample against buy-and-hold and random, with PBO and the deflated Sharpe."""
     if state_dir is None:
         state_dir = cli_settings().home / "walk_forward"
+    from adapters.validation.executors import ProcessPoolWindowExecutor, make_executor
+
+    try:
+        ex = make_executor(executor.value, workers, ray_address, preload=WORKER_PRELOAD,
+                           fork_when_safe=True)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if isinstance(ex, ProcessPoolWindowExecutor):
+        # The workers start now and import the RL stack while this process loads the
+        # features (forked where that is safe, which saves starting an interpreter each).
+        ex.start()
+        with ex:
+            _run(ex, data, scheme, train, test, step, windows, embargo, algo, timesteps,
+                 tune_trials, seed, ticker, state_dir, report, db, as_json)
+        return
+    _run(ex, data, scheme, train, test, step, windows, embargo, algo, timesteps, tune_trials,
+         seed, ticker, state_dir, report, db, as_json)
+
+
+#: Modules each worker process imports as it starts: everything a window needs.
+WORKER_PRELOAD = ("adapters.rl.walk_forward", "adapters.rl.training")
+
+
+def _run(
+    ex: Any, data: Path | None, scheme: SchemeName, train: str | None, test: str | None,
+    step: str | None, windows: int | None, embargo: int, algo: WfAlgo, timesteps: int,
+    tune_trials: int, seed: int, ticker: list[str] | None, state_dir: Path,
+    report: Path | None, db: str | None, as_json: bool,
+) -> None:
     from adapters.data.features import feature_panel
     from adapters.rl.agents import data_hash
     from adapters.rl.env import EnvConfig
     from adapters.rl.walk_forward import RlWindowRunner, panel_calendar
-    from adapters.validation.executors import make_executor
     from adapters.validation.store import JsonWalkForwardStore
     from application.walk_forward import plan_jobs, run_key, walk_forward
 
@@ -114,7 +142,6 @@ def walk_forward_cmd(
             panel=panel, calendar=tuple(calendar), algo=algo.value, timesteps=timesteps,
             tune_trials=tune_trials, seed=seed, env_config=EnvConfig(costs=cli_settings().cost_model()),
         )
-        ex = make_executor(executor.value, workers, ray_address)
     except ValueError as exc:
         raise fail(str(exc)) from None
     settings: dict[str, Any] = {

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import threading
+import types
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 from adapters.validation.executors import (
     InProcessExecutor,
     ProcessPoolWindowExecutor,
+    longest_first,
     make_executor,
 )
 from adapters.validation.store import JsonWalkForwardStore, MemoryWalkForwardStore
@@ -103,3 +107,69 @@ def test_bad_executor_settings_name_the_option() -> None:
         make_executor("dask")
     with pytest.raises(ValueError, match="--workers must be >= 1, got 0"):
         make_executor("local", workers=0)
+
+
+def test_pool_workers_do_not_run_the_callers_main_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Streamlit's AppTest (the dashboard's tests) installs the app as ``__main__`` and leaves
+    # it there. A spawned worker re-runs ``__main__``'s file before it takes work; the
+    # dashboard's script then opened the default database, failed on its schema, and the
+    # worker died: BrokenProcessPool, depending on that database's state.
+    script = tmp_path / "host_app.py"
+    script.write_text("raise SystemExit('the host script ran in a worker')\n")
+    host = types.ModuleType("__main__")
+    host.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", host)
+    thresholds = (-9.0, 0.0, 9.0)
+    jobs = _jobs()
+    one = walk_forward(_runner(0.4, thresholds), InProcessExecutor(), jobs,
+                       MemoryWalkForwardStore(), "m")
+    two = walk_forward(_runner(0.4, thresholds), ProcessPoolWindowExecutor(2), jobs,
+                       MemoryWalkForwardStore(), "m")
+    assert one.to_json() == two.to_json()
+    assert sys.modules["__main__"] is host  # the caller's module is back in place
+
+
+def test_a_pool_started_early_serves_the_run_with_its_preloaded_workers() -> None:
+    thresholds = (-9.0, 0.0, 9.0)
+    jobs = _jobs()
+    one = walk_forward(_runner(0.4, thresholds), InProcessExecutor(), jobs,
+                       MemoryWalkForwardStore(), "e")
+    with ProcessPoolWindowExecutor(2, preload=("json", "numpy")) as ex:
+        ex.start()
+        two = walk_forward(_runner(0.4, thresholds), ex, jobs, MemoryWalkForwardStore(), "e")
+    assert one.to_json() == two.to_json()
+
+
+def test_longest_windows_are_handed_out_first() -> None:
+    ws = walk_forward_windows(N, train=Span(500), test=Span(250), scheme="anchored", embargo=5)
+    jobs = plan_jobs(DATES, ws, {})
+    order = [j.index for j in longest_first(jobs)]
+    assert order == sorted(order, reverse=True)  # anchored: the last window is the longest
+    rolling = _jobs()
+    assert [j.index for j in longest_first(rolling)] == [j.index for j in rolling]
+
+
+def test_a_pool_may_fork_a_process_with_one_thread_and_spawns_otherwise() -> None:
+    thresholds = (-9.0, 0.0, 9.0)
+    jobs = _jobs()
+    one = walk_forward(_runner(0.4, thresholds), InProcessExecutor(), jobs,
+                       MemoryWalkForwardStore(), "f")
+    forking = ProcessPoolWindowExecutor(2, preload=("json",), fork_when_safe=True)
+    two = walk_forward(_runner(0.4, thresholds), forking, jobs, MemoryWalkForwardStore(), "f")
+    assert one.to_json() == two.to_json()
+    expected = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    assert forking.start_method == expected
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with_thread = ProcessPoolWindowExecutor(2, fork_when_safe=True)
+        three = walk_forward(_runner(0.4, thresholds), with_thread, jobs,
+                             MemoryWalkForwardStore(), "f")
+    finally:
+        stop.set()
+        other.join()
+    assert with_thread.start_method == "spawn"  # never fork a process with other threads
+    assert three.to_json() == one.to_json()
