@@ -5,7 +5,8 @@ vectorbt, NautilusTrader), ``env`` (bench/bench_env.py: the RL environment) and 
 (bench/bench_latency.py: signal -> order accepted by the simulated exchange, in SQLite) and
 ``backtest`` (bench/bench_backtest.py: ``catalyst backtest`` vs the bare replay) and
 ``webhook`` (bench/bench_webhook.py: alerts acknowledged per second and latency) and
-``startup`` (bench/bench_cli_start.py: ``catalyst --help`` vs a bare interpreter). With no
+``startup`` (bench/bench_cli_start.py: ``catalyst --help`` vs a bare interpreter) and
+``walk-forward`` (bench/bench_walk_forward.py: ``rl walk-forward`` with 2 workers vs 1). With no
 name, every benchmark runs with its defaults. Arguments after ``--`` go to the single
 benchmark named (e.g. ``python -m bench replay -- --no-peers``).
 """
@@ -57,11 +58,18 @@ def _latency(argv: list[str]) -> None:
     bench_latency.main(argv)
 
 
+def _walk_forward(argv: list[str]) -> None:
+    from bench import bench_walk_forward
+
+    bench_walk_forward.main(argv)
+
+
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {"replay": _replay, "env": _env,
                                                       "latency": _latency,
                                                       "backtest": _backtest,
                                                       "webhook": _webhook,
-                                                      "startup": _startup}
+                                                      "startup": _startup,
+                                                      "walk-forward": _walk_forward}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -486,4 +486,5 @@ def main() -> None:
         live(run)
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs the script as __main__; an import does not
+    main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,11 @@ def env(db: tuple[str, Path, Path], tmp_path: Path) -> Iterator[dict[str, str]]:
     os.environ.update(values)
     st.cache_resource.clear()
     st.cache_data.clear()
+    main_module = sys.modules["__main__"]  # AppTest installs the app as __main__ for good
     try:
         yield values
     finally:
+        sys.modules["__main__"] = main_module
         os.environ.clear()
         os.environ.update(saved)
         st.cache_resource.clear()
