@@ -41,6 +41,7 @@ from application.ports import UnitOfWork
 from domain.clock import Clock
 from entrypoints.cli.app import app
 from entrypoints.cli.container import get_container
+from tests.agent_support import register_tiny_agent
 
 pytestmark = pytest.mark.slow
 
@@ -54,42 +55,7 @@ PROMOTE_AT, ROLLBACK_AT = 86, 93  # sessions at whose open the registry changes
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Train a tiny PPO policy on the bundled features; register it as msft@1 and msft@2."""
-    import torch
-    from stable_baselines3 import PPO
-
-    from adapters.data.features import feature_panel, sample_features
-    from adapters.rl.agents import env_config_json, library_versions
-    from adapters.rl.env import CatalystTradingEnv, EnvConfig
-    from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
-    from domain.market_data.features import OBSERVATION_FEATURES
-
-    tmp = tmp_path_factory.mktemp("agents_live")
-    cfg = EnvConfig(episode_length=64)
-    panel = feature_panel(sample_features(), split="train", tickers=["MSFT"])
-    model = PPO("MlpPolicy", CatalystTradingEnv(panel, cfg), n_steps=64, batch_size=32,
-                n_epochs=1, seed=5, device="cpu", policy_kwargs={"net_arch": [32, 32]})
-    model.learn(128)
-    # 128 timesteps teach nothing: a policy that short holds everything. To make the
-    # plumbing visible the policy's own weights are set to a rule that trades often:
-    # action = tanh(3 tanh(50 x the last bar's return)) -- buy up days, sell down days.
-    with torch.no_grad():
-        net = model.policy.action_net
-        net.weight.zero_()
-        net.bias.zero_()
-        for p in model.policy.mlp_extractor.policy_net.parameters():
-            p.zero_()
-        model.policy.mlp_extractor.policy_net[0].weight[0, OBSERVATION_FEATURES.index(
-            "return_1d")] = 50.0
-        model.policy.mlp_extractor.policy_net[2].weight[0, 0] = 3.0
-        net.weight[0, 0] = 1.0
-    model.save(str(tmp / "model.zip"))
-    reg = FileSystemModelRegistry(tmp / "models", JsonMetadataStore(tmp / "models"))
-    for seed in (5, 6):
-        reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
-                     env_config=env_config_json(cfg), seed=seed,
-                     library_versions=library_versions(), metrics={})
-    reg.promote("msft", 1)
-    return tmp / "models"
+    return register_tiny_agent(tmp_path_factory.mktemp("agents_live"), "msft")
 
 
 class ReplayClock(Clock):

@@ -19,52 +19,17 @@ from trading_cli_support import _environment, catalyst, make_small_data
 from adapters.simulated.sessions import dt_from_ns
 from application.ports import UnitOfWork
 from entrypoints.cli.container import get_container
+from tests.agent_support import register_tiny_agent
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    from stable_baselines3 import PPO
-
-    from adapters.data.features import feature_panel, sample_features
-    from adapters.rl.agents import env_config_json, library_versions
-    from adapters.rl.env import CatalystTradingEnv, EnvConfig
-    from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
-
     tmp = tmp_path_factory.mktemp("agents_cli")
     data = make_small_data(tmp)
-    cfg = EnvConfig(episode_length=64)
-    panel = feature_panel(sample_features(), split="train", tickers=["MSFT"])
-    model = PPO("MlpPolicy", CatalystTradingEnv(panel, cfg), n_steps=64, batch_size=32,
-                n_epochs=1, seed=5, device="cpu", policy_kwargs={"net_arch": [32, 32]})
-    model.learn(128)
-    # a policy this short a training leaves holds everything; make the plumbing visible with
-    # a deterministic rule in the policy's own weights: action = tanh(3 tanh(50 x the last bar's return))
-    import torch
-
-    from domain.market_data.features import OBSERVATION_FEATURES
-
-    with torch.no_grad():
-        net = model.policy.action_net
-        net.weight.zero_()
-        net.bias.zero_()
-        for p in model.policy.mlp_extractor.policy_net.parameters():
-            p.zero_()
-        model.policy.mlp_extractor.policy_net[0].weight[0, OBSERVATION_FEATURES.index(
-            "return_1d")] = 50.0
-        model.policy.mlp_extractor.policy_net[2].weight[0, 0] = 3.0
-        net.weight[0, 0] = 1.0
-    model.save(str(tmp / "model.zip"))
-    reg = FileSystemModelRegistry(tmp / "models", JsonMetadataStore(tmp / "models"))
-    reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
-                 env_config=env_config_json(cfg), seed=5, library_versions=library_versions(),
-                 metrics={})
-    reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
-                 env_config=env_config_json(cfg), seed=6, library_versions=library_versions(),
-                 metrics={})
-    reg.promote("msft", 1)
-    env = {"CATALYST_MODELS": str(tmp / "models"), "CATALYST_MODELS_DB": "none"}
+    root = register_tiny_agent(tmp, "msft")
+    env = {"CATALYST_MODELS": str(root), "CATALYST_MODELS_DB": "none"}
     return data, env
 
 
