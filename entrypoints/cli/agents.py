@@ -169,7 +169,9 @@ def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str,
     """Build the agents' source for a real-time run on ``broker``: the account features and
     the starting capital come from the broker's account, the observations warm up from the
     price feed's history (:meth:`application.live.LiveTrading.warm_up`), the benchmark is
-    :class:`LiveBenchmark` and there is no training data to measure drift against."""
+    :class:`LiveBenchmark` and drift is measured against each version's training statistics,
+    recorded with it at registration (a version registered without them reports drift as
+    unavailable, saying why)."""
     from adapters.rl.inference import FeatureObservations, RegistryPolicyLoader, StatusFile
     from application.agents import broker_account_features
     from domain.errors import DomainError
