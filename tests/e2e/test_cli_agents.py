@@ -290,3 +290,38 @@ def test_rl_status_without_agents_exits_2_saying_how_to_start_them(
     assert r.exit_code == 2
     assert "no agent status at" in " ".join(r.stderr.split())
     assert "--agent" in r.stderr
+
+
+def test_agents_trade_on_the_bars_the_replay_serves_not_on_a_bad_one(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A file with a bad bar (a close above the high, quarantined by the replay) trades
+    exactly like the same file without that row: the agents' benchmark, feature statistics
+    (drift) and history are built from the bars the replay serves, not from the raw file."""
+    import pandas as pd
+
+    data, env = setup
+    prices = pd.read_csv(data / "prices.csv")
+    row = prices.index[(prices.ticker == "MSFT") & (prices.date == "2014-03-04")][0]
+    bad = prices.copy()
+    bad.loc[row, "close"] = bad.loc[row, "high"] * 3.0
+    runs = {}
+    for name, frame in (("bad", bad), ("without", prices.drop(index=row))):
+        d = tmp_path / name
+        d.mkdir()
+        frame.to_csv(d / "prices.csv", index=False)
+        r = catalyst(["backtest", "--data", str(d / "prices.csv"), "--alerts",
+                      str(data / "alerts.jsonl"), "--agent", "msft:MSFT,AAPL", "--threshold",
+                      "0.1", "--json", "--no-progress"], d, env)
+        assert r.exit_code == 0, r.output[-3000:]
+        with _uow(d / "var" / "backtest.db") as u:
+            orders = [(o.ticker, o.side.value, o.request.quantity, o.created_at)
+                      for o in sorted(u.orders.list(), key=lambda o: o.created_at)]
+        mon = json.loads((d / "var" / "agents" / "backtest.json").read_text())[
+            "versions"]["msft@1"]
+        runs[name] = (json.loads(r.stdout), orders, mon)
+    (payload, orders, mon), (_, want_orders, want_mon) = runs["bad"], runs["without"]
+    assert payload["bad_bars"] == 1
+    assert orders and orders == want_orders
+    assert mon["actions"] == want_mon["actions"]
+    assert mon["drift"] is not None and mon["drift"] == want_mon["drift"]
