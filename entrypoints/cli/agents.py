@@ -192,15 +192,24 @@ class _BenchmarkedAgents:
 
 
 def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str, broker: Any,
-                      notifier: Any = None) -> Any:
+                      feed: Any, notifier: Any = None) -> Any:
     """Build the agents' source for a real-time run on ``broker``: the account features and
     the starting capital come from the broker's account, the observations warm up from the
-    price feed's history (:meth:`application.live.LiveTrading.warm_up`), the benchmark is
+    price feed's history (:meth:`application.live.LiveTrading.warm_up`), the agents decide
+    on each completed session's daily bar from ``feed``, once
+    (:class:`application.live.CompletedDailyBars`: not on the feed's minute bars), the
+    benchmark is
     :class:`LiveBenchmark` and drift is measured against each version's training statistics,
     recorded with it at registration (a version registered without them reports drift as
     unavailable, saying why)."""
-    from adapters.rl.inference import FeatureObservations, RegistryPolicyLoader, StatusFile
+    from adapters.rl.inference import (
+        FeatureObservations,
+        RegistryPolicyLoader,
+        StatusFile,
+        session_stamp,
+    )
     from application.agents import broker_account_features
+    from application.live import CompletedDailyBars
     from domain.errors import DomainError
     from domain.rl.deployment import parse_agent_spec
     from domain.rl.models import RegistryError
@@ -228,4 +237,5 @@ def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str,
             status_sink=StatusFile(status_path(run_id)).write)
     except (RegistryError, ValueError, OSError) as exc:
         raise _fail(f"--agent: {exc}") from None
-    return _BenchmarkedAgents(source, bench)
+    return CompletedDailyBars(_BenchmarkedAgents(source, bench), feed, broker, tickers,
+                              session_stamp)
