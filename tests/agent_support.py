@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["register_tiny_agent"]
+__all__ = ["first_minute_stream", "register_tiny_agent"]
 
 
 def register_tiny_agent(d: Path, name: str = "msft", *, seeds: Sequence[int] = (5, 6),
@@ -57,3 +58,24 @@ def register_tiny_agent(d: Path, name: str = "msft", *, seeds: Sequence[int] = (
     if promote is not None:
         reg.promote(name, promote)
     return root
+
+
+def first_minute_stream(daily: Sequence[Any], volume: float = 100.0) -> list[Any]:
+    """Return the loopback server's replay bars (``HistoryBar``) as a live feed serves a
+    session: a first-minute bar at the session's open (open = high = low = close = the day's
+    open, ``volume``), then the rest of the session at its close (the day's high, low and
+    close, the rest of its volume). The server's daily bar of a session (the two summed) is
+    the day's bar; its latest bar during the session is the first minute's."""
+    import attrs
+
+    from adapters.alpaca_server.replay import session_open_before
+
+    out = []
+    for b in daily:
+        if not b.volume > volume:
+            raise ValueError(f"{b.ticker} {b.ts}: volume {b.volume} is not above {volume}")
+        out.append(attrs.evolve(b, ts=session_open_before(b.ts), high=b.open, low=b.open,
+                                close=b.open, volume=volume))
+        out.append(attrs.evolve(b, volume=b.volume - volume))
+    out.sort(key=lambda b: (b.ts, b.ticker))
+    return out

@@ -41,7 +41,7 @@ from application.ports import UnitOfWork
 from domain.clock import Clock
 from entrypoints.cli.app import app
 from entrypoints.cli.container import get_container
-from tests.agent_support import register_tiny_agent
+from tests.agent_support import first_minute_stream, register_tiny_agent
 
 pytestmark = pytest.mark.slow
 
@@ -68,21 +68,36 @@ class ReplayClock(Clock):
         return self.replay.now
 
 
-@pytest.fixture
-def market(tmp_path: Path) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+def _market(tmp_path: Path, minutes: bool = False
+            ) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+    """The loopback server replaying the sample's first ``SESSIONS`` sessions of ``TICKERS``:
+    each day's bar at its session's close, or (``minutes``) as a live feed serves it, a
+    first-minute bar at the open and the rest at the close."""
     prices = pd.read_csv(sample_paths().prices)
     parts = [prices[prices.ticker == t].sort_values("date").head(SESSIONS) for t in TICKERS]
     pd.concat(parts).to_csv(tmp_path / "bars.csv", index=False)
     bars = load_history(tmp_path / "bars.csv")
     days = sorted({b.ts for b in bars})
-    server = AlpacaCompatServer(replay_exchange(Decimal(100_000), bars[0].ts), api_key=KEY,
+    stream = first_minute_stream(bars) if minutes else bars
+    server = AlpacaCompatServer(replay_exchange(Decimal(100_000), stream[0].ts), api_key=KEY,
                                 secret_key=SECRET, fill_market_now=True)
-    replay = HistoryReplay(server, bars, start=session_open_before(days[START]))
+    replay = HistoryReplay(server, stream, start=session_open_before(days[START]))
     server.start()
     try:
         yield server, replay, days
     finally:
         server.stop()
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+    yield from _market(tmp_path)
+
+
+@pytest.fixture
+def minute_market(tmp_path: Path
+                  ) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+    yield from _market(tmp_path, minutes=True)
 
 
 def _uow(db: Path, run: str) -> UnitOfWork:
@@ -195,3 +210,61 @@ def test_agent_trades_on_loopback_alpaca_and_swaps_versions_mid_run(
     assert listed.exit_code == 0, listed.output[-3000:]
     rows = json.loads(listed.stdout)
     assert {row["source"] for row in rows} == {"agent:msft@1", "agent:msft@2"}
+
+
+def test_on_a_minute_bar_feed_the_agent_decides_once_per_completed_session(
+        minute_market: tuple[AlpacaCompatServer, HistoryReplay, list[datetime]],
+        tmp_path: Path) -> None:
+    """The feed's latest bar is each session's first minute; the agent still decides on
+    every completed session's daily bar once (its signals name the bar: the session's close),
+    and its drift is measured against the training statistics recorded with the version."""
+    from adapters.data.features import sample_features
+    from adapters.rl.inference import feature_stats
+    from domain.rl.models import FEATURE_STATS_KEY, feature_stats_json
+
+    server, replay, days = minute_market
+    st = feature_stats(sample_features())
+    (tmp_path / "reg").mkdir()
+    models = register_tiny_agent(tmp_path / "reg", "msft", seeds=(5,), metrics={
+        FEATURE_STATS_KEY: feature_stats_json(st.names, st.mean, st.std)})
+
+    def nap(_seconds: float) -> None:
+        nxt = replay.next_time
+        if nxt is not None:
+            replay.advance_to(nxt)
+
+    steps = SESSIONS - START
+    db = tmp_path / "live.db"
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
+           "CATALYST_ALPACA_BASE_URL": server.base_url, "CATALYST_MODELS": str(models),
+           "CATALYST_MODELS_DB": "none", "CATALYST_HOME": str(tmp_path / "home"),
+           "CATALYST_RISK__MAX_PRICE_AGE_S": str(5 * 86_400)}
+    with _environment(tmp_path, env):
+        c = get_container()
+        c.core.clock.override(providers.Object(ReplayClock(replay)))
+        c.core.sleep.override(providers.Object(nap))
+        c.gateways.alpaca_broker.add_kwargs(rate_per_minute=600_000, burst=1_000)
+        c.gateways.alpaca_price_feed.add_kwargs(rate_per_minute=600_000, burst=1_000)
+        r = CliRunner().invoke(app, [
+            "run", "--broker", "alpaca", "--agent", "msft@1", "--tickers", ",".join(TICKERS),
+            "--interval", "0", "--threshold", "0.1", "--max-steps", str(steps),
+            "--reconcile-interval", "0", "--db", f"sqlite:///{db}", "--run", "minutes",
+            "--json"])
+    assert r.exit_code == 0, r.output[-4000:]
+    assert json.loads(r.stdout)["steps"] == steps
+    status: dict[str, Any] = json.loads(
+        (tmp_path / "home" / "agents" / "minutes.json").read_text())
+    mon = status["versions"]["msft@1"]
+    # one decision per ticker and step: the session that closed before it, never the minute
+    assert sum(mon["actions"].values()) == steps * len(TICKERS)
+    assert mon["first_ts"] == days[START - 1].isoformat()
+    assert mon["last_ts"] == days[SESSIONS - 2].isoformat()
+    assert mon["drift"] is not None and mon["drift_unavailable"] is None
+    with _uow(db, "minutes") as u:
+        orders = u.orders.list()
+    entries = [o for o in orders if (o.request.signal_id or "").startswith("agent:")]
+    assert entries
+    closes = set(days)
+    for o in entries:
+        bar_ts = datetime.fromisoformat(o.request.signal_id.split(":", 3)[3])
+        assert bar_ts in closes and bar_ts < o.created_at, o.request.signal_id
