@@ -151,6 +151,8 @@ def test_agent_trades_on_loopback_alpaca_and_swaps_versions_mid_run(
             "--json"])
         listed = CliRunner().invoke(app, ["orders", "--json", "--db", f"sqlite:///{db}",
                                           "--run", "agents", "--limit", "0"])
+        shown = CliRunner().invoke(app, ["rl", "status", "--run", "agents", "--db",
+                                         f"sqlite:///{db}"])
     assert r.exit_code == 0, r.output[-4000:]
     payload = json.loads(r.stdout)
     assert payload["status"] == "finished" and payload["steps"] == steps
@@ -172,6 +174,16 @@ def test_agent_trades_on_loopback_alpaca_and_swaps_versions_mid_run(
     assert decided == steps * len(TICKERS)
     assert all(sum(status["versions"][v]["actions"].values()) > 0
                for v in ("msft@1", "msft@2"))
+    # versions registered without their training statistics: no drift, and the reason why
+    for v in ("msft@1", "msft@2"):
+        assert status["versions"][v]["drift"] is None
+        assert f"{v} was registered without its training data's feature statistics" in \
+            status["versions"][v]["drift_unavailable"]
+    assert shown.exit_code == 0, shown.output[-3000:]
+    text = " ".join(shown.stdout.split())  # the table's drift column is cut to the width
+    for v in ("msft@1", "msft@2"):
+        assert (f"{v}: no drift monitoring: {v} was registered without its training data's "
+                "feature statistics and no feature file was given") in text
 
     with _uow(db, "agents") as u:
         orders = u.orders.list()
