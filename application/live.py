@@ -7,7 +7,9 @@ engine's parts (the entrypoint's container declares them), and
 1. checks that the broker answers before anything is started (:func:`check_reachable`:
    an unreachable broker fails at once with :class:`BrokerUnreachable`, naming the cause);
 2. warms a bar-aware signal source (trained agents) with the feed's recent history, so its
-   first decision is made on a full observation;
+   first decision is made on a full observation (the entrypoint wraps the agents in
+   :class:`CompletedDailyBars`, so that they decide on each completed session's daily bar,
+   once, and not on the feed's minute bars);
 3. runs the engine under a :class:`~application.engine.WallClockDriver` until the entrypoint
    calls :meth:`LiveTrading.request_stop` (its OS signal handler), ``max_steps`` steps were
    made, or the broker stayed out of reach longer than ``max_outage_s`` (then the run stops
