@@ -2,8 +2,9 @@
 
 :class:`AgentMonitor` keeps, per agent version: the action distribution, inference latency,
 signals emitted and the drift of live observations against the training data's statistics
-(:class:`FeatureStats`). :class:`application.agents.AgentSignalSource` fills one per version;
-``catalyst rl status`` and the dashboard read them as JSON.
+(:class:`FeatureStats`), or why drift is not measured.
+:class:`application.agents.AgentSignalSource` fills one per version; ``catalyst rl status``
+and the dashboard read them as JSON.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class AgentMonitor:
     signals: int = 0
     latency_ms: list[float] = attrs.field(factory=list)
     drift: DriftTracker | None = None
+    #: why there is no drift monitoring (``drift`` is None), for the operator
+    drift_unavailable: str | None = None
     drift_warned: bool = False
     first_ts: str | None = None
     last_ts: str | None = None
@@ -63,6 +66,7 @@ class AgentMonitor:
             "drift": None if self.drift is None else {
                 "score": score, "feature": feature, "threshold": self.drift.threshold,
                 "window": self.drift.count, "warned": self.drift_warned},
+            "drift_unavailable": self.drift_unavailable,
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
         }

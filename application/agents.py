@@ -55,6 +55,7 @@ from application.ports import (
 from domain.alerts import Alert
 from domain.audit import Notification, Severity
 from domain.market import Bar
+from domain.market_data.features import MARKET_FEATURES
 from domain.rl.deployment import (
     AgentSpec,
     DriftTracker,
@@ -62,7 +63,7 @@ from domain.rl.deployment import (
     action_decision,
     agent_source_name,
 )
-from domain.rl.models import ModelStatus, ModelVersion
+from domain.rl.models import ModelStatus, ModelVersion, training_feature_stats
 from domain.signal import Signal
 
 log = structlog.get_logger(__name__)
@@ -134,7 +135,9 @@ class AgentSignalSource:
     notifier
         Told about swaps, failed loads and drift.
     feature_stats
-        Training statistics for the drift monitor (``None``: no drift monitoring).
+        Statistics the drift monitor compares with (a feature file's); ``None``: each
+        version's own training statistics, recorded at registration. A version with neither
+        has no drift monitoring, and its monitor says why (``drift_unavailable``).
     check_every
         Re-read production from the registry every this many steps (0: never; pinned
         versions are never re-read).
@@ -247,12 +250,30 @@ class AgentSignalSource:
         ref = mv.ref
         m = self.monitors.get(ref)
         if m is None:
-            st = self.feature_stats
+            st, why = self._stats_for(mv)
             drift = None if st is None else DriftTracker(
                 st.names, st.mean, st.std, window=self.drift_window,
                 threshold=self.drift_threshold)
-            m = self.monitors[ref] = AgentMonitor(ref, drift=drift)
+            if why is not None:
+                log.warning("agents.drift_unavailable", agent=ref, reason=why)
+            m = self.monitors[ref] = AgentMonitor(ref, drift=drift, drift_unavailable=why)
         return m
+
+    def _stats_for(self, mv: ModelVersion) -> tuple[FeatureStats | None, str | None]:
+        """Return the statistics ``mv``'s drift is measured against, or why there are none:
+        the ones given (a feature file's), else those recorded with the version at
+        registration, provided they name the observation's market features in order."""
+        if self.feature_stats is not None:
+            return self.feature_stats, None
+        got = training_feature_stats(mv)
+        if isinstance(got, str):
+            return None, f"no drift monitoring: {got} and no feature file was given"
+        names, mean, std = got
+        if names != tuple(MARKET_FEATURES):
+            return None, (f"no drift monitoring: {mv.ref}'s recorded feature statistics are "
+                          f"of {len(names)} features ({', '.join(names[:3])}, ...), not the "
+                          f"{len(MARKET_FEATURES)} market features of the observation")
+        return FeatureStats(names, mean, std), None
 
     def _notify(self, severity: Severity, title: str, body: str, ts: datetime | None,
                 **data: Any) -> None:

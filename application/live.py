@@ -7,7 +7,9 @@ engine's parts (the entrypoint's container declares them), and
 1. checks that the broker answers before anything is started (:func:`check_reachable`:
    an unreachable broker fails at once with :class:`BrokerUnreachable`, naming the cause);
 2. warms a bar-aware signal source (trained agents) with the feed's recent history, so its
-   first decision is made on a full observation;
+   first decision is made on a full observation (the entrypoint wraps the agents in
+   :class:`CompletedDailyBars`, so that they decide on each completed session's daily bar,
+   once, and not on the feed's minute bars);
 3. runs the engine under a :class:`~application.engine.WallClockDriver` until the entrypoint
    calls :meth:`LiveTrading.request_stop` (its OS signal handler), ``max_steps`` steps were
    made, or the broker stayed out of reach longer than ``max_outage_s`` (then the run stops
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import attrs
@@ -49,8 +51,12 @@ from domain.values import TimeInForce
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["BrokerUnreachable", "LiveConfig", "LiveOutcome", "LiveTrading", "OutageGuard",
-           "check_reachable"]
+__all__ = ["BrokerUnreachable", "CompletedDailyBars", "LiveConfig", "LiveOutcome", "LiveTrading",
+           "OutageGuard", "SessionStamp", "check_reachable"]
+
+#: A bar's time -> ``(its exchange session's date, that session's close)``; the entrypoint
+#: supplies it from the exchange calendar.
+SessionStamp = Callable[[datetime], tuple[date, datetime]]
 
 
 class BrokerUnreachable(DomainError):
@@ -127,6 +133,105 @@ class OutageGuard:
             raise
         self._failing_since = None
         return mc
+
+
+class CompletedDailyBars:
+    """A source that decides on daily bars, on a live feed: each completed session once.
+
+    A live feed's latest bar is a minute bar (Alpaca's), so a source trained on daily bars
+    (the agents) would decide on the first minute of each session. This wraps such a source
+    (one with ``observe`` and ``warm_up``) and hands it, instead of the step's bars, the daily
+    bars (``feed.get_bars(..., "1Day")``) of the sessions that closed since the last one it
+    was given, each exactly once, oldest first: a session is complete when the broker's
+    market clock says so (its date is before the session that is open now, or before the
+    next one to open when the market is closed), so the in-progress daily bar a feed serves
+    during a session is never handed. Each bar is stamped at its session's close (a
+    :class:`~domain.market.Bar`'s time is its close; Alpaca labels a daily bar with its
+    date's midnight).
+
+    The warm-up's bars are cut the same way; the last one of each ticker is handed again at
+    the first step (the source decides on it once: it is the latest completed session when
+    the run starts). A clock or feed that fails leaves the sessions for a later step: none is
+    skipped. Anything else is delegated to the wrapped source.
+    """
+
+    def __init__(self, inner: Any, feed: PriceFeedPort, broker: BrokerPort,
+                 tickers: Sequence[str], stamp: SessionStamp, *,
+                 lookback: timedelta = timedelta(days=10)) -> None:
+        self._inner = inner
+        self._feed = feed
+        self._broker = broker
+        self.tickers = [t.upper() for t in tickers]
+        self._stamp = stamp
+        self.lookback = lookback
+        #: the last session handed (or warmed up with) per ticker, and its close
+        self._last: dict[str, tuple[date, datetime]] = {}
+        #: the warm-up's last bar per ticker, handed again at the first step
+        self._again: dict[str, Bar] = {}
+        #: every bar handed by :meth:`observe`, in order (the run's record)
+        self.handed: list[Bar] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _cutoff(self, mc: MarketClock) -> date:
+        """Return the first session that is not complete by ``mc``'s time."""
+        return self._stamp(mc.next_close if mc.is_open else mc.next_open)[0]
+
+    def _completed(self, bars: Sequence[Bar], cutoff: date) -> list[Bar]:
+        """Return ``bars``' completed sessions after the last handed, stamped at their close,
+        one per ticker and session (the first served), oldest first."""
+        out: dict[tuple[str, date], Bar] = {}
+        for b in bars:
+            day, close = self._stamp(b.ts)
+            last = self._last.get(b.ticker)
+            if day >= cutoff or (last is not None and day <= last[0]):
+                continue
+            out.setdefault((b.ticker, day), attrs.evolve(b, ts=close))
+        return sorted(out.values(), key=lambda b: (b.ts, b.ticker))
+
+    def warm_up(self, bars: Sequence[Bar]) -> None:
+        """Hand the wrapped source the completed sessions of ``bars`` (a session in progress
+        is left out)."""
+        try:
+            cutoff = self._cutoff(self._broker.get_clock())
+        except DomainError as exc:  # no clock: every bar up to today counts as in progress
+            log.warning("live.daily_bars_unavailable", step="warm-up", error=str(exc))
+            return
+        done = self._completed(bars, cutoff)
+        for b in done:
+            self._last[b.ticker] = self._stamp(b.ts)[0], b.ts
+            self._again[b.ticker] = b
+        self._inner.warm_up(done)
+
+    def observe(self, bars: Mapping[str, Bar]) -> None:
+        """Hand the wrapped source the sessions completed since the last step (the step's own
+        bars, intraday on a live feed, are not used), one ``observe`` per session."""
+        batch = sorted(self._again.values(), key=lambda b: (b.ts, b.ticker))
+        self._again = {}
+        try:
+            mc = self._broker.get_clock()
+            cutoff = self._cutoff(mc)
+            fetched: list[Bar] = []
+            for t in self.tickers:
+                last = self._last.get(t)
+                start = last[1] + timedelta(seconds=1) if last is not None \
+                    else mc.timestamp - self.lookback
+                fetched.extend(self._feed.get_bars(t, start, mc.timestamp, "1Day"))
+            new = self._completed(fetched, cutoff)
+        except DomainError as exc:  # tried again at the next step: nothing is skipped
+            log.warning("live.daily_bars_unavailable", error=str(exc))
+            new = []
+        for b in new:
+            self._last[b.ticker] = self._stamp(b.ts)[0], b.ts
+        groups: dict[datetime, dict[str, Bar]] = {}
+        for b in batch + new:
+            groups.setdefault(b.ts, {})[b.ticker] = b
+        if not groups:
+            self._inner.observe({})
+        for ts in sorted(groups):
+            self.handed.extend(groups[ts][t] for t in sorted(groups[ts]))
+            self._inner.observe(groups[ts])
 
 
 def check_reachable(broker: BrokerPort) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import attrs
 
 from application.ports import ModelRegistry, Trainer
-from domain.rl.models import ModelVersion, validate_model_name
+from domain.rl.models import FEATURE_STATS_KEY, ModelVersion, validate_model_name
 from domain.rl.training import TrainingRun, TrainingVerdict, assess_training
 
 __all__ = ["TrainedModel", "train_and_register"]
@@ -32,7 +32,8 @@ def train_and_register(trainer: Trainer, registry: ModelRegistry, name: str) -> 
 
     The version records the algorithm, resolved hyper-parameters, the data's content hash,
     the env config, the seed, library versions, the validation metrics, the buy-and-hold
-    baseline on validation, every validation made, and the ``quality`` verdict.
+    baseline on validation, every validation made, the ``quality`` verdict and the training
+    data's per-feature statistics (``feature_stats``, when the trainer measured them).
 
     Raises
     ------
@@ -76,6 +77,8 @@ def train_and_register(trainer: Trainer, registry: ModelRegistry, name: str) -> 
                     "tickers": list(run.tickers),
                 },
                 "evaluations": run.evaluations,
+                # the deployed agent's drift monitor compares live observations with these
+                **({FEATURE_STATS_KEY: dict(run.feature_stats)} if run.feature_stats else {}),
             },
         )
     finally:

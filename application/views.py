@@ -575,6 +575,8 @@ class AgentVersionMonitor:
     drift_warned: bool
     first_ts: str | None
     last_ts: str | None
+    #: why drift is not measured for this version (None: it is, or the status predates this)
+    drift_unavailable: str | None = None
 
 
 @attrs.frozen
@@ -640,7 +642,8 @@ def agent_monitor(uow: UnitOfWork, run: str,
                 drift_feature=drift.get("feature") if drift else None,
                 drift_threshold=float(drift["threshold"]) if drift else None,
                 drift_warned=bool(drift.get("warned", False)) if drift else False,
-                first_ts=m.get("first_ts"), last_ts=m.get("last_ts")))
+                first_ts=m.get("first_ts"), last_ts=m.get("last_ts"),
+                drift_unavailable=m.get("drift_unavailable")))
         steps = st.get("steps")
         field = "steps"
         return AgentMonitorView(run=run, has_status=status is not None,

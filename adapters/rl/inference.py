@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ __all__ = [
     "feature_stats",
     "session_bounds",
     "session_date",
+    "session_stamp",
 ]
 
 _NY = ZoneInfo("America/New_York")
@@ -83,6 +84,15 @@ def session_bounds(d: np.datetime64, calendar: str = "XNYS") -> tuple[int, int]:
 def session_date(ts: datetime) -> np.datetime64:
     """Return the exchange date (New York) of a bar stamped at its session's close."""
     return np.datetime64(ts.astimezone(_NY).date().isoformat(), "ns")
+
+
+def session_stamp(ts: datetime, calendar: str = "XNYS") -> tuple[date, datetime]:
+    """Return the exchange date (New York) of a time in a session or of a daily bar (stamped
+    at its session's close, or at its date's midnight as Alpaca labels them) and the close
+    of that date's session: the time the replay and the backtest stamp its bar with."""
+    day = ts.astimezone(_NY).date()
+    _, close_ns = session_bounds(np.datetime64(day.isoformat(), "ns"), calendar)
+    return day, datetime.fromtimestamp(close_ns // 1_000_000_000, tz=UTC)
 
 
 class FeatureObservations:

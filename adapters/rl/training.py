@@ -46,6 +46,7 @@ from adapters.rl.callbacks import RichProgressCallback, ValidationCallback
 from adapters.rl.env import CatalystTradingEnv, EnvConfig
 from adapters.rl.evaluate import BuyAndHoldAgent, RandomAgent
 from domain.market_data.features import TickerFeatures
+from domain.rl.models import feature_stats_json
 from domain.rl.training import TrainingRun, update_cadence, validation_interval
 
 __all__ = [
@@ -329,7 +330,21 @@ class Sb3Trainer:
             data_hash=data_hash(self.frame),
             env_config=env_config_json(cfg.env_config),
             library_versions=library_versions(),
+            feature_stats=self._feature_stats(),
         )
+
+    def _feature_stats(self) -> dict[str, Any]:
+        """Return the per-feature statistics of the training split of the tickers trained
+        on: the statistics the deployed agent's drift monitor compares with
+        (:func:`adapters.rl.inference.feature_stats`, the function the backtest's monitor
+        uses on its data file)."""
+        from adapters.rl.inference import feature_stats  # noqa: PLC0415 - rarely needed
+
+        frame = self.frame
+        if self.tickers is not None:
+            frame = frame[frame["ticker"].isin(self.tickers)]
+        st = feature_stats(frame, split="train")
+        return feature_stats_json(st.names, st.mean, st.std)
 
     def close(self) -> None:
         """Delete the temporary model file of the last run."""

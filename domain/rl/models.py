@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "FEATURE_STATS_KEY",
     "SAMPLING_FIELDS",
     "IncompatibleEnvConfigError",
     "ModelNotFoundError",
@@ -28,15 +29,20 @@ __all__ = [
     "RegistryError",
     "check_env_config",
     "env_config_diff",
+    "feature_stats_json",
     "parse_model_ref",
     "plan_promotion",
     "plan_rollback",
+    "training_feature_stats",
     "validate_model_name",
 ]
 
 # EnvConfig fields that only decide how training episodes are drawn; a model trained on
 # 252-bar random windows trades a whole ticker the same way, so they may differ.
 SAMPLING_FIELDS = frozenset({"episode_length", "random_start", "ticker_weighting"})
+
+#: The key of ``ModelVersion.metrics`` holding the training data's per-feature statistics.
+FEATURE_STATS_KEY = "feature_stats"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -144,6 +150,39 @@ class ModelVersion:
             created_at=datetime.fromisoformat(str(d["created_at"])),
             promoted_at=None if promoted is None else datetime.fromisoformat(str(promoted)),
         )
+
+
+def feature_stats_json(names: Sequence[str], mean: Sequence[float],
+                       std: Sequence[float]) -> dict[str, list[Any]]:
+    """Return per-feature training statistics as the JSON recorded with a version
+    (``metrics[FEATURE_STATS_KEY]``); raise ``ValueError`` for lists of different lengths."""
+    if not len(names) == len(mean) == len(std):
+        raise ValueError(f"feature statistics: {len(names)} names, {len(mean)} means and "
+                         f"{len(std)} standard deviations; expected one of each per feature")
+    return {"names": [str(n) for n in names], "mean": [float(x) for x in mean],
+            "std": [float(x) for x in std]}
+
+
+def training_feature_stats(
+    version: ModelVersion,
+) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]] | str:
+    """Return the ``(names, mean, std)`` of the features ``version`` was trained on, or why
+    there are none: a version registered without them (before they were recorded, or by a
+    trainer that does not record them), or a record that cannot be read."""
+    raw = version.metrics.get(FEATURE_STATS_KEY)
+    if raw is None:
+        return (f"{version.ref} was registered without its training data's feature "
+                "statistics")
+    try:
+        names = tuple(str(n) for n in raw["names"])
+        mean = tuple(float(x) for x in raw["mean"])
+        std = tuple(float(x) for x in raw["std"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"{version.ref}: its recorded feature statistics cannot be read ({exc!r})"
+    if not names or not len(names) == len(mean) == len(std):
+        return (f"{version.ref}: its recorded feature statistics have {len(names)} names, "
+                f"{len(mean)} means and {len(std)} standard deviations")
+    return names, mean, std
 
 
 def validate_model_name(name: str) -> str:

@@ -80,7 +80,8 @@ class TrainingRun:
     ``best_updates`` is the number of policy updates behind the best model (0: the initial,
     untrained policy). ``buy_and_hold`` holds the same validation metrics for buying and
     holding every validation ticker, and ``random`` those of a seeded random agent: the two
-    baselines the model has to beat.
+    baselines the model has to beat. ``feature_stats`` are the training data's per-feature
+    statistics, recorded with the version for the deployed agent's drift monitor.
     """
 
     algo: str
@@ -103,6 +104,9 @@ class TrainingRun:
     env_config: dict[str, Any]
     library_versions: dict[str, str]
     random: dict[str, float] = attrs.field(factory=dict)
+    #: per-feature mean and standard deviation of the training split
+    #: (:func:`domain.rl.models.feature_stats_json`); empty: not measured
+    feature_stats: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

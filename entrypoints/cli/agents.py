@@ -26,7 +26,7 @@ from rich.markup import escape
 from application.agents import AgentSignalSource
 from domain.market import Bar
 
-__all__ = ["agent_source"]
+__all__ = ["agent_source", "bars_frame", "served_bars"]
 
 err = Console(stderr=True)
 
@@ -36,14 +36,42 @@ def _fail(msg: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def served_bars(data: Any) -> list[Bar]:
+    """Return the bars a replay of ``data`` (:class:`adapters.sources.market.DailyBars`)
+    serves, in time order: the file's bars without those it set aside as bad."""
+    from adapters.simulated.sessions import dt_from_ns
+
+    out: list[Bar] = []
+    for ch in data.chunks():
+        for ns, t, o, h, lo, c, v in zip(ch.ts.tolist(), ch.ticker.tolist(), ch.open.tolist(),
+                                         ch.high.tolist(), ch.low.tolist(), ch.close.tolist(),
+                                         ch.volume.tolist(), strict=True):
+            out.append(Bar(str(t), dt_from_ns(int(ns)), o, h, lo, c, v))
+    return out
+
+
+def bars_frame(bars: Sequence[Bar]) -> pd.DataFrame:
+    """Return ``bars`` as the canonical OHLCV frame (``load_ohlcv``'s columns and order: by
+    ticker, then date; each bar dated by its session in New York)."""
+    from adapters.rl.inference import session_date
+
+    df = pd.DataFrame({
+        "date": np.array([session_date(b.ts) for b in bars], dtype="datetime64[ns]"),
+        "ticker": [b.ticker for b in bars],
+        **{k: np.array([float(getattr(b, k)) for b in bars], dtype=np.float64)
+           for k in ("open", "high", "low", "close", "volume")}})
+    return df.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+
+
 def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: Sequence[str],
                  cash: float, run_id: str, notifier: Any = None,
                  bars: Sequence[Bar] = ()) -> AgentSignalSource:
-    """Build the agents' signal source over the price file ``data`` (see the module doc);
-    ``bars`` are the run's bars, fed again to the observations on a resume."""
+    """Build the agents' signal source over ``bars``, the bars the replay of the price file
+    ``data`` serves (:func:`served_bars`: bad bars set aside), see the module doc. The
+    benchmark and the drift monitor's feature statistics are built from ``bars``, and the
+    observations are fed them again on a resume."""
     from adapters.data.alerts import read_alerts
     from adapters.data.features import benchmark_close, build_features
-    from adapters.data.ohlcv import DataError, load_ohlcv
     from adapters.data.sample import sample_paths
     from adapters.rl.inference import (
         FeatureObservations,
@@ -59,10 +87,9 @@ def agent_source(specs: Sequence[str], data: Path, alerts: str | None, tickers: 
         parsed = [parse_agent_spec(s) for s in specs]
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    try:
-        frame = load_ohlcv(data)
-    except DataError as exc:
-        raise _fail(f"--data {str(data)!r}: {exc}") from None
+    if not bars:
+        raise _fail(f"--data {str(data)!r}: no valid bars for the agents")
+    frame = bars_frame(bars)
     spec = alerts or str(sample_paths().alerts)
     history = read_alerts(spec) if Path(spec).is_file() else []
     unknown = sorted({t for p in parsed for t in p.tickers} - set(tickers))
@@ -165,13 +192,24 @@ class _BenchmarkedAgents:
 
 
 def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str, broker: Any,
-                      notifier: Any = None) -> Any:
+                      feed: Any, notifier: Any = None) -> Any:
     """Build the agents' source for a real-time run on ``broker``: the account features and
     the starting capital come from the broker's account, the observations warm up from the
-    price feed's history (:meth:`application.live.LiveTrading.warm_up`), the benchmark is
-    :class:`LiveBenchmark` and there is no training data to measure drift against."""
-    from adapters.rl.inference import FeatureObservations, RegistryPolicyLoader, StatusFile
+    price feed's history (:meth:`application.live.LiveTrading.warm_up`), the agents decide
+    on each completed session's daily bar from ``feed``, once
+    (:class:`application.live.CompletedDailyBars`: not on the feed's minute bars), the
+    benchmark is
+    :class:`LiveBenchmark` and drift is measured against each version's training statistics,
+    recorded with it at registration (a version registered without them reports drift as
+    unavailable, saying why)."""
+    from adapters.rl.inference import (
+        FeatureObservations,
+        RegistryPolicyLoader,
+        StatusFile,
+        session_stamp,
+    )
     from application.agents import broker_account_features
+    from application.live import CompletedDailyBars
     from domain.errors import DomainError
     from domain.rl.deployment import parse_agent_spec
     from domain.rl.models import RegistryError
@@ -199,4 +237,5 @@ def live_agent_source(specs: Sequence[str], tickers: Sequence[str], run_id: str,
             status_sink=StatusFile(status_path(run_id)).write)
     except (RegistryError, ValueError, OSError) as exc:
         raise _fail(f"--agent: {exc}") from None
-    return _BenchmarkedAgents(source, bench)
+    return CompletedDailyBars(_BenchmarkedAgents(source, bench), feed, broker, tickers,
+                              session_stamp)

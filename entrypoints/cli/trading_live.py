@@ -99,7 +99,8 @@ def run_live(container: Container, *, alerts: str | None, agents: Sequence[str] 
         if agents:
             params = {**params, "alerts": None, "agents": list(agents)}
         issues: list[AlertIssue] = []
-        source = _source(container, alerts, agents, watch, rid, threshold, broker, issues)
+        source = _source(container, alerts, agents, watch, rid, threshold, broker, feed,
+                         issues)
         try:
             uow = container.gateways.run_uow(url, run_id=rid, synchronous="FULL")
         except PersistenceError as exc:
@@ -169,14 +170,14 @@ def run_live(container: Container, *, alerts: str | None, agents: Sequence[str] 
 
 
 def _source(container: Container, alerts: str | None, agents: Sequence[str] | None,
-            watch: list[str], run_id: str, threshold: float, broker: Any,
+            watch: list[str], run_id: str, threshold: float, broker: Any, feed: Any,
             issues: list[AlertIssue]) -> SignalSource:
     """Return the run's signal source: the alert feed through the router, or the agents."""
     if agents:
         from entrypoints.cli.agents import live_agent_source
 
         return LoggingSource(live_agent_source(
-            agents, watch, run_id, broker, notifier=container.gateways.notifier()))
+            agents, watch, run_id, broker, feed, notifier=container.gateways.notifier()))
     show = issue_printer()
 
     def on_issue(i: AlertIssue) -> None:

@@ -151,15 +151,16 @@ class Session:
         self.lease: RunLease | None = None
         source: SignalSource
         if agents:  # trained agents (entrypoints.cli.agents): the same executor and risk path
-            from adapters.sources.market import load_daily_bars
-            from entrypoints.cli.agents import agent_source
+            from entrypoints.cli.agents import agent_source, served_bars
 
-            # the agents rebuild their observations from these bars when a run resumes
+            # the bars the replay serves (bad bars set aside): the agents' benchmark and
+            # feature statistics are built from them, and their observations rebuilt from
+            # them when a run resumes
             source = agent_source(agents, data, alerts, tickers, float(cash),
                                   run_id or (named.BACKTEST_RUN if kind == "backtest"
                                              else DEFAULT_RUN),
                                   notifier=container.gateways.notifier(),
-                                  bars=load_daily_bars(data, ticker=ticker))
+                                  bars=served_bars(self.data))
             params_src = "agents:" + ",".join(agents)
         elif strategy:
             source = load_strategy(strategy)

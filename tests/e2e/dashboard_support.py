@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tests.agent_support import register_tiny_agent
 from tests.e2e.trading_cli_support import catalyst, make_small_data
 
 RUN = "dash"
@@ -18,42 +19,9 @@ AGENT = "msft"
 
 def agent_registry(d: Path) -> dict[str, str]:
     """Register a tiny PPO model ``msft`` (versions 1 and 2, 1 in production) in a registry
-    of its own under ``d/agent-models``; return the environment that points the CLI at it.
-
-    A policy trained this briefly holds everything; its weights are set so that it acts on a
-    simple rule (action = tanh(3 tanh(50 x the last bar's return))) and the run trades."""
-    import torch
-    from stable_baselines3 import PPO
-
-    from adapters.data.features import feature_panel, sample_features
-    from adapters.rl.agents import env_config_json, library_versions
-    from adapters.rl.env import CatalystTradingEnv, EnvConfig
-    from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
-    from domain.market_data.features import OBSERVATION_FEATURES
-
-    cfg = EnvConfig(episode_length=64)
-    panel = feature_panel(sample_features(), split="train", tickers=["MSFT"])
-    model = PPO("MlpPolicy", CatalystTradingEnv(panel, cfg), n_steps=64, batch_size=32,
-                n_epochs=1, seed=5, device="cpu", policy_kwargs={"net_arch": [32, 32]})
-    model.learn(128)
-    with torch.no_grad():
-        net = model.policy.action_net
-        net.weight.zero_()
-        net.bias.zero_()
-        for p in model.policy.mlp_extractor.policy_net.parameters():
-            p.zero_()
-        model.policy.mlp_extractor.policy_net[0].weight[0, OBSERVATION_FEATURES.index(
-            "return_1d")] = 50.0
-        model.policy.mlp_extractor.policy_net[2].weight[0, 0] = 3.0
-        net.weight[0, 0] = 1.0
-    model.save(str(d / "model.zip"))
-    root = d / "agent-models"
-    reg = FileSystemModelRegistry(root, JsonMetadataStore(root))
-    for seed in (5, 6):
-        reg.register(AGENT, "ppo", str(d / "model.zip"), hyperparams={}, data_hash="x",
-                     env_config=env_config_json(cfg), seed=seed,
-                     library_versions=library_versions(), metrics={})
-    reg.promote(AGENT, 1)
+    of its own under ``d/agent-models`` (:func:`tests.agent_support.register_tiny_agent`);
+    return the environment that points the CLI at it."""
+    root = register_tiny_agent(d, AGENT, folder="agent-models")
     return {"CATALYST_MODELS": str(root), "CATALYST_MODELS_DB": "none"}
 
 

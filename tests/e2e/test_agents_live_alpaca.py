@@ -41,6 +41,7 @@ from application.ports import UnitOfWork
 from domain.clock import Clock
 from entrypoints.cli.app import app
 from entrypoints.cli.container import get_container
+from tests.agent_support import first_minute_stream, register_tiny_agent
 
 pytestmark = pytest.mark.slow
 
@@ -54,42 +55,7 @@ PROMOTE_AT, ROLLBACK_AT = 86, 93  # sessions at whose open the registry changes
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Train a tiny PPO policy on the bundled features; register it as msft@1 and msft@2."""
-    import torch
-    from stable_baselines3 import PPO
-
-    from adapters.data.features import feature_panel, sample_features
-    from adapters.rl.agents import env_config_json, library_versions
-    from adapters.rl.env import CatalystTradingEnv, EnvConfig
-    from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
-    from domain.market_data.features import OBSERVATION_FEATURES
-
-    tmp = tmp_path_factory.mktemp("agents_live")
-    cfg = EnvConfig(episode_length=64)
-    panel = feature_panel(sample_features(), split="train", tickers=["MSFT"])
-    model = PPO("MlpPolicy", CatalystTradingEnv(panel, cfg), n_steps=64, batch_size=32,
-                n_epochs=1, seed=5, device="cpu", policy_kwargs={"net_arch": [32, 32]})
-    model.learn(128)
-    # 128 timesteps teach nothing: a policy that short holds everything. To make the
-    # plumbing visible the policy's own weights are set to a rule that trades often:
-    # action = tanh(3 tanh(50 x the last bar's return)) -- buy up days, sell down days.
-    with torch.no_grad():
-        net = model.policy.action_net
-        net.weight.zero_()
-        net.bias.zero_()
-        for p in model.policy.mlp_extractor.policy_net.parameters():
-            p.zero_()
-        model.policy.mlp_extractor.policy_net[0].weight[0, OBSERVATION_FEATURES.index(
-            "return_1d")] = 50.0
-        model.policy.mlp_extractor.policy_net[2].weight[0, 0] = 3.0
-        net.weight[0, 0] = 1.0
-    model.save(str(tmp / "model.zip"))
-    reg = FileSystemModelRegistry(tmp / "models", JsonMetadataStore(tmp / "models"))
-    for seed in (5, 6):
-        reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
-                     env_config=env_config_json(cfg), seed=seed,
-                     library_versions=library_versions(), metrics={})
-    reg.promote("msft", 1)
-    return tmp / "models"
+    return register_tiny_agent(tmp_path_factory.mktemp("agents_live"), "msft")
 
 
 class ReplayClock(Clock):
@@ -102,21 +68,36 @@ class ReplayClock(Clock):
         return self.replay.now
 
 
-@pytest.fixture
-def market(tmp_path: Path) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+def _market(tmp_path: Path, minutes: bool = False
+            ) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+    """The loopback server replaying the sample's first ``SESSIONS`` sessions of ``TICKERS``:
+    each day's bar at its session's close, or (``minutes``) as a live feed serves it, a
+    first-minute bar at the open and the rest at the close."""
     prices = pd.read_csv(sample_paths().prices)
     parts = [prices[prices.ticker == t].sort_values("date").head(SESSIONS) for t in TICKERS]
     pd.concat(parts).to_csv(tmp_path / "bars.csv", index=False)
     bars = load_history(tmp_path / "bars.csv")
     days = sorted({b.ts for b in bars})
-    server = AlpacaCompatServer(replay_exchange(Decimal(100_000), bars[0].ts), api_key=KEY,
+    stream = first_minute_stream(bars) if minutes else bars
+    server = AlpacaCompatServer(replay_exchange(Decimal(100_000), stream[0].ts), api_key=KEY,
                                 secret_key=SECRET, fill_market_now=True)
-    replay = HistoryReplay(server, bars, start=session_open_before(days[START]))
+    replay = HistoryReplay(server, stream, start=session_open_before(days[START]))
     server.start()
     try:
         yield server, replay, days
     finally:
         server.stop()
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+    yield from _market(tmp_path)
+
+
+@pytest.fixture
+def minute_market(tmp_path: Path
+                  ) -> Iterator[tuple[AlpacaCompatServer, HistoryReplay, list[datetime]]]:
+    yield from _market(tmp_path, minutes=True)
 
 
 def _uow(db: Path, run: str) -> UnitOfWork:
@@ -170,6 +151,8 @@ def test_agent_trades_on_loopback_alpaca_and_swaps_versions_mid_run(
             "--json"])
         listed = CliRunner().invoke(app, ["orders", "--json", "--db", f"sqlite:///{db}",
                                           "--run", "agents", "--limit", "0"])
+        shown = CliRunner().invoke(app, ["rl", "status", "--run", "agents", "--db",
+                                         f"sqlite:///{db}"])
     assert r.exit_code == 0, r.output[-4000:]
     payload = json.loads(r.stdout)
     assert payload["status"] == "finished" and payload["steps"] == steps
@@ -191,6 +174,16 @@ def test_agent_trades_on_loopback_alpaca_and_swaps_versions_mid_run(
     assert decided == steps * len(TICKERS)
     assert all(sum(status["versions"][v]["actions"].values()) > 0
                for v in ("msft@1", "msft@2"))
+    # versions registered without their training statistics: no drift, and the reason why
+    for v in ("msft@1", "msft@2"):
+        assert status["versions"][v]["drift"] is None
+        assert f"{v} was registered without its training data's feature statistics" in \
+            status["versions"][v]["drift_unavailable"]
+    assert shown.exit_code == 0, shown.output[-3000:]
+    text = " ".join(shown.stdout.split())  # the table's drift column is cut to the width
+    for v in ("msft@1", "msft@2"):
+        assert (f"{v}: no drift monitoring: {v} was registered without its training data's "
+                "feature statistics and no feature file was given") in text
 
     with _uow(db, "agents") as u:
         orders = u.orders.list()
@@ -229,3 +222,61 @@ def test_agent_trades_on_loopback_alpaca_and_swaps_versions_mid_run(
     assert listed.exit_code == 0, listed.output[-3000:]
     rows = json.loads(listed.stdout)
     assert {row["source"] for row in rows} == {"agent:msft@1", "agent:msft@2"}
+
+
+def test_on_a_minute_bar_feed_the_agent_decides_once_per_completed_session(
+        minute_market: tuple[AlpacaCompatServer, HistoryReplay, list[datetime]],
+        tmp_path: Path) -> None:
+    """The feed's latest bar is each session's first minute; the agent still decides on
+    every completed session's daily bar once (its signals name the bar: the session's close),
+    and its drift is measured against the training statistics recorded with the version."""
+    from adapters.data.features import sample_features
+    from adapters.rl.inference import feature_stats
+    from domain.rl.models import FEATURE_STATS_KEY, feature_stats_json
+
+    server, replay, days = minute_market
+    st = feature_stats(sample_features())
+    (tmp_path / "reg").mkdir()
+    models = register_tiny_agent(tmp_path / "reg", "msft", seeds=(5,), metrics={
+        FEATURE_STATS_KEY: feature_stats_json(st.names, st.mean, st.std)})
+
+    def nap(_seconds: float) -> None:
+        nxt = replay.next_time
+        if nxt is not None:
+            replay.advance_to(nxt)
+
+    steps = SESSIONS - START
+    db = tmp_path / "live.db"
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
+           "CATALYST_ALPACA_BASE_URL": server.base_url, "CATALYST_MODELS": str(models),
+           "CATALYST_MODELS_DB": "none", "CATALYST_HOME": str(tmp_path / "home"),
+           "CATALYST_RISK__MAX_PRICE_AGE_S": str(5 * 86_400)}
+    with _environment(tmp_path, env):
+        c = get_container()
+        c.core.clock.override(providers.Object(ReplayClock(replay)))
+        c.core.sleep.override(providers.Object(nap))
+        c.gateways.alpaca_broker.add_kwargs(rate_per_minute=600_000, burst=1_000)
+        c.gateways.alpaca_price_feed.add_kwargs(rate_per_minute=600_000, burst=1_000)
+        r = CliRunner().invoke(app, [
+            "run", "--broker", "alpaca", "--agent", "msft@1", "--tickers", ",".join(TICKERS),
+            "--interval", "0", "--threshold", "0.1", "--max-steps", str(steps),
+            "--reconcile-interval", "0", "--db", f"sqlite:///{db}", "--run", "minutes",
+            "--json"])
+    assert r.exit_code == 0, r.output[-4000:]
+    assert json.loads(r.stdout)["steps"] == steps
+    status: dict[str, Any] = json.loads(
+        (tmp_path / "home" / "agents" / "minutes.json").read_text())
+    mon = status["versions"]["msft@1"]
+    # one decision per ticker and step: the session that closed before it, never the minute
+    assert sum(mon["actions"].values()) == steps * len(TICKERS)
+    assert mon["first_ts"] == days[START - 1].isoformat()
+    assert mon["last_ts"] == days[SESSIONS - 2].isoformat()
+    assert mon["drift"] is not None and mon["drift_unavailable"] is None
+    with _uow(db, "minutes") as u:
+        orders = u.orders.list()
+    entries = [o for o in orders if (o.request.signal_id or "").startswith("agent:")]
+    assert entries
+    closes = set(days)
+    for o in entries:
+        bar_ts = datetime.fromisoformat(o.request.signal_id.split(":", 3)[3])
+        assert bar_ts in closes and bar_ts < o.created_at, o.request.signal_id

@@ -19,52 +19,17 @@ from trading_cli_support import _environment, catalyst, make_small_data
 from adapters.simulated.sessions import dt_from_ns
 from application.ports import UnitOfWork
 from entrypoints.cli.container import get_container
+from tests.agent_support import register_tiny_agent
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    from stable_baselines3 import PPO
-
-    from adapters.data.features import feature_panel, sample_features
-    from adapters.rl.agents import env_config_json, library_versions
-    from adapters.rl.env import CatalystTradingEnv, EnvConfig
-    from adapters.rl.registry import FileSystemModelRegistry, JsonMetadataStore
-
     tmp = tmp_path_factory.mktemp("agents_cli")
     data = make_small_data(tmp)
-    cfg = EnvConfig(episode_length=64)
-    panel = feature_panel(sample_features(), split="train", tickers=["MSFT"])
-    model = PPO("MlpPolicy", CatalystTradingEnv(panel, cfg), n_steps=64, batch_size=32,
-                n_epochs=1, seed=5, device="cpu", policy_kwargs={"net_arch": [32, 32]})
-    model.learn(128)
-    # a policy this short a training leaves holds everything; make the plumbing visible with
-    # a deterministic rule in the policy's own weights: action = tanh(3 tanh(50 x the last bar's return))
-    import torch
-
-    from domain.market_data.features import OBSERVATION_FEATURES
-
-    with torch.no_grad():
-        net = model.policy.action_net
-        net.weight.zero_()
-        net.bias.zero_()
-        for p in model.policy.mlp_extractor.policy_net.parameters():
-            p.zero_()
-        model.policy.mlp_extractor.policy_net[0].weight[0, OBSERVATION_FEATURES.index(
-            "return_1d")] = 50.0
-        model.policy.mlp_extractor.policy_net[2].weight[0, 0] = 3.0
-        net.weight[0, 0] = 1.0
-    model.save(str(tmp / "model.zip"))
-    reg = FileSystemModelRegistry(tmp / "models", JsonMetadataStore(tmp / "models"))
-    reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
-                 env_config=env_config_json(cfg), seed=5, library_versions=library_versions(),
-                 metrics={})
-    reg.register("msft", "ppo", str(tmp / "model.zip"), hyperparams={}, data_hash="x",
-                 env_config=env_config_json(cfg), seed=6, library_versions=library_versions(),
-                 metrics={})
-    reg.promote("msft", 1)
-    env = {"CATALYST_MODELS": str(tmp / "models"), "CATALYST_MODELS_DB": "none"}
+    root = register_tiny_agent(tmp, "msft")
+    env = {"CATALYST_MODELS": str(root), "CATALYST_MODELS_DB": "none"}
     return data, env
 
 
@@ -258,7 +223,8 @@ def test_backtest_and_the_env_agree_up_to_the_first_trade(
             orders = sorted(u.orders.list(), key=lambda o: o.created_at)
             first = orders[0]
             fill = u.fills.for_order(first.client_order_id)[0]
-            tried = [x for x in u.journal.executions() if x.signal_id]
+            # the submit stage records the signal (the persist stage before it does not)
+            tried = [x for x in u.journal.executions() if x.signal_id and x.stage == "submit"]
     assert first_env is not None
     ny = first.created_at.astimezone(ZoneInfo("America/New_York")).date().isoformat()
     assert (ny, first.side.value) == first_env[:2]
@@ -325,3 +291,38 @@ def test_rl_status_without_agents_exits_2_saying_how_to_start_them(
     assert r.exit_code == 2
     assert "no agent status at" in " ".join(r.stderr.split())
     assert "--agent" in r.stderr
+
+
+def test_agents_trade_on_the_bars_the_replay_serves_not_on_a_bad_one(
+    setup: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A file with a bad bar (a close above the high, quarantined by the replay) trades
+    exactly like the same file without that row: the agents' benchmark, feature statistics
+    (drift) and history are built from the bars the replay serves, not from the raw file."""
+    import pandas as pd
+
+    data, env = setup
+    prices = pd.read_csv(data / "prices.csv")
+    row = prices.index[(prices.ticker == "MSFT") & (prices.date == "2014-03-04")][0]
+    bad = prices.copy()
+    bad.loc[row, "close"] = bad.loc[row, "high"] * 3.0
+    runs = {}
+    for name, frame in (("bad", bad), ("without", prices.drop(index=row))):
+        d = tmp_path / name
+        d.mkdir()
+        frame.to_csv(d / "prices.csv", index=False)
+        r = catalyst(["backtest", "--data", str(d / "prices.csv"), "--alerts",
+                      str(data / "alerts.jsonl"), "--agent", "msft:MSFT,AAPL", "--threshold",
+                      "0.1", "--json", "--no-progress"], d, env)
+        assert r.exit_code == 0, r.output[-3000:]
+        with _uow(d / "var" / "backtest.db") as u:
+            orders = [(o.ticker, o.side.value, o.request.quantity, o.created_at)
+                      for o in sorted(u.orders.list(), key=lambda o: o.created_at)]
+        mon = json.loads((d / "var" / "agents" / "backtest.json").read_text())[
+            "versions"]["msft@1"]
+        runs[name] = (json.loads(r.stdout), orders, mon)
+    (payload, orders, mon), (_, want_orders, want_mon) = runs["bad"], runs["without"]
+    assert payload["bad_bars"] == 1
+    assert orders and orders == want_orders
+    assert mon["actions"] == want_mon["actions"]
+    assert mon["drift"] is not None and mon["drift"] == want_mon["drift"]

@@ -128,6 +128,11 @@ def test_models_when_list_and_show_then_rich_tables(trained: dict[str, str]) -> 
     r = runner.invoke(app, ["models", "show", "cli-ppo@2", *_reg(trained)], terminal_width=200)
     assert r.exit_code == 0, r.output
     assert "hyperparams.n_steps" in r.output and "library_versions.torch" in r.output
+    # the training statistics recorded with the version (kept by the SQLite metadata store)
+    assert "metrics.feature_stats" in r.output and "30 features" in r.output
+    r = runner.invoke(app, ["models", "show", "cli-ppo@2", *_reg(trained), "--json"])
+    stats = json.loads(r.output)["metrics"]["feature_stats"]
+    assert len(stats["names"]) == len(stats["mean"]) == len(stats["std"]) == 30
 
 
 @pytest.mark.slow

@@ -34,7 +34,12 @@ from domain.audit import Notification
 from domain.market import Bar
 from domain.market_data.features import WARMUP_BARS
 from domain.rl.deployment import AgentSpec
-from domain.rl.models import IncompatibleEnvConfigError, ModelVersion
+from domain.rl.models import (
+    FEATURE_STATS_KEY,
+    IncompatibleEnvConfigError,
+    ModelVersion,
+    feature_stats_json,
+)
 
 TICKER = "KO"
 
@@ -372,3 +377,77 @@ def test_an_agent_without_a_version_needs_a_production_version(
                                RegistryPolicyLoader(reg), lambda t: FeatureObservations(t),
                                initial_balance=1.0)
     assert pinned.versions() == {"fresh": "fresh@1"}
+
+
+def _register_with_stats(registry: FileSystemModelRegistry, name: str,
+                         stats: Any) -> ModelVersion:
+    """Register the module's model again as ``name``, its metrics carrying ``stats``
+    (a JSON record of training statistics, or anything to be read as one)."""
+    mv = registry.get("ko", 1)
+    new = registry.register(name, "ppo", str(Path(mv.path) / "model.zip"), hyperparams={},
+                            data_hash="sha256:x", env_config=dict(mv.env_config), seed=3,
+                            library_versions=library_versions(),
+                            metrics={FEATURE_STATS_KEY: stats})
+    registry.promote(name, new.version)
+    return new
+
+
+def test_drift_without_a_feature_file_uses_the_versions_training_statistics(
+    registry: FileSystemModelRegistry, bars: list[Bar], bench: Mapping[np.datetime64, float],
+    features: pd.DataFrame,
+) -> None:
+    st = feature_stats(features)
+    # recorded at registration: a spread far narrower than the live data's
+    _register_with_stats(registry, "ko-narrow", feature_stats_json(
+        st.names, st.mean, tuple(s / 1000.0 for s in st.std)))
+    _register_with_stats(registry, "ko-same", feature_stats_json(st.names, st.mean, st.std))
+    seen = {}
+    for name in ("ko-narrow", "ko-same"):
+        notes = _Notes()
+        src = AgentSignalSource(
+            [AgentSpec(name, None, (TICKER,))], registry, RegistryPolicyLoader(registry),
+            lambda t: FeatureObservations(t, _lookup(bench)), initial_balance=100_000.0,
+            account=lambda t: (100_000.0, 0.0, 100_000.0), notifier=notes, background=False,
+            drift_window=10)
+        for step in _steps(bars, 100):
+            src.observe(step)
+            src.poll(step[TICKER].ts)
+        mon = src.status()["versions"][f"{name}@1"]
+        assert mon["drift_unavailable"] is None
+        seen[name] = (mon["drift"]["score"], [n for n in notes.sent if "drift" in n.title])
+    score, warned = seen["ko-narrow"]
+    assert score > 3.0 and len(warned) == 1
+    score, warned = seen["ko-same"]
+    assert score < 3.0 and not warned
+
+
+def test_drift_is_reported_unavailable_for_a_version_without_statistics(
+    registry: FileSystemModelRegistry, bars: list[Bar], bench: Mapping[np.datetime64, float],
+    features: pd.DataFrame,
+) -> None:
+    src = _source(registry, bench)  # the module's versions were registered without them
+    for step in _steps(bars, 80):
+        src.observe(step)
+        src.poll(step[TICKER].ts)
+    mon = src.status()["versions"]["ko@1"]
+    assert mon["drift"] is None
+    assert "ko@1 was registered without its training data's feature statistics" in \
+        mon["drift_unavailable"]
+    assert "no feature file was given" in mon["drift_unavailable"]
+    # a feature file given: its statistics serve, the version's record is not needed
+    st = feature_stats(features)
+    with_file = _source(registry, bench, feature_stats=st)
+    for step in _steps(bars, 80):
+        with_file.observe(step)
+        with_file.poll(step[TICKER].ts)
+    mon = with_file.status()["versions"]["ko@1"]
+    assert mon["drift"] is not None and mon["drift_unavailable"] is None
+    # a record of other features is not used against the observation's
+    _register_with_stats(registry, "ko-other", feature_stats_json(
+        ("a", "b"), (0.0, 0.0), (1.0, 1.0)))
+    other = AgentSignalSource(
+        [AgentSpec("ko-other", None, (TICKER,))], registry, RegistryPolicyLoader(registry),
+        lambda t: FeatureObservations(t, _lookup(bench)), initial_balance=100_000.0,
+        account=lambda t: (100_000.0, 0.0, 100_000.0), background=False)
+    mon = other.status()["versions"]["ko-other@1"]
+    assert mon["drift"] is None and "of 2 features (a, b" in mon["drift_unavailable"]

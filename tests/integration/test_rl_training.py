@@ -104,6 +104,28 @@ def test_load_when_env_config_differs_then_clear_error(
     assert mv.env_config == env_config_json(EnvConfig(episode_length=64))
 
 
+def test_registered_version_carries_its_training_splits_feature_statistics(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    from domain.market_data.features import MARKET_FEATURES, WARMUP_BARS
+    from domain.rl.models import training_feature_stats
+
+    reg = FileSystemModelRegistry(tmp_path / "models")
+    mv, _ = train_and_register(frame, reg, "s", _cfg("ppo", timesteps=64), tickers=TICKERS)
+    got = training_feature_stats(reg.get("s", 1))
+    assert not isinstance(got, str), got
+    names, mean, std = got
+    assert names == tuple(MARKET_FEATURES)
+    # the train rows of the tickers trained on, each ticker's warm-up left out
+    rows = pd.concat(
+        g.sort_values("date").iloc[WARMUP_BARS:].query("split == 'train'")
+        for t, g in frame.groupby("ticker") if t in TICKERS)
+    m = rows[[f"f_{n}" for n in MARKET_FEATURES]].to_numpy(np.float64)
+    np.testing.assert_allclose(mean, m.mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(std, m.std(axis=0, ddof=1), rtol=1e-12, atol=1e-12)
+    assert mv.metrics["feature_stats"]["names"] == list(MARKET_FEATURES)
+
+
 def test_train_when_same_seed_twice_then_identical_model_and_metrics(
     frame: pd.DataFrame, tmp_path: Path
 ) -> None:

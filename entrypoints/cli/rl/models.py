@@ -18,6 +18,7 @@ from adapters.rl.registry import (
     FileSystemModelRegistry,
 )
 from domain.rl.models import (
+    FEATURE_STATS_KEY,
     ModelVersion,
     RegistryError,
     parse_model_ref,
@@ -124,7 +125,11 @@ def models_show(
             t.add_row(f"{group}.{k}", json.dumps(v) if isinstance(v, dict | list) else fmt(v))
     t.add_section()
     for split, m in d["metrics"].items():
-        if isinstance(m, dict):
+        if split == FEATURE_STATS_KEY:  # one number per feature: summarised
+            names = m.get("names") if isinstance(m, dict) else None
+            t.add_row(f"metrics.{split}", f"{len(names)} features (the drift monitor's "
+                      "reference)" if isinstance(names, list) else "unreadable")
+        elif isinstance(m, dict):
             for k, v in m.items():
                 t.add_row(f"metrics.{split}.{k}", fmt(v))
     out.print(t)

@@ -88,7 +88,11 @@ def status(
             str(m["closed"]), str(m["realized_pnl"]),
             f"{lat.get('p50_ms', 0):.3f}/{lat.get('p99_ms', 0):.3f}" if lat.get("count") else "",
             (f"{drift['score']:.2f} ({drift['feature']})" + (" WARN" if drift.get("warned")
-                                                             else "")) if drift else "")
+                                                             else "")) if drift
+            else "unavailable" if m.get("drift_unavailable") else "")
     out.print(v)
+    for ref, m in sorted(st.get("versions", {}).items()):
+        if m.get("drift_unavailable"):
+            out.print(f"{ref}: {m['drift_unavailable']}")
     for s in st.get("swaps", []):
         out.print(f"swap {s['from']} -> {s['to']} at {s['ts']} (pause {s['pause_ms']:.3f} ms)")
