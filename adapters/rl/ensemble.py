@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from adapters.rl.evaluate import Agent
 from application.ports import ModelRegistry
-from domain.rl.models import ModelVersion, RegistryError
+from domain.rl.models import FEATURE_STATS_KEY, ModelVersion, RegistryError
 
 __all__ = ["EnsembleAgent", "Weighting", "ensemble_weights", "register_ensemble"]
 
@@ -89,7 +89,12 @@ def register_ensemble(
     weighting: str,
     metrics: dict[str, object],
 ) -> ModelVersion:
-    """Register an ensemble of ``members`` (all trained for the same env config)."""
+    """Register an ensemble of ``members`` (all trained for the same env config).
+
+    When every member recorded the same training feature statistics (members trained on the
+    same data and split), the ensemble carries them too, so drift can be measured against
+    them; otherwise it has none and its deployment says why.
+    """
     if not members:
         raise RegistryError("an ensemble needs at least one member")
     first = members[0]
@@ -102,6 +107,9 @@ def register_ensemble(
             raise RegistryError(
                 f"{m.ref} and {first.ref} were trained for different env configs ({fields})"
             )
+    stats = [m.metrics.get(FEATURE_STATS_KEY) for m in members]
+    if stats[0] is not None and all(st == stats[0] for st in stats[1:]):
+        metrics = {**metrics, FEATURE_STATS_KEY: stats[0]}
     spec = {
         "weighting": weighting,
         "members": [

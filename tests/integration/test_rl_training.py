@@ -25,7 +25,7 @@ from adapters.rl.evaluate import BuyAndHoldAgent, evaluate
 from adapters.rl.registry import FileSystemModelRegistry
 from adapters.rl.training import Sb3Trainer, TrainConfig
 from application.training import train_and_register as register_trained
-from domain.rl.models import IncompatibleEnvConfigError
+from domain.rl.models import FEATURE_STATS_KEY, IncompatibleEnvConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +142,12 @@ def test_train_when_same_seed_twice_then_identical_model_and_metrics(
     assert not all(np.array_equal(pa[k].numpy(), pc[k].numpy()) for k in pa)
 
 
+def _with_metrics(mv: Any, metrics: dict[str, Any]) -> Any:
+    import attrs
+
+    return attrs.evolve(mv, metrics=metrics)
+
+
 def _load(mv: Any) -> Any:
     from adapters.rl.agents import load_sb3_model
 
@@ -157,6 +163,12 @@ def test_ensemble_when_registered_then_loads_back_with_weighted_actions(
     ens_mv = register_ensemble(reg, "ens", [p, s], [0.25, 0.75], "explicit",
                                {"validation": {}})
     assert ens_mv.algo == "ensemble" and ens_mv.env_config == p.env_config
+    # both members trained on the same split: the ensemble carries their feature statistics
+    assert p.metrics[FEATURE_STATS_KEY] == s.metrics[FEATURE_STATS_KEY]
+    assert ens_mv.metrics[FEATURE_STATS_KEY] == p.metrics[FEATURE_STATS_KEY]
+    other = register_ensemble(reg, "ens2", [p, _with_metrics(s, {})], [0.5, 0.5], "explicit",
+                              {"validation": {}})
+    assert FEATURE_STATS_KEY not in other.metrics  # a member without them: none
     ens, _ = load_agent(reg, "ens", EnvConfig())
     assert isinstance(ens, EnsembleAgent)
     pa, _ = load_agent(reg, "p@1")
