@@ -359,12 +359,15 @@ def _agent_monitoring(run: str) -> None:
         "closed trades": v.activity.closed,
         "realized P&L": round(float(v.activity.realized_pnl), 2),
         "open": v.activity.open, "unrealized P&L": round(float(v.activity.unrealized_pnl), 2),
-        "drift": "" if v.drift_score is None else
+        "drift": ("unavailable" if v.drift_unavailable else "") if v.drift_score is None else
         f"{v.drift_score:.2f} ({v.drift_feature})" + (" WARN" if v.drift_warned else ""),
         "latency p50 ms": _round(v.latency_p50_ms), "latency p99 ms": _round(v.latency_p99_ms),
         "latency max ms": _round(v.latency_max_ms),
         "first bar": v.first_ts, "last bar": v.last_ts} for v in mon.versions]),
         width="stretch", hide_index=True, key="agent_versions")
+    for v in mon.versions:
+        if v.drift_score is None and v.drift_unavailable:
+            st.caption(f"No drift monitoring for {v.ref}: {v.drift_unavailable}")
     shares = {v.ref: dict(v.action_share) for v in mon.versions if v.action_share}
     if shares:
         st.markdown("**Action distribution**")

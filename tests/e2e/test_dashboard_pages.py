@@ -319,6 +319,21 @@ def test_agents_when_status_reports_drift_then_warning_shown_and_bad_status_name
     assert f"agent status of run '{AGENT_RUN}': field 'agents' is malformed" in _texts(at)
 
 
+def test_agents_when_drift_unavailable_then_reason_shown(
+        env: dict[str, str], db: tuple[str, Path, Path], tmp_path: Path) -> None:
+    status = json.loads((db[2] / "agents" / f"{AGENT_RUN}.json").read_text())
+    status["versions"]["msft@1"]["drift"] = None
+    status["versions"]["msft@1"]["drift_unavailable"] = "msft@1 was registered without stats"
+    home = tmp_path / "home"
+    (home / "agents").mkdir(parents=True)
+    (home / "agents" / f"{AGENT_RUN}.json").write_text(json.dumps(status))
+    at = _agents_page(AGENT_RUN, CATALYST_HOME=str(home))
+    table = at.dataframe[1].value
+    assert table[table["version"] == "msft@1"].iloc[0]["drift"] == "unavailable"
+    assert ("No drift monitoring for msft@1: msft@1 was registered without stats"
+            in _texts(at))
+
+
 def test_agents_when_run_has_no_agent_then_says_so(env: dict[str, str]) -> None:
     at = _page("Agents")
     assert f"No agent deployed in run {RUN}" in _texts(at)
