@@ -606,12 +606,17 @@ def market_view(
     quotes: dict[str, Quote] = {}
     closes: dict[str, dict[date, float]] = {}
     start = now - timedelta(days=int(lookback * 1.6) + 10)
+    # a feed that can give (day, close) pairs without building its bars (the simulated
+    # exchange) is asked for those: the same numbers, much cheaper per signal
+    daily: Callable[[str, datetime, datetime], list[tuple[date, float]]] | None = getattr(
+        feed, "daily_closes", None)
     for t in dict.fromkeys(tickers):
         bar = feed.latest_bar(t)
         if bar is not None and bar.close > 0:
             quotes[t] = Quote(price=Decimal(repr(bar.close)), ts=bar.ts,
                               day_low=Decimal(repr(bar.low)), day_high=Decimal(repr(bar.high)))
-        closes[t] = {b.ts.date(): b.close for b in feed.get_bars(t, start, now)}
+        closes[t] = dict(daily(t, start, now)) if daily is not None else {
+            b.ts.date(): b.close for b in feed.get_bars(t, start, now)}
     days = sorted({d for s in closes.values() for d in s})[-(lookback + 1):]
     returns: dict[str, list[float]] = {}
     for t, s in closes.items():
