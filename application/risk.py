@@ -206,7 +206,7 @@ class RiskService:
             legacy = uow.state.get(STATE_KEY)  # only the state was written: keep it latched
             st = BreakerState(state=RiskState(legacy)) if legacy else BreakerState()
         else:
-            st = BreakerState.from_record(json.loads(raw))
+            st = _parsed_state(raw)
         kill = uow.state.get(KILL_KEY)
         if kill and not st.killed:
             rec = json.loads(kill)
@@ -593,6 +593,21 @@ class RiskService:
                                                data=data))
         except Exception as exc:  # noqa: BLE001 - the port says never raise; enforce it
             log.error("risk.notify_failed", error=str(exc), title=title)
+
+
+_PARSED: dict[str, BreakerState] = {}
+
+
+def _parsed_state(raw: str) -> BreakerState:
+    """Return the breaker state of a stored record; the state is immutable and a pure
+    function of the record, so the last few records read are parsed once (every step and
+    every signal reads the state back)."""
+    st = _PARSED.get(raw)
+    if st is None:
+        if len(_PARSED) >= 8:
+            _PARSED.clear()
+        st = _PARSED[raw] = BreakerState.from_record(json.loads(raw))
+    return st
 
 
 def market_view(

@@ -235,7 +235,8 @@ def price_figure_spec(ticker: str, close: pd.Series, trades: Sequence[Any], *,
     figure (much faster; what the report embeds, one per traded ticker). ``template`` is the
     layout template by name (to build a figure from it) or as its dict (to render it
     directly, see :func:`figure_html`); by default the expanded ``plotly_white``."""
-    data: list[dict[str, Any]] = [{"type": "scatter", "x": close.index, "y": close.values,
+    data: list[dict[str, Any]] = [{"type": "scatter", "x": _dates(close.index),
+                                   "y": close.to_numpy(dtype=float).tolist(),
                                    "name": f"{ticker} close", "line": {"color": "#444"}}]
     ex, ey, xx, xy = [], [], [], []
     for t in trades:
@@ -261,6 +262,14 @@ def price_figure_spec(ticker: str, close: pd.Series, trades: Sequence[Any], *,
               "height": 380,
               "template": _template_dict() if template is None else template}
     return {"data": data, "layout": layout}
+
+
+def _dates(index: Any) -> Any:
+    # naive datetimes as ISO strings, a whole column at once (plotly's encoder converts them
+    # one by one); anything else as it is
+    if isinstance(index, pd.DatetimeIndex) and index.tz is None:
+        return np.datetime_as_string(index.to_numpy(), unit="auto").tolist()
+    return index
 
 
 _TEMPLATES: dict[str, dict[str, Any]] = {}
