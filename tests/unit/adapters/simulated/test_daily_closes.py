@@ -1,5 +1,5 @@
-"""The exchange's (day, close) pairs and the risk market view built from them equal what
-its bars give (the market view reads the pairs when a feed has them)."""
+"""The exchange's (day, close) pairs, highs/lows/closes, and the risk market view and ATR
+built from them equal what its bars give (the executor reads these when a feed has them)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from adapters.simulated import ExchangeConfig, SimulatedExchange
 from application.risk import market_view
 from domain.market import Bar
+from domain.risk.plan import latest_atr, latest_atr_of
 
 T0 = datetime(2019, 12, 30, 21, tzinfo=UTC)
 
@@ -53,6 +54,12 @@ def test_daily_closes_when_any_kept_bars_then_equal_to_the_bars_days_and_closes(
     for t in ("AAA", "BBB", "CCC", "ZZZ"):
         assert ex.daily_closes(t, start, end) == [
             (b.ts.date(), b.close) for b in ex.get_bars(t, start, end)]
+        bars = ex.get_bars(t, start, end)
+        assert ex.daily_hlc(t, start, end) == (
+            [b.high for b in bars], [b.low for b in bars], [b.close for b in bars])
+        for period in (1, 3, 14):  # the ATR of the pairs is the bars' ATR
+            assert latest_atr_of(*ex.daily_hlc(t, start, end), period) == latest_atr(bars,
+                                                                                      period)
     tickers = ["AAA", "BBB", "CCC", "ZZZ"]
     fast = market_view(ex, tickers, end, lookback=lookback)
     slow = market_view(_BarsOnly(ex), tickers, end, lookback=lookback)
