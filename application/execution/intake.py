@@ -10,6 +10,7 @@ inside the risk policy's band), checked by the risk policy, and placed with its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -108,10 +109,13 @@ class SignalIntake(ExitOrders):
         since = now - timedelta(days=cfg.atr_lookback_days)
         # a feed that gives the highs, lows and closes without building its bars (the
         # simulated exchange) is asked for those: the same ATR, cheaper per signal
-        hlc = getattr(self.feed, "daily_hlc", None)
-        atr = latest_atr_of(*hlc(signal.ticker, since, now), period=cfg.plan.atr_period) \
-            if hlc is not None else latest_atr(self.feed.get_bars(signal.ticker, since, now),
-                                               cfg.plan.atr_period)
+        hlc: Callable[[str, datetime, datetime], tuple[list[float], list[float], list[float]]] \
+            | None = getattr(self.feed, "daily_hlc", None)
+        if hlc is not None:
+            highs, lows, closes = hlc(signal.ticker, since, now)
+            atr = latest_atr_of(highs, lows, closes, cfg.plan.atr_period)
+        else:
+            atr = latest_atr(self.feed.get_bars(signal.ticker, since, now), cfg.plan.atr_period)
         stats = self._stats(uow, signal.strategy) if cfg.sizing_method is SizingMethod.KELLY \
             else None
         # entries accepted but not yet filled reserve their share of every cap
