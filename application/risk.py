@@ -206,7 +206,7 @@ class RiskService:
             legacy = uow.state.get(STATE_KEY)  # only the state was written: keep it latched
             st = BreakerState(state=RiskState(legacy)) if legacy else BreakerState()
         else:
-            st = BreakerState.from_record(json.loads(raw))
+            st = _parsed_state(raw)
         kill = uow.state.get(KILL_KEY)
         if kill and not st.killed:
             rec = json.loads(kill)
@@ -595,6 +595,21 @@ class RiskService:
             log.error("risk.notify_failed", error=str(exc), title=title)
 
 
+_PARSED: dict[str, BreakerState] = {}
+
+
+def _parsed_state(raw: str) -> BreakerState:
+    """Return the breaker state of a stored record; the state is immutable and a pure
+    function of the record, so the last few records read are parsed once (every step and
+    every signal reads the state back)."""
+    st = _PARSED.get(raw)
+    if st is None:
+        if len(_PARSED) >= 8:
+            _PARSED.clear()
+        st = _PARSED[raw] = BreakerState.from_record(json.loads(raw))
+    return st
+
+
 def market_view(
     feed: PriceFeedPort, tickers: Iterable[str], now: datetime, lookback: int = 60,
 ) -> MarketView:
@@ -606,12 +621,17 @@ def market_view(
     quotes: dict[str, Quote] = {}
     closes: dict[str, dict[date, float]] = {}
     start = now - timedelta(days=int(lookback * 1.6) + 10)
+    # a feed that can give (day, close) pairs without building its bars (the simulated
+    # exchange) is asked for those: the same numbers, much cheaper per signal
+    daily: Callable[[str, datetime, datetime], list[tuple[date, float]]] | None = getattr(
+        feed, "daily_closes", None)
     for t in dict.fromkeys(tickers):
         bar = feed.latest_bar(t)
         if bar is not None and bar.close > 0:
             quotes[t] = Quote(price=Decimal(repr(bar.close)), ts=bar.ts,
                               day_low=Decimal(repr(bar.low)), day_high=Decimal(repr(bar.high)))
-        closes[t] = {b.ts.date(): b.close for b in feed.get_bars(t, start, now)}
+        closes[t] = dict(daily(t, start, now)) if daily is not None else {
+            b.ts.date(): b.close for b in feed.get_bars(t, start, now)}
     days = sorted({d for s in closes.values() for d in s})[-(lookback + 1):]
     returns: dict[str, list[float]] = {}
     for t, s in closes.items():

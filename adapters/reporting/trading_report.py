@@ -86,18 +86,18 @@ def write_trades_csv(closed: Sequence[ClosedPosition], path: Path) -> Path:
 
 
 def _plot(snapshots: Sequence[PortfolioSnapshot], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # the object API with the Agg canvas: no pyplot (its import and figure manager)
     import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     ts = [s.ts for s in snapshots]
     eq = np.array([float(s.equity) for s in snapshots], dtype=float)
     peak = np.maximum.accumulate(eq) if eq.size else eq
     dd = (eq / peak - 1.0) * 100 if eq.size else eq
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
-                                   gridspec_kw={"height_ratios": [3, 1.3]})
+    fig = Figure(figsize=(10, 6))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     ax1.plot(ts, eq, color="#1f77b4", lw=1.2)
     ax1.set_title(title)
     ax1.set_ylabel("equity ($)")
@@ -109,7 +109,6 @@ def _plot(snapshots: Sequence[PortfolioSnapshot], title: str) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -214,7 +213,7 @@ def write_report(
     trade list then shows the headline of the alert behind each trade, the stored one first.
     """
     from adapters.reporting import charts
-    from adapters.reporting.prices import benchmark_series, load_closes
+    from adapters.reporting.prices import benchmark_from_series
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,11 +222,11 @@ def write_report(
     png_path.write_bytes(png)
     csv_path = write_trades_csv(closed, out / "trades.csv")
     equity = charts.daily_equity([s.ts for s in snapshots], [s.equity for s in snapshots])
-    closes = load_closes(prices, ticker=prices_ticker) if prices is not None else {}
-    bench = benchmark_series(closes, equity) if closes and len(equity) else None
+    closes = _closes(prices, prices_ticker)
+    bench = benchmark_from_series(closes, equity) if closes and len(equity) else None
     bench = bench if bench is not None and len(bench) > 1 else None
     headline = _headline(metrics, equity, bench, snapshots)
-    spy = ({"SPY buy-and-hold": benchmark_series({"SPY": closes["SPY"]}, equity)}
+    spy = ({"SPY buy-and-hold": benchmark_from_series({"SPY": closes["SPY"]}, equity)}
            if "SPY" in closes and bench is not None else {})
     json_path = out / "metrics.json"
     bench_doc = None
@@ -301,12 +300,12 @@ def write_report(
           _num(float(max(c.realized_pnl for c in cs))),
           _num(float(min(c.realized_pnl for c in cs)))]
          for t, cs in sorted(by_ticker.items())], "num"))
-    import pandas as pd
-
     for t, cs in sorted(by_ticker.items()):
         if t in closes:
-            series = pd.Series({d: px for d, px in closes[t]}, dtype=float)
-            sections.append(fig(charts.price_figure(t, series, [_Marker(c) for c in cs])))
+            series = closes[t][~closes[t].index.duplicated(keep="last")]
+            # a plain figure dict: building the validated figure of every traded ticker
+            # was most of the report's time
+            sections.append(fig(charts.price_figure_spec(t, series, [_Marker(c) for c in cs])))
     if params:
         sections.append("<h2>Parameters</h2><table>" + "".join(
             f"<tr><th>{esc(str(k))}</th><td>{esc(_fmt(v))}</td></tr>"
@@ -352,6 +351,16 @@ table.num td{{text-align:right}}.headline td{{text-align:right;font-size:15px}}
     html_path.write_text(page, encoding="utf-8")
     write_index(out.parent)
     return ReportFiles(html_path, png_path, csv_path, json_path)
+
+
+def _closes(prices: str | Path | None, ticker: str | None) -> dict[str, Any]:
+    """Ticker -> closes (series by day) of the run's price file; empty without one."""
+    if prices is None:
+        return {}
+    from adapters.data.ohlcv import load_ohlcv
+    from adapters.reporting.prices import close_series
+
+    return close_series(load_ohlcv(prices, ticker=ticker))
 
 
 def _worst_rows(worst: Any) -> list[list[Any]]:

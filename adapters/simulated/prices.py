@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,9 @@ from adapters.simulated.sessions import dt_from_ns, ns_from_dt
 from domain.market import Bar, parse_timeframe
 
 __all__ = ["PriceHistory"]
+
+#: the proleptic ordinal of 1970-01-01 (the day of nanosecond 0, UTC)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class PriceHistory:
@@ -81,6 +84,26 @@ class PriceHistory:
         (a misspelt bar size is refused like every feed refuses it) but not resampled.
         """
         parse_timeframe(timeframe)
+        return [self._bar(ticker, r) for r in self._rows(ticker, start, end)]
+
+    def daily_closes(self, ticker: str, start: datetime, end: datetime,
+                     ) -> list[tuple[date, float]]:
+        """Return ``(bar.ts.date(), bar.close)`` of :meth:`get_bars`' bars, in the same order,
+        without building the bars (the risk checks' market view needs only these)."""
+        epoch = _EPOCH_ORDINAL
+        return [(date.fromordinal(epoch + r[0] // 1_000_000_000 // 86_400), r[4])
+                for r in self._rows(ticker, start, end)]
+
+    def daily_hlc(self, ticker: str, start: datetime, end: datetime,
+                  ) -> tuple[list[float], list[float], list[float]]:
+        """Return the highs, lows and closes of :meth:`get_bars`' bars, in the same order,
+        without building the bars (sizing's ATR needs only these)."""
+        rows = self._rows(ticker, start, end)
+        return [r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows]
+
+    def _rows(self, ticker: str, start: datetime, end: datetime,
+              ) -> list[tuple[int, float, float, float, float, float]]:
+        # the kept rows with start <= ts <= end, oldest first
         a, b = ns_from_dt(start), ns_from_dt(end)
         rows = []
         for r in reversed(self._hist.get(ticker, ())):  # time-ordered: walk back from the end
@@ -90,4 +113,5 @@ class PriceHistory:
                 break
             if r[0] <= b:
                 rows.append(r)
-        return [self._bar(ticker, r) for r in reversed(rows)]
+        rows.reverse()
+        return rows

@@ -10,6 +10,7 @@ inside the risk policy's band), checked by the risk policy, and placed with its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -25,7 +26,7 @@ from domain.commands import SubmitOrder
 from domain.errors import BrokerError
 from domain.ids import client_order_id as make_coid
 from domain.risk.inputs import OrderIntent, Purpose, pending_entries
-from domain.risk.plan import latest_atr, levels, plan_trade, size_entry
+from domain.risk.plan import latest_atr, latest_atr_of, levels, plan_trade, size_entry
 from domain.risk.sizing import SizeResult, SizingMethod, TradeStats
 from domain.signal import Signal
 from domain.trade_plan import EntryPlan
@@ -105,8 +106,16 @@ class SignalIntake(ExitOrders):
             self._broker_call(False, now, uow)
             row("size", False, f"account unavailable: {exc}")
             return done(X.FAILED, "broker_error")
-        bars = self.feed.get_bars(signal.ticker, now - timedelta(days=cfg.atr_lookback_days), now)
-        atr = latest_atr(bars, cfg.plan.atr_period)
+        since = now - timedelta(days=cfg.atr_lookback_days)
+        # a feed that gives the highs, lows and closes without building its bars (the
+        # simulated exchange) is asked for those: the same ATR, cheaper per signal
+        hlc: Callable[[str, datetime, datetime], tuple[list[float], list[float], list[float]]] \
+            | None = getattr(self.feed, "daily_hlc", None)
+        if hlc is not None:
+            highs, lows, closes = hlc(signal.ticker, since, now)
+            atr = latest_atr_of(highs, lows, closes, cfg.plan.atr_period)
+        else:
+            atr = latest_atr(self.feed.get_bars(signal.ticker, since, now), cfg.plan.atr_period)
         stats = self._stats(uow, signal.strategy) if cfg.sizing_method is SizingMethod.KELLY \
             else None
         # entries accepted but not yet filled reserve their share of every cap

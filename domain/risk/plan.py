@@ -24,6 +24,7 @@ __all__ = [
     "PlanConfig",
     "PlannedLevels",
     "latest_atr",
+    "latest_atr_of",
     "levels",
     "plan_trade",
     "round_to_tick",
@@ -127,6 +128,18 @@ def latest_atr(bars: Sequence[Bar], period: int = 14) -> Decimal | None:
     h = np.fromiter((b.high for b in bars), np.float64, len(bars))
     lo = np.fromiter((b.low for b in bars), np.float64, len(bars))
     c = np.fromiter((b.close for b in bars), np.float64, len(bars))
+    return latest_atr_of(h, lo, c, period)
+
+
+def latest_atr_of(high: Sequence[float] | np.ndarray, low: Sequence[float] | np.ndarray,
+                  close: Sequence[float] | np.ndarray, period: int = 14) -> Decimal | None:
+    """Return :func:`latest_atr` of bars given as their highs, lows and closes (oldest
+    first)."""
+    if len(close) <= period:
+        return None
+    h = np.asarray(high, dtype=np.float64)
+    lo = np.asarray(low, dtype=np.float64)
+    c = np.asarray(close, dtype=np.float64)
     v = float(atr_series(h, lo, c, period)[-1])
     if not np.isfinite(v) or v <= 0:
         return None
