@@ -40,7 +40,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import URL, Connection, CursorResult, NestedTransaction
+from sqlalchemy.engine import URL, Connection, CursorResult
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from adapters.sqlalchemy import tables as t
@@ -62,6 +62,14 @@ from adapters.sqlalchemy.statements import (
     statements_for,
 )
 from application.ports import DEFAULT_RUN
+
+#: the name of the savepoint a block takes before its first write while commit points are
+#: pending. Savepoints are never released: a commit point leaves its block's savepoint in
+#: place (the durable commit ends them all), each block takes a new one under the same name
+#: and ``ROLLBACK TO SAVEPOINT`` goes back to the newest of that name (PostgreSQL and SQLite
+#: alike), which is the failing block's; that one stays and serves the next block. So a
+#: transaction holds at most one a commit point.
+_SAVEPOINT = "catalyst_block"
 
 
 class SqlUnitOfWork:
@@ -107,7 +115,9 @@ class SqlUnitOfWork:
         self._group_thread = 0  # the thread that groups (others commit each time)
         self._points = 0  # commit points not yet durable
         self._held: Connection | None = None
-        self._sp: NestedTransaction | None = None  # this block's savepoint, over the points
+        # this block's savepoint is taken (over the points): see _SAVEPOINT
+        self._sp = False
+        self._sp_at_point = False  # a savepoint (rolled back to) sits at the last point
         self._wrote = False  # this block wrote since its last commit
         self._committing = False
         self._stmts = statements_for(engine.dialect.name)
@@ -161,7 +171,7 @@ class SqlUnitOfWork:
         if self._pt_deferred or self._pt_kv:
             held, kv = self._pt_deferred, self._pt_kv
             self._pt_deferred, self._pt_kv = {}, {}
-            if self._sp is not None:  # undone with this block: hold them again then
+            if self._sp:  # undone with this block: hold them again then
                 self._sp_pt = (held, kv)
             self._sending_points = True
             try:
@@ -207,10 +217,12 @@ class SqlUnitOfWork:
         if getattr(stmt, "table", None) is t.positions:  # a write to positions
             self._open_rows = None
         if not self._sending_points and getattr(stmt, "is_dml", False):
-            if self._points and self._sp is None and not self._committing and self._grouping():
+            if self._points and not self._sp and not self._committing and self._grouping():
                 # the first write of a block over pending commit points: leaving the block
                 # without committing must undo this block only
-                self._sp = self.connection.begin_nested()
+                if not self._sp_at_point:
+                    self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+                self._sp, self._sp_at_point = True, False
             self._wrote = True
         try:
             if params is None:
@@ -231,7 +243,7 @@ class SqlUnitOfWork:
     def __enter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("this unit of work is already open")
-        self._sp, self._wrote = None, False
+        self._sp, self._wrote = False, False
         held = self._held
         if held is not None and self._grouping():
             self._held, self._conn = None, held  # go on in the transaction of the points
@@ -262,7 +274,7 @@ class SqlUnitOfWork:
             self._undo(conn)
             keep = self._points > 0 and self._grouping()
         finally:
-            self._sp, self._wrote = None, False
+            self._sp, self._wrote = False, False
             if keep:  # the points stay pending on this connection until the next real commit
                 self._held = conn
             else:
@@ -274,15 +286,17 @@ class SqlUnitOfWork:
 
     def _undo(self, conn: Connection) -> None:
         # roll back what this block wrote since its last commit, keeping the commit points
-        sp, self._sp = self._sp, None
+        sp, self._sp = self._sp, False
         self._sp_pt, sp_pt = None, self._sp_pt
         if not self._points or not self._grouping():
             self._forget_reads()
+            self._sp_at_point = False
             if conn.in_transaction():
                 conn.rollback()
-        elif sp is not None:
+        elif sp:
             self._forget_reads()  # it may hold values this block wrote
-            sp.rollback()
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            self._sp_at_point = True  # it stays: the next block starts from it
             if sp_pt is not None:  # the points' writes sent in this block: held again
                 self._pt_deferred, self._pt_kv = sp_pt
         elif self._wrote:  # a write no savepoint covers (not expected): undo everything
@@ -294,6 +308,7 @@ class SqlUnitOfWork:
         self._pt_deferred, self._pt_kv = {}, {}
         self._forget_reads()
         self._points = 0
+        self._sp_at_point = False
         self._run_known = False
         with contextlib.suppress(DBAPIError):
             conn.rollback()
@@ -302,9 +317,10 @@ class SqlUnitOfWork:
         conn = self.connection
         try:
             if self._grouping():
-                if self._sp is not None:
-                    self._sp.commit()
-                    self._sp, self._sp_pt = None, None
+                # the block's savepoint is not released (one round trip less per block):
+                # the durable commit ends it with the transaction, and the next block takes
+                # its own (same name, so ROLLBACK TO finds the newest)
+                self._sp, self._sp_pt, self._sp_at_point = False, None, False
                 # this block's held writes join the points' (sent with them, later)
                 self._pt_deferred.update(self._deferred)
                 self._pt_kv.update(self._kv_pending)
@@ -345,6 +361,7 @@ class SqlUnitOfWork:
         finally:
             self._committing = False
         self._points = 0
+        self._sp_at_point = False
         self._forget_reads()
 
     def rollback(self) -> None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from adapters.sqlalchemy import SqlUnitOfWork, make_engine
 from adapters.sqlalchemy import tables as t
@@ -135,3 +135,36 @@ def test_group_commits_when_points_sent_inside_a_block_that_rolls_back_then_kept
         assert [s.ts for s in u.reports.snapshots()] == [ts(0)]
     uow.sync()
     assert committed() == {"point": "1"}
+
+
+def test_group_commits_when_blocks_fail_between_points_then_each_undoes_its_own_writes_only(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    sent: list[str] = []
+
+    def _seen(_c: object, _cur: object, stmt: str, *_a: object) -> None:
+        sent.append(stmt.split(maxsplit=1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", _seen)
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    for i in range(3):  # a point, a failing block, a second failing block, ...
+        with uow as u:
+            u.orders.add(make_order(f"ct-kept-{i}"))
+            u.state.set(f"k{i}", str(i))
+            u.commit()
+        for j in range(2):
+            with pytest.raises(RuntimeError), uow as u:
+                u.orders.add(make_order(f"ct-lost-{i}-{j}"))
+                u.state.set(f"k{i}", "lost")
+                raise RuntimeError("a step that fails")
+    with uow as u:
+        ids = sorted(o.client_order_id for o in u.orders.list())
+        assert ids == ["ct-kept-0", "ct-kept-1", "ct-kept-2"]
+        assert [u.state.get(f"k{i}") for i in range(3)] == ["0", "1", "2"]
+    uow.sync()
+    assert committed() == {"k0": "0", "k1": "1", "k2": "2"}
+    # one savepoint per block that wrote over a point, except after a rollback to it, and
+    # none released (the durable commit ends them)
+    assert sent.count("SAVEPOINT") == 3 and "RELEASE" not in sent
+    event.remove(engine, "before_cursor_execute", _seen)
