@@ -6,11 +6,18 @@ there) and reads and writes the unit of work's run only.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Executable,
+    Float,
+    Integer,
     RowMapping,
     Table,
     select,
@@ -20,7 +27,9 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.sqlalchemy import mapping as m
 from adapters.sqlalchemy import tables as t
+from adapters.sqlalchemy.engine import json_dumps
 from adapters.sqlalchemy.statements import TERMINAL, Statements, is_fk
+from adapters.sqlalchemy.types import Money, UtcDateTime
 from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -118,8 +127,44 @@ class SqlFills(Repo):
         return [m.fill_from(r) for r in rows]
 
 
+def _converter(column: Any) -> Callable[[Any], Any]:
+    # what reading a value of this column back gives (the column type's round trip)
+    typ = column.type
+    if isinstance(typ, Money):
+        return lambda v: Decimal(str(v))
+    if isinstance(typ, UtcDateTime):
+        return lambda v: v.astimezone(UTC)
+    if isinstance(typ, JSON):
+        return lambda v: json.loads(json_dumps(v))
+    if isinstance(typ, Float):
+        return float
+    if isinstance(typ, Boolean):
+        return bool
+    if isinstance(typ, Integer):
+        return int
+    return lambda v: v
+
+
+_POSITION_COLUMNS = [(c.name, _converter(c)) for c in t.positions.c if c.name != "run_id"]
+
+
+def stored_position_row(position: Position) -> dict[str, Any]:
+    """Return the ``positions`` row of ``position`` as reading it back gives it."""
+    row = m.position_row(position)
+    return {name: None if row[name] is None else conv(row[name])
+            for name, conv in _POSITION_COLUMNS}
+
+
 class SqlPositions(Repo):
-    """``PositionRepo`` over ``positions`` (versioned) and ``closed_positions``."""
+    """``PositionRepo`` over ``positions`` (versioned) and ``closed_positions``.
+
+    With grouped commits the open positions' rows read in the transaction are kept (see
+    ``list_open``) and kept up to date on this unit of work's own updates and closes, so the
+    every-step reads (``list_open``, ``open_for``, ``get``) are answered from them.
+    """
+
+    def _cached(self) -> list[Any] | None:
+        return self._uow._open_rows
 
     def _out(self, row: RowMapping) -> Position:
         p = m.position_from(row)
@@ -137,10 +182,16 @@ class SqlPositions(Repo):
         self._uow._loaded[pid] = position.version
 
     def get(self, position_id: str) -> Position | None:
+        rows = self._cached()
+        if rows is not None:
+            return next((self._out(r) for r in rows if r["position_id"] == position_id), None)
         row = self._x(self._q.position_get, self._p(k_id=position_id)).mappings().first()
         return self._out(row) if row is not None else None
 
     def open_for(self, ticker: str) -> Position | None:
+        rows = self._cached()
+        if rows is not None:  # in the query's order: the first of the ticker
+            return next((self._out(r) for r in rows if r["ticker"] == ticker), None)
         row = self._x(self._q.position_of_ticker, self._p(k_ticker=ticker)).mappings().first()
         return self._out(row) if row is not None else None
 
@@ -177,23 +228,33 @@ class SqlPositions(Repo):
         row["k_id"] = position.position_id
         row["k_version"] = expected
         row["k_run"] = self._uow.run_id
-        res = self._x(self._q.position_update, row)
+        rows = self._cached()
+        res = self._x(self._q.position_update, row)  # (forgets the kept rows)
         if res.rowcount != 1:
             raise self._conflict(position, expected)
         self._uow._loaded[position.position_id] = position.version
+        if rows is not None:  # keep them, this row as now stored (same place: same order)
+            new = stored_position_row(position)
+            at = next((i for i, r in enumerate(rows) if r["position_id"] == position.position_id),
+                      None)
+            if at is not None and rows[at]["opened_at"] == new["opened_at"]:
+                self._uow._open_rows = [*rows[:at], new, *rows[at + 1:]]
 
     def close(self, position: Position, closed: ClosedPosition) -> None:
         expected = self._expected(position)
+        rows = self._cached()
         res = self._x(
             self._q.position_delete,
             self._p(k_id=position.position_id, k_version=expected),
-        )
+        )  # (forgets the kept rows)
         if res.rowcount != 1:
             raise self._conflict(position, expected)
         res = self._x(self._q.closed_insert, self._stamp(m.closed_row(closed)))
         if res.first() is None:
             raise ConcurrencyConflict(f"position {closed.position_id} was closed before")
         self._uow._loaded.pop(position.position_id, None)
+        if rows is not None:  # kept without the closed one
+            self._uow._open_rows = [r for r in rows if r["position_id"] != position.position_id]
 
     def list_closed(
         self, since: datetime | None = None, until: datetime | None = None

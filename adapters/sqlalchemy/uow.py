@@ -36,7 +36,6 @@ from typing import Any, Self
 from sqlalchemy import (
     Engine,
     Executable,
-    RowMapping,
     func,
     select,
 )
@@ -98,7 +97,7 @@ class SqlUnitOfWork:
         self._kv_read: dict[str, str | None] = {}
         # the open positions' rows as last read, kept like the values above and forgotten at
         # any write to ``positions``
-        self._open_rows: list[RowMapping] | None = None
+        self._open_rows: list[Any] | None = None
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: Replacements = {}
         # with grouped commits, the held writes of the commit points, sent with the next
