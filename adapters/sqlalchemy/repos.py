@@ -39,6 +39,36 @@ from domain.position import ClosedPosition, Position
 if TYPE_CHECKING:
     from adapters.sqlalchemy.uow import SqlUnitOfWork
 
+def _converter(column: Any) -> Callable[[Any], Any]:
+    # what reading a value of this column back gives (the column type's round trip)
+    typ = column.type
+    if isinstance(typ, Money):
+        return lambda v: Decimal(str(v))
+    if isinstance(typ, UtcDateTime):
+        return lambda v: v.astimezone(UTC)
+    if isinstance(typ, JSON):
+        return lambda v: json.loads(json_dumps(v))
+    if isinstance(typ, Float):
+        return float
+    if isinstance(typ, Boolean):
+        return bool
+    if isinstance(typ, Integer):
+        return int
+    return lambda v: v
+
+
+_POSITION_COLUMNS = [(c.name, _converter(c)) for c in t.positions.c if c.name != "run_id"]
+_ORDER_STATE_COLUMNS = [(c.name, _converter(c)) for c in t.orders.c
+                        if c.name in m.ORDER_STATE_COLUMNS]
+
+
+def stored_position_row(position: Position) -> dict[str, Any]:
+    """Return the ``positions`` row of ``position`` as reading it back gives it."""
+    row = m.position_row(position)
+    return {name: None if row[name] is None else conv(row[name])
+            for name, conv in _POSITION_COLUMNS}
+
+
 class Repo:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
@@ -75,22 +105,50 @@ class SqlOrders(Repo):
             raise DuplicateClientOrderId(order.client_order_id)
 
     def get(self, client_order_id: str) -> Order | None:
-        row = self._x(self._q.order_get, self._p(k_id=client_order_id)).mappings().first()
+        uow = self._uow
+        row = uow._order_rows.get(client_order_id)
+        if row is None:
+            row = self._x(self._q.order_get, self._p(k_id=client_order_id)).mappings().first()
+            if row is not None and uow._grouping():
+                uow._order_rows[client_order_id] = row
         return m.order_from(row) if row is not None else None
 
     def save(self, order: Order) -> None:
+        uow = self._uow
         row = m.order_row(order)
         values = {k: row[k] for k in m.ORDER_STATE_COLUMNS}
         values["k_id"] = order.client_order_id
-        values["k_run"] = self._uow.run_id
-        res = self._x(self._q.order_update, values)
+        values["k_run"] = uow.run_id
+        open_rows = uow._open_orders
+        res = self._x(self._q.order_update, values)  # (forgets the open orders' rows)
         if res.rowcount == 0:
             raise NotFound(f"order {order.client_order_id} was never added")
+        oid = order.client_order_id
+        old = uow._order_rows.get(oid)
+        if old is None and open_rows is not None:
+            old = next((r for r in open_rows if r["client_order_id"] == oid), None)
+        if old is None:
+            return
+        # the stored row now: the one read, with the updated columns as reading them gives
+        new = {**old, **{k: None if row[k] is None else conv(row[k])
+                         for k, conv in _ORDER_STATE_COLUMNS}}
+        uow._order_rows[oid] = new
+        if open_rows is not None:  # the same place (created_at is not updated)
+            uow._open_orders = [new if r["client_order_id"] == oid else r for r in open_rows
+                                if r["client_order_id"] != oid or new["status"] not in TERMINAL]
 
     def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
-        if ticker is None:  # the engine's every-step queries, prebuilt
-            stmt = self._q.orders_open if open_only else self._q.orders_all
-            return [m.order_from(r) for r in self._x(stmt, self._p()).mappings()]
+        uow = self._uow
+        if ticker is None and open_only:  # the engine's every-step query, prebuilt
+            rows = uow._open_orders
+            if rows is None:
+                rows = list(self._x(self._q.orders_open, self._p()).mappings())
+                if uow._grouping():  # read again after the next durable commit or write
+                    uow._open_orders = rows
+                    uow._order_rows.update((r["client_order_id"], r) for r in rows)
+            return [m.order_from(r) for r in rows]
+        if ticker is None:
+            return [m.order_from(r) for r in self._x(self._q.orders_all, self._p()).mappings()]
         q = select(t.orders).where(self._mine(t.orders))
         if open_only:
             q = q.where(t.orders.c.status.not_in(TERMINAL))
@@ -125,34 +183,6 @@ class SqlFills(Repo):
     def for_order(self, client_order_id: str) -> list[Fill]:
         rows = self._x(self._q.fills_of_order, self._p(k_id=client_order_id)).mappings()
         return [m.fill_from(r) for r in rows]
-
-
-def _converter(column: Any) -> Callable[[Any], Any]:
-    # what reading a value of this column back gives (the column type's round trip)
-    typ = column.type
-    if isinstance(typ, Money):
-        return lambda v: Decimal(str(v))
-    if isinstance(typ, UtcDateTime):
-        return lambda v: v.astimezone(UTC)
-    if isinstance(typ, JSON):
-        return lambda v: json.loads(json_dumps(v))
-    if isinstance(typ, Float):
-        return float
-    if isinstance(typ, Boolean):
-        return bool
-    if isinstance(typ, Integer):
-        return int
-    return lambda v: v
-
-
-_POSITION_COLUMNS = [(c.name, _converter(c)) for c in t.positions.c if c.name != "run_id"]
-
-
-def stored_position_row(position: Position) -> dict[str, Any]:
-    """Return the ``positions`` row of ``position`` as reading it back gives it."""
-    row = m.position_row(position)
-    return {name: None if row[name] is None else conv(row[name])
-            for name, conv in _POSITION_COLUMNS}
 
 
 class SqlPositions(Repo):

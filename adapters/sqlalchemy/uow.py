@@ -98,6 +98,10 @@ class SqlUnitOfWork:
         # the open positions' rows as last read, kept like the values above and forgotten at
         # any write to ``positions``
         self._open_rows: list[Any] | None = None
+        # likewise the open orders' rows, and the orders' rows by id read or updated in the
+        # transaction (kept up to date on this unit of work's own order updates)
+        self._open_orders: list[Any] | None = None
+        self._order_rows: dict[str, Any] = {}
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: Replacements = {}
         # with grouped commits, the held writes of the commit points, sent with the next
@@ -205,6 +209,8 @@ class SqlUnitOfWork:
     def _forget_reads(self) -> None:
         self._kv_read = {}
         self._open_rows = None
+        self._open_orders = None
+        self._order_rows = {}
 
     def _held_writes(self) -> bool:
         return bool(self._deferred or self._kv_pending or self._pt_deferred or self._pt_kv)
@@ -213,8 +219,13 @@ class SqlUnitOfWork:
                  flush: bool = True) -> CursorResult[Any]:
         if flush and self._held_writes() and id(stmt) not in self._stmts.independent:
             self._flush()  # every statement that reads their tables sees the held writes
-        if getattr(stmt, "table", None) is t.positions:  # a write to positions
+        table = getattr(stmt, "table", None)
+        if table is t.positions:  # a write to positions
             self._open_rows = None
+        elif table is t.orders:  # a write to orders (the repository keeps what it can)
+            self._open_orders = None
+            if stmt is not self._stmts.order_update and stmt is not self._stmts.order_insert:
+                self._order_rows = {}
         if not self._sending_points and getattr(stmt, "is_dml", False):
             if self._points and not self._sp and not self._committing and self._grouping():
                 # the first write of a block over pending commit points: leaving the block

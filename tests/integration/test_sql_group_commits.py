@@ -18,7 +18,7 @@ from sqlalchemy import Engine, event, select
 from adapters.sqlalchemy import SqlUnitOfWork, make_engine
 from adapters.sqlalchemy import tables as t
 from domain.audit import PortfolioSnapshot
-from tests.integration.sql_support import make_order, ts
+from tests.integration.sql_support import fill_order, make_fill, make_order, make_position, ts
 
 Reader = Callable[[], dict[str, str]]
 
@@ -168,3 +168,46 @@ def test_group_commits_when_blocks_fail_between_points_then_each_undoes_its_own_
     # none released (the durable commit ends them)
     assert sent.count("SAVEPOINT") == 3 and "RELEASE" not in sent
     event.remove(engine, "before_cursor_execute", _seen)
+
+
+def test_group_commits_when_rows_kept_in_the_transaction_then_they_read_as_the_stored_ones(
+        store: tuple[Engine, Reader]) -> None:
+    engine, _ = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    order, other = make_order("ct-a", bracket=True), make_order("ct-b", ticker="MSFT")
+    with uow as u:
+        u.orders.add(order)
+        u.orders.add(other)
+        u.positions.add(make_position("pos-a"))
+        u.positions.add(make_position("pos-b", ticker="MSFT"))
+        u.commit()
+    with uow as u:  # read once (kept), then changed by this unit of work
+        assert [o.client_order_id for o in u.orders.list(open_only=True)] == ["ct-a", "ct-b"]
+        pos = u.positions.list_open()[0]
+        pos.mark(Decimal("101.255"), ts(5))
+        u.positions.save(pos)
+        fill_order(order, make_fill("f-a", "ct-a", qty="10", minutes=5))  # filled: terminal
+        u.orders.save(order)
+        u.commit()
+    with uow as u:  # a block that fails: its changes are not kept either
+        p = u.positions.get("pos-b")
+        assert p is not None
+        p.mark(Decimal("50"), ts(6))
+        u.positions.save(p)
+        u.orders.save(other)  # (unchanged, but written)
+        u.rollback()
+    with uow as u:
+        kept = (u.positions.list_open(), u.positions.open_for("MSFT"), u.positions.get("pos-a"),
+                u.orders.list(open_only=True), u.orders.get("ct-a"), u.orders.get("ct-b"))
+        u.commit()
+    assert [p.position_id for p in kept[0]] == ["pos-a", "pos-b"]
+    assert [o.client_order_id for o in kept[3]] == ["ct-b"]  # the filled one left them
+    assert kept[0][0].last_price == Decimal("101.255") and kept[0][1].last_price != 50
+    uow.sync()
+    with SqlUnitOfWork(engine, run_id="g") as fresh:  # read from the store
+        stored = (fresh.positions.list_open(), fresh.positions.open_for("MSFT"),
+                  fresh.positions.get("pos-a"), fresh.orders.list(open_only=True),
+                  fresh.orders.get("ct-a"), fresh.orders.get("ct-b"))
+    # orders and positions compare by identity: their reprs show every field, value and type
+    assert repr(kept) == repr(stored)
