@@ -158,7 +158,7 @@ class SqlOrders(Repo):
         return [m.order_from(r) for r in self._x(q).mappings()]
 
     def record_event(self, event: OrderEvent) -> None:
-        self._x(self._q.order_event_insert, self._stamp(m.order_event_row(event)))
+        self._uow._append(self._q.order_event_insert, self._stamp(m.order_event_row(event)))
 
 
 class SqlFills(Repo):
@@ -303,13 +303,13 @@ class SqlJournal(Repo):
     """``JournalRepo`` over ``execution_log``, ``risk_events`` and ``stop_loss_events``."""
 
     def add_execution(self, record: ExecutionRecord) -> None:
-        self._x(self._q.execution_insert, self._stamp(m.execution_row(record)))
+        self._uow._append(self._q.execution_insert, self._stamp(m.execution_row(record)))
 
     def add_risk_event(self, event: RiskEvent) -> None:
-        self._x(self._q.risk_insert, self._stamp(m.risk_event_row(event)))
+        self._uow._append(self._q.risk_insert, self._stamp(m.risk_event_row(event)))
 
     def add_exit_event(self, event: ExitTriggered) -> None:
-        self._x(self._q.exit_insert, self._stamp(m.exit_event_row(event)))
+        self._uow._append(self._q.exit_insert, self._stamp(m.exit_event_row(event)))
 
     def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
         q = select(t.execution_log).where(self._mine(t.execution_log))

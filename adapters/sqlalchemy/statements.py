@@ -114,7 +114,8 @@ class Statements:
         self.metrics_insert = t.performance_metrics.insert()
         self.run_insert = ins(t.runs).on_conflict_do_nothing()
         #: statements that neither read nor write the tables whose writes are held
-        #: (kv_state, portfolio_snapshots, performance_metrics): they run without sending them
+        #: (kv_state, portfolio_snapshots, performance_metrics and the append-only journal
+        #: and order events): they run without sending them
         self.independent = frozenset(id(x) for x in (
             self.order_insert, self.order_get, self.order_update, self.order_event_insert,
             self.fill_insert, self.fill_exists, self.fills_of_order, self.position_insert,
@@ -128,7 +129,8 @@ class Statements:
 
 _STATEMENTS: dict[str, Statements] = {}
 #: held row replacements: (statement, key) -> (delete, its parameters, insert, the new row)
-Replacements = dict[tuple[int, Any], tuple[Executable, dict[str, Any], Executable,
+#: (no delete: an append to an append-only table)
+Replacements = dict[tuple[int, Any], tuple[Executable | None, dict[str, Any], Executable,
                                             dict[str, Any]]]
 
 

@@ -27,6 +27,7 @@ piece (held writes, grouped commits and savepoints depend on each other).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -104,6 +105,7 @@ class SqlUnitOfWork:
         self._order_rows: dict[str, Any] = {}
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: Replacements = {}
+        self._appends = itertools.count()  # the keys of held appends (never replaced)
         # with grouped commits, the held writes of the commit points, sent with the next
         # statement that reads their tables or at the durable commit (and, when sent under a
         # block's savepoint, what to hold again if that block rolls back)
@@ -169,6 +171,12 @@ class SqlUnitOfWork:
         self.connection  # noqa: B018 - only inside 'with uow:'
         self._deferred[(id(delete_stmt), key)] = (delete_stmt, delete_params, insert_stmt, row)
 
+    def _append(self, insert_stmt: Executable, row: dict[str, Any]) -> None:
+        # an insert into an append-only table that no statement of the trading loop reads
+        # (the journal, the order events): held like the replacements, sent in order
+        self.connection  # noqa: B018 - only inside 'with uow:'
+        self._deferred[(id(insert_stmt), next(self._appends))] = (None, {}, insert_stmt, row)
+
     def _flush(self) -> None:
         """Send the held writes: the commit points' first, then this block's."""
         if self._pt_deferred or self._pt_kv:
@@ -190,7 +198,7 @@ class SqlUnitOfWork:
         """Send held writes, each statement's rows as one executemany: per table the deletes
         of the replaced keys, then their new rows (the keys are distinct, so this is the same
         as replacing one key after the other); then the kv_state upserts."""
-        tables: dict[int, tuple[Executable, list[dict[str, Any]], Executable,
+        tables: dict[int, tuple[Executable | None, list[dict[str, Any]], Executable,
                                 list[dict[str, Any]]]] = {}
         for (sid, _), (dstmt, dparams, istmt, row) in held.items():
             got = tables.get(sid)
@@ -199,7 +207,8 @@ class SqlUnitOfWork:
             got[1].append(dparams)
             got[3].append(row)
         for dstmt, dels, istmt, rows in tables.values():
-            self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
+            if dstmt is not None:  # (None: appends)
+                self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
             self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
         if kv:
             rows = list(kv.values())
