@@ -210,6 +210,8 @@ class SqlPositions(Repo):
         if res.first() is None:
             raise ConcurrencyConflict(f"position {pid} already exists")
         self._uow._loaded[pid] = position.version
+        if self._uow._grouping():
+            self._uow._locked.add(pid)
 
     def get(self, position_id: str) -> Position | None:
         rows = self._cached()
@@ -258,10 +260,25 @@ class SqlPositions(Repo):
         row["k_id"] = position.position_id
         row["k_version"] = expected
         row["k_run"] = self._uow.run_id
+        uow = self._uow
         rows = self._cached()
-        res = self._x(self._q.position_update, row)  # (forgets the kept rows)
-        if res.rowcount != 1:
-            raise self._conflict(position, expected)
+        pid = position.position_id
+        if pid in uow._locked and uow._grouping():
+            # updated earlier in this transaction, so locked since: held, the last one sent
+            # (with the next statement on positions, or at the commit)
+            uow.connection  # noqa: B018 - only inside 'with uow:'
+            key = (id(self._q.position_update), pid)
+            earlier = uow._deferred.get(key)
+            if earlier is not None:  # replaced unsent: at the version that one expected
+                row["k_version"] = earlier[3]["k_version"]
+            uow._deferred[key] = (None, {}, self._q.position_update, row)
+            uow._open_rows = rows  # (as an update would leave them; kept below)
+        else:
+            res = self._x(self._q.position_update, row)  # (forgets the kept rows)
+            if res.rowcount != 1:
+                raise self._conflict(position, expected)
+            if uow._grouping():
+                uow._locked.add(pid)
         self._uow._loaded[position.position_id] = position.version
         if rows is not None:  # keep them, this row as now stored (same place: same order)
             new = stored_position_row(position)

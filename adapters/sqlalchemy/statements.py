@@ -123,6 +123,11 @@ class Statements:
             self.orders_open, self.position_version, self.position_update,
             self.position_delete, self.closed_exists, self.closed_insert,
             self.execution_insert, self.risk_insert, self.exit_insert, self.inbox_insert))
+        #: statements that read or write ``positions``: they send held position updates first
+        self.on_positions = frozenset(id(x) for x in (
+            self.position_insert, self.position_get, self.position_of_ticker,
+            self.positions_open, self.position_version, self.position_update,
+            self.position_delete))
         # a placeholder row of a run that writes before it was started (see RunRepo)
         self.run_ensure = ins(t.runs).on_conflict_do_nothing()
 

@@ -62,6 +62,7 @@ from adapters.sqlalchemy.statements import (
     statements_for,
 )
 from application.ports import DEFAULT_RUN
+from domain.errors import ConcurrencyConflict
 
 #: the name of the savepoint a block takes before its first write while commit points are
 #: pending. Savepoints are never released: a commit point leaves its block's savepoint in
@@ -103,6 +104,10 @@ class SqlUnitOfWork:
         # transaction (kept up to date on this unit of work's own order updates)
         self._open_orders: list[Any] | None = None
         self._order_rows: dict[str, Any] = {}
+        # positions this transaction updated or inserted (outside a block rolled back): their
+        # rows stay locked until the commit, so a later update of one cannot find another
+        # version and is held like the write-only rows (the last per position)
+        self._locked: set[str] = set()
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: Replacements = {}
         self._appends = itertools.count()  # the keys of held appends (never replaced)
@@ -182,17 +187,37 @@ class SqlUnitOfWork:
         if self._pt_deferred or self._pt_kv:
             held, kv = self._pt_deferred, self._pt_kv
             self._pt_deferred, self._pt_kv = {}, {}
-            if self._sp:  # undone with this block: hold them again then
-                self._sp_pt = (held, kv)
-            self._sending_points = True
-            try:
-                self._send(held, kv)
-            finally:
-                self._sending_points = False
+            self._send_points(held, kv)
         if self._deferred or self._kv_pending:
             held, kv = self._deferred, self._kv_pending
             self._deferred, self._kv_pending = {}, {}
             self._send(held, kv)
+
+    def _send_points(self, held: Replacements, kv: dict[str, dict[str, Any]]) -> None:
+        if self._sp:  # undone with this block: hold them again then
+            before = self._sp_pt or ({}, {})
+            self._sp_pt = ({**before[0], **held}, {**before[1], **kv})
+        else:  # they join the points: a savepoint kept from a rollback is before them
+            self._sp_at_point = False
+        self._sending_points = True
+        try:
+            self._send(held, kv)
+        finally:
+            self._sending_points = False
+
+    def _flush_positions(self) -> None:
+        """Send the held position updates only (before a statement on positions)."""
+        sid = id(self._stmts.position_update)
+        points = {k: v for k, v in self._pt_deferred.items() if k[0] == sid}
+        mine = {k: v for k, v in self._deferred.items() if k[0] == sid}
+        for k in points:
+            del self._pt_deferred[k]
+        for k in mine:
+            del self._deferred[k]
+        if points:
+            self._send_points(points, {})
+        if mine:
+            self._send(mine, {})
 
     def _send(self, held: Replacements, kv: dict[str, dict[str, Any]]) -> None:
         """Send held writes, each statement's rows as one executemany: per table the deletes
@@ -207,27 +232,53 @@ class SqlUnitOfWork:
             got[1].append(dparams)
             got[3].append(row)
         for dstmt, dels, istmt, rows in tables.values():
-            if dstmt is not None:  # (None: appends)
+            if dstmt is not None:  # (None: appends and position updates)
                 self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
-            self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
+            kept = self._open_rows  # (they show the held position updates already)
+            res = self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
+            if istmt is self._stmts.position_update:
+                self._open_rows = kept
+                if res.rowcount != len(rows):  # (the rows are locked: not expected)
+                    raise ConcurrencyConflict(
+                        f"held updates of positions {sorted(r['k_id'] for r in rows)} found "
+                        f"{res.rowcount} of their {len(rows)} rows at the version read")
         if kv:
             rows = list(kv.values())
             self._kv_read.update((r["key"], r["value"]) for r in rows)  # stored as of now
             self._execute(self._stmts.kv_set, rows if len(rows) > 1 else rows[0], flush=False)
+
+    def _merge_points(self, held: Replacements) -> None:
+        # a block's held writes join the points': the last per key, but a held position
+        # update that replaces the points' unsent one expects the version that one expected
+        sid = id(self._stmts.position_update)
+        for key, value in held.items():
+            earlier = self._pt_deferred.get(key)
+            if earlier is not None and key[0] == sid:
+                value = (None, {}, value[2], {**value[3], "k_version": earlier[3]["k_version"]})
+            self._pt_deferred[key] = value
+
+    def _held_position_updates(self) -> bool:
+        sid = id(self._stmts.position_update)
+        return any(k[0] == sid for k in self._deferred) or any(
+            k[0] == sid for k in self._pt_deferred)
 
     def _forget_reads(self) -> None:
         self._kv_read = {}
         self._open_rows = None
         self._open_orders = None
         self._order_rows = {}
+        self._locked = set()
 
     def _held_writes(self) -> bool:
         return bool(self._deferred or self._kv_pending or self._pt_deferred or self._pt_kv)
 
     def _execute(self, stmt: Executable, params: Any = None, *,
                  flush: bool = True) -> CursorResult[Any]:
-        if flush and self._held_writes() and id(stmt) not in self._stmts.independent:
-            self._flush()  # every statement that reads their tables sees the held writes
+        if flush and self._held_writes():
+            if id(stmt) not in self._stmts.independent:
+                self._flush()  # every statement that reads their tables sees the held writes
+            elif id(stmt) in self._stmts.on_positions and self._held_position_updates():
+                self._flush_positions()
         table = getattr(stmt, "table", None)
         if table is t.positions:  # a write to positions
             self._open_rows = None
@@ -317,7 +368,8 @@ class SqlUnitOfWork:
             conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             self._sp_at_point = True  # it stays: the next block starts from it
             if sp_pt is not None:  # the points' writes sent in this block: held again
-                self._pt_deferred, self._pt_kv = sp_pt
+                self._pt_deferred = {**sp_pt[0], **self._pt_deferred}
+                self._pt_kv = {**sp_pt[1], **self._pt_kv}
         elif self._wrote:  # a write no savepoint covers (not expected): undo everything
             self._lose_points(conn)
 
@@ -341,7 +393,7 @@ class SqlUnitOfWork:
                 # its own (same name, so ROLLBACK TO finds the newest)
                 self._sp, self._sp_pt, self._sp_at_point = False, None, False
                 # this block's held writes join the points' (sent with them, later)
-                self._pt_deferred.update(self._deferred)
+                self._merge_points(self._deferred)
                 self._pt_kv.update(self._kv_pending)
                 self._deferred, self._kv_pending = {}, {}
                 self._points += 1

@@ -211,3 +211,26 @@ def test_group_commits_when_rows_kept_in_the_transaction_then_they_read_as_the_s
                   fresh.orders.get("ct-a"), fresh.orders.get("ct-b"))
     # orders and positions compare by identity: their reprs show every field, value and type
     assert repr(kept) == repr(stored)
+
+
+def test_group_commits_when_points_sent_after_a_rolled_back_block_then_kept(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    with uow as u:  # a point whose writes are held
+        u.state.set("point", "1")
+        u.commit()
+    with pytest.raises(RuntimeError), uow as u:  # a write (savepoint), then the point's
+        u.orders.add(make_order("ct-undone-1"))  # writes sent: held again at the rollback
+        assert u.reports.snapshots() == []
+        raise RuntimeError("a step that fails")
+    with pytest.raises(RuntimeError), uow as u:  # the point's writes sent before a write
+        assert u.reports.snapshots() == []
+        u.orders.add(make_order("ct-undone-2"))
+        raise RuntimeError("a step that fails")
+    with uow as u:
+        assert u.state.get("point") == "1"
+        assert u.orders.list() == []
+    uow.sync()
+    assert committed() == {"point": "1"}
