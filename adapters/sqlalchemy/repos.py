@@ -58,8 +58,8 @@ def _converter(column: Any) -> Callable[[Any], Any]:
 
 
 _POSITION_COLUMNS = [(c.name, _converter(c)) for c in t.positions.c if c.name != "run_id"]
-_ORDER_STATE_COLUMNS = [(c.name, _converter(c)) for c in t.orders.c
-                        if c.name in m.ORDER_STATE_COLUMNS]
+_ORDER_COLUMNS = [(c.name, _converter(c)) for c in t.orders.c if c.name != "run_id"]
+_ORDER_STATE_COLUMNS = [(n, conv) for n, conv in _ORDER_COLUMNS if n in m.ORDER_STATE_COLUMNS]
 
 
 def stored_position_row(position: Position) -> dict[str, Any]:
@@ -103,6 +103,10 @@ class SqlOrders(Repo):
             raise self._uow._integrity(exc, f"order {order.client_order_id}") from exc
         if res.first() is None:
             raise DuplicateClientOrderId(order.client_order_id)
+        if self._uow._grouping():  # kept as a read would return it
+            row = m.order_row(order)
+            self._uow._order_rows[order.client_order_id] = {
+                name: None if row[name] is None else conv(row[name]) for name, conv in _ORDER_COLUMNS}
 
     def get(self, client_order_id: str) -> Order | None:
         uow = self._uow

@@ -179,9 +179,13 @@ def test_group_commits_when_rows_kept_in_the_transaction_then_they_read_as_the_s
     with uow as u:
         u.orders.add(order)
         u.orders.add(other)
+        added = repr(u.orders.get("ct-a"))  # kept from the add
         u.positions.add(make_position("pos-a"))
         u.positions.add(make_position("pos-b", ticker="MSFT"))
         u.commit()
+    uow.sync()
+    with SqlUnitOfWork(engine, run_id="g") as fresh:
+        assert repr(fresh.orders.get("ct-a")) == added
     with uow as u:  # read once (kept), then changed by this unit of work
         assert [o.client_order_id for o in u.orders.list(open_only=True)] == ["ct-a", "ct-b"]
         pos = u.positions.list_open()[0]
