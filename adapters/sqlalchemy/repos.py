@@ -103,7 +103,8 @@ class SqlOrders(Repo):
             raise self._uow._integrity(exc, f"order {order.client_order_id}") from exc
         if res.first() is None:
             raise DuplicateClientOrderId(order.client_order_id)
-        if self._uow._grouping():  # kept as a read would return it
+        if self._uow._grouping():  # kept as a read would return it (and locked)
+            self._uow._locked_orders.add(order.client_order_id)
             row = m.order_row(order)
             self._uow._order_rows[order.client_order_id] = {
                 name: None if row[name] is None else conv(row[name]) for name, conv in _ORDER_COLUMNS}
@@ -124,10 +125,19 @@ class SqlOrders(Repo):
         values["k_id"] = order.client_order_id
         values["k_run"] = uow.run_id
         open_rows = uow._open_orders
-        res = self._x(self._q.order_update, values)  # (forgets the open orders' rows)
-        if res.rowcount == 0:
-            raise NotFound(f"order {order.client_order_id} was never added")
         oid = order.client_order_id
+        if oid in uow._locked_orders and uow._grouping():
+            # written earlier in this transaction, so there and locked: held, the last sent
+            # (with the next statement on orders, or at the commit)
+            uow.connection  # noqa: B018 - only inside 'with uow:'
+            uow._deferred[(id(self._q.order_update), oid)] = (
+                None, {}, self._q.order_update, values)
+        else:
+            res = self._x(self._q.order_update, values)  # (forgets the open orders' rows)
+            if res.rowcount == 0:
+                raise NotFound(f"order {order.client_order_id} was never added")
+            if uow._grouping():
+                uow._locked_orders.add(oid)
         old = uow._order_rows.get(oid)
         if old is None and open_rows is not None:
             old = next((r for r in open_rows if r["client_order_id"] == oid), None)

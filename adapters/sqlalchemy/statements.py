@@ -128,6 +128,10 @@ class Statements:
             self.position_insert, self.position_get, self.position_of_ticker,
             self.positions_open, self.position_version, self.position_update,
             self.position_delete))
+        #: statements that read or write ``orders``: they send held order updates first
+        self.on_orders = frozenset(id(x) for x in (
+            self.order_insert, self.order_get, self.order_update, self.orders_all,
+            self.orders_open))
         # a placeholder row of a run that writes before it was started (see RunRepo)
         self.run_ensure = ins(t.runs).on_conflict_do_nothing()
 

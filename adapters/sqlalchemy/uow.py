@@ -108,6 +108,7 @@ class SqlUnitOfWork:
         # rows stay locked until the commit, so a later update of one cannot find another
         # version and is held like the write-only rows (the last per position)
         self._locked: set[str] = set()
+        self._locked_orders: set[str] = set()  # the same for orders (their updates held alike)
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: Replacements = {}
         self._appends = itertools.count()  # the keys of held appends (never replaced)
@@ -205,9 +206,9 @@ class SqlUnitOfWork:
         finally:
             self._sending_points = False
 
-    def _flush_positions(self) -> None:
-        """Send the held position updates only (before a statement on positions)."""
-        sid = id(self._stmts.position_update)
+    def _flush_held(self, update: Executable) -> None:
+        """Send the held updates of one table only (before a statement on that table)."""
+        sid = id(update)
         points = {k: v for k, v in self._pt_deferred.items() if k[0] == sid}
         mine = {k: v for k, v in self._deferred.items() if k[0] == sid}
         for k in points:
@@ -234,14 +235,15 @@ class SqlUnitOfWork:
         for dstmt, dels, istmt, rows in tables.values():
             if dstmt is not None:  # (None: appends and position updates)
                 self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
-            kept = self._open_rows  # (they show the held position updates already)
+            # (the rows kept show the held updates already)
+            kept = self._open_rows, self._open_orders
             res = self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
-            if istmt is self._stmts.position_update:
-                self._open_rows = kept
+            if istmt is self._stmts.position_update or istmt is self._stmts.order_update:
+                self._open_rows, self._open_orders = kept
                 if res.rowcount != len(rows):  # (the rows are locked: not expected)
                     raise ConcurrencyConflict(
-                        f"held updates of positions {sorted(r['k_id'] for r in rows)} found "
-                        f"{res.rowcount} of their {len(rows)} rows at the version read")
+                        f"held updates of {sorted(r['k_id'] for r in rows)} found "
+                        f"{res.rowcount} of their {len(rows)} rows as read")
         if kv:
             rows = list(kv.values())
             self._kv_read.update((r["key"], r["value"]) for r in rows)  # stored as of now
@@ -257,10 +259,6 @@ class SqlUnitOfWork:
                 value = (None, {}, value[2], {**value[3], "k_version": earlier[3]["k_version"]})
             self._pt_deferred[key] = value
 
-    def _held_position_updates(self) -> bool:
-        sid = id(self._stmts.position_update)
-        return any(k[0] == sid for k in self._deferred) or any(
-            k[0] == sid for k in self._pt_deferred)
 
     def _forget_reads(self) -> None:
         self._kv_read = {}
@@ -268,6 +266,7 @@ class SqlUnitOfWork:
         self._open_orders = None
         self._order_rows = {}
         self._locked = set()
+        self._locked_orders = set()
 
     def _held_writes(self) -> bool:
         return bool(self._deferred or self._kv_pending or self._pt_deferred or self._pt_kv)
@@ -277,8 +276,10 @@ class SqlUnitOfWork:
         if flush and self._held_writes():
             if id(stmt) not in self._stmts.independent:
                 self._flush()  # every statement that reads their tables sees the held writes
-            elif id(stmt) in self._stmts.on_positions and self._held_position_updates():
-                self._flush_positions()
+            elif id(stmt) in self._stmts.on_positions:
+                self._flush_held(self._stmts.position_update)
+            elif id(stmt) in self._stmts.on_orders:
+                self._flush_held(self._stmts.order_update)
         table = getattr(stmt, "table", None)
         if table is t.positions:  # a write to positions
             self._open_rows = None
