@@ -15,9 +15,13 @@ version = <the version this unit of work read>`` and raise :class:`ConcurrencyCo
 no row matched, so two processes can never both close the same position.
 
 Some writes are held back and sent in batches: the ``kv_state`` upserts (the last value per
-key) and the snapshot and metric row replacements go out as one ``executemany`` per statement
-with the next statement that reads their tables, or at the commit. With grouped commits
-(:meth:`SqlUnitOfWork.group_commits`, for replays) only every n-th commit is durable.
+key), the snapshot and metric row replacements and the journal and order-event appends go out
+as one ``executemany`` per statement with the next statement that reads their tables, or at
+the commit. With grouped commits (:meth:`SqlUnitOfWork.group_commits`, for replays) only
+every n-th commit is durable; the open positions' and orders' rows read are kept and follow
+this unit of work's own writes, and an update of a position or order that the transaction
+already wrote (so holds locked) is held too, the last per row, until the next statement on
+its table.
 
 The repositories are in ``repos.py`` (trading rows) and ``run_repos.py`` (runs, the inbox), the
 prebuilt statements in ``statements.py``; this module is the transaction handling, which is one
