@@ -6,11 +6,18 @@ there) and reads and writes the unit of work's run only.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Executable,
+    Float,
+    Integer,
     RowMapping,
     Table,
     select,
@@ -20,7 +27,9 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.sqlalchemy import mapping as m
 from adapters.sqlalchemy import tables as t
+from adapters.sqlalchemy.engine import json_dumps
 from adapters.sqlalchemy.statements import TERMINAL, Statements, is_fk
+from adapters.sqlalchemy.types import Money, UtcDateTime
 from domain.audit import ExecutionRecord, PerformanceRecord, PortfolioSnapshot
 from domain.errors import ConcurrencyConflict, DuplicateClientOrderId, DuplicateFill, NotFound
 from domain.events import ExitTriggered, Fill, OrderEvent, RiskEvent
@@ -29,6 +38,36 @@ from domain.position import ClosedPosition, Position
 
 if TYPE_CHECKING:
     from adapters.sqlalchemy.uow import SqlUnitOfWork
+
+def _converter(column: Any) -> Callable[[Any], Any]:
+    # what reading a value of this column back gives (the column type's round trip)
+    typ = column.type
+    if isinstance(typ, Money):
+        return lambda v: Decimal(str(v))
+    if isinstance(typ, UtcDateTime):
+        return lambda v: v.astimezone(UTC)
+    if isinstance(typ, JSON):
+        return lambda v: json.loads(json_dumps(v))
+    if isinstance(typ, Float):
+        return float
+    if isinstance(typ, Boolean):
+        return bool
+    if isinstance(typ, Integer):
+        return int
+    return lambda v: v
+
+
+_POSITION_COLUMNS = [(c.name, _converter(c)) for c in t.positions.c if c.name != "run_id"]
+_ORDER_COLUMNS = [(c.name, _converter(c)) for c in t.orders.c if c.name != "run_id"]
+_ORDER_STATE_COLUMNS = [(n, conv) for n, conv in _ORDER_COLUMNS if n in m.ORDER_STATE_COLUMNS]
+
+
+def stored_position_row(position: Position) -> dict[str, Any]:
+    """Return the ``positions`` row of ``position`` as reading it back gives it."""
+    row = m.position_row(position)
+    return {name: None if row[name] is None else conv(row[name])
+            for name, conv in _POSITION_COLUMNS}
+
 
 class Repo:
     def __init__(self, uow: SqlUnitOfWork) -> None:
@@ -64,24 +103,66 @@ class SqlOrders(Repo):
             raise self._uow._integrity(exc, f"order {order.client_order_id}") from exc
         if res.first() is None:
             raise DuplicateClientOrderId(order.client_order_id)
+        if self._uow._grouping():  # kept as a read would return it (and locked)
+            self._uow._locked_orders.add(order.client_order_id)
+            row = m.order_row(order)
+            self._uow._order_rows[order.client_order_id] = {
+                name: None if row[name] is None else conv(row[name]) for name, conv in _ORDER_COLUMNS}
 
     def get(self, client_order_id: str) -> Order | None:
-        row = self._x(self._q.order_get, self._p(k_id=client_order_id)).mappings().first()
+        uow = self._uow
+        row = uow._order_rows.get(client_order_id)
+        if row is None:
+            row = self._x(self._q.order_get, self._p(k_id=client_order_id)).mappings().first()
+            if row is not None and uow._grouping():
+                uow._order_rows[client_order_id] = row
         return m.order_from(row) if row is not None else None
 
     def save(self, order: Order) -> None:
+        uow = self._uow
         row = m.order_row(order)
         values = {k: row[k] for k in m.ORDER_STATE_COLUMNS}
         values["k_id"] = order.client_order_id
-        values["k_run"] = self._uow.run_id
-        res = self._x(self._q.order_update, values)
-        if res.rowcount == 0:
-            raise NotFound(f"order {order.client_order_id} was never added")
+        values["k_run"] = uow.run_id
+        open_rows = uow._open_orders
+        oid = order.client_order_id
+        if oid in uow._locked_orders and uow._grouping():
+            # written earlier in this transaction, so there and locked: held, the last sent
+            # (with the next statement on orders, or at the commit)
+            uow.connection  # noqa: B018 - only inside 'with uow:'
+            uow._deferred[(id(self._q.order_update), oid)] = (
+                None, {}, self._q.order_update, values)
+        else:
+            res = self._x(self._q.order_update, values)  # (forgets the open orders' rows)
+            if res.rowcount == 0:
+                raise NotFound(f"order {order.client_order_id} was never added")
+            if uow._grouping():
+                uow._locked_orders.add(oid)
+        old = uow._order_rows.get(oid)
+        if old is None and open_rows is not None:
+            old = next((r for r in open_rows if r["client_order_id"] == oid), None)
+        if old is None:
+            return
+        # the stored row now: the one read, with the updated columns as reading them gives
+        new = {**old, **{k: None if row[k] is None else conv(row[k])
+                         for k, conv in _ORDER_STATE_COLUMNS}}
+        uow._order_rows[oid] = new
+        if open_rows is not None:  # the same place (created_at is not updated)
+            uow._open_orders = [new if r["client_order_id"] == oid else r for r in open_rows
+                                if r["client_order_id"] != oid or new["status"] not in TERMINAL]
 
     def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
-        if ticker is None:  # the engine's every-step queries, prebuilt
-            stmt = self._q.orders_open if open_only else self._q.orders_all
-            return [m.order_from(r) for r in self._x(stmt, self._p()).mappings()]
+        uow = self._uow
+        if ticker is None and open_only:  # the engine's every-step query, prebuilt
+            rows = uow._open_orders
+            if rows is None:
+                rows = list(self._x(self._q.orders_open, self._p()).mappings())
+                if uow._grouping():  # read again after the next durable commit or write
+                    uow._open_orders = rows
+                    uow._order_rows.update((r["client_order_id"], r) for r in rows)
+            return [m.order_from(r) for r in rows]
+        if ticker is None:
+            return [m.order_from(r) for r in self._x(self._q.orders_all, self._p()).mappings()]
         q = select(t.orders).where(self._mine(t.orders))
         if open_only:
             q = q.where(t.orders.c.status.not_in(TERMINAL))
@@ -91,7 +172,7 @@ class SqlOrders(Repo):
         return [m.order_from(r) for r in self._x(q).mappings()]
 
     def record_event(self, event: OrderEvent) -> None:
-        self._x(self._q.order_event_insert, self._stamp(m.order_event_row(event)))
+        self._uow._append(self._q.order_event_insert, self._stamp(m.order_event_row(event)))
 
 
 class SqlFills(Repo):
@@ -119,7 +200,15 @@ class SqlFills(Repo):
 
 
 class SqlPositions(Repo):
-    """``PositionRepo`` over ``positions`` (versioned) and ``closed_positions``."""
+    """``PositionRepo`` over ``positions`` (versioned) and ``closed_positions``.
+
+    With grouped commits the open positions' rows read in the transaction are kept (see
+    ``list_open``) and kept up to date on this unit of work's own updates and closes, so the
+    every-step reads (``list_open``, ``open_for``, ``get``) are answered from them.
+    """
+
+    def _cached(self) -> list[Any] | None:
+        return self._uow._open_rows
 
     def _out(self, row: RowMapping) -> Position:
         p = m.position_from(row)
@@ -135,12 +224,20 @@ class SqlPositions(Repo):
         if res.first() is None:
             raise ConcurrencyConflict(f"position {pid} already exists")
         self._uow._loaded[pid] = position.version
+        if self._uow._grouping():
+            self._uow._locked.add(pid)
 
     def get(self, position_id: str) -> Position | None:
+        rows = self._cached()
+        if rows is not None:
+            return next((self._out(r) for r in rows if r["position_id"] == position_id), None)
         row = self._x(self._q.position_get, self._p(k_id=position_id)).mappings().first()
         return self._out(row) if row is not None else None
 
     def open_for(self, ticker: str) -> Position | None:
+        rows = self._cached()
+        if rows is not None:  # in the query's order: the first of the ticker
+            return next((self._out(r) for r in rows if r["ticker"] == ticker), None)
         row = self._x(self._q.position_of_ticker, self._p(k_ticker=ticker)).mappings().first()
         return self._out(row) if row is not None else None
 
@@ -177,23 +274,48 @@ class SqlPositions(Repo):
         row["k_id"] = position.position_id
         row["k_version"] = expected
         row["k_run"] = self._uow.run_id
-        res = self._x(self._q.position_update, row)
-        if res.rowcount != 1:
-            raise self._conflict(position, expected)
+        uow = self._uow
+        rows = self._cached()
+        pid = position.position_id
+        if pid in uow._locked and uow._grouping():
+            # updated earlier in this transaction, so locked since: held, the last one sent
+            # (with the next statement on positions, or at the commit)
+            uow.connection  # noqa: B018 - only inside 'with uow:'
+            key = (id(self._q.position_update), pid)
+            earlier = uow._deferred.get(key)
+            if earlier is not None:  # replaced unsent: at the version that one expected
+                row["k_version"] = earlier[3]["k_version"]
+            uow._deferred[key] = (None, {}, self._q.position_update, row)
+            uow._open_rows = rows  # (as an update would leave them; kept below)
+        else:
+            res = self._x(self._q.position_update, row)  # (forgets the kept rows)
+            if res.rowcount != 1:
+                raise self._conflict(position, expected)
+            if uow._grouping():
+                uow._locked.add(pid)
         self._uow._loaded[position.position_id] = position.version
+        if rows is not None:  # keep them, this row as now stored (same place: same order)
+            new = stored_position_row(position)
+            at = next((i for i, r in enumerate(rows) if r["position_id"] == position.position_id),
+                      None)
+            if at is not None and rows[at]["opened_at"] == new["opened_at"]:
+                self._uow._open_rows = [*rows[:at], new, *rows[at + 1:]]
 
     def close(self, position: Position, closed: ClosedPosition) -> None:
         expected = self._expected(position)
+        rows = self._cached()
         res = self._x(
             self._q.position_delete,
             self._p(k_id=position.position_id, k_version=expected),
-        )
+        )  # (forgets the kept rows)
         if res.rowcount != 1:
             raise self._conflict(position, expected)
         res = self._x(self._q.closed_insert, self._stamp(m.closed_row(closed)))
         if res.first() is None:
             raise ConcurrencyConflict(f"position {closed.position_id} was closed before")
         self._uow._loaded.pop(position.position_id, None)
+        if rows is not None:  # kept without the closed one
+            self._uow._open_rows = [r for r in rows if r["position_id"] != position.position_id]
 
     def list_closed(
         self, since: datetime | None = None, until: datetime | None = None
@@ -212,13 +334,13 @@ class SqlJournal(Repo):
     """``JournalRepo`` over ``execution_log``, ``risk_events`` and ``stop_loss_events``."""
 
     def add_execution(self, record: ExecutionRecord) -> None:
-        self._x(self._q.execution_insert, self._stamp(m.execution_row(record)))
+        self._uow._append(self._q.execution_insert, self._stamp(m.execution_row(record)))
 
     def add_risk_event(self, event: RiskEvent) -> None:
-        self._x(self._q.risk_insert, self._stamp(m.risk_event_row(event)))
+        self._uow._append(self._q.risk_insert, self._stamp(m.risk_event_row(event)))
 
     def add_exit_event(self, event: ExitTriggered) -> None:
-        self._x(self._q.exit_insert, self._stamp(m.exit_event_row(event)))
+        self._uow._append(self._q.exit_insert, self._stamp(m.exit_event_row(event)))
 
     def executions(self, signal_id: str | None = None) -> list[ExecutionRecord]:
         q = select(t.execution_log).where(self._mine(t.execution_log))

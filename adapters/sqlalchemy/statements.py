@@ -114,7 +114,8 @@ class Statements:
         self.metrics_insert = t.performance_metrics.insert()
         self.run_insert = ins(t.runs).on_conflict_do_nothing()
         #: statements that neither read nor write the tables whose writes are held
-        #: (kv_state, portfolio_snapshots, performance_metrics): they run without sending them
+        #: (kv_state, portfolio_snapshots, performance_metrics and the append-only journal
+        #: and order events): they run without sending them
         self.independent = frozenset(id(x) for x in (
             self.order_insert, self.order_get, self.order_update, self.order_event_insert,
             self.fill_insert, self.fill_exists, self.fills_of_order, self.position_insert,
@@ -122,13 +123,23 @@ class Statements:
             self.orders_open, self.position_version, self.position_update,
             self.position_delete, self.closed_exists, self.closed_insert,
             self.execution_insert, self.risk_insert, self.exit_insert, self.inbox_insert))
+        #: statements that read or write ``positions``: they send held position updates first
+        self.on_positions = frozenset(id(x) for x in (
+            self.position_insert, self.position_get, self.position_of_ticker,
+            self.positions_open, self.position_version, self.position_update,
+            self.position_delete))
+        #: statements that read or write ``orders``: they send held order updates first
+        self.on_orders = frozenset(id(x) for x in (
+            self.order_insert, self.order_get, self.order_update, self.orders_all,
+            self.orders_open))
         # a placeholder row of a run that writes before it was started (see RunRepo)
         self.run_ensure = ins(t.runs).on_conflict_do_nothing()
 
 
 _STATEMENTS: dict[str, Statements] = {}
 #: held row replacements: (statement, key) -> (delete, its parameters, insert, the new row)
-Replacements = dict[tuple[int, Any], tuple[Executable, dict[str, Any], Executable,
+#: (no delete: an append to an append-only table)
+Replacements = dict[tuple[int, Any], tuple[Executable | None, dict[str, Any], Executable,
                                             dict[str, Any]]]
 
 

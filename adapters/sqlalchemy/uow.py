@@ -15,9 +15,13 @@ version = <the version this unit of work read>`` and raise :class:`ConcurrencyCo
 no row matched, so two processes can never both close the same position.
 
 Some writes are held back and sent in batches: the ``kv_state`` upserts (the last value per
-key) and the snapshot and metric row replacements go out as one ``executemany`` per statement
-with the next statement that reads their tables, or at the commit. With grouped commits
-(:meth:`SqlUnitOfWork.group_commits`, for replays) only every n-th commit is durable.
+key), the snapshot and metric row replacements and the journal and order-event appends go out
+as one ``executemany`` per statement with the next statement that reads their tables, or at
+the commit. With grouped commits (:meth:`SqlUnitOfWork.group_commits`, for replays) only
+every n-th commit is durable; the open positions' and orders' rows read are kept and follow
+this unit of work's own writes, and an update of a position or order that the transaction
+already wrote (so holds locked) is held too, the last per row, until the next statement on
+its table.
 
 The repositories are in ``repos.py`` (trading rows) and ``run_repos.py`` (runs, the inbox), the
 prebuilt statements in ``statements.py``; this module is the transaction handling, which is one
@@ -27,6 +31,7 @@ piece (held writes, grouped commits and savepoints depend on each other).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -36,11 +41,10 @@ from typing import Any, Self
 from sqlalchemy import (
     Engine,
     Executable,
-    RowMapping,
     func,
     select,
 )
-from sqlalchemy.engine import URL, Connection, CursorResult, NestedTransaction
+from sqlalchemy.engine import URL, Connection, CursorResult
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from adapters.sqlalchemy import tables as t
@@ -62,6 +66,15 @@ from adapters.sqlalchemy.statements import (
     statements_for,
 )
 from application.ports import DEFAULT_RUN
+from domain.errors import ConcurrencyConflict
+
+#: the name of the savepoint a block takes before its first write while commit points are
+#: pending. Savepoints are never released: a commit point leaves its block's savepoint in
+#: place (the durable commit ends them all), each block takes a new one under the same name
+#: and ``ROLLBACK TO SAVEPOINT`` goes back to the newest of that name (PostgreSQL and SQLite
+#: alike), which is the failing block's; that one stays and serves the next block. So a
+#: transaction holds at most one a commit point.
+_SAVEPOINT = "catalyst_block"
 
 
 class SqlUnitOfWork:
@@ -90,9 +103,19 @@ class SqlUnitOfWork:
         self._kv_read: dict[str, str | None] = {}
         # the open positions' rows as last read, kept like the values above and forgotten at
         # any write to ``positions``
-        self._open_rows: list[RowMapping] | None = None
+        self._open_rows: list[Any] | None = None
+        # likewise the open orders' rows, and the orders' rows by id read or updated in the
+        # transaction (kept up to date on this unit of work's own order updates)
+        self._open_orders: list[Any] | None = None
+        self._order_rows: dict[str, Any] = {}
+        # positions this transaction updated or inserted (outside a block rolled back): their
+        # rows stay locked until the commit, so a later update of one cannot find another
+        # version and is held like the write-only rows (the last per position)
+        self._locked: set[str] = set()
+        self._locked_orders: set[str] = set()  # the same for orders (their updates held alike)
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: Replacements = {}
+        self._appends = itertools.count()  # the keys of held appends (never replaced)
         # with grouped commits, the held writes of the commit points, sent with the next
         # statement that reads their tables or at the durable commit (and, when sent under a
         # block's savepoint, what to hold again if that block rolls back)
@@ -107,7 +130,9 @@ class SqlUnitOfWork:
         self._group_thread = 0  # the thread that groups (others commit each time)
         self._points = 0  # commit points not yet durable
         self._held: Connection | None = None
-        self._sp: NestedTransaction | None = None  # this block's savepoint, over the points
+        # this block's savepoint is taken (over the points): see _SAVEPOINT
+        self._sp = False
+        self._sp_at_point = False  # a savepoint (rolled back to) sits at the last point
         self._wrote = False  # this block wrote since its last commit
         self._committing = False
         self._stmts = statements_for(engine.dialect.name)
@@ -156,28 +181,54 @@ class SqlUnitOfWork:
         self.connection  # noqa: B018 - only inside 'with uow:'
         self._deferred[(id(delete_stmt), key)] = (delete_stmt, delete_params, insert_stmt, row)
 
+    def _append(self, insert_stmt: Executable, row: dict[str, Any]) -> None:
+        # an insert into an append-only table that no statement of the trading loop reads
+        # (the journal, the order events): held like the replacements, sent in order
+        self.connection  # noqa: B018 - only inside 'with uow:'
+        self._deferred[(id(insert_stmt), next(self._appends))] = (None, {}, insert_stmt, row)
+
     def _flush(self) -> None:
         """Send the held writes: the commit points' first, then this block's."""
         if self._pt_deferred or self._pt_kv:
             held, kv = self._pt_deferred, self._pt_kv
             self._pt_deferred, self._pt_kv = {}, {}
-            if self._sp is not None:  # undone with this block: hold them again then
-                self._sp_pt = (held, kv)
-            self._sending_points = True
-            try:
-                self._send(held, kv)
-            finally:
-                self._sending_points = False
+            self._send_points(held, kv)
         if self._deferred or self._kv_pending:
             held, kv = self._deferred, self._kv_pending
             self._deferred, self._kv_pending = {}, {}
             self._send(held, kv)
 
+    def _send_points(self, held: Replacements, kv: dict[str, dict[str, Any]]) -> None:
+        if self._sp:  # undone with this block: hold them again then
+            before = self._sp_pt or ({}, {})
+            self._sp_pt = ({**before[0], **held}, {**before[1], **kv})
+        else:  # they join the points: a savepoint kept from a rollback is before them
+            self._sp_at_point = False
+        self._sending_points = True
+        try:
+            self._send(held, kv)
+        finally:
+            self._sending_points = False
+
+    def _flush_held(self, update: Executable) -> None:
+        """Send the held updates of one table only (before a statement on that table)."""
+        sid = id(update)
+        points = {k: v for k, v in self._pt_deferred.items() if k[0] == sid}
+        mine = {k: v for k, v in self._deferred.items() if k[0] == sid}
+        for k in points:
+            del self._pt_deferred[k]
+        for k in mine:
+            del self._deferred[k]
+        if points:
+            self._send_points(points, {})
+        if mine:
+            self._send(mine, {})
+
     def _send(self, held: Replacements, kv: dict[str, dict[str, Any]]) -> None:
         """Send held writes, each statement's rows as one executemany: per table the deletes
         of the replaced keys, then their new rows (the keys are distinct, so this is the same
         as replacing one key after the other); then the kv_state upserts."""
-        tables: dict[int, tuple[Executable, list[dict[str, Any]], Executable,
+        tables: dict[int, tuple[Executable | None, list[dict[str, Any]], Executable,
                                 list[dict[str, Any]]]] = {}
         for (sid, _), (dstmt, dparams, istmt, row) in held.items():
             got = tables.get(sid)
@@ -186,31 +237,67 @@ class SqlUnitOfWork:
             got[1].append(dparams)
             got[3].append(row)
         for dstmt, dels, istmt, rows in tables.values():
-            self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
-            self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
+            if dstmt is not None:  # (None: appends and position updates)
+                self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
+            # (the rows kept show the held updates already)
+            kept = self._open_rows, self._open_orders
+            res = self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
+            if istmt is self._stmts.position_update or istmt is self._stmts.order_update:
+                self._open_rows, self._open_orders = kept
+                if res.rowcount != len(rows):  # (the rows are locked: not expected)
+                    raise ConcurrencyConflict(
+                        f"held updates of {sorted(r['k_id'] for r in rows)} found "
+                        f"{res.rowcount} of their {len(rows)} rows as read")
         if kv:
             rows = list(kv.values())
             self._kv_read.update((r["key"], r["value"]) for r in rows)  # stored as of now
             self._execute(self._stmts.kv_set, rows if len(rows) > 1 else rows[0], flush=False)
 
+    def _merge_points(self, held: Replacements) -> None:
+        # a block's held writes join the points': the last per key, but a held position
+        # update that replaces the points' unsent one expects the version that one expected
+        sid = id(self._stmts.position_update)
+        for key, value in held.items():
+            earlier = self._pt_deferred.get(key)
+            if earlier is not None and key[0] == sid:
+                value = (None, {}, value[2], {**value[3], "k_version": earlier[3]["k_version"]})
+            self._pt_deferred[key] = value
+
+
     def _forget_reads(self) -> None:
         self._kv_read = {}
         self._open_rows = None
+        self._open_orders = None
+        self._order_rows = {}
+        self._locked = set()
+        self._locked_orders = set()
 
     def _held_writes(self) -> bool:
         return bool(self._deferred or self._kv_pending or self._pt_deferred or self._pt_kv)
 
     def _execute(self, stmt: Executable, params: Any = None, *,
                  flush: bool = True) -> CursorResult[Any]:
-        if flush and self._held_writes() and id(stmt) not in self._stmts.independent:
-            self._flush()  # every statement that reads their tables sees the held writes
-        if getattr(stmt, "table", None) is t.positions:  # a write to positions
+        if flush and self._held_writes():
+            if id(stmt) not in self._stmts.independent:
+                self._flush()  # every statement that reads their tables sees the held writes
+            elif id(stmt) in self._stmts.on_positions:
+                self._flush_held(self._stmts.position_update)
+            elif id(stmt) in self._stmts.on_orders:
+                self._flush_held(self._stmts.order_update)
+        table = getattr(stmt, "table", None)
+        if table is t.positions:  # a write to positions
             self._open_rows = None
+        elif table is t.orders:  # a write to orders (the repository keeps what it can)
+            self._open_orders = None
+            if stmt is not self._stmts.order_update and stmt is not self._stmts.order_insert:
+                self._order_rows = {}
         if not self._sending_points and getattr(stmt, "is_dml", False):
-            if self._points and self._sp is None and not self._committing and self._grouping():
+            if self._points and not self._sp and not self._committing and self._grouping():
                 # the first write of a block over pending commit points: leaving the block
                 # without committing must undo this block only
-                self._sp = self.connection.begin_nested()
+                if not self._sp_at_point:
+                    self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+                self._sp, self._sp_at_point = True, False
             self._wrote = True
         try:
             if params is None:
@@ -231,7 +318,7 @@ class SqlUnitOfWork:
     def __enter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("this unit of work is already open")
-        self._sp, self._wrote = None, False
+        self._sp, self._wrote = False, False
         held = self._held
         if held is not None and self._grouping():
             self._held, self._conn = None, held  # go on in the transaction of the points
@@ -262,7 +349,7 @@ class SqlUnitOfWork:
             self._undo(conn)
             keep = self._points > 0 and self._grouping()
         finally:
-            self._sp, self._wrote = None, False
+            self._sp, self._wrote = False, False
             if keep:  # the points stay pending on this connection until the next real commit
                 self._held = conn
             else:
@@ -274,17 +361,20 @@ class SqlUnitOfWork:
 
     def _undo(self, conn: Connection) -> None:
         # roll back what this block wrote since its last commit, keeping the commit points
-        sp, self._sp = self._sp, None
+        sp, self._sp = self._sp, False
         self._sp_pt, sp_pt = None, self._sp_pt
         if not self._points or not self._grouping():
             self._forget_reads()
+            self._sp_at_point = False
             if conn.in_transaction():
                 conn.rollback()
-        elif sp is not None:
+        elif sp:
             self._forget_reads()  # it may hold values this block wrote
-            sp.rollback()
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            self._sp_at_point = True  # it stays: the next block starts from it
             if sp_pt is not None:  # the points' writes sent in this block: held again
-                self._pt_deferred, self._pt_kv = sp_pt
+                self._pt_deferred = {**sp_pt[0], **self._pt_deferred}
+                self._pt_kv = {**sp_pt[1], **self._pt_kv}
         elif self._wrote:  # a write no savepoint covers (not expected): undo everything
             self._lose_points(conn)
 
@@ -294,6 +384,7 @@ class SqlUnitOfWork:
         self._pt_deferred, self._pt_kv = {}, {}
         self._forget_reads()
         self._points = 0
+        self._sp_at_point = False
         self._run_known = False
         with contextlib.suppress(DBAPIError):
             conn.rollback()
@@ -302,11 +393,12 @@ class SqlUnitOfWork:
         conn = self.connection
         try:
             if self._grouping():
-                if self._sp is not None:
-                    self._sp.commit()
-                    self._sp, self._sp_pt = None, None
+                # the block's savepoint is not released (one round trip less per block):
+                # the durable commit ends it with the transaction, and the next block takes
+                # its own (same name, so ROLLBACK TO finds the newest)
+                self._sp, self._sp_pt, self._sp_at_point = False, None, False
                 # this block's held writes join the points' (sent with them, later)
-                self._pt_deferred.update(self._deferred)
+                self._merge_points(self._deferred)
                 self._pt_kv.update(self._kv_pending)
                 self._deferred, self._kv_pending = {}, {}
                 self._points += 1
@@ -345,6 +437,7 @@ class SqlUnitOfWork:
         finally:
             self._committing = False
         self._points = 0
+        self._sp_at_point = False
         self._forget_reads()
 
     def rollback(self) -> None:

@@ -13,12 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from adapters.sqlalchemy import SqlUnitOfWork, make_engine
 from adapters.sqlalchemy import tables as t
 from domain.audit import PortfolioSnapshot
-from tests.integration.sql_support import make_order, ts
+from tests.integration.sql_support import fill_order, make_fill, make_order, make_position, ts
 
 Reader = Callable[[], dict[str, str]]
 
@@ -133,5 +133,108 @@ def test_group_commits_when_points_sent_inside_a_block_that_rolls_back_then_kept
     with uow as u:
         assert u.state.get("point") == "1" and u.orders.get("ct-undone") is None
         assert [s.ts for s in u.reports.snapshots()] == [ts(0)]
+    uow.sync()
+    assert committed() == {"point": "1"}
+
+
+def test_group_commits_when_blocks_fail_between_points_then_each_undoes_its_own_writes_only(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    sent: list[str] = []
+
+    def _seen(_c: object, _cur: object, stmt: str, *_a: object) -> None:
+        sent.append(stmt.split(maxsplit=1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", _seen)
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    for i in range(3):  # a point, a failing block, a second failing block, ...
+        with uow as u:
+            u.orders.add(make_order(f"ct-kept-{i}"))
+            u.state.set(f"k{i}", str(i))
+            u.commit()
+        for j in range(2):
+            with pytest.raises(RuntimeError), uow as u:
+                u.orders.add(make_order(f"ct-lost-{i}-{j}"))
+                u.state.set(f"k{i}", "lost")
+                raise RuntimeError("a step that fails")
+    with uow as u:
+        ids = sorted(o.client_order_id for o in u.orders.list())
+        assert ids == ["ct-kept-0", "ct-kept-1", "ct-kept-2"]
+        assert [u.state.get(f"k{i}") for i in range(3)] == ["0", "1", "2"]
+    uow.sync()
+    assert committed() == {"k0": "0", "k1": "1", "k2": "2"}
+    # one savepoint per block that wrote over a point, except after a rollback to it, and
+    # none released (the durable commit ends them)
+    assert sent.count("SAVEPOINT") == 3 and "RELEASE" not in sent
+    event.remove(engine, "before_cursor_execute", _seen)
+
+
+def test_group_commits_when_rows_kept_in_the_transaction_then_they_read_as_the_stored_ones(
+        store: tuple[Engine, Reader]) -> None:
+    engine, _ = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    order, other = make_order("ct-a", bracket=True), make_order("ct-b", ticker="MSFT")
+    with uow as u:
+        u.orders.add(order)
+        u.orders.add(other)
+        added = repr(u.orders.get("ct-a"))  # kept from the add
+        u.positions.add(make_position("pos-a"))
+        u.positions.add(make_position("pos-b", ticker="MSFT"))
+        u.commit()
+    uow.sync()
+    with SqlUnitOfWork(engine, run_id="g") as fresh:
+        assert repr(fresh.orders.get("ct-a")) == added
+    with uow as u:  # read once (kept), then changed by this unit of work
+        assert [o.client_order_id for o in u.orders.list(open_only=True)] == ["ct-a", "ct-b"]
+        pos = u.positions.list_open()[0]
+        pos.mark(Decimal("101.255"), ts(5))
+        u.positions.save(pos)
+        fill_order(order, make_fill("f-a", "ct-a", qty="10", minutes=5))  # filled: terminal
+        u.orders.save(order)
+        u.commit()
+    with uow as u:  # a block that fails: its changes are not kept either
+        p = u.positions.get("pos-b")
+        assert p is not None
+        p.mark(Decimal("50"), ts(6))
+        u.positions.save(p)
+        u.orders.save(other)  # (unchanged, but written)
+        u.rollback()
+    with uow as u:
+        kept = (u.positions.list_open(), u.positions.open_for("MSFT"), u.positions.get("pos-a"),
+                u.orders.list(open_only=True), u.orders.get("ct-a"), u.orders.get("ct-b"))
+        u.commit()
+    assert [p.position_id for p in kept[0]] == ["pos-a", "pos-b"]
+    assert [o.client_order_id for o in kept[3]] == ["ct-b"]  # the filled one left them
+    assert kept[0][0].last_price == Decimal("101.255") and kept[0][1].last_price != 50
+    uow.sync()
+    with SqlUnitOfWork(engine, run_id="g") as fresh:  # read from the store
+        stored = (fresh.positions.list_open(), fresh.positions.open_for("MSFT"),
+                  fresh.positions.get("pos-a"), fresh.orders.list(open_only=True),
+                  fresh.orders.get("ct-a"), fresh.orders.get("ct-b"))
+    # orders and positions compare by identity: their reprs show every field, value and type
+    assert repr(kept) == repr(stored)
+
+
+def test_group_commits_when_points_sent_after_a_rolled_back_block_then_kept(
+        store: tuple[Engine, Reader]) -> None:
+    engine, committed = store
+    uow = SqlUnitOfWork(engine, run_id="g")
+    uow.group_commits(10)
+    with uow as u:  # a point whose writes are held
+        u.state.set("point", "1")
+        u.commit()
+    with pytest.raises(RuntimeError), uow as u:  # a write (savepoint), then the point's
+        u.orders.add(make_order("ct-undone-1"))  # writes sent: held again at the rollback
+        assert u.reports.snapshots() == []
+        raise RuntimeError("a step that fails")
+    with pytest.raises(RuntimeError), uow as u:  # the point's writes sent before a write
+        assert u.reports.snapshots() == []
+        u.orders.add(make_order("ct-undone-2"))
+        raise RuntimeError("a step that fails")
+    with uow as u:
+        assert u.state.get("point") == "1"
+        assert u.orders.list() == []
     uow.sync()
     assert committed() == {"point": "1"}
