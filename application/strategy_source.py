@@ -27,8 +27,8 @@ class EngineBarView:
     """The bar an engine-run strategy sees: one reused object, updated in place per bar.
 
     Attributes ``ticker, ts_ns, open, high, low, close, volume, index`` are plain values;
-    :attr:`ts` and :meth:`to_bar` build objects on demand (the same surface as the
-    simulator's ``BarView``).
+    :attr:`ts` and :meth:`to_bar` build objects on demand. The simulator's ``BarView`` is this
+    class.
     """
 
     __slots__ = ("close", "high", "index", "low", "open", "ticker", "ts_ns", "volume")

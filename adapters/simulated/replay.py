@@ -303,7 +303,7 @@ class StrategySignalSource(_EngineStrategySource):
     def __init__(self, strategy: StrategyLike, exchange: SimulatedExchange,
                  name: str = "strategy") -> None:
         view = BarView()
-        ctx = SignalContext(view, name,  # type: ignore[arg-type]
+        ctx = SignalContext(view, name,
                             position=lambda t: exchange.pos_f.get(t, 0.0),
                             cash=lambda: exchange.cash_f, equity=exchange.equity_f)
         super().__init__(strategy_callable(strategy), context=ctx, view=view)

@@ -1,47 +1,24 @@
-"""Bar strategies on the simulated exchange: the reused :class:`BarView` a strategy sees,
-the :class:`StrategyContext` order helpers, one strategy per ticker (:class:`PerTicker`) and
-signals turned into orders (:func:`signals_to_orders`).
+"""Bar strategies on the simulated exchange: the reused :class:`BarView` a strategy sees (the
+engine's :class:`~application.strategy_source.EngineBarView`, so a strategy sees the same bar
+in both), the :class:`StrategyContext` order helpers, one strategy per ticker
+(:class:`PerTicker`) and signals turned into orders (:func:`signals_to_orders`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from adapters.simulated.exchange import SimulatedExchange
-from adapters.simulated.sessions import dt_from_ns
+from application.strategy_source import EngineBarView
 from domain.commands import SubmitOrder
-from domain.market import Bar
 from domain.signal import Signal
 from domain.values import Action, Side
 
-
-class BarView:
-    """The bar a strategy sees: one reused object, updated in place for every bar.
-
-    Attributes are plain floats; :attr:`ts` and :meth:`to_bar` build objects on demand.
-    """
-
-    __slots__ = ("close", "high", "index", "low", "open", "ticker", "ts_ns", "volume")
-
-    def __init__(self) -> None:
-        self.ticker = ""
-        self.ts_ns = 0
-        self.open = self.high = self.low = self.close = self.volume = 0.0
-        self.index = -1
-
-    @property
-    def ts(self) -> datetime:
-        """Return the bar's end time."""
-        return dt_from_ns(self.ts_ns)
-
-    def to_bar(self) -> Bar:
-        """Return a domain :class:`Bar` copy."""
-        return Bar(ticker=self.ticker, ts=self.ts, open=self.open, high=self.high,
-                   low=self.low, close=self.close, volume=self.volume)
+#: the bar a strategy sees, the same class in the simulator and in the engine
+BarView = EngineBarView
 
 
 class StrategyContext:
