@@ -92,6 +92,17 @@ class Repo:
     def _mine(self, table: Table) -> Any:
         return table.c.run_id == self._uow.run_id
 
+    def _mine_between(self, table: Table, col: Any, since: datetime | None,
+                      until: datetime | None) -> Any:
+        """Select this run's rows of ``table`` whose ``col`` lies in ``[since, until]``
+        (an open end where ``None``)."""
+        q = select(table).where(self._mine(table))
+        if since is not None:
+            q = q.where(col >= since)
+        if until is not None:
+            q = q.where(col <= until)
+        return q
+
 
 class SqlOrders(Repo):
     """``OrderRepo`` over ``orders`` and ``order_events``."""
@@ -321,12 +332,8 @@ class SqlPositions(Repo):
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[ClosedPosition]:
         c = t.closed_positions.c
-        q = select(t.closed_positions).where(self._mine(t.closed_positions))
-        if since is not None:
-            q = q.where(c.closed_at >= since)
-        if until is not None:
-            q = q.where(c.closed_at <= until)
-        q = q.order_by(c.closed_at, c.position_id)
+        q = self._mine_between(t.closed_positions, c.closed_at, since, until).order_by(
+            c.closed_at, c.position_id)
         return [m.closed_from(r) for r in self._x(q).mappings()]
 
 
@@ -396,12 +403,7 @@ class SqlReports(Repo):
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[PortfolioSnapshot]:
         c = t.portfolio_snapshots.c
-        q = select(t.portfolio_snapshots).where(self._mine(t.portfolio_snapshots))
-        if since is not None:
-            q = q.where(c.ts >= since)
-        if until is not None:
-            q = q.where(c.ts <= until)
-        q = q.order_by(c.ts, c.id)
+        q = self._mine_between(t.portfolio_snapshots, c.ts, since, until).order_by(c.ts, c.id)
         return [m.snapshot_from(r) for r in self._x(q).mappings()]
 
     def save_metrics(self, record: PerformanceRecord) -> None:

@@ -10,6 +10,7 @@ without a token they are disabled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -257,35 +258,43 @@ def _kill_controls(run: str, svc: Any) -> None:
     with st.form("kill_form"):
         st.write(f"Halt run **{run}**: new entries stop; the engine cancels working orders at "
                  "its next step.")
-        token = st.text_input("Admin token", type="password", key="kill_token",
-                              disabled=disabled)
-        operator = st.text_input("Operator", key="kill_operator", disabled=disabled)
-        reason = st.text_input("Reason", key="kill_reason", disabled=disabled)
-        confirm = st.text_input("Type KILL to confirm", key="kill_confirm", disabled=disabled)
+        fields = _admin_inputs("kill", "KILL", disabled)
         flatten = st.checkbox("Also flatten every position", key="kill_flatten",
                               disabled=disabled)
-        if st.form_submit_button("Kill", disabled=disabled, key="kill_submit"):
-            why = check_admin(cfg, token, confirm, "KILL", operator)
-            if why:
-                st.error(f"Kill {why}")
-            else:
-                rep = svc.kill(f"dashboard:{operator.strip()}", reason, flatten=flatten)
-                st.success(f"Killed by {operator.strip()}: state {rep.state.value.upper()}")
+        _admin_submit(cfg, "Kill", "KILL", "Killed", fields, disabled,
+                      lambda who, reason: svc.kill(who, reason, flatten=flatten).state)
     with st.form("resume_form"):
         st.write(f"Resume run **{run}** after a kill or a tripped breaker.")
-        token = st.text_input("Admin token", type="password", key="resume_token",
-                              disabled=disabled)
-        operator = st.text_input("Operator", key="resume_operator", disabled=disabled)
-        reason = st.text_input("Reason", key="resume_reason", disabled=disabled)
-        confirm = st.text_input("Type RESUME to confirm", key="resume_confirm",
-                                disabled=disabled)
-        if st.form_submit_button("Resume", disabled=disabled, key="resume_submit"):
-            why = check_admin(cfg, token, confirm, "RESUME", operator)
-            if why:
-                st.error(f"Resume {why}")
-            else:
-                after = svc.resume(f"dashboard:{operator.strip()}", reason, approve=True)
-                st.success(f"Resumed by {operator.strip()}: state {after.state.value.upper()}")
+        fields = _admin_inputs("resume", "RESUME", disabled)
+        _admin_submit(cfg, "Resume", "RESUME", "Resumed", fields, disabled,
+                      lambda who, reason: svc.resume(who, reason, approve=True).state)
+
+
+def _admin_inputs(prefix: str, word: str, disabled: bool) -> tuple[str, str, str, str]:
+    """An admin form's fields: the token, the operator, the reason and the typed word."""
+    token = st.text_input("Admin token", type="password", key=f"{prefix}_token",
+                          disabled=disabled)
+    operator = st.text_input("Operator", key=f"{prefix}_operator", disabled=disabled)
+    reason = st.text_input("Reason", key=f"{prefix}_reason", disabled=disabled)
+    confirm = st.text_input(f"Type {word} to confirm", key=f"{prefix}_confirm",
+                            disabled=disabled)
+    return token, operator, reason, confirm
+
+
+def _admin_submit(cfg: Any, label: str, word: str, done: str,
+                  fields: tuple[str, str, str, str], disabled: bool,
+                  act: Callable[[str, str], Any]) -> None:
+    """The form's button: check the token, operator and typed word, then ``act(who, reason)``
+    (which returns the risk state after it)."""
+    if not st.form_submit_button(label, disabled=disabled, key=f"{word.lower()}_submit"):
+        return
+    token, operator, reason, confirm = fields
+    why = check_admin(cfg, token, confirm, word, operator)
+    if why:
+        st.error(f"{label} {why}")
+        return
+    state = act(f"dashboard:{operator.strip()}", reason)
+    st.success(f"{done} by {operator.strip()}: state {state.value.upper()}")
 
 
 # --- Agents -----------------------------------------------------------------------------------
