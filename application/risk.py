@@ -223,8 +223,10 @@ class RiskService:
     @staticmethod
     def save(uow: UnitOfWork, st: BreakerState) -> None:
         """Persist ``st`` (the full record and the plain trading state)."""
-        uow.state.set(BREAKER_KEY, json.dumps(st.to_record(), sort_keys=True))
+        raw = json.dumps(st.to_record(), sort_keys=True)
+        uow.state.set(BREAKER_KEY, raw)
         uow.state.set(STATE_KEY, st.state.value)
+        _remember_state(raw, st)  # the next load reads this text back: no parse
 
     def current(self) -> BreakerState:
         """Return the persisted breaker state."""
@@ -608,6 +610,14 @@ def _parsed_state(raw: str) -> BreakerState:
             _PARSED.clear()
         st = _PARSED[raw] = BreakerState.from_record(json.loads(raw))
     return st
+
+
+def _remember_state(raw: str, st: BreakerState) -> None:
+    """Record that ``raw`` (what :meth:`RiskService.save` wrote) reads back as ``st``
+    (:meth:`BreakerState.from_record` of :meth:`~BreakerState.to_record` is the same state)."""
+    if len(_PARSED) >= 8:
+        _PARSED.clear()
+    _PARSED[raw] = st
 
 
 def market_view(

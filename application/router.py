@@ -151,6 +151,8 @@ class SignalRouter:
         # first dump), so a dump joins them instead of sorting and encoding every id again
         self._ids: list[str] | None = None
         self._ids_json: list[str] = []
+        # each ticker's last signal time as JSON text, encoded once when it changes
+        self._last_json: dict[str, str] = {}
 
     def route(self, alert: Alert) -> RouteDecision:
         """Return the decision for ``alert`` (and remember it)."""
@@ -177,6 +179,7 @@ class SignalRouter:
         if last is not None and alert.known_at - last < cfg.cooldown:
             return RouteDecision(alert, None, "cooldown", conf)
         self._last[alert.ticker] = alert.known_at
+        self._last_json.pop(alert.ticker, None)
         sig = Signal(
             signal_id=f"sig-{alert.id}"[:120], ticker=alert.ticker, action=rule.action,
             confidence=conf, ts=alert.known_at, catalyst_score=alert.score,
@@ -193,8 +196,11 @@ class SignalRouter:
                 self._ids = sorted(self._seen)
                 self._ids_json = [json.dumps(i) for i in self._ids]
             # the text of json.dumps({"seen": sorted ids, "last": {...}})
-            last = json.dumps({t: ts.isoformat() for t, ts in sorted(self._last.items())})
-            self._dumped = f'{{"seen": [{", ".join(self._ids_json)}], "last": {last}}}'
+            enc = self._last_json
+            for t in self._last.keys() - enc.keys():
+                enc[t] = f"{json.dumps(t)}: {json.dumps(self._last[t].isoformat())}"
+            last = ", ".join(enc[t] for t in sorted(self._last))
+            self._dumped = f'{{"seen": [{", ".join(self._ids_json)}], "last": {{{last}}}}}'
         return self._dumped
 
     def load_state(self, raw: str | None) -> None:
@@ -202,7 +208,7 @@ class SignalRouter:
         if not raw:
             return
         d = json.loads(raw)
-        self._dumped, self._ids = None, None
+        self._dumped, self._ids, self._last_json = None, None, {}
         self._seen = set(d.get("seen", ()))
         self._last = {t: datetime.fromisoformat(v) for t, v in d.get("last", {}).items()}
 
@@ -245,12 +251,17 @@ class AlertSignalSource:
         return [d.signal for d in self.last_decisions if d.signal is not None]
 
     def dump_state(self) -> str:
-        """Return feed and router state together (the same text while neither changed)."""
+        """Return feed and router state together (the same text while neither changed).
+
+        The router's memory (every alert id seen) is embedded as a JSON object, not as a
+        string, so that it is not escaped again each time it grows.
+        """
         feed, router = self.feed.dump_state(), self.router.dump_state()
         last = self._dump
         if last is not None and last[1] is router and last[0] == feed and last[2] == self.counts:
             return last[3]
-        text = json.dumps({"feed": feed, "router": router, "counts": self.counts})
+        text = (f'{{"feed": {json.dumps(feed)}, "router": {router}, '
+                f'"counts": {json.dumps(self.counts)}}}')
         self._dump = (feed, router, dict(self.counts), text)
         return text
 
@@ -260,7 +271,9 @@ class AlertSignalSource:
             return
         d = json.loads(raw)
         self.feed.load_state(d.get("feed"))
-        self.router.load_state(d.get("router"))
+        router = d.get("router")  # an object; a string in states written before
+        self.router.load_state(router if router is None or isinstance(router, str)
+                               else json.dumps(router))
         self.counts = dict(d.get("counts", {}))
 
 

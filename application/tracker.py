@@ -7,6 +7,7 @@ the snapshots' equity and the closed positions and stored in ``performance_metri
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -97,6 +98,7 @@ class PortfolioTracker:
             return {p: [] for p in periods}
         start_raw = uow.state.get(f"{START_KEY}:{self.run_id}")
         start_equity = float(start_raw) if start_raw else float(snaps[0].equity)
+        closed_in = _ClosedIndex(closed)
         for period in periods:
             recs: list[PerformanceRecord] = []
             if period == "all":
@@ -110,7 +112,7 @@ class PortfolioTracker:
                 first, last = group[0].ts, group[-1].ts
                 base = start_equity if period == "all" else prev_end
                 equity = [base, *(float(s.equity) for s in group)]
-                in_period = [c for c in closed if _in(c, first, last + timedelta(days=1))]
+                in_period = closed_in(first, last + timedelta(days=1))
                 rec = PerformanceRecord(
                     period=period, period_start=_day_ts(key), period_end=last,
                     metrics=summary(equity, in_period), run_id=self.run_id,
@@ -122,5 +124,15 @@ class PortfolioTracker:
         return out
 
 
-def _in(c: ClosedPosition, start: datetime, end: datetime) -> bool:
-    return start <= c.closed_at < end
+class _ClosedIndex:
+    """The closed positions with ``start <= closed_at < end``, in their given order, found by
+    bisection (a run has a metrics row for every day, week and month)."""
+
+    def __init__(self, closed: list[ClosedPosition]) -> None:
+        self._closed = closed
+        self._order = sorted(range(len(closed)), key=lambda i: closed[i].closed_at)
+        self._at = [closed[i].closed_at for i in self._order]
+
+    def __call__(self, start: datetime, end: datetime) -> list[ClosedPosition]:
+        lo, hi = bisect_left(self._at, start), bisect_left(self._at, end)
+        return [self._closed[i] for i in sorted(self._order[lo:hi])]

@@ -44,7 +44,7 @@ def returns_from_equity(equity: Sequence[float] | FloatArray) -> FloatArray:
     e = np.asarray(equity, dtype=np.float64)
     if e.size < 2:
         return np.zeros(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = e[1:] / e[:-1] - 1.0
     return np.where(np.isfinite(r), r, 0.0)
 
@@ -63,7 +63,15 @@ def annual_return(returns: Sequence[float] | FloatArray, periods: int = ANNUALIZ
     ending = float(np.prod(1.0 + r))
     if ending <= 0:
         return -1.0
-    return float(ending ** (periods / r.size) - 1.0)
+    return _compound(ending, periods / r.size)
+
+
+def _compound(ending: float, exponent: float) -> float:
+    """``ending ** exponent - 1``; inf when it overflows (a tenfold day compounds past 1e308)."""
+    try:
+        return float(ending ** exponent - 1.0)
+    except OverflowError:
+        return math.inf
 
 
 def annual_volatility(returns: Sequence[float] | FloatArray, periods: int = ANNUALIZATION
@@ -148,6 +156,15 @@ def trade_stats(closed: Sequence[ClosedPosition]) -> dict[str, object]:
 def summary(equity: Sequence[float] | FloatArray, closed: Sequence[ClosedPosition],
             periods: int = ANNUALIZATION) -> dict[str, object]:
     """Return every metric for one period: returns-based and trade-based."""
+    if len(equity) == 2:
+        one = _summary_one_return(float(equity[0]), float(equity[1]), closed, periods)
+        if one is not None:
+            return one
+    return _summary_array(equity, closed, periods)
+
+
+def _summary_array(equity: Sequence[float] | FloatArray, closed: Sequence[ClosedPosition],
+                   periods: int) -> dict[str, object]:
     e = np.asarray(equity, dtype=np.float64)
     r = returns_from_equity(e)
     out: dict[str, object] = {
@@ -161,6 +178,37 @@ def summary(equity: Sequence[float] | FloatArray, closed: Sequence[ClosedPositio
         "sortino": sortino_ratio(r, periods),
         "max_drawdown": max_drawdown(r),
         "days": int(e.size),
+    }
+    out.update(trade_stats(closed))
+    return {k: _clean(v) for k, v in out.items()}
+
+
+def _summary_one_return(e0: float, e1: float, closed: Sequence[ClosedPosition], periods: int
+                        ) -> dict[str, object] | None:
+    """:func:`summary` of a two-point curve (one return: a day), in plain float arithmetic.
+
+    The same IEEE operations as the array path on one element, so the same values; a tracker
+    stores one of these for every day of a run. None when the return is not finite (a zero
+    or non-finite start), which the array path handles.
+    """
+    if e0 == 0.0 or not (math.isfinite(e0) and math.isfinite(e1)):
+        return None
+    r = e1 / e0 - 1.0
+    if not math.isfinite(r):
+        return None
+    ending = 1.0 + r
+    wealth_peak = ending if ending > 1.0 else 1.0
+    out: dict[str, object] = {
+        "start_equity": e0,
+        "end_equity": e1,
+        "pnl": e1 - e0,
+        "total_return": ending - 1.0,
+        "annual_return": -1.0 if ending <= 0 else _compound(ending, periods / 1),
+        "annual_volatility": math.nan,
+        "sharpe": math.nan,
+        "sortino": math.nan,
+        "max_drawdown": min(0.0, ending / wealth_peak - 1.0),
+        "days": 2,
     }
     out.update(trade_stats(closed))
     return {k: _clean(v) for k, v in out.items()}

@@ -64,9 +64,12 @@ def correlation_clusters(
 
     series = {t: returns[t][-lookback:] for t in uniq if t in returns}
     names = list(series)
+    table = _correlation_table([series[t] for t in names], min_obs)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            c = pairwise_correlation(series[a], series[b], min_obs)
+        for j in range(i + 1, len(names)):
+            b = names[j]
+            c = (table[i][j] if table is not None
+                 else pairwise_correlation(series[a], series[b], min_obs))
             if c is not None and c > threshold:
                 ra, rb = find(a), find(b)
                 if ra != rb:
@@ -75,3 +78,36 @@ def correlation_clusters(
     for t in uniq:
         groups.setdefault(find(t), set()).add(t)
     return {t: frozenset(groups[find(t)]) for t in uniq}
+
+
+def _correlation_table(rows: Sequence[FloatArray], min_obs: int
+                       ) -> list[list[float | None]] | None:
+    """Every pair's :func:`pairwise_correlation` at once, when the series all have the same
+    length and no missing value (the usual case: the whole overlap is every row); None
+    otherwise.
+
+    The arithmetic is the pairwise function's, element by element and each sum along a row
+    (numpy sums a row the same way whether it is alone or one row of a matrix), so the values
+    are the same to the bit.
+    """
+    if len(rows) < 2:
+        return None
+    n = rows[0].shape[0]
+    if n < min_obs or any(r.shape[0] != n for r in rows):
+        return None
+    m = np.vstack(rows)
+    if not np.isfinite(m).all():
+        return None
+    centred = m - m.mean(axis=1)[:, None]
+    sq = (centred * centred).sum(axis=1)
+    cross = (centred[:, None, :] * centred[None, :, :]).sum(axis=2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        den = np.sqrt(sq[:, None] * sq[None, :])
+    k = len(rows)
+    out: list[list[float | None]] = [[None] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(i + 1, k):
+            d = float(den[i, j])
+            if not d <= 1e-18:  # as the pairwise function: a NaN falls through
+                out[i][j] = float(cross[i, j] / den[i, j])
+    return out

@@ -290,7 +290,7 @@ def test_run_when_alerts_then_router_decides_and_only_strong_alerts_trade() -> N
     with w.uow as u:
         stored = json.loads(u.state.get(w.engine.source_key) or "{}")
     assert json.loads(stored["feed"]) == ["beat", "weak", "miss", "beat"]
-    assert sorted(json.loads(stored["router"])["seen"]) == ["beat", "miss", "weak"]
+    assert sorted(stored["router"]["seen"]) == ["beat", "miss", "weak"]
 
 
 # --- exits ------------------------------------------------------------------------------------

@@ -132,3 +132,21 @@ def test_dump_state_when_ids_arrive_then_text_of_plain_json_and_round_trips(
     again = SignalRouter()
     again.load_state(text)
     assert again.dump_state() == text
+
+
+def test_alert_source_state_when_dumped_then_router_embedded_as_object_and_round_trips() -> None:
+    src = AlertSignalSource(_ListFeed([alert("a"), alert("b\"q", ticker="KO"), alert("a")]))
+    src.poll(T)
+    text = src.dump_state()
+    doc = json.loads(text)
+    assert doc == {"feed": "null", "router": json.loads(src.router.dump_state()),
+                   "counts": {"signal": 2, "duplicate": 1}}
+    again = AlertSignalSource(_ListFeed([]))
+    again.load_state(text)
+    assert again.dump_state() == text
+    # a state written with the router as a JSON string still loads
+    old = json.dumps({"feed": "null", "router": src.router.dump_state(), "counts": src.counts})
+    older = AlertSignalSource(_ListFeed([]))
+    older.load_state(old)
+    assert older.dump_state() == text
+    assert [d.reason for d in (older.router.route(alert("a")),)] == ["duplicate"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -9,6 +11,8 @@ import empyrical
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from adapters.data.sample import sample_paths
 from domain.analytics import metrics as m
@@ -62,3 +66,23 @@ def test_trade_stats_when_wins_and_losses_then_exact_ratios() -> None:
     assert s["expectancy"] == pytest.approx(100.0)
     assert s["avg_hold_days"] == pytest.approx(4.0)
     assert s["best_ticker"] == "A" and s["worst_ticker"] == "B"
+
+
+_EQUITY = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
+
+
+@given(e0=_EQUITY, e1=_EQUITY)
+@example(e0=1.0, e1=30.0)  # a 2,900 % day: compounding over a year overflows a float
+@example(e0=0.0, e1=5.0)
+@example(e0=100.0, e1=-5.0)
+@example(e0=100.0, e1=100.0)
+def test_summary_when_one_return_then_the_scalar_path_equals_the_array_path(
+        e0: float, e1: float) -> None:
+    fast = m.summary([e0, e1], [])
+    slow = m._summary_array(np.array([e0, e1]), [], m.ANNUALIZATION)
+    assert json.dumps(fast) == json.dumps(slow)  # NaN became None: plain equality holds
+
+
+def test_annual_return_when_it_overflows_then_inf() -> None:
+    assert m.annual_return(np.array([29.0])) == math.inf
+    assert m.summary([1.0, 30.0], [])["annual_return"] == "inf"
