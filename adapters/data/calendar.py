@@ -1,35 +1,109 @@
-"""Exchange sessions from ``exchange_calendars`` (XNYS by default)."""
+"""Exchange sessions from ``exchange_calendars`` (XNYS by default).
+
+The XNYS sessions from 1990-01-02 to 2035-12-31 (open and close of each) are also kept in
+``xnys_sessions.npz`` beside this module, written from ``exchange_calendars`` by
+:func:`write_session_table`: a replay's session stamps and the simulated exchange's sessions
+come from it without building the calendar (importing and building it costs about 0.3 s of
+CPU, a tenth of a whole backtest). A test checks the file against the installed
+``exchange_calendars``; any other calendar, or a date outside the file, is asked of
+``exchange_calendars`` as before.
+"""
 
 from __future__ import annotations
 
 import warnings
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
+
 __all__ = [
+    "SESSION_TABLE",
     "get_calendar",
     "previous_session_bounds_ns",
+    "schedule_ns",
     "session_bounds_ns",
     "sessions_between",
+    "write_session_table",
 ]
 
 # exchange_calendars builds its default calendar from 2006 on; ask for more when needed.
 _MIN_START = pd.Timestamp("1990-01-02")
 
+#: the bundled XNYS sessions (see the module's docstring) and the span they cover
+SESSION_TABLE = Path(__file__).with_name("xnys_sessions.npz")
+_TABLE_SPAN = ("1990-01-02", "2035-12-31")
+
 
 @lru_cache(maxsize=8)
 def get_calendar(
-    name: str = "XNYS", start: str = "1990-01-02"
+    name: str = "XNYS", start: str = "1990-01-02", end: str | None = None,
 ) -> xcals.ExchangeCalendar:
-    """Return the exchange calendar ``name`` covering ``start`` until about a year from now."""
+    """Return the exchange calendar ``name`` covering ``start`` until ``end`` (by default
+    about a year from now)."""
+    import exchange_calendars as xcals  # noqa: PLC0415 - slow import, rarely needed
+
     with warnings.catch_warnings():
         # exchange_calendars 4.13 trips a pandas 3.1 deprecation warning while building.
         warnings.simplefilter("ignore")
-        return xcals.get_calendar(name, start=max(pd.Timestamp(start), _MIN_START))
+        return xcals.get_calendar(name, start=max(pd.Timestamp(start), _MIN_START),
+                                  **({"end": pd.Timestamp(end)} if end else {}))
+
+
+def _utc_ns(col: pd.Series) -> NDArray[np.int64]:
+    return np.asarray(col.dt.tz_convert("UTC").dt.tz_localize(None)
+                      .to_numpy("datetime64[ns]").astype(np.int64))
+
+
+def write_session_table(path: Path = SESSION_TABLE) -> Path:
+    """Write the XNYS sessions of :data:`_TABLE_SPAN` (days, opens, closes) to ``path``."""
+    sched = get_calendar("XNYS", _TABLE_SPAN[0], _TABLE_SPAN[1]).schedule
+    np.savez_compressed(path, days=sched.index.values.astype("datetime64[D]"),
+                        opens=_utc_ns(sched["open"]), closes=_utc_ns(sched["close"]))
+    return path
+
+
+@lru_cache(maxsize=1)
+def _table() -> tuple[NDArray[np.datetime64], NDArray[np.int64], NDArray[np.int64]] | None:
+    try:
+        with np.load(SESSION_TABLE) as z:
+            return z["days"], z["opens"], z["closes"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def schedule_ns(name: str = "XNYS") -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Return the open and close (int64 ns since the epoch, UTC) of every session of
+    ``name`` from 1990-01-02 on, in order (the bundled table for XNYS)."""
+    table = _table() if name == "XNYS" else None
+    if table is not None:
+        return table[1], table[2]
+    sched = get_calendar(name).schedule
+    return _utc_ns(sched["open"]), _utc_ns(sched["close"])
+
+
+def _bounds_from_table(dates: object, name: str
+                       ) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+    """Session bounds of day-stamped ``dates`` from the bundled table; None unless every
+    date is a session inside it."""
+    table = _table() if name == "XNYS" else None
+    if table is None or not isinstance(dates, np.ndarray) or dates.dtype.kind != "M" \
+            or dates.size == 0:
+        return None
+    days = dates.astype("datetime64[D]")
+    if (days != dates).any():  # not midnight: the pandas path normalizes
+        return None
+    tdays, opens, closes = table
+    at = np.searchsorted(tdays, days)
+    if int(at.max()) >= len(tdays) or not (tdays[at] == days).all():
+        return None
+    return opens[at], closes[at]
 
 
 def _cal_for(dates: pd.DatetimeIndex | pd.Series, name: str) -> xcals.ExchangeCalendar:
@@ -66,6 +140,9 @@ def session_bounds_ns(
     time of that date, so that the caller can still order them; validation reports them.
     Early closes (e.g. 13:00 the day after Thanksgiving) come from the calendar.
     """
+    fast = _bounds_from_table(dates, name)
+    if fast is not None:
+        return fast
     idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates))).normalize()
     if len(idx) == 0:
         empty = np.zeros(0, dtype=np.int64)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from adapters.data.calendar import get_calendar
+from adapters.data.calendar import schedule_ns
 from domain.market import MarketClock
 
 __all__ = ["AlwaysOpen", "Sessions", "dt_from_ns", "ns_from_dt", "sessions_for"]
@@ -141,10 +141,7 @@ class AlwaysOpen(Sessions):
 
 @lru_cache(maxsize=4)
 def _build(name: str) -> Sessions:
-    sched = get_calendar(name).schedule
-    opens = sched["open"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
-    closes = sched["close"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
-    return Sessions(opens.astype(np.int64), closes.astype(np.int64))
+    return Sessions(*schedule_ns(name))
 
 
 def sessions_for(name: str | None) -> Sessions:
