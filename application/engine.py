@@ -333,7 +333,7 @@ class Engine:
                 account = None
             positions = u.positions.list_open() if late else self.monitor.last_open
             if risk is not None and account is not None:
-                mv = market_view(self.feed, [p.ticker for p in positions], now, lookback=1)
+                mv = market_view(self.feed, [p.ticker for p in positions], now, lookback=0)
                 risk.step(account, mv, positions, uow=u)
             signals = self.source.poll(now)
             for sig in signals:

@@ -626,7 +626,8 @@ def market_view(
     """Build a :class:`MarketView` from a price feed: latest bars and aligned daily returns.
 
     Quotes carry the latest bar's close, its time and its high/low (the day's range for daily
-    bars). Returns are close-to-close on the union of dates, NaN where a ticker has no bar.
+    bars). Returns are close-to-close on the union of dates, NaN where a ticker has no bar;
+    ``lookback=0`` gives quotes only (what the per-step breakers read: prices and their age).
     """
     quotes: dict[str, Quote] = {}
     closes: dict[str, dict[date, float]] = {}
@@ -640,6 +641,8 @@ def market_view(
         if bar is not None and bar.close > 0:
             quotes[t] = Quote(price=Decimal(repr(bar.close)), ts=bar.ts,
                               day_low=Decimal(repr(bar.low)), day_high=Decimal(repr(bar.high)))
+        if lookback <= 0:
+            continue
         closes[t] = dict(daily(t, start, now)) if daily is not None else {
             b.ts.date(): b.close for b in feed.get_bars(t, start, now)}
     days = sorted({d for s in closes.values() for d in s})[-(lookback + 1):]
