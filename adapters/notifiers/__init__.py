@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.notifiers.background import (
     BackgroundNotifier,
@@ -11,10 +11,26 @@ from adapters.notifiers.background import (
     SeverityFilter,
 )
 from adapters.notifiers.base import NotifierError, Sender
-from adapters.notifiers.discord import DiscordWebhookNotifier
 from adapters.notifiers.log import LogNotifier
-from adapters.notifiers.smtp import SmtpNotifier
 from domain.audit import Severity
+
+if TYPE_CHECKING:
+    from adapters.notifiers.discord import DiscordWebhookNotifier
+    from adapters.notifiers.smtp import SmtpNotifier
+
+
+def __getattr__(name: str) -> Any:
+    # Discord (httpx) and e-mail (smtplib) load only when configured or asked for by name
+    if name == "DiscordWebhookNotifier":
+        from adapters.notifiers.discord import DiscordWebhookNotifier  # noqa: PLC0415
+
+        return DiscordWebhookNotifier
+    if name == "SmtpNotifier":
+        from adapters.notifiers.smtp import SmtpNotifier  # noqa: PLC0415
+
+        return SmtpNotifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BackgroundNotifier",
@@ -43,9 +59,13 @@ def build_notifier(
     """
     outs: list[BackgroundNotifier | LogNotifier | SeverityFilter] = [LogNotifier()]
     if discord_url:
+        from adapters.notifiers.discord import DiscordWebhookNotifier  # noqa: PLC0415
+
         outs.append(SeverityFilter(BackgroundNotifier(DiscordWebhookNotifier(discord_url),
                                                       name="discord"), min_severity))
     if smtp_host and smtp_recipients:
+        from adapters.notifiers.smtp import SmtpNotifier  # noqa: PLC0415
+
         outs.append(SeverityFilter(BackgroundNotifier(SmtpNotifier(
             smtp_host, smtp_port, smtp_sender, smtp_recipients, username=smtp_username,
             password=smtp_password, starttls=smtp_starttls), name="smtp"), min_severity))
