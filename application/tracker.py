@@ -99,19 +99,27 @@ class PortfolioTracker:
         start_raw = uow.state.get(f"{START_KEY}:{self.run_id}")
         start_equity = float(start_raw) if start_raw else float(snaps[0].equity)
         closed_in = _ClosedIndex(closed)
+        days = [s.ts.date() for s in snaps]
+        equities = [float(s.equity) for s in snaps]
         for period in periods:
             recs: list[PerformanceRecord] = []
+            # each period's snapshots as a [start, end) range of indices (snapshots are in
+            # time order, so a period's days are consecutive)
+            groups: dict[date, list[int]] = {}
             if period == "all":
-                groups = {snaps[0].ts.date(): snaps}
+                groups[days[0]] = [0, len(snaps)]
             else:
-                groups = {}
-                for s in snaps:
-                    groups.setdefault(period_start(s.ts.date(), period), []).append(s)
+                for i, d in enumerate(days):
+                    key = period_start(d, period)
+                    if key in groups:
+                        groups[key][1] = i + 1
+                    else:
+                        groups[key] = [i, i + 1]
             prev_end = start_equity
-            for key, group in groups.items():
-                first, last = group[0].ts, group[-1].ts
+            for key, (a, b) in groups.items():
+                first, last = snaps[a].ts, snaps[b - 1].ts
                 base = start_equity if period == "all" else prev_end
-                equity = [base, *(float(s.equity) for s in group)]
+                equity = [base, *equities[a:b]]
                 in_period = closed_in(first, last + timedelta(days=1))
                 rec = PerformanceRecord(
                     period=period, period_start=_day_ts(key), period_end=last,
@@ -119,7 +127,7 @@ class PortfolioTracker:
                 )
                 uow.reports.save_metrics(rec)
                 recs.append(rec)
-                prev_end = float(group[-1].equity)
+                prev_end = equities[b - 1]
             out[period] = recs
         return out
 
