@@ -46,6 +46,7 @@ from entrypoints.cli.trading_options import (
     settings_risk_config,
     sqlite_file,
 )
+from entrypoints.gc_policy import setup_frozen
 from entrypoints.settings import mask_url
 from entrypoints.signals import stop_on_signals
 
@@ -326,7 +327,8 @@ def open_session(kind: str, data: Path | None, alerts: str | None, strategy: str
 
 def run_session(session: Session, progress: bool) -> Any:
     try:
-        with stop_on_signals(session.engine.request_stop):  # SIGINT/SIGTERM: stop cleanly
+        # SIGINT/SIGTERM: stop cleanly; the setup is left out of the collector's scans
+        with stop_on_signals(session.engine.request_stop), setup_frozen():
             return session.run(progress)
     except DomainError as exc:
         raise fail(f"run {session.run_id} stopped: {exc}", 1) from None
