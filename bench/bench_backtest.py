@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,20 +124,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--years", type=int, default=9)
     ap.add_argument("--alerts-per-year", type=float, default=4.0,
                     help="alerts per ticker per year (earnings: 4; 0: one alert per ticker)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run both sides this many times, alternating; report the medians")
     ap.add_argument("--out", type=Path, default=None, help="append the table to this file")
     a = ap.parse_args(argv)
+    reps: list[dict[str, float]] = []
+    engs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         prices, alerts, rows = make_panel(folder, a.tickers, a.years, a.alerts_per_year)
         # RUSAGE_CHILDREN's maxrss is the largest child so far: run the smaller one first
-        rep, rss_rep = _spawn(["replay", str(prices)])
-        eng, rss_eng = _spawn(["engine", str(prices), str(alerts),
-                               f"sqlite:///{folder / 'bt.db'}", str(folder / "report")])
+        rss_rep = 0.0
+        for k in range(max(1, a.rounds)):
+            rep1, rss = _spawn(["replay", str(prices)])
+            rss_rep = rss_rep or rss  # later rounds report the engine's earlier peak
+            reps.append(rep1)
+            db = folder / f"bt{k}.db"
+            eng1, rss_eng = _spawn(["engine", str(prices), str(alerts), f"sqlite:///{db}",
+                                    str(folder / f"report{k}")])
+            engs.append(eng1)
+    rep = {k: statistics.median(r[k] for r in reps) for k in ("seconds", "cpu")}
+    eng = {**engs[0], **{k: statistics.median(float(e[k]) for e in engs)
+                         for k in ("seconds", "cpu", "replay")}}
+    cpus = ", ".join(f"{e['cpu']:.2f}" for e in engs)
+    rounds = (f" Medians of {len(engs)} alternating rounds (engine CPU s: {cpus})."
+              if len(engs) > 1 else "")
     lines = [
         f"Panel: {a.tickers} tickers x {a.years} years of daily bars = {rows:,} bars, "
         f"{a.alerts_per_year:g} alerts per ticker per year "
         f"(synthetic, seeded); {eng['steps']} steps, {eng['orders']} orders, "
-        f"{eng['closed']} closed trades.",
+        f"{eng['closed']} closed trades.{rounds}",
         "",
         "| path | wall s | bars/s (wall) | CPU s | bars per CPU s | peak RSS (MiB) |",
         "|---|---:|---:|---:|---:|---:|",
