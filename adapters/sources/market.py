@@ -164,12 +164,15 @@ class DailyBars:
 
     def __init__(self, path: str | Path, calendar: str = "XNYS", *,
                  ticker: str | None = None, batch_rows: int = 65_536,
-                 strict: bool = True) -> None:
+                 strict: bool = True, fast: bool = True) -> None:
         self.path = Path(path)
         self.calendar = calendar
         self.ticker = ticker
         self.batch_rows = batch_rows
         self.strict = strict
+        #: read a canonical Parquet file's clean batches without pandas (False: always the
+        #: general way; both serve the same bars)
+        self.fast = fast
         #: the bars left out of the replay (file order), when not ``strict``
         self.bad_bars: list[BadBar] = []
         self._bad_seen: set[int] = set()
@@ -177,6 +180,8 @@ class DailyBars:
         self._edge: tuple[np.datetime64 | None, set[str]] = (None, set())
         self._loaded: BarChunk | None = None
         self._stream = False
+        #: per batch of a streamed file: did the scan find it clean the fast way
+        self._clean: list[bool] = []
         #: each ticker's first bar time (int ns), in order of appearance
         self.first_ts: dict[str, int] = {}
         #: rows served
@@ -193,26 +198,73 @@ class DailyBars:
             df = load_ohlcv(self.path, ticker=ticker, source_rows=rows)
             df = _valid(self._set_aside(df, rows))
             self._loaded = self._chunk(df) if not df.empty else None
-            self._index([self._loaded] if self._loaded is not None else [])
+            if self._loaded is not None:
+                self._index(self._loaded)
+        self._step_ts = np.unique(np.concatenate(self._steps)) if self._steps else \
+            np.zeros(0, np.int64)
+        self._steps = []
 
     # ------------------------------------------------------------------ reading
-    def _batches(self) -> Iterator[pd.DataFrame]:
+    def _batches(self, scan: bool = False) -> Iterator[BarChunk]:
+        """Yield each batch's bars to serve (sorted by time, then ticker; maybe empty).
+
+        A batch of a canonical file goes the fast way (:mod:`adapters.sources.bar_batches`)
+        when it is clean; any other the general way (``canonicalize``, then the checks).
+        The scan remembers which batches were clean, so that a replay does not check them
+        again.
+        """
         import pyarrow.parquet as pq
+
+        from adapters.sources.bar_batches import FastBatches
 
         self._edge = (None, set())  # each pass over the file starts afresh
         try:
             pf = pq.ParquetFile(self.path)
+            fast = FastBatches(pf.schema_arrow, self.calendar, self.ticker) if self.fast \
+                else None
+            columns = fast.columns if fast is not None else None
+            if scan:
+                self._clean = []
             offset = 0
-            for rb in pf.iter_batches(batch_size=self.batch_rows):
+            for k, rb in enumerate(pf.iter_batches(batch_size=self.batch_rows,
+                                                   columns=columns)):
+                got = None
+                if fast is not None and columns is not None:
+                    known = not scan and k < len(self._clean) and self._clean[k]
+                    day, seen = self._edge
+                    edge = (None if day is None else int(day.astype("datetime64[D]")
+                                                         .astype(np.int64)), seen)
+                    got = fast.read(rb, edge, check=not known)
+                if scan:
+                    self._clean.append(got is not None)
+                if got is not None:
+                    offset += rb.num_rows
+                    yield self._fast_chunk(got, fast)
+                    continue
                 rows: list[int] = []
                 df = canonicalize(rb.to_pandas(), ticker=self.ticker, source_rows=rows)
                 df = self._set_aside(df, [offset + r for r in rows])
                 offset += rb.num_rows
-                yield _valid(df)
+                df = _valid(df)
+                if not df.empty:
+                    yield self._chunk(df)
         except (OSError, ValueError) as exc:
             if isinstance(exc, DataError):
                 raise
             raise DataError(f"cannot read {self.path}: {exc}") from exc
+
+    def _fast_chunk(self, b: Any, fast: Any) -> BarChunk:
+        if not len(b):
+            return BarChunk(np.zeros(0, np.int64), np.zeros(0, object), *(np.zeros(0),) * 5)
+        last = b.day[-1]  # sorted by day: the last day served so far, and its tickers
+        at = b.code[np.searchsorted(b.day, last, side="left"):]
+        tickers = set(b.names[np.unique(at)].tolist())
+        day, seen = self._edge
+        last_d = np.datetime64(int(last), "D").astype("datetime64[ns]")
+        self._edge = (last_d, tickers | seen if day is not None and last_d == day else tickers)
+        vol = b.volume
+        return BarChunk(fast.closes(b.day), b.names[b.code], b.open, b.high, b.low, b.close,
+                        np.where(np.isfinite(vol), vol, 0.0))
 
     def _set_aside(self, df: pd.DataFrame, src: list[int]) -> pd.DataFrame:
         """Refuse the bad bars of ``df`` (strict) or return ``df`` without them, each listed
@@ -270,30 +322,25 @@ class DailyBars:
     def _scan_parquet(self) -> bool:
         # one pass over the dates and tickers: are they time-ordered (then stream)?
         last = None
-        chunks: list[BarChunk] = []
-        for df in self._batches():
-            if df.empty:
+        for ch in self._batches(scan=True):
+            if not len(ch):
                 continue
-            d = df["date"].to_numpy("datetime64[ns]")
-            if last is not None and d.min() < last:
+            if last is not None and int(ch.ts[0]) < last:
                 return False
-            last = d.max()
-            ch = self._chunk(df)
-            chunks.append(BarChunk(ch.ts, ch.ticker, ch.open[:0], ch.high[:0], ch.low[:0],
-                                   ch.close[:0], ch.volume[:0]))
-            self._index(chunks[-1:])
-            chunks.clear()
+            last = int(ch.ts[-1])
+            self._index(ch)
         return True
 
-    def _index(self, chunks: list[BarChunk]) -> None:
-        for ch in chunks:
-            self.rows += len(ch.ts)
+    def _index(self, ch: BarChunk) -> None:
+        # count the rows, note each new ticker's first time and the chunk's steps
+        self.rows += len(ch.ts)
+        first = self.first_ts
+        if any(t not in first for t in pd.unique(ch.ticker).tolist()):
             for t, ns in zip(ch.ticker.tolist(), ch.ts.tolist(), strict=True):
-                if t not in self.first_ts:
-                    self.first_ts[t] = ns
-            self._steps.append(np.unique(ch.ts))
-        self._step_ts = np.unique(np.concatenate(self._steps)) if self._steps else \
-            np.zeros(0, np.int64)
+                if t not in first:
+                    first[t] = ns
+        ts = ch.ts  # time-ordered
+        self._steps.append(ts[np.concatenate(([True], ts[1:] != ts[:-1]))] if len(ts) else ts)
 
     # ------------------------------------------------------------------ serving
     @property
@@ -313,10 +360,9 @@ class DailyBars:
                 yield self._loaded
             return
         carry: BarChunk | None = None
-        for df in self._batches():
-            if df.empty:
+        for chunk in self._batches():
+            if not len(chunk):
                 continue
-            chunk = self._chunk(df)
             if carry is not None:
                 chunk = BarChunk.concat([carry, chunk])
                 chunk = chunk.take(np.lexsort((chunk.ticker.astype(str), chunk.ts)))
