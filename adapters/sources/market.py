@@ -15,8 +15,9 @@ The older :func:`replay_into` (a :class:`BarReplay` over domain bars) serves tes
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +27,7 @@ import pandas as pd
 
 from adapters.data.calendar import session_bounds_ns
 from adapters.data.ohlcv import DataError, canonicalize, load_ohlcv
-from adapters.simulated.replay import BarChunk, ReplayEngine
+from adapters.simulated.replay import BarChunk, step_columns
 from adapters.simulated.sessions import dt_from_ns, ns_from_dt
 from application.engine import BarReplay, MarketStep
 from application.ports import UnitOfWork
@@ -374,23 +375,34 @@ class DailyBars:
             yield carry
 
 
+_Row = tuple[str, float, float, float, float, float]
+_StepCols = tuple[int, list[str], list[float], list[float], list[float], list[float],
+                  list[float]]
+
+
 class StepBars(Mapping[str, Bar]):
-    """One step's bars by ticker; a domain :class:`Bar` is built only when asked for."""
+    """One step's bars by ticker; a domain :class:`Bar` is built only when asked for.
+
+    ``rows`` are ``(ticker, open, high, low, close, volume)``; given ``tickers`` (each row's
+    ticker), a row's first field is not read (the exchange's rows start with the time).
+    """
 
     __slots__ = ("_rows", "_ts")
 
-    def __init__(self, ts: datetime, rows: list[tuple[str, float, float, float, float, float]]
-                 ) -> None:
+    def __init__(self, ts: datetime, rows: Sequence[tuple[Any, float, float, float, float,
+                                                          float]],
+                 tickers: Sequence[str] | None = None) -> None:
         self._ts = ts
-        self._rows = {r[0]: r for r in rows}
+        self._rows = dict(zip(tickers, rows, strict=True)) if tickers is not None else \
+            {r[0]: r for r in rows}
 
     def __getitem__(self, ticker: str) -> Bar:
-        t, o, h, lo, c, v = self._rows[ticker]
-        return Bar(t, self._ts, o, h, lo, c, v)
+        _, o, h, lo, c, v = self._rows[ticker]
+        return Bar(ticker, self._ts, o, h, lo, c, v)
 
     def get(self, ticker: str, default: Any = None) -> Any:
         r = self._rows.get(ticker)
-        return default if r is None else Bar(r[0], self._ts, r[1], r[2], r[3], r[4], r[5])
+        return default if r is None else Bar(ticker, self._ts, r[1], r[2], r[3], r[4], r[5])
 
     def __contains__(self, ticker: object) -> bool:
         return ticker in self._rows
@@ -424,6 +436,13 @@ class ArrayReplay:
         self.clock = clock
         self.speed = speed
         self._sleep = sleep
+        # a broker that takes a step's bars as columns (the simulated exchange's
+        # ``take_bars`` + ``end_step`` is its ``process_bars``)
+        self._take: Callable[[int, Sequence[str], list[Any]], None] | None = \
+            getattr(broker, "take_bars", None)
+        self._end: Callable[[int], None] | None = getattr(broker, "end_step", None)
+        if self._end is None:
+            self._take = None
 
     def __len__(self) -> int:
         return len(self.data.step_ts)
@@ -440,40 +459,48 @@ class ArrayReplay:
             return len(ts)
         return int(len(ts) - np.searchsorted(ts, ns_from_dt(after), side="right"))
 
-    def _steps(self) -> Iterator[tuple[int, list[tuple[str, float, float, float, float,
-                                                          float]]]]:
-        return ReplayEngine(self.data).steps()
+    def _steps(self) -> Iterator[_StepCols]:
+        for chunk in self.data.chunks():
+            yield from step_columns(chunk)
 
-    def _apply(self, ts_ns: int, rows: list[tuple[str, float, float, float, float, float]]
-               ) -> datetime:
+    def _apply(self, step: _StepCols) -> tuple[datetime, list[Any]]:
+        ts_ns, tk, o, h, lo, c, v = step
         ts = dt_from_ns(ts_ns)
         if ts > self.clock.now():
             self.clock.set(ts)
-        self.broker.process_bars(ts_ns, rows)
-        return ts
+        take = self._take
+        if take is not None:  # the simulated exchange: its own rows (time first), built once
+            rows: list[Any] = list(zip(repeat(ts_ns), o, h, lo, c, v))
+            take(ts_ns, tk, rows)
+            self._end(ts_ns)  # type: ignore[misc]
+        else:
+            rows = list(zip(tk, o, h, lo, c, v, strict=True))
+            self.broker.process_bars(ts_ns, rows)
+        return ts, rows
 
     def prime(self, until: datetime | None) -> None:
         """Push every step up to ``until`` into the broker and feed (resume)."""
         if until is None:
             return
         until_ns = ns_from_dt(until)
-        for ts_ns, rows in self._steps():
-            if ts_ns > until_ns:
+        for step in self._steps():
+            if step[0] > until_ns:
                 break
-            self._apply(ts_ns, rows)
+            self._apply(step)
 
     def steps(self, after: datetime | None) -> Iterator[MarketStep]:
         """Yield the steps after ``after``, each applied to the broker first."""
         after_ns = None if after is None else ns_from_dt(after)
         prev: int | None = None
-        for ts_ns, rows in self._steps():
+        for step in self._steps():
+            ts_ns = step[0]
             if after_ns is not None and ts_ns <= after_ns:
                 continue
             if self.speed > 0 and prev is not None:
                 self._sleep(max(0.0, (ts_ns - prev) / 1e9 / self.speed))
             prev = ts_ns
-            ts = self._apply(ts_ns, rows)
-            yield MarketStep(ts, StepBars(ts, rows))
+            ts, rows = self._apply(step)
+            yield MarketStep(ts, StepBars(ts, rows, step[1]))
 
 
 class _BarSink(Protocol):
