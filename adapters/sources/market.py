@@ -161,6 +161,10 @@ class DailyBars:
     price too), for the caller to quarantine. A ticker with a bad bar simply has no bar that
     session (nothing trades or exits on it then); a duplicated ticker and date keeps its
     first row. The same file gives the same list every time it is read.
+
+    A clean batch of a Parquet file already in the canonical types is read straight from
+    Arrow (:mod:`adapters.sources.bar_batches`); ``fast=False`` sends every batch through
+    ``canonicalize`` (the same bars and bad bars, slower).
     """
 
     def __init__(self, path: str | Path, calendar: str = "XNYS", *,
