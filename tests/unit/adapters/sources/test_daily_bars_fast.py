@@ -123,7 +123,7 @@ def _outcome(path: Path, *, fast: bool, strict: bool, batch: int,
                  data.step_ts.tolist(), data.rows))
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(messy_files(), st.booleans())
 def test_daily_bars_when_fast_or_general_way_then_same_bars_bad_bars_and_errors(
@@ -171,3 +171,19 @@ def test_daily_bars_when_batch_has_a_bad_bar_then_that_batch_goes_the_general_wa
     assert data.rows == 3
     with pytest.raises(DataError, match="1 bad bar"):
         DailyBars(path, batch_rows=2, strict=True)
+
+
+@pytest.mark.parametrize("dates", [
+    ["2021-01-04", "2021-01-05T15:30:00-05:00", "2021-01-05", "2021-01-06T02:00:00+00:00"],
+    ["2021-01-04", "2021-01-05 10:00", "2021-01-05", "2021-01-06"],
+    ["04/01/2021", "2021-01-05", "Jan 6 2021", "2021-01-06"],
+])
+def test_daily_bars_when_date_forms_mixed_in_a_batch_then_same_as_general_way(
+        tmp_path: Path, dates: list[str]) -> None:
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"date": dates, "ticker": ["AAA", "AAA", "BBB", "BBB"],
+                             "open": [10.0] * 4, "high": [12.0] * 4, "low": [9.0] * 4,
+                             "close": [11.0] * 4, "volume": [1e3] * 4}), path)
+    for strict in (False, True):
+        args = {"strict": strict, "batch": 65_536, "ticker": None}
+        assert _outcome(path, fast=True, **args) == _outcome(path, fast=False, **args)
