@@ -39,9 +39,10 @@ or a random source: the same bars, orders and seed give the same events, ids inc
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Literal
 
 import attrs
@@ -137,6 +138,19 @@ class ExchangeConfig:
     retain_closed: bool = True
 
 
+class _History(dict[str, "deque[tuple[int, float, float, float, float, float]]"]):
+    """Each ticker's kept bars; a ticker not seen yet gets an empty deque when indexed."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __missing__(self, ticker: str) -> deque[tuple[int, float, float, float, float, float]]:
+        q: deque[tuple[int, float, float, float, float, float]] = deque(maxlen=self.size)
+        self[ticker] = q
+        return q
+
+
 class SimulatedExchange(OrderBook, PriceHistory):
     """In-process broker and price feed; see the module docstring for its rules.
 
@@ -159,7 +173,8 @@ class SimulatedExchange(OrderBook, PriceHistory):
         self._working: dict[str, list[_Order]] = {}
         self._events: list[Fill | tuple[str, str, OrderStatus, datetime, str | None]] = []
         self._last: dict[str, tuple[int, float, float, float, float, float]] = {}
-        self._hist: dict[str, deque[tuple[int, float, float, float, float, float]]] = {}
+        self._hist: dict[str, deque[tuple[int, float, float, float, float, float]]] = \
+            _History(cfg.history)
         self._bars: dict[str, dict[tuple[int, float, float, float, float, float], Bar]] = {}
         #: tickers whose kept bars arrived out of time order (get_bars then scans them all)
         self._unordered: set[str] = set()
@@ -230,11 +245,64 @@ class SimulatedExchange(OrderBook, PriceHistory):
         Every row is matched before any day order of the step's session close expires, so
         the order in which tickers appear in a step changes nothing.
         """
-        on_bar = self.on_bar
-        for t, o, h, lo, c, v in rows:
-            on_bar(t, ts_ns, o, h, lo, c, v)
+        rows = rows if isinstance(rows, list) else list(rows)
+        if rows:
+            tickers, o, h, lo, c, v = zip(*rows, strict=True)
+            self.take_bars(ts_ns, tickers, list(zip(repeat(ts_ns), o, h, lo, c, v)))
         if ts_ns >= self._next_expiry:
             self._expire(ts_ns)
+
+    def take_bars(self, ts_ns: int, tickers: Sequence[str],
+                  rows: Sequence[tuple[int, float, float, float, float, float]]) -> None:
+        """Process the bars of one step, in order: ``rows[k]`` is ``tickers[k]``'s bar as
+        ``(ts_ns, open, high, low, close, volume)``. Exactly :meth:`on_bar` per bar, but the
+        bars of tickers with no working order are recorded in bulk (last bar, history).
+        The caller ends the step (:meth:`end_step`)."""
+        if not rows:
+            return
+        if ts_ns < self._now_ns or ts_ns > self._next_expiry:
+            # a bar back in time, or orders to expire before this step: bar by bar
+            on_bar = self.on_bar
+            for t, r in zip(tickers, rows, strict=True):
+                on_bar(t, ts_ns, r[1], r[2], r[3], r[4], r[5])
+            return
+        self._now_ns = ts_ns  # what the first bar's on_bar does
+        working = self._working
+        if working and any(map(working.get, tickers)):
+            self._take_some_working(ts_ns, tickers, rows)
+        else:
+            self._record(tickers, rows)
+
+    def _record(self, tickers: Sequence[str],
+                rows: Sequence[tuple[int, float, float, float, float, float]]) -> None:
+        # on_bar for bars of tickers without a working order, no expiry due and the time not
+        # going back: only the last bar and the history change
+        self._last.update(zip(tickers, rows, strict=True))
+        if self._keep_history:
+            any(map(deque.append, map(self._hist.__getitem__, tickers), rows))
+
+    def _take_some_working(self, ts_ns: int, tickers: Sequence[str],
+                           rows: Sequence[tuple[int, float, float, float, float, float]]
+                           ) -> None:
+        # the tickers with working orders get on_bar at their place in the step, the runs of
+        # bars between them are recorded in bulk (a match may change who has orders: look
+        # again after each)
+        working, on_bar = self._working, self.on_bar
+        i, n = 0, len(rows)
+        while i < n:
+            k = next((x for x, w in enumerate(map(working.get, tickers[i:])) if w), None)
+            if k is None:
+                self._record(tickers[i:], rows[i:])
+                return
+            if k:
+                self._record(tickers[i:i + k], rows[i:i + k])
+            r = rows[i + k]
+            on_bar(tickers[i + k], ts_ns, r[1], r[2], r[3], r[4], r[5])
+            i += k + 1
+            if ts_ns > self._next_expiry:  # an order to expire came in: bar by bar
+                for t, r in zip(tickers[i:], rows[i:], strict=True):
+                    on_bar(t, ts_ns, r[1], r[2], r[3], r[4], r[5])
+                return
 
     def push_bar(self, bar: Bar) -> None:
         """Process a domain :class:`Bar` (live feeds, tests)."""

@@ -43,6 +43,7 @@ import gc
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import repeat
 
 import numpy as np
 
@@ -113,26 +114,31 @@ class ReplayEngine:
         """Yield ``(ts_ns, rows)`` per timestamp, after moving the clock to ``ts_ns``."""
         set_ns = self.clock.set_ns
         for chunk in merge_sources(self.sources):
-            ts = chunk.ts.tolist()
-            tk = chunk.ticker.tolist()
-            o, h, lo, c, v = (chunk.open.tolist(), chunk.high.tolist(), chunk.low.tolist(),
-                              chunk.close.tolist(), chunk.volume.tolist())
-            n = len(ts)
-            self.bars_seen += n
-            if n < 2 or bool(np.all(np.diff(chunk.ts) > 0)):
-                for t, a, b, d, e, f, g in zip(ts, tk, o, h, lo, c, v, strict=True):
-                    set_ns(t)
-                    yield t, [(a, b, d, e, f, g)]
-                continue
-            i = 0
-            while i < n:
-                t = ts[i]
-                j = i + 1
-                while j < n and ts[j] == t:
-                    j += 1
-                set_ns(t)
-                yield t, [(tk[k], o[k], h[k], lo[k], c[k], v[k]) for k in range(i, j)]
-                i = j
+            self.bars_seen += len(chunk)
+            for ts_ns, tk, o, h, lo, c, v in step_columns(chunk):
+                set_ns(ts_ns)
+                yield ts_ns, list(zip(tk, o, h, lo, c, v, strict=True))
+
+
+def step_columns(chunk: BarChunk) -> Iterator[tuple[int, list[str], list[float], list[float],
+                                                    list[float], list[float], list[float]]]:
+    """Yield each step of ``chunk`` (time-ordered) as ``(ts_ns, tickers, open, high, low,
+    close, volume)``, the columns as lists of plain values."""
+    ts = chunk.ts
+    n = len(ts)
+    if not n:
+        return
+    tk = chunk.ticker.tolist()
+    o, h, lo, c, v = (chunk.open.tolist(), chunk.high.tolist(), chunk.low.tolist(),
+                      chunk.close.tolist(), chunk.volume.tolist())
+    starts = np.flatnonzero(ts[1:] != ts[:-1]) + 1
+    if len(starts) == n - 1:  # one bar per timestamp
+        for t, a, b, d, e, f, g in zip(ts.tolist(), tk, o, h, lo, c, v, strict=True):
+            yield t, [a], [b], [d], [e], [f], [g]
+        return
+    bounds = [0, *starts.tolist(), n]
+    for i, j, t in zip(bounds, bounds[1:], ts[bounds[:-1]].tolist(), strict=False):
+        yield t, tk[i:j], o[i:j], h[i:j], lo[i:j], c[i:j], v[i:j]
 
 
 class EquityRecorder:
@@ -206,6 +212,7 @@ def _run(replay: ReplayEngine, exchange: SimulatedExchange, strategy: StrategyLi
     view = BarView()
     handle = on_signals or signals_to_orders
     on_bar = exchange.on_bar
+    take_bars = exchange.take_bars
     equity_f = exchange.equity_f
     idx = -1
     clock = replay.clock
@@ -216,20 +223,18 @@ def _run(replay: ReplayEngine, exchange: SimulatedExchange, strategy: StrategyLi
     for chunk in replay.chunks():
         n = len(chunk)
         if n > 1 and not bool(np.all(np.diff(chunk.ts) > 0)):
-            for ts_ns, rows in _group_rows(chunk, clock):
-                for t, o, h, lo, c, v in rows:
-                    on_bar(t, ts_ns, o, h, lo, c, v)
+            for ts_ns, tks, o_, h_, lo_, c_, v_ in step_columns(chunk):
+                clock.set_ns(ts_ns)
+                # the exchange's rows (ts, o, h, l, c, v): stored as its last bars as they are
+                rows = list(zip(repeat(ts_ns), o_, h_, lo_, c_, v_))
+                take_bars(ts_ns, tks, rows)
                 if ts_ns >= exchange._next_expiry:  # every bar of the step was matched
                     exchange._expire(ts_ns)
-                for t, o, h, lo, c, v in rows:
+                for t, r in zip(tks, rows, strict=True):
                     idx += 1
                     view.ticker = t
+                    _, view.open, view.high, view.low, view.close, view.volume = r
                     view.ts_ns = ts_ns
-                    view.open = o
-                    view.high = h
-                    view.low = lo
-                    view.close = c
-                    view.volume = v
                     view.index = idx
                     out = fn(view, ctx)
                     if out:
@@ -272,23 +277,6 @@ def _run(replay: ReplayEngine, exchange: SimulatedExchange, strategy: StrategyLi
             elif equity is not None:
                 equity(ts_ns, equity_f())
     return ctx
-
-
-def _group_rows(chunk: BarChunk, clock: ReplayClock) -> Iterator[tuple[int, list[Row]]]:
-    ts = chunk.ts.tolist()
-    tk = chunk.ticker.tolist()
-    o, h, lo, c, v = (chunk.open.tolist(), chunk.high.tolist(), chunk.low.tolist(),
-                      chunk.close.tolist(), chunk.volume.tolist())
-    n = len(ts)
-    i = 0
-    while i < n:
-        t = ts[i]
-        j = i + 1
-        while j < n and ts[j] == t:
-            j += 1
-        clock.set_ns(t)
-        yield t, [(tk[k], o[k], h[k], lo[k], c[k], v[k]) for k in range(i, j)]
-        i = j
 
 
 class StrategySignalSource(_EngineStrategySource):

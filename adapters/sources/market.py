@@ -15,8 +15,9 @@ The older :func:`replay_into` (a :class:`BarReplay` over domain bars) serves tes
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +27,7 @@ import pandas as pd
 
 from adapters.data.calendar import session_bounds_ns
 from adapters.data.ohlcv import DataError, canonicalize, load_ohlcv
-from adapters.simulated.replay import BarChunk, ReplayEngine
+from adapters.simulated.replay import BarChunk, step_columns
 from adapters.simulated.sessions import dt_from_ns, ns_from_dt
 from application.engine import BarReplay, MarketStep
 from application.ports import UnitOfWork
@@ -160,16 +161,23 @@ class DailyBars:
     price too), for the caller to quarantine. A ticker with a bad bar simply has no bar that
     session (nothing trades or exits on it then); a duplicated ticker and date keeps its
     first row. The same file gives the same list every time it is read.
+
+    A clean batch of a Parquet file already in the canonical types is read straight from
+    Arrow (:mod:`adapters.sources.bar_batches`); ``fast=False`` sends every batch through
+    ``canonicalize`` (the same bars and bad bars, slower).
     """
 
     def __init__(self, path: str | Path, calendar: str = "XNYS", *,
                  ticker: str | None = None, batch_rows: int = 65_536,
-                 strict: bool = True) -> None:
+                 strict: bool = True, fast: bool = True) -> None:
         self.path = Path(path)
         self.calendar = calendar
         self.ticker = ticker
         self.batch_rows = batch_rows
         self.strict = strict
+        #: read a canonical Parquet file's clean batches without pandas (False: always the
+        #: general way; both serve the same bars)
+        self.fast = fast
         #: the bars left out of the replay (file order), when not ``strict``
         self.bad_bars: list[BadBar] = []
         self._bad_seen: set[int] = set()
@@ -177,6 +185,8 @@ class DailyBars:
         self._edge: tuple[np.datetime64 | None, set[str]] = (None, set())
         self._loaded: BarChunk | None = None
         self._stream = False
+        #: per batch of a streamed file: did the scan find it clean the fast way
+        self._clean: list[bool] = []
         #: each ticker's first bar time (int ns), in order of appearance
         self.first_ts: dict[str, int] = {}
         #: rows served
@@ -193,26 +203,73 @@ class DailyBars:
             df = load_ohlcv(self.path, ticker=ticker, source_rows=rows)
             df = _valid(self._set_aside(df, rows))
             self._loaded = self._chunk(df) if not df.empty else None
-            self._index([self._loaded] if self._loaded is not None else [])
+            if self._loaded is not None:
+                self._index(self._loaded)
+        self._step_ts = np.unique(np.concatenate(self._steps)) if self._steps else \
+            np.zeros(0, np.int64)
+        self._steps = []
 
     # ------------------------------------------------------------------ reading
-    def _batches(self) -> Iterator[pd.DataFrame]:
+    def _batches(self, scan: bool = False) -> Iterator[BarChunk]:
+        """Yield each batch's bars to serve (sorted by time, then ticker; maybe empty).
+
+        A batch of a canonical file goes the fast way (:mod:`adapters.sources.bar_batches`)
+        when it is clean; any other the general way (``canonicalize``, then the checks).
+        The scan remembers which batches were clean, so that a replay does not check them
+        again.
+        """
         import pyarrow.parquet as pq
+
+        from adapters.sources.bar_batches import FastBatches
 
         self._edge = (None, set())  # each pass over the file starts afresh
         try:
             pf = pq.ParquetFile(self.path)
+            fast = FastBatches(pf.schema_arrow, self.calendar, self.ticker) if self.fast \
+                else None
+            columns = fast.columns if fast is not None else None
+            if scan:
+                self._clean = []
             offset = 0
-            for rb in pf.iter_batches(batch_size=self.batch_rows):
+            for k, rb in enumerate(pf.iter_batches(batch_size=self.batch_rows,
+                                                   columns=columns)):
+                got = None
+                if fast is not None and columns is not None:
+                    known = not scan and k < len(self._clean) and self._clean[k]
+                    day, seen = self._edge
+                    edge = (None if day is None else int(day.astype("datetime64[D]")
+                                                         .astype(np.int64)), seen)
+                    got = fast.read(rb, edge, check=not known)
+                if scan:
+                    self._clean.append(got is not None)
+                if got is not None:
+                    offset += rb.num_rows
+                    yield self._fast_chunk(got, fast)
+                    continue
                 rows: list[int] = []
                 df = canonicalize(rb.to_pandas(), ticker=self.ticker, source_rows=rows)
                 df = self._set_aside(df, [offset + r for r in rows])
                 offset += rb.num_rows
-                yield _valid(df)
+                df = _valid(df)
+                if not df.empty:
+                    yield self._chunk(df)
         except (OSError, ValueError) as exc:
             if isinstance(exc, DataError):
                 raise
             raise DataError(f"cannot read {self.path}: {exc}") from exc
+
+    def _fast_chunk(self, b: Any, fast: Any) -> BarChunk:
+        if not len(b):
+            return BarChunk(np.zeros(0, np.int64), np.zeros(0, object), *(np.zeros(0),) * 5)
+        last = b.day[-1]  # sorted by day: the last day served so far, and its tickers
+        at = b.code[np.searchsorted(b.day, last, side="left"):]
+        tickers = set(b.names[np.unique(at)].tolist())
+        day, seen = self._edge
+        last_d = np.datetime64(int(last), "D").astype("datetime64[ns]")
+        self._edge = (last_d, tickers | seen if day is not None and last_d == day else tickers)
+        vol = b.volume
+        return BarChunk(fast.closes(b.day), b.names[b.code], b.open, b.high, b.low, b.close,
+                        np.where(np.isfinite(vol), vol, 0.0))
 
     def _set_aside(self, df: pd.DataFrame, src: list[int]) -> pd.DataFrame:
         """Refuse the bad bars of ``df`` (strict) or return ``df`` without them, each listed
@@ -270,30 +327,25 @@ class DailyBars:
     def _scan_parquet(self) -> bool:
         # one pass over the dates and tickers: are they time-ordered (then stream)?
         last = None
-        chunks: list[BarChunk] = []
-        for df in self._batches():
-            if df.empty:
+        for ch in self._batches(scan=True):
+            if not len(ch):
                 continue
-            d = df["date"].to_numpy("datetime64[ns]")
-            if last is not None and d.min() < last:
+            if last is not None and int(ch.ts[0]) < last:
                 return False
-            last = d.max()
-            ch = self._chunk(df)
-            chunks.append(BarChunk(ch.ts, ch.ticker, ch.open[:0], ch.high[:0], ch.low[:0],
-                                   ch.close[:0], ch.volume[:0]))
-            self._index(chunks[-1:])
-            chunks.clear()
+            last = int(ch.ts[-1])
+            self._index(ch)
         return True
 
-    def _index(self, chunks: list[BarChunk]) -> None:
-        for ch in chunks:
-            self.rows += len(ch.ts)
+    def _index(self, ch: BarChunk) -> None:
+        # count the rows, note each new ticker's first time and the chunk's steps
+        self.rows += len(ch.ts)
+        first = self.first_ts
+        if any(t not in first for t in pd.unique(ch.ticker).tolist()):
             for t, ns in zip(ch.ticker.tolist(), ch.ts.tolist(), strict=True):
-                if t not in self.first_ts:
-                    self.first_ts[t] = ns
-            self._steps.append(np.unique(ch.ts))
-        self._step_ts = np.unique(np.concatenate(self._steps)) if self._steps else \
-            np.zeros(0, np.int64)
+                if t not in first:
+                    first[t] = ns
+        ts = ch.ts  # time-ordered
+        self._steps.append(ts[np.concatenate(([True], ts[1:] != ts[:-1]))] if len(ts) else ts)
 
     # ------------------------------------------------------------------ serving
     @property
@@ -313,10 +365,9 @@ class DailyBars:
                 yield self._loaded
             return
         carry: BarChunk | None = None
-        for df in self._batches():
-            if df.empty:
+        for chunk in self._batches():
+            if not len(chunk):
                 continue
-            chunk = self._chunk(df)
             if carry is not None:
                 chunk = BarChunk.concat([carry, chunk])
                 chunk = chunk.take(np.lexsort((chunk.ticker.astype(str), chunk.ts)))
@@ -328,23 +379,34 @@ class DailyBars:
             yield carry
 
 
+_Row = tuple[str, float, float, float, float, float]
+_StepCols = tuple[int, list[str], list[float], list[float], list[float], list[float],
+                  list[float]]
+
+
 class StepBars(Mapping[str, Bar]):
-    """One step's bars by ticker; a domain :class:`Bar` is built only when asked for."""
+    """One step's bars by ticker; a domain :class:`Bar` is built only when asked for.
+
+    ``rows`` are ``(ticker, open, high, low, close, volume)``; given ``tickers`` (each row's
+    ticker), a row's first field is not read (the exchange's rows start with the time).
+    """
 
     __slots__ = ("_rows", "_ts")
 
-    def __init__(self, ts: datetime, rows: list[tuple[str, float, float, float, float, float]]
-                 ) -> None:
+    def __init__(self, ts: datetime, rows: Sequence[tuple[Any, float, float, float, float,
+                                                          float]],
+                 tickers: Sequence[str] | None = None) -> None:
         self._ts = ts
-        self._rows = {r[0]: r for r in rows}
+        self._rows = dict(zip(tickers, rows, strict=True)) if tickers is not None else \
+            {r[0]: r for r in rows}
 
     def __getitem__(self, ticker: str) -> Bar:
-        t, o, h, lo, c, v = self._rows[ticker]
-        return Bar(t, self._ts, o, h, lo, c, v)
+        _, o, h, lo, c, v = self._rows[ticker]
+        return Bar(ticker, self._ts, o, h, lo, c, v)
 
     def get(self, ticker: str, default: Any = None) -> Any:
         r = self._rows.get(ticker)
-        return default if r is None else Bar(r[0], self._ts, r[1], r[2], r[3], r[4], r[5])
+        return default if r is None else Bar(ticker, self._ts, r[1], r[2], r[3], r[4], r[5])
 
     def __contains__(self, ticker: object) -> bool:
         return ticker in self._rows
@@ -378,6 +440,13 @@ class ArrayReplay:
         self.clock = clock
         self.speed = speed
         self._sleep = sleep
+        # a broker that takes a step's bars as columns (the simulated exchange's
+        # ``take_bars`` + ``end_step`` is its ``process_bars``)
+        self._take: Callable[[int, Sequence[str], list[Any]], None] | None = \
+            getattr(broker, "take_bars", None)
+        self._end: Callable[[int], None] | None = getattr(broker, "end_step", None)
+        if self._end is None:
+            self._take = None
 
     def __len__(self) -> int:
         return len(self.data.step_ts)
@@ -394,40 +463,48 @@ class ArrayReplay:
             return len(ts)
         return int(len(ts) - np.searchsorted(ts, ns_from_dt(after), side="right"))
 
-    def _steps(self) -> Iterator[tuple[int, list[tuple[str, float, float, float, float,
-                                                          float]]]]:
-        return ReplayEngine(self.data).steps()
+    def _steps(self) -> Iterator[_StepCols]:
+        for chunk in self.data.chunks():
+            yield from step_columns(chunk)
 
-    def _apply(self, ts_ns: int, rows: list[tuple[str, float, float, float, float, float]]
-               ) -> datetime:
+    def _apply(self, step: _StepCols) -> tuple[datetime, list[Any]]:
+        ts_ns, tk, o, h, lo, c, v = step
         ts = dt_from_ns(ts_ns)
         if ts > self.clock.now():
             self.clock.set(ts)
-        self.broker.process_bars(ts_ns, rows)
-        return ts
+        take = self._take
+        if take is not None:  # the simulated exchange: its own rows (time first), built once
+            rows: list[Any] = list(zip(repeat(ts_ns), o, h, lo, c, v))
+            take(ts_ns, tk, rows)
+            self._end(ts_ns)  # type: ignore[misc]
+        else:
+            rows = list(zip(tk, o, h, lo, c, v, strict=True))
+            self.broker.process_bars(ts_ns, rows)
+        return ts, rows
 
     def prime(self, until: datetime | None) -> None:
         """Push every step up to ``until`` into the broker and feed (resume)."""
         if until is None:
             return
         until_ns = ns_from_dt(until)
-        for ts_ns, rows in self._steps():
-            if ts_ns > until_ns:
+        for step in self._steps():
+            if step[0] > until_ns:
                 break
-            self._apply(ts_ns, rows)
+            self._apply(step)
 
     def steps(self, after: datetime | None) -> Iterator[MarketStep]:
         """Yield the steps after ``after``, each applied to the broker first."""
         after_ns = None if after is None else ns_from_dt(after)
         prev: int | None = None
-        for ts_ns, rows in self._steps():
+        for step in self._steps():
+            ts_ns = step[0]
             if after_ns is not None and ts_ns <= after_ns:
                 continue
             if self.speed > 0 and prev is not None:
                 self._sleep(max(0.0, (ts_ns - prev) / 1e9 / self.speed))
             prev = ts_ns
-            ts = self._apply(ts_ns, rows)
-            yield MarketStep(ts, StepBars(ts, rows))
+            ts, rows = self._apply(step)
+            yield MarketStep(ts, StepBars(ts, rows, step[1]))
 
 
 class _BarSink(Protocol):

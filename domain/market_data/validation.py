@@ -113,16 +113,48 @@ def _all_clean(days: Dates, weekday: I64, tickers: NDArray[np.object_], open_: F
     The same conditions on whole columns: True only when the row-by-row check would report
     nothing (a NaN or NaT fails every comparison here, so such a row is never waved through).
     """
+    if not _values_ok(days.astype(np.int64), weekday, open_, high, low, close, volume):
+        return False
+    keys = set(zip(map(str, tickers.tolist()), days.astype(np.int64).tolist(), strict=True))
+    return len(keys) == len(days)
+
+
+def rows_clean(day: I64, code: I64, open_: F64, high: F64, low: F64, close: F64,
+               volume: F64) -> bool:
+    """Return True when :func:`row_problems` would report nothing for these rows.
+
+    ``day`` is each row's date as a day number (days since 1970-01-01) and ``code`` its
+    ticker as an integer (one code per ticker, ``0 <= code``): a reader that has already
+    turned the tickers into codes checks a batch without a string per row.
+    """
+    if not len(day):
+        return True
+    weekday = (day + 3) % 7
+    if not _values_ok(day, weekday, open_, high, low, close, volume):
+        return False
+    if int(code.min()) < 0:
+        raise ValueError(f"ticker codes must be >= 0, got {int(code.min())}")
+    key = (day - _FIRST_DAY_N) * (int(code.max()) + 1) + code
+    if bool(np.all(key[1:] > key[:-1])):
+        return True  # in order and unique (a time-ordered file's rows mostly are)
+    return len(np.unique(key)) == len(key)
+
+
+_FIRST_DAY_N = int(FIRST_DAY.astype(np.int64))
+_LAST_DAY_N = int(LAST_DAY.astype(np.int64))
+
+
+def _values_ok(day: I64, weekday: I64, open_: F64, high: F64, low: F64, close: F64,
+               volume: F64) -> bool:
+    # every per-row condition of row_by_row at once (day: int day numbers; NaT is the
+    # smallest int64, so it falls outside the calendars)
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(volume) & (volume >= 0)
         for px in (open_, high, low, close):
             ok &= np.isfinite(px) & (px >= MIN_PRICE)
         ok &= (high >= low) & (low <= open_) & (open_ <= high) & (low <= close) & (close <= high)
-        ok &= (days >= FIRST_DAY) & (days <= LAST_DAY) & (weekday < 5)
-    if not bool(ok.all()):
-        return False
-    keys = set(zip(map(str, tickers.tolist()), days.astype(np.int64).tolist(), strict=True))
-    return len(keys) == len(days)
+        ok &= (day >= _FIRST_DAY_N) & (day <= _LAST_DAY_N) & (weekday < 5)
+    return bool(ok.all())
 
 
 def bad_rows(s: OhlcvSeries, in_sess: NDArray[np.bool_]) -> dict[int, Problem]:

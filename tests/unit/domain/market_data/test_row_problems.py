@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.market_data.validation import Problem, row_by_row, row_problems
+from domain.market_data.validation import Problem, row_by_row, row_problems, rows_clean
 
 _GOOD = (10.0, 12.0, 9.0, 11.0, 1000.0)  # open, high, low, close, volume
 _BAD_VALUES = (float("nan"), float("inf"), -float("inf"), 0.0, -1.0, 1e-9, 8.0, 13.0)
@@ -39,6 +40,31 @@ def test_row_problems_when_compared_with_row_by_row_then_same(panel: tuple[np.nd
     weekday = (days.astype(np.int64) + 3) % 7
     assert row_problems(dates, tickers, o, h, lo, c, v) == row_by_row(
         days, weekday, tickers, o, h, lo, c, v)
+
+
+@settings(max_examples=300)
+@given(panels())
+def test_rows_clean_when_compared_with_row_by_row_then_true_exactly_when_nothing_found(
+        panel: tuple[np.ndarray, ...]) -> None:
+    dates, tickers, o, h, lo, c, v = panel
+    days = dates.astype("datetime64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7
+    names, code = np.unique(tickers.astype(str), return_inverse=True)
+    day_n = days.astype(np.int64)
+    expected = row_by_row(days, weekday, tickers, o, h, lo, c, v) == []
+    assert rows_clean(day_n, code.astype(np.int64), o, h, lo, c, v) is expected
+    order = np.lexsort((code, day_n))  # sorted rows take the shortcut: same answer
+    assert rows_clean(day_n[order], code[order].astype(np.int64), o[order], h[order],
+                      lo[order], c[order], v[order]) is expected
+
+
+def test_rows_clean_when_empty_then_true_and_when_negative_code_then_refused() -> None:
+    empty = np.zeros(0)
+    assert rows_clean(np.zeros(0, np.int64), np.zeros(0, np.int64), *(empty,) * 5) is True
+    one = [np.full(1, x) for x in _GOOD]
+    day = np.array([np.datetime64("2021-01-04", "D").astype(np.int64)])
+    with pytest.raises(ValueError, match="ticker codes must be >= 0"):
+        rows_clean(day, np.array([-1]), *one)
 
 
 def test_row_problems_when_clean_then_empty_and_when_duplicate_then_named() -> None:
