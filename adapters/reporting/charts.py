@@ -8,7 +8,11 @@ returns, drawdown periods, rolling Sharpe) are the numbers behind the charts and
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -331,10 +335,20 @@ def price_figure_spec(ticker: str, close: pd.Series, trades: Sequence[Any], *,
 
 def _dates(index: Any) -> Any:
     # naive datetimes as ISO strings, a whole column at once (plotly's encoder converts them
-    # one by one); anything else as it is
+    # one by one), remembered for the next chart on the same dates; anything else as it is
     if isinstance(index, pd.DatetimeIndex) and index.tz is None:
-        return np.datetime_as_string(index.to_numpy(), unit="auto").tolist()
+        values = index.to_numpy()
+        key = values.tobytes()
+        text = _DATE_TEXT.get(key)
+        if text is None:
+            if len(_DATE_TEXT) >= 8:
+                _DATE_TEXT.clear()
+            text = _DATE_TEXT[key] = np.datetime_as_string(values, unit="auto").tolist()
+        return list(text)
     return index
+
+
+_DATE_TEXT: dict[bytes, list[str]] = {}
 
 
 _TEMPLATES: dict[str, dict[str, Any]] = {}
@@ -398,13 +412,96 @@ def _column(v: Any) -> Any:
     return v
 
 
-def figure_html(fig: go.Figure | Mapping[str, Any], *, first: bool) -> str:
+def figure_html(fig: go.Figure | Mapping[str, Any], *, first: bool,
+                div_id: str | None = None) -> str:
     """Return the figure (a figure, or a plain figure dict with its template expanded, see
     :func:`price_figure_spec`) as an HTML fragment; the first of a page carries plotly.js
-    inline (the page then works offline), the others reuse it."""
+    inline (the page then works offline), the others reuse it.
+
+    A plain dict is written here, as ``plotly.io.to_html(fig, full_html=False,
+    validate=False)`` writes it (the same fragment, byte for byte, for a dict of plain
+    values), without importing plotly's figure machinery; ``div_id`` fixes the element id
+    (a random UUID by default)."""
+    if isinstance(fig, Mapping):
+        return _fragment(_plain(fig), first=first, div_id=div_id or str(uuid.uuid4()))
     import plotly.io as pio
 
-    html: str = pio.to_html(fig if isinstance(fig, go.Figure) else _plain(fig), full_html=False,
+    html: str = pio.to_html(fig, full_html=False,
                             include_plotlyjs="inline" if first else False,
-                            config={"displaylogo": False}, validate=False)
+                            config={"displaylogo": False}, validate=False, div_id=div_id)
     return html
+
+
+_CONFIG = '{"displaylogo": false, "responsive": true}'
+_JSON_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "/": "\\u002f"})
+
+
+def _fragment(fig: Mapping[str, Any], *, first: bool, div_id: str) -> str:
+    data = _json(fig.get("data", []))
+    layout_dict = fig.get("layout", {})
+    layout = _json(layout_dict)
+    template = layout_dict.get("template", {})
+    template_layout = template.get("layout", {}) if isinstance(template, Mapping) else {}
+    width = _css_size(layout_dict.get("width", template_layout.get("width", "100%")))
+    height = _css_size(layout_dict.get("height", template_layout.get("height", "100%")))
+    script = (f'                if (document.getElementById("{div_id}")) {{'
+              f"                    Plotly.newPlot("
+              f'                        "{div_id}",'
+              f"                        {data},"
+              f"                        {layout},"
+              f"                        {_CONFIG}"
+              f"                    )"
+              f"                }}")
+    load = ("        <script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+            f"        <script>{_plotlyjs()}</script>    ") if first else ""
+    return (f'<div style="height:{height}; width:{width};">        '
+            f"        {load}"
+            f'            <div id="{div_id}" class="plotly-graph-div" '
+            f'style="height:100%; width:100%;"></div>'
+            f"            <script>"
+            f"                window.PLOTLYENV=window.PLOTLYENV || {{}};"
+            f"                {script};"
+            f"            </script>"
+            f"        </div>")
+
+
+def _json(value: Any) -> str:
+    """JSON as plotly writes it: compact, NaN and infinities as null, dates in ISO form, safe
+    inside a script element."""
+    text = json.dumps(value, separators=(",", ":"), default=_jsonable)
+    if "NaN" in text or "Infinity" in text:
+        text = json.dumps(json.loads(text, parse_constant=lambda _: None), separators=(",", ":"))
+    return text.translate(_JSON_SAFE)
+
+
+def _jsonable(obj: Any) -> Any:
+    """What plotly's encoder makes of a value plain JSON does not know."""
+    if obj is pd.NaT or obj is pd.NA:
+        return None
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "M":
+        return np.datetime_as_string(obj).tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Decimal):
+        return float(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} into a figure: {obj!r}")
+
+
+def _css_size(v: Any) -> str:
+    try:
+        float(v)
+    except (ValueError, TypeError):
+        return str(v)
+    return f"{v}px"
+
+
+@cache
+def _plotlyjs() -> str:
+    import pkgutil
+
+    data = pkgutil.get_data("plotly", "package_data/plotly.min.js")
+    if data is None:
+        raise FileNotFoundError("plotly.min.js is missing from the plotly package")
+    return data.decode("utf-8")
