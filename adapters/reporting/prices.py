@@ -193,13 +193,15 @@ def benchmark_from_series(closes: Mapping[str, pd.Series], equity: pd.Series) ->
     """
     if equity.empty:
         return pd.Series(dtype=float)
-    start, end = equity.index[0], equity.index[-1]
+    # the window's ends as numpy datetimes: compared with each index's array, not its Index
+    start, end = equity.index[0].to_datetime64(), equity.index[-1].to_datetime64()
     kept: list[tuple[float, pd.Series]] = []
     for s in closes.values():
         idx = pd.DatetimeIndex(s.index)
+        days = idx.to_numpy()
         vals = s.to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
-            mask = (vals > 0) & (idx >= start) & (idx <= end)
+            mask = (vals > 0) & (days >= start) & (days <= end)
         if not mask.any():
             continue
         w = pd.Series(vals[mask], index=idx[mask])
