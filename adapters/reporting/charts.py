@@ -1,9 +1,11 @@
 """The charts of the dashboard and of the HTML tearsheet, drawn once, with Plotly.
 
-Every function takes plain pandas series (a datetime index, floats) and returns a
-``plotly.graph_objects.Figure``; the dashboard shows it with ``st.plotly_chart``, the report
-embeds it with :func:`figure_html`. The series helpers (daily returns, drawdown, monthly
-returns, drawdown periods, rolling Sharpe) are the numbers behind the charts and the tables.
+Every function takes plain pandas series (a datetime index, floats). The ``*_spec`` ones
+return a plain figure dict, which the report embeds with :func:`figure_html` (validating a
+figure costs far more than writing it); the others return the same dict as a
+``plotly.graph_objects.Figure``, which the dashboard shows with ``st.plotly_chart``. The
+series helpers (daily returns, drawdown, monthly returns, drawdown periods, rolling Sharpe)
+are the numbers behind the charts and the tables.
 """
 
 from __future__ import annotations
@@ -433,7 +435,7 @@ def figure_html(fig: go.Figure | Mapping[str, Any], *, first: bool,
 
 
 _CONFIG = '{"displaylogo": false, "responsive": true}'
-_JSON_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "/": "\\u002f"})
+_JSON_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f"))
 
 
 def _fragment(fig: Mapping[str, Any], *, first: bool, div_id: str) -> str:
@@ -471,7 +473,10 @@ def _json(value: Any) -> str:
     text = json.dumps(value, separators=(",", ":"), default=_jsonable)
     if "NaN" in text or "Infinity" in text:
         text = json.dumps(json.loads(text, parse_constant=lambda _: None), separators=(",", ":"))
-    return text.translate(_JSON_SAFE)
+    for char, safe in _JSON_SAFE:
+        if char in text:
+            text = text.replace(char, safe)
+    return text
 
 
 def _jsonable(obj: Any) -> Any:

@@ -3,8 +3,8 @@
 Two panels sharing the time axis: the equity in dollars (a line) and the drawdown from the
 running peak in percent (filled, step after each value), each with a light grid, round-number
 tick labels and its axis label, the title on top and the dates below. Pillow draws it in a few
-hundredths of a second where matplotlib needed half a second to import and draw; the picture
-is drawn at twice the size and scaled down, which smooths the lines.
+hundredths of a second (matplotlib takes about half a second to import and draw it); the
+picture is drawn at twice the size and scaled down, which smooths the lines.
 """
 
 from __future__ import annotations

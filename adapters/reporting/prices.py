@@ -163,13 +163,14 @@ def _series_of(raw: pd.DataFrame, ticker: str | None) -> dict[str, pd.Series]:
     rows = rows[np.lexsort((day_key[rows], row_rank[rows]))]
     ranks = row_rank[rows]
     cuts = np.flatnonzero(np.diff(ranks)) + 1
+    # one index of every row in order, each ticker's series a slice of it
+    index = pd.DatetimeIndex(row_day[rows], name="date")
+    values = close[rows]
     out: dict[str, pd.Series] = {}
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
-        if lo == hi:
-            continue
-        part = rows[lo:hi]
-        out[kept_names[ranks[lo]]] = pd.Series(
-            close[part], index=pd.DatetimeIndex(row_day[part], name="date"), dtype=float)
+        if lo < hi:
+            out[kept_names[ranks[lo]]] = pd.Series(values[lo:hi], index=index[lo:hi],
+                                                   dtype=float)
     return out
 
 
