@@ -150,7 +150,7 @@ def equity_png(ts: Sequence[datetime], equity: Sequence[float], title: str) -> b
                ) -> Any:
             return b - (v - lo) / (hi - lo) * (b - a)
 
-        ticks = nice_ticks(lo, hi, 4 if is_dd else 6)
+        ticks = nice_ticks(lo, hi, 5 if is_dd else 6)
         step = ticks[1] - ticks[0] if len(ticks) > 1 else abs(hi) or 1.0
         for t in ticks:
             y = float(py(t))
