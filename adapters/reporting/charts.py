@@ -1,20 +1,25 @@
 """The charts of the dashboard and of the HTML tearsheet, drawn once, with Plotly.
 
-Every function takes plain pandas series (a datetime index, floats) and returns a
-``plotly.graph_objects.Figure``; the dashboard shows it with ``st.plotly_chart``, the report
-embeds it with :func:`figure_html`. The series helpers (daily returns, drawdown, monthly
-returns, drawdown periods, rolling Sharpe) are the numbers behind the charts and the tables.
+Every function takes plain pandas series (a datetime index, floats). The ``*_spec`` ones
+return a plain figure dict, which the report embeds with :func:`figure_html` (validating a
+figure costs far more than writing it); the others return the same dict as a
+``plotly.graph_objects.Figure``, which the dashboard shows with ``st.plotly_chart``. The
+series helpers (daily returns, drawdown, monthly returns, drawdown periods, rolling Sharpe)
+are the numbers behind the charts and the tables.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from domain.analytics.metrics import ANNUALIZATION
 
@@ -24,15 +29,20 @@ __all__ = [
     "drawdown",
     "drawdown_periods",
     "equity_figure",
+    "equity_figure_spec",
     "figure_html",
     "monthly_heatmap",
+    "monthly_heatmap_spec",
     "monthly_returns",
     "price_figure",
     "price_figure_spec",
     "returns_histogram",
+    "returns_histogram_spec",
     "rolling_sharpe",
     "rolling_sharpe_figure",
+    "rolling_sharpe_figure_spec",
     "underwater_figure",
+    "underwater_figure_spec",
 ]
 
 STRATEGY, BENCHMARK = "#1f77b4", "#7f7f7f"
@@ -127,96 +137,157 @@ def equity_figure(equity: pd.Series, benchmark: pd.Series | None = None, *, log:
                   others: Mapping[str, pd.Series] | None = None) -> go.Figure:
     """Return the equity curve (and the benchmark's, and ``others`` by name, e.g. SPY), with
     the drawdowns below."""
-    rows = 2 if with_drawdown else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.05,
-                        row_heights=[0.7, 0.3] if with_drawdown else [1.0])
-    fig.add_trace(go.Scatter(x=equity.index, y=equity.values, name="strategy",
-                             line={"color": STRATEGY}), row=1, col=1)
+    return go.Figure(equity_figure_spec(equity, benchmark, log=log, with_drawdown=with_drawdown,
+                                        title=title, others=others, template="plotly_white"))
+
+
+def equity_figure_spec(equity: pd.Series, benchmark: pd.Series | None = None, *,
+                       log: bool = False, with_drawdown: bool = True,
+                       title: str = "Equity vs benchmark",
+                       others: Mapping[str, pd.Series] | None = None,
+                       template: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return :func:`equity_figure` as a plain figure dict (see :func:`price_figure_spec`):
+    one panel, or two sharing the dates (equity 70 %, drawdown 30 %, 5 % apart) laid out as
+    ``make_subplots`` lays them out."""
+    up = {"xaxis": "x", "yaxis": "y"}
+    down = {"xaxis": "x2", "yaxis": "y2"}
+    data: list[dict[str, Any]] = [_trace("scatter", equity, name="strategy",
+                                         line={"color": STRATEGY}, **up)]
     if benchmark is not None and not benchmark.empty:
-        fig.add_trace(go.Scatter(x=benchmark.index, y=benchmark.values,
-                                 name="benchmark (equal-weight buy-and-hold)",
-                                 line={"color": BENCHMARK, "dash": "dot"}), row=1, col=1)
+        data.append(_trace("scatter", benchmark, name="benchmark (equal-weight buy-and-hold)",
+                           line={"color": BENCHMARK, "dash": "dot"}, **up))
     for name, series in (others or {}).items():
-        fig.add_trace(go.Scatter(x=series.index, y=series.values, name=name,
-                                 line={"color": "#ff7f0e", "dash": "dash"}), row=1, col=1)
+        data.append(_trace("scatter", series, name=name,
+                           line={"color": "#ff7f0e", "dash": "dash"}, **up))
+    yaxis: dict[str, Any] = {"anchor": "x", "title": {"text": "equity ($)"},
+                             "type": "log" if log else "linear"}
     if with_drawdown:
-        fig.add_trace(go.Scatter(x=equity.index, y=drawdown(equity).to_numpy() * 100,
-                                 name="strategy drawdown %", fill="tozeroy",
-                                 line={"color": "#d62728"}), row=2, col=1)
+        data.append(_trace("scatter", equity, drawdown(equity).to_numpy() * 100,
+                           name="strategy drawdown %", fill="tozeroy",
+                           line={"color": "#d62728"}, **down))
         if benchmark is not None and not benchmark.empty:
-            fig.add_trace(go.Scatter(x=benchmark.index, y=drawdown(benchmark).to_numpy() * 100,
-                                     name="benchmark drawdown %",
-                                     line={"color": BENCHMARK, "dash": "dot"}), row=2, col=1)
-        fig.update_yaxes(title_text="drawdown (%)", row=2, col=1)
-    fig.update_yaxes(title_text="equity ($)", type="log" if log else "linear", row=1, col=1)
-    fig.update_layout(title=title, height=520 if with_drawdown else 380, **_LAYOUT)
+            data.append(_trace("scatter", benchmark, drawdown(benchmark).to_numpy() * 100,
+                               name="benchmark drawdown %",
+                               line={"color": BENCHMARK, "dash": "dot"}, **down))
+        # make_subplots(rows=2, shared_xaxes=True, vertical_spacing=0.05,
+        # row_heights=[0.7, 0.3]): the rows share 0.95 of the height, bottom up
+        low = 0.3 * (1 - 0.05)
+        axes: dict[str, Any] = {
+            "xaxis": {"anchor": "y", "domain": [0.0, 1.0], "matches": "x2",
+                      "showticklabels": False},
+            "yaxis": {**yaxis, "domain": [low + 0.05, low + 0.05 + 0.7 * (1 - 0.05)]},
+            "xaxis2": {"anchor": "y2", "domain": [0.0, 1.0]},
+            "yaxis2": {"anchor": "x2", "domain": [0.0, low],
+                       "title": {"text": "drawdown (%)"}}}
+    else:
+        axes = {"xaxis": {"anchor": "y", "domain": [0.0, 1.0]},
+                "yaxis": {**yaxis, "domain": [0.0, 1.0]}}
+    layout: dict[str, Any] = {**axes, **_layout(template), "title": {"text": title},
+                              "height": 520 if with_drawdown else 380}
     if log:  # a button to switch the scale back
-        _scale_buttons(fig)
-    return fig
+        layout["updatemenus"] = [{
+            "buttons": [{"args": [{"yaxis.type": "log"}], "label": "log", "method": "relayout"},
+                        {"args": [{"yaxis.type": "linear"}], "label": "linear",
+                         "method": "relayout"}],
+            "direction": "right", "showactive": True, "type": "buttons", "x": 1.0, "y": 1.15}]
+    return {"data": data, "layout": layout}
 
 
-def _scale_buttons(fig: go.Figure) -> None:
-    fig.update_layout(updatemenus=[{
-        "type": "buttons", "direction": "right", "x": 1.0, "y": 1.15, "showactive": True,
-        "buttons": [{"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
-                    {"label": "linear", "method": "relayout",
-                     "args": [{"yaxis.type": "linear"}]}]}])
+def _trace(kind: str, series: pd.Series, y: Any = None, **props: Any) -> dict[str, Any]:
+    """A trace of ``series`` (its index as x, its values as y unless ``y`` is given)."""
+    values = series.to_numpy(dtype=float) if y is None else y
+    return {**props, "x": series.index, "y": values, "type": kind}
+
+
+def _layout(template: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**_LAYOUT, "template": _template_dict() if template is None else template}
 
 
 def underwater_figure(equity: pd.Series, benchmark: pd.Series | None = None) -> go.Figure:
     """Return the underwater plot: drawdown from the running peak, in percent."""
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=equity.index, y=drawdown(equity).to_numpy() * 100, name="strategy",
-                             fill="tozeroy", line={"color": "#d62728"}))
+    return go.Figure(underwater_figure_spec(equity, benchmark, template="plotly_white"))
+
+
+def underwater_figure_spec(equity: pd.Series, benchmark: pd.Series | None = None, *,
+                           template: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return :func:`underwater_figure` as a plain figure dict."""
+    data = [_trace("scatter", equity, drawdown(equity).to_numpy() * 100, fill="tozeroy",
+                   line={"color": "#d62728"}, name="strategy")]
     if benchmark is not None and not benchmark.empty:
-        fig.add_trace(go.Scatter(x=benchmark.index, y=drawdown(benchmark).to_numpy() * 100,
-                                 name="benchmark", line={"color": BENCHMARK, "dash": "dot"}))
-    fig.update_layout(title="Underwater (drawdown %)", height=300, yaxis_title="%", **_LAYOUT)
-    return fig
+        data.append(_trace("scatter", benchmark, drawdown(benchmark).to_numpy() * 100,
+                           line={"color": BENCHMARK, "dash": "dot"}, name="benchmark"))
+    return {"data": data, "layout": {**_layout(template),
+                                     "title": {"text": "Underwater (drawdown %)"},
+                                     "height": 300, "yaxis": {"title": {"text": "%"}}}}
+
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def monthly_heatmap(equity: pd.Series) -> go.Figure:
     """Return the monthly returns as a year x month heatmap (percent)."""
+    return go.Figure(monthly_heatmap_spec(equity, template="plotly_white"))
+
+
+def monthly_heatmap_spec(equity: pd.Series, *,
+                         template: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return :func:`monthly_heatmap` as a plain figure dict."""
     table = monthly_returns(equity)
     z = (table.to_numpy() * 100) if not table.empty else np.zeros((0, 12))
     text = [[("" if np.isnan(v) else f"{v:+.1f}") for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                "Dec"],
-        y=[str(y) for y in table.index], text=text, texttemplate="%{text}",
-        colorscale="RdYlGn", zmid=0, colorbar={"title": "%"}))
-    fig.update_layout(title="Monthly returns (%)", height=120 + 40 * max(1, len(table)),
-                      **_LAYOUT)
-    fig.update_yaxes(autorange="reversed", type="category")
-    return fig
+    heat = {"colorbar": {"title": {"text": "%"}}, "colorscale": _RDYLGN, "text": text,
+            "texttemplate": "%{text}", "x": list(_MONTHS), "y": [str(y) for y in table.index],
+            "z": z, "zmid": 0, "type": "heatmap"}
+    return {"data": [heat], "layout": {**_layout(template),
+                                       "title": {"text": "Monthly returns (%)"},
+                                       "height": 120 + 40 * max(1, len(table)),
+                                       "yaxis": {"autorange": "reversed", "type": "category"}}}
+
+
+# plotly's named "RdYlGn" colour scale, as a figure carries it once validated
+_RDYLGN = [[0.0, "rgb(165,0,38)"], [0.1, "rgb(215,48,39)"], [0.2, "rgb(244,109,67)"],
+           [0.3, "rgb(253,174,97)"], [0.4, "rgb(254,224,139)"], [0.5, "rgb(255,255,191)"],
+           [0.6, "rgb(217,239,139)"], [0.7, "rgb(166,217,106)"], [0.8, "rgb(102,189,99)"],
+           [0.9, "rgb(26,152,80)"], [1.0, "rgb(0,104,55)"]]
 
 
 def rolling_sharpe_figure(equity: pd.Series, benchmark: pd.Series | None = None,
                           window: int = 63) -> go.Figure:
     """Return the rolling Sharpe ratio over ``window`` trading days."""
-    fig = go.Figure()
-    rs = rolling_sharpe(equity, window)
-    fig.add_trace(go.Scatter(x=rs.index, y=rs.values, name="strategy",
-                             line={"color": STRATEGY}))
+    return go.Figure(rolling_sharpe_figure_spec(equity, benchmark, window,
+                                                template="plotly_white"))
+
+
+def rolling_sharpe_figure_spec(equity: pd.Series, benchmark: pd.Series | None = None,
+                               window: int = 63, *,
+                               template: str | Mapping[str, Any] | None = None
+                               ) -> dict[str, Any]:
+    """Return :func:`rolling_sharpe_figure` as a plain figure dict."""
+    data = [_trace("scatter", rolling_sharpe(equity, window), line={"color": STRATEGY},
+                   name="strategy")]
     if benchmark is not None and not benchmark.empty:
-        rb = rolling_sharpe(benchmark, window)
-        fig.add_trace(go.Scatter(x=rb.index, y=rb.values, name="benchmark",
-                                 line={"color": BENCHMARK, "dash": "dot"}))
-    fig.update_layout(title=f"Rolling Sharpe ({window} trading days)", height=300, **_LAYOUT)
-    return fig
+        data.append(_trace("scatter", rolling_sharpe(benchmark, window),
+                           line={"color": BENCHMARK, "dash": "dot"}, name="benchmark"))
+    return {"data": data, "layout": {**_layout(template), "title": {
+        "text": f"Rolling Sharpe ({window} trading days)"}, "height": 300}}
 
 
 def returns_histogram(equity: pd.Series, benchmark: pd.Series | None = None) -> go.Figure:
     """Return the distribution of daily returns (percent)."""
-    fig = go.Figure()
-    fig.add_trace(go.Histogram(x=equity.pct_change().dropna().to_numpy() * 100, name="strategy",
-                               marker={"color": STRATEGY}, opacity=0.75, nbinsx=60))
+    return go.Figure(returns_histogram_spec(equity, benchmark, template="plotly_white"))
+
+
+def returns_histogram_spec(equity: pd.Series, benchmark: pd.Series | None = None, *,
+                           template: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return :func:`returns_histogram` as a plain figure dict."""
+    data = [{"marker": {"color": STRATEGY}, "name": "strategy", "nbinsx": 60, "opacity": 0.75,
+             "x": equity.pct_change().dropna().to_numpy() * 100, "type": "histogram"}]
     if benchmark is not None and not benchmark.empty:
-        fig.add_trace(go.Histogram(x=benchmark.pct_change().dropna().to_numpy() * 100,
-                                   name="benchmark", marker={"color": BENCHMARK},
-                                   opacity=0.5, nbinsx=60))
-    fig.update_layout(title="Daily returns (%)", barmode="overlay", height=300, **_LAYOUT)
-    return fig
+        data.append({"marker": {"color": BENCHMARK}, "name": "benchmark", "nbinsx": 60,
+                     "opacity": 0.5, "x": benchmark.pct_change().dropna().to_numpy() * 100,
+                     "type": "histogram"})
+    return {"data": data, "layout": {**_layout(template), "title": {"text": "Daily returns (%)"},
+                                     "barmode": "overlay", "height": 300}}
 
 
 def price_figure(ticker: str, close: pd.Series, trades: Sequence[Any]) -> go.Figure:
@@ -266,21 +337,43 @@ def price_figure_spec(ticker: str, close: pd.Series, trades: Sequence[Any], *,
 
 def _dates(index: Any) -> Any:
     # naive datetimes as ISO strings, a whole column at once (plotly's encoder converts them
-    # one by one); anything else as it is
+    # one by one), remembered for the next chart on the same dates; anything else as it is
     if isinstance(index, pd.DatetimeIndex) and index.tz is None:
-        return np.datetime_as_string(index.to_numpy(), unit="auto").tolist()
+        values = index.to_numpy()
+        key = values.tobytes()
+        text = _DATE_TEXT.get(key)
+        if text is None:
+            if len(_DATE_TEXT) >= 8:
+                _DATE_TEXT.clear()
+            text = _DATE_TEXT[key] = np.datetime_as_string(values, unit="auto").tolist()
+        return list(text)
     return index
+
+
+_DATE_TEXT: dict[bytes, list[str]] = {}
 
 
 _TEMPLATES: dict[str, dict[str, Any]] = {}
 
 
 def _template_dict(name: str = "plotly_white") -> dict[str, Any]:
-    # the expanded template, built once (plotly copies it into every validated figure)
+    # the expanded template, read once from the JSON file plotly builds its own from (the
+    # same dict as pio.templates[name].to_plotly_json(), without validating it)
     if name not in _TEMPLATES:
-        import plotly.io as pio
+        import importlib.util
+        import json
+        from pathlib import Path
 
-        _TEMPLATES[name] = pio.templates[name].to_plotly_json()
+        spec = importlib.util.find_spec("plotly")
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        path = (origin.parent / "package_data" / "templates" / f"{name}.json"
+                if origin is not None else None)
+        if path is not None and path.is_file():
+            _TEMPLATES[name] = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            import plotly.io as pio
+
+            _TEMPLATES[name] = pio.templates[name].to_plotly_json()
     return _TEMPLATES[name]
 
 
@@ -297,13 +390,123 @@ def actions_figure(shares: Mapping[str, Mapping[str, float]]) -> go.Figure:
     return fig
 
 
-def figure_html(fig: go.Figure | Mapping[str, Any], *, first: bool) -> str:
+def _plain(fig: Mapping[str, Any]) -> dict[str, Any]:
+    """The figure dict with its traces' columns in the form a validated figure is written:
+    float arrays as plotly.js typed arrays (base64), dates as ISO strings (a whole column at
+    once)."""
+    data = [{k: _column(v) if k in ("x", "y", "z") else v for k, v in trace.items()}
+            for trace in fig.get("data", [])]
+    return {**fig, "data": data}
+
+
+def _column(v: Any) -> Any:
+    if isinstance(v, pd.Index | pd.Series):
+        v = v if isinstance(v, pd.DatetimeIndex) else v.to_numpy()
+    if isinstance(v, pd.DatetimeIndex):
+        return _dates(v) if v.tz is None else v
+    if isinstance(v, np.ndarray) and v.dtype == np.float64 and v.size:
+        import base64
+
+        spec = {"dtype": "f8", "bdata": base64.b64encode(np.ascontiguousarray(v).tobytes()).decode("ascii")}
+        if v.ndim > 1:
+            spec["shape"] = str(v.shape)[1:-1]
+        return spec
+    return v
+
+
+def figure_html(fig: go.Figure | Mapping[str, Any], *, first: bool,
+                div_id: str | None = None) -> str:
     """Return the figure (a figure, or a plain figure dict with its template expanded, see
     :func:`price_figure_spec`) as an HTML fragment; the first of a page carries plotly.js
-    inline (the page then works offline), the others reuse it."""
+    inline (the page then works offline), the others reuse it.
+
+    A plain dict is written here, as ``plotly.io.to_html(fig, full_html=False,
+    validate=False)`` writes it (the same fragment, byte for byte, for a dict of plain
+    values), without importing plotly's figure machinery; ``div_id`` fixes the element id
+    (a random UUID by default)."""
+    if isinstance(fig, Mapping):
+        return _fragment(_plain(fig), first=first, div_id=div_id or str(uuid.uuid4()))
     import plotly.io as pio
 
-    html: str = pio.to_html(fig if isinstance(fig, go.Figure) else dict(fig), full_html=False,
+    html: str = pio.to_html(fig, full_html=False,
                             include_plotlyjs="inline" if first else False,
-                            config={"displaylogo": False}, validate=False)
+                            config={"displaylogo": False}, validate=False, div_id=div_id)
     return html
+
+
+_CONFIG = '{"displaylogo": false, "responsive": true}'
+_JSON_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f"))
+
+
+def _fragment(fig: Mapping[str, Any], *, first: bool, div_id: str) -> str:
+    data = _json(fig.get("data", []))
+    layout_dict = fig.get("layout", {})
+    layout = _json(layout_dict)
+    template = layout_dict.get("template", {})
+    template_layout = template.get("layout", {}) if isinstance(template, Mapping) else {}
+    width = _css_size(layout_dict.get("width", template_layout.get("width", "100%")))
+    height = _css_size(layout_dict.get("height", template_layout.get("height", "100%")))
+    script = (f'                if (document.getElementById("{div_id}")) {{'
+              f"                    Plotly.newPlot("
+              f'                        "{div_id}",'
+              f"                        {data},"
+              f"                        {layout},"
+              f"                        {_CONFIG}"
+              f"                    )"
+              f"                }}")
+    load = ("        <script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+            f"        <script>{_plotlyjs()}</script>    ") if first else ""
+    return (f'<div style="height:{height}; width:{width};">        '
+            f"        {load}"
+            f'            <div id="{div_id}" class="plotly-graph-div" '
+            f'style="height:100%; width:100%;"></div>'
+            f"            <script>"
+            f"                window.PLOTLYENV=window.PLOTLYENV || {{}};"
+            f"                {script};"
+            f"            </script>"
+            f"        </div>")
+
+
+def _json(value: Any) -> str:
+    """JSON as plotly writes it: compact, NaN and infinities as null, dates in ISO form, safe
+    inside a script element."""
+    text = json.dumps(value, separators=(",", ":"), default=_jsonable)
+    if "NaN" in text or "Infinity" in text:
+        text = json.dumps(json.loads(text, parse_constant=lambda _: None), separators=(",", ":"))
+    for char, safe in _JSON_SAFE:
+        if char in text:
+            text = text.replace(char, safe)
+    return text
+
+
+def _jsonable(obj: Any) -> Any:
+    """What plotly's encoder makes of a value plain JSON does not know."""
+    if obj is pd.NaT or obj is pd.NA:
+        return None
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "M":
+        return np.datetime_as_string(obj).tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Decimal):
+        return float(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} into a figure: {obj!r}")
+
+
+def _css_size(v: Any) -> str:
+    try:
+        float(v)
+    except (ValueError, TypeError):
+        return str(v)
+    return f"{v}px"
+
+
+@cache
+def _plotlyjs() -> str:
+    import pkgutil
+
+    data = pkgutil.get_data("plotly", "package_data/plotly.min.js")
+    if data is None:
+        raise FileNotFoundError("plotly.min.js is missing from the plotly package")
+    return data.decode("utf-8")

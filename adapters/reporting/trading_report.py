@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import html
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -86,30 +85,9 @@ def write_trades_csv(closed: Sequence[ClosedPosition], path: Path) -> Path:
 
 
 def _plot(snapshots: Sequence[PortfolioSnapshot], title: str) -> bytes:
-    # the object API with the Agg canvas: no pyplot (its import and figure manager)
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from adapters.reporting.equity_png import equity_png
 
-    ts = [s.ts for s in snapshots]
-    eq = np.array([float(s.equity) for s in snapshots], dtype=float)
-    peak = np.maximum.accumulate(eq) if eq.size else eq
-    dd = (eq / peak - 1.0) * 100 if eq.size else eq
-    fig = Figure(figsize=(10, 6))
-    FigureCanvasAgg(fig)
-    ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
-    ax1.plot(ts, eq, color="#1f77b4", lw=1.2)
-    ax1.set_title(title)
-    ax1.set_ylabel("equity ($)")
-    ax1.grid(alpha=0.3)
-    ax2.fill_between(ts, dd, 0, color="#d62728", alpha=0.5, step="post")
-    ax2.set_ylabel("drawdown (%)")
-    ax2.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return buf.getvalue()
+    return equity_png([s.ts for s in snapshots], [float(s.equity) for s in snapshots], title)
 
 
 def _fmt(v: object) -> str:
@@ -269,11 +247,12 @@ def write_report(
     sections: list[str] = []
     if len(equity) > 1:
         sections.append("<h2>Equity and benchmark</h2>" + fig(
-            charts.equity_figure(equity, bench, log=True, with_drawdown=False,
-                                 title="Equity vs benchmark (log scale; buttons switch)",
-                                 others=spy)))
-        sections.append("<h2>Underwater</h2>" + fig(charts.underwater_figure(equity, bench)))
-        sections.append("<h2>Monthly returns</h2>" + fig(charts.monthly_heatmap(equity)))
+            charts.equity_figure_spec(equity, bench, log=True, with_drawdown=False,
+                                      title="Equity vs benchmark (log scale; buttons switch)",
+                                      others=spy)))
+        sections.append("<h2>Underwater</h2>" + fig(charts.underwater_figure_spec(equity,
+                                                                                 bench)))
+        sections.append("<h2>Monthly returns</h2>" + fig(charts.monthly_heatmap_spec(equity)))
         years = charts.yearly_returns(equity)
         byears = charts.yearly_returns(bench) if bench is not None else None
         sections.append("<h3>Yearly returns</h3>" + _table(
@@ -284,10 +263,10 @@ def write_report(
         sections.append("<h2>Worst drawdowns</h2>" + _table(
             ("peak", "trough", "recovered", "depth", "days"),
             _worst_rows(worst), "num"))
-        sections.append("<h2>Rolling Sharpe</h2>" + fig(charts.rolling_sharpe_figure(equity,
-                                                                                    bench)))
-        sections.append("<h2>Return distribution</h2>" + fig(charts.returns_histogram(equity,
-                                                                                     bench)))
+        sections.append("<h2>Rolling Sharpe</h2>" + fig(
+            charts.rolling_sharpe_figure_spec(equity, bench)))
+        sections.append("<h2>Return distribution</h2>" + fig(
+            charts.returns_histogram_spec(equity, bench)))
     else:
         sections.append("<h2>Equity and benchmark</h2><p>No equity recorded.</p>")
     by_ticker: dict[str, list[ClosedPosition]] = {}
@@ -357,10 +336,9 @@ def _closes(prices: str | Path | None, ticker: str | None) -> dict[str, Any]:
     """Ticker -> closes (series by day) of the run's price file; empty without one."""
     if prices is None:
         return {}
-    from adapters.data.ohlcv import load_ohlcv
-    from adapters.reporting.prices import close_series
+    from adapters.reporting.prices import load_close_series
 
-    return close_series(load_ohlcv(prices, ticker=ticker))
+    return load_close_series(prices, ticker=ticker)
 
 
 def _worst_rows(worst: Any) -> list[list[Any]]:
