@@ -109,8 +109,8 @@ class FastBatches:
             enc = pc.dictionary_encode(tcol)
             names_raw = enc.dictionary.to_pandas()
             norm = names_raw.astype(str).str.strip().str.upper().tolist()
-            if any("\x00" in t for t in norm):
-                return None  # numpy's strings would drop it when sorting
+            if any("\x00" in t or not t for t in norm):
+                return None  # numpy's strings would drop a NUL; an empty ticker is a bad bar
             names, inv = np.unique(np.array(norm, dtype=str), return_inverse=True)
             code = inv.astype(np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
             prices = cols[2:]

@@ -36,8 +36,9 @@ def row_problems(
 ) -> list[tuple[int, Problem, str]]:
     """Return ``(row, problem, detail)`` for every bar row a replay must not trade on.
 
-    Checked per row, in the rows' own order: a missing or infinite value, a price that is not
-    positive or implausibly small (< :data:`MIN_PRICE`), negative volume, high below low,
+    Checked per row, in the rows' own order: a missing ticker, a missing or infinite value, a
+    price that is not positive or implausibly small (< :data:`MIN_PRICE`), negative volume,
+    high below low,
     open or close outside [low, high], a weekend date, a date outside the calendars
     (:data:`FIRST_DAY`..:data:`LAST_DAY`) and a second bar for the same ticker and date.
     """
@@ -57,6 +58,9 @@ def row_by_row(
     out: list[tuple[int, Problem, str]] = []
     seen: set[tuple[str, np.datetime64]] = set()
     for i in range(len(days)):
+        if not _named(tickers[i]):
+            out.append((i, Problem.NAN, "ticker missing"))
+            continue
         vals = {"open": float(open_[i]), "high": float(high[i]), "low": float(low[i]),
                 "close": float(close[i]), "volume": float(volume[i])}
         bad = [f"{k}={v}" for k, v in vals.items() if math.isnan(v)]
@@ -115,8 +119,16 @@ def _all_clean(days: Dates, weekday: I64, tickers: NDArray[np.object_], open_: F
     """
     if not _values_ok(days.astype(np.int64), weekday, open_, high, low, close, volume):
         return False
-    keys = set(zip(map(str, tickers.tolist()), days.astype(np.int64).tolist(), strict=True))
+    names = tickers.tolist()
+    if not all(_named(t) for t in set(names)):
+        return False
+    keys = set(zip(map(str, names), days.astype(np.int64).tolist(), strict=True))
     return len(keys) == len(days)
+
+
+def _named(ticker: object) -> bool:
+    """A ticker is a non-empty string (a missing one reads back as None or NaN)."""
+    return isinstance(ticker, str) and bool(ticker.strip())
 
 
 def rows_clean(day: I64, code: I64, open_: F64, high: F64, low: F64, close: F64,

@@ -44,12 +44,24 @@ _DAYS = st.dates(min_value=pd.Timestamp("1985-01-01").date(),
 @example([pd.Timestamp("2024-07-04").date()])  # a holiday: not a session
 @example([pd.Timestamp("1989-12-29").date()])  # before the table
 @example([pd.Timestamp("2036-01-02").date()])  # after the table
+@example([pd.Timestamp("2028-07-03").date()])  # an early close past the calendar's horizon
 def test_session_bounds_when_table_or_calendar_then_same(days: list) -> None:
     arr = np.array(sorted(set(days)), dtype="datetime64[ns]")
     fast = cal.session_bounds_ns(arr)
     # a DatetimeIndex never takes the table: the calendar's own answer
     slow = cal.session_bounds_ns(pd.DatetimeIndex(arr))
-    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+    horizon = cal.get_calendar("XNYS").last_session
+    if pd.Timestamp(arr.max()) <= horizon:
+        assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+    else:
+        # past the default calendar's end (about a year ahead) the calendar knows no sessions
+        # and gives 09:30-16:00; the table knows them (an early close included), as the
+        # calendar built over the table's span does
+        far = cal.get_calendar("XNYS", "1990-01-02", "2035-12-31").schedule
+        for d, o, c in zip(pd.DatetimeIndex(arr), *fast, strict=True):
+            if d in far.index:
+                assert o == pd.Timestamp(far.loc[d, "open"]).value
+                assert c == pd.Timestamp(far.loc[d, "close"]).value
 
 
 def test_bounds_from_table_when_not_all_sessions_or_not_midnight_then_declines() -> None:

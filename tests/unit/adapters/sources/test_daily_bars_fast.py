@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -187,3 +188,19 @@ def test_daily_bars_when_date_forms_mixed_in_a_batch_then_same_as_general_way(
     for strict in (False, True):
         args = {"strict": strict, "batch": 65_536, "ticker": None}
         assert _outcome(path, fast=True, **args) == _outcome(path, fast=False, **args)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("missing", [None, ""])
+def test_daily_bars_when_a_ticker_is_missing_then_a_bad_bar_not_a_crash(
+        tmp_path: Path, suffix: str, missing: object) -> None:
+    df = pd.DataFrame({"date": ["2024-01-02", "2024-01-02", "2024-01-03"],
+                       "ticker": ["AAA", missing, "AAA"], "open": [1.0] * 3, "high": [1.0] * 3,
+                       "low": [1.0] * 3, "close": [1.0] * 3, "volume": [1.0] * 3})
+    path = tmp_path / f"prices{suffix}"
+    df.to_parquet(path) if suffix == ".parquet" else df.to_csv(path, index=False)
+    bars = DailyBars(path, strict=False)
+    assert bars.tickers == ["AAA"] and bars.rows == 2
+    assert [(b.problem, b.detail) for b in bars.bad_bars] == [("nan", "ticker missing")]
+    with pytest.raises(DataError, match="ticker missing"):
+        DailyBars(path, strict=True)

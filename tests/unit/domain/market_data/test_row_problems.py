@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from domain.market_data.validation import Problem, row_by_row, row_problems, rows_clean
@@ -17,6 +17,8 @@ _BAD_VALUES = (float("nan"), float("inf"), -float("inf"), 0.0, -1.0, 1e-9, 8.0, 
 def panels(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     n = draw(st.integers(1, 40))
     tickers = np.array([draw(st.sampled_from(["A", "B", "C"])) for _ in range(n)], dtype=object)
+    if draw(st.integers(0, 9)) == 0:  # a missing ticker, as a reader hands it over
+        tickers[draw(st.integers(0, n - 1))] = draw(st.sampled_from([None, float("nan"), "", " "]))
     start = np.datetime64("2021-01-04", "D")  # a Monday
     offsets = draw(st.lists(st.integers(0, 30), min_size=n, max_size=n))
     if draw(st.booleans()):  # mostly weekdays, so that clean panels occur
@@ -47,6 +49,8 @@ def test_row_problems_when_compared_with_row_by_row_then_same(panel: tuple[np.nd
 def test_rows_clean_when_compared_with_row_by_row_then_true_exactly_when_nothing_found(
         panel: tuple[np.ndarray, ...]) -> None:
     dates, tickers, o, h, lo, c, v = panel
+    # a reader codes only named tickers (it hands a batch with a missing one to row_problems)
+    assume(all(isinstance(t, str) and t.strip() for t in tickers))
     days = dates.astype("datetime64[D]")
     weekday = (days.astype(np.int64) + 3) % 7
     names, code = np.unique(tickers.astype(str), return_inverse=True)
@@ -75,3 +79,11 @@ def test_row_problems_when_clean_then_empty_and_when_duplicate_then_named() -> N
     dup = np.array(["2021-01-04", "2021-01-04"], dtype="datetime64[ns]")
     found = row_problems(dup, tickers, *cols)
     assert [(i, p) for i, p, _ in found] == [(1, Problem.DUPLICATE_TIMESTAMP)]
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), "", "  "])
+def test_row_problems_when_ticker_missing_then_that_row_named(missing: object) -> None:
+    dates = np.array(["2021-01-04", "2021-01-05"], dtype="datetime64[ns]")
+    tickers = np.array(["A", missing], dtype=object)
+    cols = [np.full(2, x) for x in _GOOD]
+    assert row_problems(dates, tickers, *cols) == [(1, Problem.NAN, "ticker missing")]
