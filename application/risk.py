@@ -22,7 +22,6 @@ and notifies, so splitting it by method group would hand the state between class
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import attrs
+import numpy as np
 import structlog
 
 from application.ports import BrokerPort, Clock, Notifier, PriceFeedPort, UnitOfWork
@@ -46,6 +46,7 @@ from domain.risk.breaker import KILL_SWITCH, BreakerState, CircuitBreaker, Resum
 from domain.risk.config import RiskConfig
 from domain.risk.decision import RiskDecision, Verdict
 from domain.risk.inputs import (
+    FloatArray,
     Holding,
     MarketView,
     OrderIntent,
@@ -646,12 +647,14 @@ def market_view(
         closes[t] = dict(daily(t, start, now)) if daily is not None else {
             b.ts.date(): b.close for b in feed.get_bars(t, start, now)}
     days = sorted({d for s in closes.values() for d in s})[-(lookback + 1):]
-    returns: dict[str, list[float]] = {}
-    for t, s in closes.items():
-        r: list[float] = []
-        for prev, cur in itertools.pairwise(days):
-            a, b = s.get(prev), s.get(cur)
-            r.append(b / a - 1 if a and b and a > 0 else math.nan)
-        if r:
-            returns[t] = r
+    returns: dict[str, FloatArray] = {}
+    if len(days) > 1:
+        for t, s in closes.items():
+            # close to close, NaN where either day has no positive close (a missing day, a
+            # zero): elementwise the same IEEE operations as ``b / a - 1`` per pair
+            v = np.array([s.get(d, math.nan) for d in days], dtype=np.float64)
+            a, b = v[:-1], v[1:]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = b / a - 1
+            returns[t] = np.where((a > 0) & (b != 0), r, math.nan)
     return MarketView(now=now, quotes=quotes, returns=returns)
