@@ -91,7 +91,8 @@ def schedule_ns(name: str = "XNYS") -> tuple[NDArray[np.int64], NDArray[np.int64
 def _bounds_from_table(dates: object, name: str
                        ) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
     """Session bounds of day-stamped ``dates`` from the bundled table; None unless every
-    date is a session inside it."""
+    date lies in the table's span (a date there that is no session gets 09:30-16:00 New York
+    time, as :func:`session_bounds_ns` gives it)."""
     table = _table() if name == "XNYS" else None
     if table is None or not isinstance(dates, np.ndarray) or dates.dtype.kind != "M" \
             or dates.size == 0:
@@ -100,10 +101,39 @@ def _bounds_from_table(dates: object, name: str
     if (days != dates).any():  # not midnight: the pandas path normalizes
         return None
     tdays, opens, closes = table
-    at = np.searchsorted(tdays, days)
-    if int(at.max()) >= len(tdays) or not (tdays[at] == days).all():
+    if days.min() < tdays[0] or days.max() > tdays[-1]:
         return None
-    return opens[at], closes[at]
+    at = np.searchsorted(tdays, days)
+    hit = tdays[at] == days
+    if hit.all():
+        return opens[at], closes[at]
+    o, c = opens[at], closes[at]
+    o[~hit], c[~hit] = _regular_hours_ns(pd.DatetimeIndex(days[~hit].astype("datetime64[ns]")))
+    return o, c
+
+
+def _regular_hours_ns(idx: pd.DatetimeIndex) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """09:30 and 16:00 New York time of each (tz-naive, midnight) day, as int64 ns UTC."""
+    ny = idx.tz_localize("America/New_York")
+    o = (ny + pd.Timedelta(hours=9, minutes=30)).tz_convert("UTC").tz_localize(None)
+    c = (ny + pd.Timedelta(hours=16)).tz_convert("UTC").tz_localize(None)
+    return (np.asarray(o.values.astype("datetime64[ns]").astype(np.int64)),
+            np.asarray(c.values.astype("datetime64[ns]").astype(np.int64)))
+
+
+def _table_overrides(idx: pd.DatetimeIndex, o_ns: NDArray[np.int64], c_ns: NDArray[np.int64],
+                     name: str) -> None:
+    """Put the table's bounds in place for every date of ``idx`` that is a session in it:
+    the table is the answer inside its span whichever way a call went (past the calendar's
+    default horizon, about a year ahead, only the table knows the sessions)."""
+    table = _table() if name == "XNYS" else None
+    if table is None or not len(idx):
+        return
+    tdays, opens, closes = table
+    days = idx.values.astype("datetime64[D]")
+    at = np.searchsorted(tdays, days).clip(max=len(tdays) - 1)
+    hit = tdays[at] == days
+    o_ns[hit], c_ns[hit] = opens[at[hit]], closes[at[hit]]
 
 
 def _cal_for(dates: pd.DatetimeIndex | pd.Series, name: str) -> xcals.ExchangeCalendar:
@@ -169,6 +199,7 @@ def session_bounds_ns(
         .to_numpy("datetime64[ns]")
         .astype(np.int64)
     )
+    _table_overrides(idx, o_ns, c_ns, name)
     return o_ns, c_ns
 
 
