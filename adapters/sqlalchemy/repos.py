@@ -22,7 +22,8 @@ from sqlalchemy import (
     Table,
     select,
 )
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sqlalchemy import mapping as m
@@ -39,7 +40,18 @@ from domain.position import ClosedPosition, Position
 if TYPE_CHECKING:
     from adapters.sqlalchemy.uow import SqlUnitOfWork
 
-def _converter(column: Any) -> Callable[[Any], Any]:
+def _jsonb(value: Any) -> Any:
+    # a JSON document as PostgreSQL's jsonb gives it back: object keys shorter first, then
+    # in byte order
+    if isinstance(value, dict):
+        return {k: _jsonb(value[k]) for k in sorted(value, key=lambda k: (len(k.encode()),
+                                                                       k.encode()))}
+    if isinstance(value, list):
+        return [_jsonb(v) for v in value]
+    return value
+
+
+def _converter(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
     # what reading a value of this column back gives (the column type's round trip)
     typ = column.type
     if isinstance(typ, Money):
@@ -47,6 +59,8 @@ def _converter(column: Any) -> Callable[[Any], Any]:
     if isinstance(typ, UtcDateTime):
         return lambda v: v.astimezone(UTC)
     if isinstance(typ, JSON):
+        if isinstance(typ.dialect_impl(dialect), JSONB):
+            return lambda v: _jsonb(json.loads(json_dumps(v)))
         return lambda v: json.loads(json_dumps(v))
     if isinstance(typ, Float):
         return float
@@ -57,15 +71,26 @@ def _converter(column: Any) -> Callable[[Any], Any]:
     return lambda v: v
 
 
-_POSITION_COLUMNS = [(c.name, _converter(c)) for c in t.positions.c if c.name != "run_id"]
-_ORDER_COLUMNS = [(c.name, _converter(c)) for c in t.orders.c if c.name != "run_id"]
-_ORDER_STATE_COLUMNS = [(n, conv) for n, conv in _ORDER_COLUMNS if n in m.ORDER_STATE_COLUMNS]
+Converters = list[tuple[str, Callable[[Any], Any]]]
+_CONVERTERS: dict[str, tuple[Converters, Converters, Converters]] = {}
 
 
-def stored_order_row(order: Order) -> dict[str, Any]:
+def _converters(dialect: Dialect) -> tuple[Converters, Converters, Converters]:
+    """Return the converters of the positions', the orders' and the orders' state columns."""
+    got = _CONVERTERS.get(dialect.name)
+    if got is None:
+        orders = [(c.name, _converter(c, dialect)) for c in t.orders.c if c.name != "run_id"]
+        got = _CONVERTERS[dialect.name] = (
+            [(c.name, _converter(c, dialect)) for c in t.positions.c if c.name != "run_id"],
+            orders, [(n, conv) for n, conv in orders if n in m.ORDER_STATE_COLUMNS])
+    return got
+
+
+def stored_order_row(order: Order, dialect: Dialect) -> dict[str, Any]:
     """Return the ``orders`` row of ``order`` as reading it back gives it."""
     row = m.order_row(order)
-    return {name: None if row[name] is None else conv(row[name]) for name, conv in _ORDER_COLUMNS}
+    return {name: None if row[name] is None else conv(row[name])
+            for name, conv in _converters(dialect)[1]}
 
 
 def _order_key(row: Any) -> tuple[Any, str]:
@@ -76,11 +101,11 @@ def _position_key(row: Any) -> tuple[Any, str]:
     return row["opened_at"], row["position_id"]
 
 
-def stored_position_row(position: Position) -> dict[str, Any]:
+def stored_position_row(position: Position, dialect: Dialect) -> dict[str, Any]:
     """Return the ``positions`` row of ``position`` as reading it back gives it."""
     row = m.position_row(position)
     return {name: None if row[name] is None else conv(row[name])
-            for name, conv in _POSITION_COLUMNS}
+            for name, conv in _converters(dialect)[0]}
 
 
 class Repo:
@@ -137,7 +162,7 @@ class SqlOrders(Repo):
         if uow._grouping():  # kept as a read would return it, in the queries' order
             oid = order.client_order_id
             rows = uow._order_rows
-            rows[oid] = stored_order_row(order)
+            rows[oid] = stored_order_row(order, uow.engine.dialect)
             uow._all_orders = uow._placed(uow._all_orders, rows, oid, _order_key)
             if rows[oid]["status"] not in TERMINAL:
                 uow._open_orders = uow._placed(uow._open_orders, rows, oid, _order_key)
@@ -188,7 +213,7 @@ class SqlOrders(Repo):
             return
         # the stored row now: the one read, with the updated columns as reading them gives
         new = {**old, **{k: None if row[k] is None else conv(row[k])
-                         for k, conv in _ORDER_STATE_COLUMNS}}
+                         for k, conv in _converters(uow.engine.dialect)[2]}}
         uow._order_rows[oid] = new
         if uow._open_orders is not None and new["status"] in TERMINAL:
             uow._open_orders = [i for i in uow._open_orders if i != oid]
@@ -295,7 +320,7 @@ class SqlPositions(Repo):
         uow._loaded[pid] = position.version
         rows = uow._open_rows
         if rows is not None and uow._grouping():  # kept, in the query's order
-            new = stored_position_row(position)
+            new = stored_position_row(position, uow.engine.dialect)
             by_id = {r["position_id"]: r for r in rows}
             by_id[pid] = new
             ids = uow._placed([r["position_id"] for r in rows], by_id, pid, _position_key)
@@ -362,7 +387,7 @@ class SqlPositions(Repo):
         uow._loaded[pid] = position.version
         rows = uow._open_rows
         if rows is not None:  # keep them, this row as now stored (same place: same order)
-            new = stored_position_row(position)
+            new = stored_position_row(position, uow.engine.dialect)
             at = next((i for i, r in enumerate(rows) if r["position_id"] == pid), None)
             if at is not None and rows[at]["opened_at"] == new["opened_at"]:
                 uow._open_rows = [*rows[:at], new, *rows[at + 1:]]
