@@ -16,6 +16,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -121,6 +122,20 @@ class Statements:
             )
         )
         self.metrics_insert = t.performance_metrics.insert()
+        # the deletes above for many keys in one statement (held replacements are sent so):
+        # the delete, the name of its list of keys, and the key of one delete's parameters
+        self.deletes_of_many: dict[int, tuple[Executable, str, Callable[[dict[str, Any]], Any]]] \
+            = {
+                id(self.snapshot_delete): (delete(t.portfolio_snapshots).where(and_(
+                    func.coalesce(sn.run_id, "") == run,
+                    sn.ts.in_(bindparam("k_keys", expanding=True)))), "k_keys",
+                    lambda p: p["k_ts"]),
+                id(self.metrics_delete): (delete(t.performance_metrics).where(and_(
+                    func.coalesce(pm.run_id, "") == run,
+                    tuple_(pm.period, pm.period_start).in_(
+                        bindparam("k_keys", expanding=True)))), "k_keys",
+                    lambda p: (p["k_period"], p["k_start"])),
+            }
         self.run_insert = ins(t.runs).on_conflict_do_nothing()
         #: statements that neither read nor write the tables whose writes are held
         #: (kv_state, portfolio_snapshots, performance_metrics and the append-only journal

@@ -76,6 +76,8 @@ from domain.errors import ConcurrencyConflict
 #: alike), which is the failing block's; that one stays and serves the next block. So a
 #: transaction holds at most one a commit point.
 _SAVEPOINT = "catalyst_block"
+#: held replacements delete the rows of at most this many keys a statement
+_KEYS_A_DELETE = 500
 
 
 class SqlUnitOfWork:
@@ -253,7 +255,13 @@ class SqlUnitOfWork:
             got[1].append(dparams)
             got[3].append(row)
         for dstmt, dels, istmt, rows in tables.values():
-            if dstmt is not None:  # (None: appends and position updates)
+            many = None if dstmt is None else self._stmts.deletes_of_many.get(id(dstmt))
+            if many is not None and len(dels) > 1:  # one statement for all the keys
+                stmt, name, key = many
+                for at in range(0, len(dels), _KEYS_A_DELETE):
+                    keys = [key(p) for p in dels[at:at + _KEYS_A_DELETE]]
+                    self._execute(stmt, {"k_run": dels[0]["k_run"], name: keys}, flush=False)
+            elif dstmt is not None:  # (None: appends and position updates)
                 self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
             res = self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
             # held updates and deletes: one row each (no other writer: a miss is not expected)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, event, select
 
 from adapters.sqlalchemy import SqlUnitOfWork, make_engine
 from adapters.sqlalchemy import tables as t
-from domain.audit import PortfolioSnapshot
+from domain.audit import PerformanceRecord, PortfolioSnapshot
 from domain.events import OrderStatusChanged
 from domain.values import ExitReason
 from tests.integration.sql_support import fill_order, make_fill, make_order, make_position, ts
@@ -395,3 +396,48 @@ def test_group_commits_when_another_process_writes_a_key_then_seen_after_the_dur
     reads = [s for s in sent if s.startswith("SELECT")]
     assert len(reads) == 1 and "FROM kv_state" in reads[0] and ".value" in reads[0]
     uow.sync()
+
+
+def test_group_commits_when_snapshots_and_metrics_replaced_in_batches_then_one_row_a_key(
+        store: tuple[Engine, Reader]) -> None:
+    engine, _ = store
+
+    def snap(minute: int, cash: int) -> PortfolioSnapshot:
+        return PortfolioSnapshot(ts=ts(minute), cash=Decimal(cash), equity=Decimal(cash),
+                                 long_market_value=Decimal(0), short_market_value=Decimal(0),
+                                 open_positions=0, daily_pnl=Decimal(0),
+                                 cumulative_pnl=Decimal(0))
+
+    def rec(period: str, day: int, sharpe: float) -> PerformanceRecord:
+        start = ts(0) + timedelta(days=day)
+        return PerformanceRecord(period=period, period_start=start,
+                                 period_end=start + timedelta(days=1),
+                                 metrics={"sharpe": sharpe}, run_id="g")
+
+    uow = SqlUnitOfWork(engine, run_id="g")
+    with uow as u:  # stored first, one commit
+        for m in range(4):
+            u.reports.add_snapshot(snap(m, 1))
+        for day in range(3):
+            u.reports.save_metrics(rec("daily", day, 1.0))
+        u.reports.save_metrics(rec("weekly", 0, 1.0))
+        u.commit()
+    uow.group_commits(10)
+    for m in (1, 2, 4):  # replaced and added over several points
+        with uow as u:
+            u.reports.add_snapshot(snap(m, 2))
+            u.commit()
+    with uow as u:
+        for day in (0, 2, 5):
+            u.reports.save_metrics(rec("daily", day, 2.0))
+        u.reports.save_metrics(rec("weekly", 0, 2.0))
+        u.commit()
+    uow.sync()
+    with SqlUnitOfWork(engine, run_id="g") as fresh:
+        assert [(s.ts, s.cash) for s in fresh.reports.snapshots()] == [
+            (ts(0), 1), (ts(1), 2), (ts(2), 2), (ts(3), 1), (ts(4), 2)]
+        got = sorted((r.period, r.period_start, r.metrics["sharpe"])
+                     for r in fresh.reports.metrics())
+    day = [ts(0) + timedelta(days=d) for d in range(6)]
+    assert got == [("daily", day[0], 2.0), ("daily", day[1], 1.0), ("daily", day[2], 2.0),
+                   ("daily", day[5], 2.0), ("weekly", day[0], 2.0)]
