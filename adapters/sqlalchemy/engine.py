@@ -247,11 +247,11 @@ def make_engine(
             engine = _sqlite_engine(u, synchronous, echo, writable)
         else:
             engine = create_engine(u, echo=echo, pool_pre_ping=True, json_serializer=json_dumps)
-            # an executemany INSERT without RETURNING goes out as one prepared INSERT a row in
-            # psycopg's pipeline (one round trip), not as SQLAlchemy's multi-row INSERT …
-            # VALUES pages ("insertmanyvalues"): psycopg parses each page's SQL text, new for
-            # every row count, in Python, which cost more client time than the pipeline saves
-            engine.dialect.use_insertmanyvalues_wo_returning = False
+            # an executemany INSERT goes out as multi-row INSERT … VALUES statements (1,000
+            # rows a page) instead of one prepared INSERT a row in psycopg's pipeline: the
+            # server plans and runs one statement a page (SQLAlchemy's "insertmanyvalues", on
+            # for this dialect with RETURNING only by default)
+            engine.dialect.use_insertmanyvalues_wo_returning = True
     except (NoSuchModuleError, ImportError) as exc:
         raise DatabaseUrlError(f"no driver for {u.drivername!r}: expected {_EXPECTED}") from exc
     except ArgumentError as exc:
