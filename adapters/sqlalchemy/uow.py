@@ -17,11 +17,13 @@ no row matched, so two processes can never both close the same position.
 Some writes are held back and sent in batches: the ``kv_state`` upserts (the last value per
 key), the snapshot and metric row replacements and the journal and order-event appends go out
 as one ``executemany`` per statement with the next statement that reads their tables, or at
-the commit. With grouped commits (:meth:`SqlUnitOfWork.group_commits`, for replays) only
-every n-th commit is durable; the open positions' and orders' rows read are kept and follow
-this unit of work's own writes, and an update of a position or order that the transaction
-already wrote (so holds locked) is held too, the last per row, until the next statement on
-its table.
+the commit. With grouped commits (:meth:`SqlUnitOfWork.group_commits`, for replays by the
+run's only writer) only every n-th commit is durable; the rows of the run's orders, positions
+and fills read or written are kept across durable commits (until a rollback) and follow this
+unit of work's own writes, and updates of known positions and orders and position deletes are
+held too, the last per row, until the next query that reads their table or the durable
+commit, where their row counts are checked. ``kv_state``, which other processes write (a kill),
+is read again after each durable commit.
 
 The repositories are in ``repos.py`` (trading rows) and ``run_repos.py`` (runs, the inbox), the
 prebuilt statements in ``statements.py``; this module is the transaction handling, which is one
@@ -545,6 +547,12 @@ class SqlUnitOfWork:
         connections see the points at the next real commit (on SQLite a writer waits for it);
         a crash loses the points since the last real commit, exactly as if it had happened
         there. ``group_commits(1)`` makes the pending points durable at once.
+
+        Only for the run's only writer (a run holding its lease, with nothing else writing
+        the database meanwhile): the run's orders, positions and fills read or written are
+        kept across durable commits, so another process's change to them would be missed
+        (a held update that finds its row changed raises ConcurrencyConflict when sent);
+        ``kv_state`` is read again after each durable commit.
         """
         if every < 1:
             raise ValueError(f"group_commits {every}: expected a count >= 1")
