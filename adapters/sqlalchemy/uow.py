@@ -336,14 +336,16 @@ class SqlUnitOfWork:
         if ids is None:
             return None
         k = key(rows[new])
-        if not ids or k[0] > key(rows[ids[-1]])[0]:
+        if not ids:
+            return [new]
+        last = key(rows[ids[-1]])[0]
+        if k[0] is None or last is None:  # (not null in the schema)
+            return None
+        if k[0] > last:  # later than every row: last (the ids need not be compared)
             return [*ids, new]
-        if k[0] is None or not self.sorts_bytewise():
+        if not self.sorts_bytewise():
             return None
-        keys = [key(rows[i]) for i in ids]
-        if any(x[0] is None for x in keys):
-            return None
-        at = bisect.bisect_right(keys, k)
+        at = bisect.bisect_right(ids, k, key=lambda i: key(rows[i]))
         return [*ids[:at], new, *ids[at:]]
 
     def _held_writes(self) -> bool:
