@@ -22,7 +22,8 @@ from sqlalchemy import (
     Table,
     select,
 )
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sqlalchemy import mapping as m
@@ -39,7 +40,18 @@ from domain.position import ClosedPosition, Position
 if TYPE_CHECKING:
     from adapters.sqlalchemy.uow import SqlUnitOfWork
 
-def _converter(column: Any) -> Callable[[Any], Any]:
+def _jsonb(value: Any) -> Any:
+    # a JSON document as PostgreSQL's jsonb gives it back: object keys shorter first, then
+    # in byte order
+    if isinstance(value, dict):
+        return {k: _jsonb(value[k]) for k in sorted(value, key=lambda k: (len(k.encode()),
+                                                                       k.encode()))}
+    if isinstance(value, list):
+        return [_jsonb(v) for v in value]
+    return value
+
+
+def _converter(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
     # what reading a value of this column back gives (the column type's round trip)
     typ = column.type
     if isinstance(typ, Money):
@@ -47,6 +59,8 @@ def _converter(column: Any) -> Callable[[Any], Any]:
     if isinstance(typ, UtcDateTime):
         return lambda v: v.astimezone(UTC)
     if isinstance(typ, JSON):
+        if isinstance(typ.dialect_impl(dialect), JSONB):
+            return lambda v: _jsonb(json.loads(json_dumps(v)))
         return lambda v: json.loads(json_dumps(v))
     if isinstance(typ, Float):
         return float
@@ -57,16 +71,41 @@ def _converter(column: Any) -> Callable[[Any], Any]:
     return lambda v: v
 
 
-_POSITION_COLUMNS = [(c.name, _converter(c)) for c in t.positions.c if c.name != "run_id"]
-_ORDER_COLUMNS = [(c.name, _converter(c)) for c in t.orders.c if c.name != "run_id"]
-_ORDER_STATE_COLUMNS = [(n, conv) for n, conv in _ORDER_COLUMNS if n in m.ORDER_STATE_COLUMNS]
+Converters = list[tuple[str, Callable[[Any], Any]]]
+_CONVERTERS: dict[str, tuple[Converters, Converters, Converters]] = {}
 
 
-def stored_position_row(position: Position) -> dict[str, Any]:
+def _converters(dialect: Dialect) -> tuple[Converters, Converters, Converters]:
+    """Return the converters of the positions', the orders' and the orders' state columns."""
+    got = _CONVERTERS.get(dialect.name)
+    if got is None:
+        orders = [(c.name, _converter(c, dialect)) for c in t.orders.c if c.name != "run_id"]
+        got = _CONVERTERS[dialect.name] = (
+            [(c.name, _converter(c, dialect)) for c in t.positions.c if c.name != "run_id"],
+            orders, [(n, conv) for n, conv in orders if n in m.ORDER_STATE_COLUMNS])
+    return got
+
+
+def stored_order_row(order: Order, dialect: Dialect) -> dict[str, Any]:
+    """Return the ``orders`` row of ``order`` as reading it back gives it."""
+    row = m.order_row(order)
+    return {name: None if row[name] is None else conv(row[name])
+            for name, conv in _converters(dialect)[1]}
+
+
+def _order_key(row: Any) -> tuple[Any, str]:
+    return row["created_at"], row["client_order_id"]
+
+
+def _position_key(row: Any) -> tuple[Any, str]:
+    return row["opened_at"], row["position_id"]
+
+
+def stored_position_row(position: Position, dialect: Dialect) -> dict[str, Any]:
     """Return the ``positions`` row of ``position`` as reading it back gives it."""
     row = m.position_row(position)
     return {name: None if row[name] is None else conv(row[name])
-            for name, conv in _POSITION_COLUMNS}
+            for name, conv in _converters(dialect)[0]}
 
 
 class Repo:
@@ -105,7 +144,12 @@ class Repo:
 
 
 class SqlOrders(Repo):
-    """``OrderRepo`` over ``orders`` and ``order_events``."""
+    """``OrderRepo`` over ``orders`` and ``order_events``.
+
+    With grouped commits the orders' rows read or added are kept (see ``SqlUnitOfWork``):
+    ``get``, ``list()`` and ``list(open_only=True)`` are answered from them once read, and an
+    update of a kept order is held.
+    """
 
     def add(self, order: Order) -> None:
         try:
@@ -114,19 +158,32 @@ class SqlOrders(Repo):
             raise self._uow._integrity(exc, f"order {order.client_order_id}") from exc
         if res.first() is None:
             raise DuplicateClientOrderId(order.client_order_id)
-        if self._uow._grouping():  # kept as a read would return it (and locked)
-            self._uow._locked_orders.add(order.client_order_id)
-            row = m.order_row(order)
-            self._uow._order_rows[order.client_order_id] = {
-                name: None if row[name] is None else conv(row[name]) for name, conv in _ORDER_COLUMNS}
+        uow = self._uow
+        if uow._grouping():  # kept as a read would return it, in the queries' order
+            oid = order.client_order_id
+            rows = uow._order_rows
+            rows[oid] = stored_order_row(order, uow.engine.dialect)
+            uow._all_orders = uow._placed(uow._all_orders, rows, oid, _order_key)
+            if rows[oid]["status"] not in TERMINAL:
+                uow._open_orders = uow._placed(uow._open_orders, rows, oid, _order_key)
+
+    def _load_all(self) -> None:
+        # every order of the run, kept (with grouped commits)
+        uow = self._uow
+        rows = list(self._x(self._q.orders_all, self._p()).mappings())
+        uow._order_rows = {r["client_order_id"]: r for r in rows}
+        uow._all_orders = [r["client_order_id"] for r in rows]
+        uow._orders_complete = True
 
     def get(self, client_order_id: str) -> Order | None:
         uow = self._uow
         row = uow._order_rows.get(client_order_id)
-        if row is None:
+        if row is None and uow._grouping():
+            if not uow._orders_complete:
+                self._load_all()
+            row = uow._order_rows.get(client_order_id)
+        elif row is None:
             row = self._x(self._q.order_get, self._p(k_id=client_order_id)).mappings().first()
-            if row is not None and uow._grouping():
-                uow._order_rows[client_order_id] = row
         return m.order_from(row) if row is not None else None
 
     def save(self, order: Order) -> None:
@@ -135,45 +192,52 @@ class SqlOrders(Repo):
         values = {k: row[k] for k in m.ORDER_STATE_COLUMNS}
         values["k_id"] = order.client_order_id
         values["k_run"] = uow.run_id
-        open_rows = uow._open_orders
         oid = order.client_order_id
-        if oid in uow._locked_orders and uow._grouping():
-            # written earlier in this transaction, so there and locked: held, the last sent
-            # (with the next statement on orders, or at the commit)
+        old = uow._order_rows.get(oid)
+        grouping = uow._grouping()
+        if grouping and (old is not None or oid in uow._locked_orders):
+            # known to be stored (read or written with grouped commits): held, the last sent
+            # (with the next read of orders, or at the commit)
             uow.connection  # noqa: B018 - only inside 'with uow:'
             uow._deferred[(id(self._q.order_update), oid)] = (
                 None, {}, self._q.order_update, values)
+        elif grouping and uow._orders_complete:
+            raise NotFound(f"order {order.client_order_id} was never added")
         else:
-            res = self._x(self._q.order_update, values)  # (forgets the open orders' rows)
+            res = self._x(self._q.order_update, values)
             if res.rowcount == 0:
                 raise NotFound(f"order {order.client_order_id} was never added")
-            if uow._grouping():
+            if grouping:
                 uow._locked_orders.add(oid)
-        old = uow._order_rows.get(oid)
-        if old is None and open_rows is not None:
-            old = next((r for r in open_rows if r["client_order_id"] == oid), None)
         if old is None:
             return
         # the stored row now: the one read, with the updated columns as reading them gives
         new = {**old, **{k: None if row[k] is None else conv(row[k])
-                         for k, conv in _ORDER_STATE_COLUMNS}}
+                         for k, conv in _converters(uow.engine.dialect)[2]}}
         uow._order_rows[oid] = new
-        if open_rows is not None:  # the same place (created_at is not updated)
-            uow._open_orders = [new if r["client_order_id"] == oid else r for r in open_rows
-                                if r["client_order_id"] != oid or new["status"] not in TERMINAL]
+        if uow._open_orders is not None and new["status"] in TERMINAL:
+            uow._open_orders = [i for i in uow._open_orders if i != oid]
 
     def list(self, *, open_only: bool = False, ticker: str | None = None) -> list[Order]:
         uow = self._uow
         if ticker is None and open_only:  # the engine's every-step query, prebuilt
-            rows = uow._open_orders
-            if rows is None:
+            ids = uow._open_orders
+            if ids is None:
                 rows = list(self._x(self._q.orders_open, self._p()).mappings())
-                if uow._grouping():  # read again after the next durable commit or write
-                    uow._open_orders = rows
-                    uow._order_rows.update((r["client_order_id"], r) for r in rows)
-            return [m.order_from(r) for r in rows]
+                if not uow._grouping():
+                    return [m.order_from(r) for r in rows]
+                uow._order_rows.update((r["client_order_id"], r) for r in rows)
+                ids = uow._open_orders = [r["client_order_id"] for r in rows]
+            return [m.order_from(uow._order_rows[i]) for i in ids]
         if ticker is None:
-            return [m.order_from(r) for r in self._x(self._q.orders_all, self._p()).mappings()]
+            ids = uow._all_orders
+            if ids is None:
+                if not uow._grouping():
+                    return [m.order_from(r)
+                            for r in self._x(self._q.orders_all, self._p()).mappings()]
+                self._load_all()
+                ids = uow._all_orders or []
+            return [m.order_from(uow._order_rows[i]) for i in ids]
         q = select(t.orders).where(self._mine(t.orders))
         if open_only:
             q = q.where(t.orders.c.status.not_in(TERMINAL))
@@ -201,8 +265,15 @@ class SqlFills(Repo):
             raise
         if res.first() is None:
             raise DuplicateFill(fill.fill_id, "fills table")
+        if self._uow._fill_ids is not None:
+            self._uow._fill_ids.add(fill.fill_id)
 
     def exists(self, fill_id: str) -> bool:
+        uow = self._uow
+        if uow._grouping():  # the run's fill ids, read once and kept
+            if uow._fill_ids is None:
+                uow._fill_ids = set(self._x(self._q.fill_ids, self._p()).scalars())
+            return fill_id in uow._fill_ids
         return bool(self._x(self._q.fill_exists, self._p(k_id=fill_id)).scalar())
 
     def for_order(self, client_order_id: str) -> list[Fill]:
@@ -213,13 +284,24 @@ class SqlFills(Repo):
 class SqlPositions(Repo):
     """``PositionRepo`` over ``positions`` (versioned) and ``closed_positions``.
 
-    With grouped commits the open positions' rows read in the transaction are kept (see
-    ``list_open``) and kept up to date on this unit of work's own updates and closes, so the
-    every-step reads (``list_open``, ``open_for``, ``get``) are answered from them.
+    With grouped commits the open positions' rows are read once and kept (see
+    ``SqlUnitOfWork``), following this unit of work's own adds, updates and closes, so the
+    every-step reads (``list_open``, ``open_for``, ``get``) are answered from them; updates
+    and the deletes of closed positions are held.
     """
 
     def _cached(self) -> list[Any] | None:
-        return self._uow._open_rows
+        uow = self._uow
+        if uow._open_rows is None and uow._grouping():
+            self._read_open()
+        return uow._open_rows
+
+    def _read_open(self) -> list[Any]:
+        uow = self._uow
+        rows = list(self._x(self._q.positions_open, self._p()).mappings())
+        if uow._grouping():  # kept (see the class)
+            uow._open_rows = rows
+        return rows
 
     def _out(self, row: RowMapping) -> Position:
         p = m.position_from(row)
@@ -228,15 +310,21 @@ class SqlPositions(Repo):
 
     def add(self, position: Position) -> None:
         pid = position.position_id
-        closed = self._x(self._q.closed_exists, {"k_id": pid}).scalar()
-        if closed:
-            raise ConcurrencyConflict(f"position {pid} already exists (closed)")
+        uow = self._uow
+        # inserted unless the id is taken by an open or a closed position
         res = self._x(self._q.position_insert, self._stamp(m.position_row(position)))
         if res.first() is None:
+            if self._x(self._q.closed_exists, {"k_id": pid}).scalar():
+                raise ConcurrencyConflict(f"position {pid} already exists (closed)")
             raise ConcurrencyConflict(f"position {pid} already exists")
-        self._uow._loaded[pid] = position.version
-        if self._uow._grouping():
-            self._uow._locked.add(pid)
+        uow._loaded[pid] = position.version
+        rows = uow._open_rows
+        if rows is not None and uow._grouping():  # kept, in the query's order
+            new = stored_position_row(position, uow.engine.dialect)
+            by_id = {r["position_id"]: r for r in rows}
+            by_id[pid] = new
+            ids = uow._placed([r["position_id"] for r in rows], by_id, pid, _position_key)
+            uow._open_rows = None if ids is None else [by_id[i] for i in ids]
 
     def get(self, position_id: str) -> Position | None:
         rows = self._cached()
@@ -253,12 +341,9 @@ class SqlPositions(Repo):
         return self._out(row) if row is not None else None
 
     def list_open(self) -> list[Position]:
-        uow = self._uow
-        rows = uow._open_rows
+        rows = self._uow._open_rows
         if rows is None:
-            rows = list(self._x(self._q.positions_open, self._p()).mappings())
-            if uow._grouping():  # read again after the next durable commit or write
-                uow._open_rows = rows
+            rows = self._read_open()
         return [self._out(r) for r in rows]
 
     def _expected(self, position: Position) -> int:
@@ -286,47 +371,51 @@ class SqlPositions(Repo):
         row["k_version"] = expected
         row["k_run"] = self._uow.run_id
         uow = self._uow
-        rows = self._cached()
         pid = position.position_id
-        if pid in uow._locked and uow._grouping():
-            # updated earlier in this transaction, so locked since: held, the last one sent
-            # (with the next statement on positions, or at the commit)
+        if uow._grouping():
+            # held, the last one sent (with the next read of positions, or at the commit)
             uow.connection  # noqa: B018 - only inside 'with uow:'
             key = (id(self._q.position_update), pid)
             earlier = uow._deferred.get(key)
             if earlier is not None:  # replaced unsent: at the version that one expected
                 row["k_version"] = earlier[3]["k_version"]
             uow._deferred[key] = (None, {}, self._q.position_update, row)
-            uow._open_rows = rows  # (as an update would leave them; kept below)
         else:
-            res = self._x(self._q.position_update, row)  # (forgets the kept rows)
+            res = self._x(self._q.position_update, row)
             if res.rowcount != 1:
                 raise self._conflict(position, expected)
-            if uow._grouping():
-                uow._locked.add(pid)
-        self._uow._loaded[position.position_id] = position.version
+        uow._loaded[pid] = position.version
+        rows = uow._open_rows
         if rows is not None:  # keep them, this row as now stored (same place: same order)
-            new = stored_position_row(position)
-            at = next((i for i, r in enumerate(rows) if r["position_id"] == position.position_id),
-                      None)
+            new = stored_position_row(position, uow.engine.dialect)
+            at = next((i for i, r in enumerate(rows) if r["position_id"] == pid), None)
             if at is not None and rows[at]["opened_at"] == new["opened_at"]:
-                self._uow._open_rows = [*rows[:at], new, *rows[at + 1:]]
+                uow._open_rows = [*rows[:at], new, *rows[at + 1:]]
+            else:
+                uow._open_rows = None
 
     def close(self, position: Position, closed: ClosedPosition) -> None:
         expected = self._expected(position)
-        rows = self._cached()
-        res = self._x(
-            self._q.position_delete,
-            self._p(k_id=position.position_id, k_version=expected),
-        )  # (forgets the kept rows)
-        if res.rowcount != 1:
-            raise self._conflict(position, expected)
+        uow = self._uow
+        pid = position.position_id
+        if uow._grouping():
+            # held like an update; an unsent update of this block is moot (deleted at the
+            # version that one expected)
+            uow.connection  # noqa: B018 - only inside 'with uow:'
+            earlier = uow._deferred.pop((id(self._q.position_update), pid), None)
+            version = expected if earlier is None else earlier[3]["k_version"]
+            uow._deferred[(id(self._q.position_delete), pid)] = (
+                None, {}, self._q.position_delete, self._p(k_id=pid, k_version=version))
+        else:
+            res = self._x(self._q.position_delete, self._p(k_id=pid, k_version=expected))
+            if res.rowcount != 1:
+                raise self._conflict(position, expected)
         res = self._x(self._q.closed_insert, self._stamp(m.closed_row(closed)))
         if res.first() is None:
             raise ConcurrencyConflict(f"position {closed.position_id} was closed before")
-        self._uow._loaded.pop(position.position_id, None)
-        if rows is not None:  # kept without the closed one
-            self._uow._open_rows = [r for r in rows if r["position_id"] != position.position_id]
+        uow._loaded.pop(pid, None)
+        if uow._open_rows is not None:  # kept without the closed one
+            uow._open_rows = [r for r in uow._open_rows if r["position_id"] != pid]
 
     def list_closed(
         self, since: datetime | None = None, until: datetime | None = None
@@ -376,7 +465,20 @@ class SqlState(Repo):
         if pending is not None:  # set earlier in this unit of work, not yet sent
             return str(pending["value"])
         cache = uow._kv_read
+        if uow._grouping():
+            uow._kv_used.add(key)
         if key in cache:  # read earlier in this transaction
+            return cache[key]
+        keys = sorted((uow._kv_watch - cache.keys()) | {key}) if uow._grouping() else [key]
+        if len(keys) > 1:
+            # with grouped commits, the keys read in the last transaction (read again in each:
+            # other processes write some) are read at the first of them, in one statement
+            res = uow._execute(self._q.kv_get_many, self._p(k_keys=keys), flush=False)
+            pairs: list[Any] = list(res)
+            got: dict[str, str] = {str(r[0]): r[1] for r in pairs}
+            for k in keys:
+                cache[k] = got.get(k)
+            uow._kv_watch = set()
             return cache[key]
         value: str | None = uow._execute(self._q.kv_get, self._p(k_id=key), flush=False).scalar()
         cache[key] = value

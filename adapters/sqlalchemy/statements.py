@@ -16,6 +16,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,11 +55,18 @@ class Statements:
         self.fill_insert = ins(t.fills).on_conflict_do_nothing().returning(f.fill_id)
         self.fill_exists = select(exists().where(
             and_(f.run_id == run, f.fill_id == bindparam("k_id"))))
+        self.fill_ids = select(f.fill_id).where(f.run_id == run)
         self.fills_of_order = (
             select(t.fills).where(and_(f.run_id == run, f.client_order_id == bindparam("k_id")))
             .order_by(f.ts_event, f.fill_id)
         )
-        self.position_insert = ins(t.positions).on_conflict_do_nothing().returning(p.position_id)
+        # the insert of a new position, unless a closed position has its id (one statement for
+        # both checks: when it inserts nothing, the caller looks which of the two it was)
+        self.position_insert = ins(t.positions).from_select(
+            [col.name for col in t.positions.c],
+            select(*[bindparam(col.name, type_=col.type) for col in t.positions.c]).where(
+                ~exists().where(c.position_id == bindparam("position_id"))),
+        ).on_conflict_do_nothing().returning(p.position_id)
         self.position_get = select(t.positions).where(
             and_(p.run_id == run, p.position_id == bindparam("k_id")))
         self.position_of_ticker = (
@@ -91,6 +99,8 @@ class Statements:
         self.exit_insert = t.stop_loss_events.insert()
         kc = t.kv_state.c
         self.kv_get = select(kc.value).where(and_(kc.run_id == run, kc.key == bindparam("k_id")))
+        self.kv_get_many = select(kc.key, kc.value).where(
+            and_(kc.run_id == run, kc.key.in_(bindparam("k_keys", expanding=True))))
         kv = ins(t.kv_state)
         self.kv_set = kv.on_conflict_do_update(
             index_elements=[kc.run_id, kc.key],
@@ -112,26 +122,49 @@ class Statements:
             )
         )
         self.metrics_insert = t.performance_metrics.insert()
+        # the deletes above for many keys in one statement (held replacements are sent so):
+        # the delete, the name of its list of keys, and the key of one delete's parameters
+        self.deletes_of_many: dict[int, tuple[Executable, str, Callable[[dict[str, Any]], Any]]] \
+            = {
+                id(self.snapshot_delete): (delete(t.portfolio_snapshots).where(and_(
+                    func.coalesce(sn.run_id, "") == run,
+                    sn.ts.in_(bindparam("k_keys", expanding=True)))), "k_keys",
+                    lambda p: p["k_ts"]),
+                id(self.metrics_delete): (delete(t.performance_metrics).where(and_(
+                    func.coalesce(pm.run_id, "") == run,
+                    tuple_(pm.period, pm.period_start).in_(
+                        bindparam("k_keys", expanding=True)))), "k_keys",
+                    lambda p: (p["k_period"], p["k_start"])),
+            }
         self.run_insert = ins(t.runs).on_conflict_do_nothing()
         #: statements that neither read nor write the tables whose writes are held
         #: (kv_state, portfolio_snapshots, performance_metrics and the append-only journal
         #: and order events): they run without sending them
         self.independent = frozenset(id(x) for x in (
             self.order_insert, self.order_get, self.order_update, self.order_event_insert,
-            self.fill_insert, self.fill_exists, self.fills_of_order, self.position_insert,
+            self.fill_insert, self.fill_exists, self.fill_ids, self.fills_of_order,
+            self.position_insert,
             self.position_get, self.position_of_ticker, self.positions_open, self.orders_all,
             self.orders_open, self.position_version, self.position_update,
             self.position_delete, self.closed_exists, self.closed_insert,
             self.execution_insert, self.risk_insert, self.exit_insert, self.inbox_insert))
-        #: statements that read or write ``positions``: they send held position updates first
+        #: statements that read ``positions``: they send the held position updates and deletes
+        #: first (a write needs not: a held write is of a row that no other write touches)
         self.on_positions = frozenset(id(x) for x in (
-            self.position_insert, self.position_get, self.position_of_ticker,
-            self.positions_open, self.position_version, self.position_update,
-            self.position_delete))
-        #: statements that read or write ``orders``: they send held order updates first
+            self.position_get, self.position_of_ticker, self.positions_open,
+            self.position_version))
+        #: statements that read ``orders``: they send the held order updates first
         self.on_orders = frozenset(id(x) for x in (
-            self.order_insert, self.order_get, self.order_update, self.orders_all,
-            self.orders_open))
+            self.order_get, self.orders_all, self.orders_open))
+        #: the writes that can be held with grouped commits whose row count is checked when
+        #: they are sent (one row each)
+        self.held_checked = frozenset(id(x) for x in (
+            self.order_update, self.position_update, self.position_delete))
+        #: the writes of ``orders``, ``positions`` and ``fills`` after which the repositories
+        #: keep their kept rows up to date themselves (any other write there forgets them)
+        self.followed = frozenset(id(x) for x in (
+            self.order_insert, self.order_update, self.position_insert, self.position_update,
+            self.position_delete, self.fill_insert))
         # a placeholder row of a run that writes before it was started (see RunRepo)
         self.run_ensure = ins(t.runs).on_conflict_do_nothing()
 

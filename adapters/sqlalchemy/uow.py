@@ -17,11 +17,13 @@ no row matched, so two processes can never both close the same position.
 Some writes are held back and sent in batches: the ``kv_state`` upserts (the last value per
 key), the snapshot and metric row replacements and the journal and order-event appends go out
 as one ``executemany`` per statement with the next statement that reads their tables, or at
-the commit. With grouped commits (:meth:`SqlUnitOfWork.group_commits`, for replays) only
-every n-th commit is durable; the open positions' and orders' rows read are kept and follow
-this unit of work's own writes, and an update of a position or order that the transaction
-already wrote (so holds locked) is held too, the last per row, until the next statement on
-its table.
+the commit. With grouped commits (:meth:`SqlUnitOfWork.group_commits`, for replays by the
+run's only writer) only every n-th commit is durable; the rows of the run's orders, positions
+and fills read or written are kept across durable commits (until a rollback) and follow this
+unit of work's own writes, and updates of known positions and orders and position deletes are
+held too, the last per row, until the next query that reads their table or the durable
+commit, where their row counts are checked. ``kv_state``, which other processes write (a kill),
+is read again after each durable commit.
 
 The repositories are in ``repos.py`` (trading rows) and ``run_repos.py`` (runs, the inbox), the
 prebuilt statements in ``statements.py``; this module is the transaction handling, which is one
@@ -30,6 +32,7 @@ piece (held writes, grouped commits and savepoints depend on each other).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import threading
@@ -75,6 +78,8 @@ from domain.errors import ConcurrencyConflict
 #: alike), which is the failing block's; that one stays and serves the next block. So a
 #: transaction holds at most one a commit point.
 _SAVEPOINT = "catalyst_block"
+#: held replacements delete the rows of at most this many keys a statement
+_KEYS_A_DELETE = 500
 
 
 class SqlUnitOfWork:
@@ -99,20 +104,34 @@ class SqlUnitOfWork:
         self._kv_pending: dict[str, dict[str, Any]] = {}
         # kv_state values read in the open transaction (a key is read several times a step),
         # forgotten at a durable commit and at a rollback: each transaction reads a stored
-        # value once (with grouped commits, once per durable commit)
+        # value once (with grouped commits, once per durable commit), since other processes
+        # write some keys (a kill)
         self._kv_read: dict[str, str | None] = {}
-        # the open positions' rows as last read, kept like the values above and forgotten at
-        # any write to ``positions``
+        # with grouped commits, the keys read in this transaction and the last one: the first
+        # read of a transaction reads them all in one statement
+        self._kv_used: set[str] = set()
+        self._kv_watch: set[str] = set()
+        # with grouped commits (which a run's only writer uses: see group_commits) the rows
+        # of this run's orders, positions and fills read or written are kept until a rollback
+        # and follow this unit of work's own writes (the values as a read would return them):
+        # the open positions' rows in the query's order (None: not read), the orders' rows
+        # by id, the ids of the open orders and of all orders in the query's order (None: not
+        # known), whether every order of the run is in ``_order_rows``, and the run's fill ids
         self._open_rows: list[Any] | None = None
-        # likewise the open orders' rows, and the orders' rows by id read or updated in the
-        # transaction (kept up to date on this unit of work's own order updates)
-        self._open_orders: list[Any] | None = None
         self._order_rows: dict[str, Any] = {}
-        # positions this transaction updated or inserted (outside a block rolled back): their
-        # rows stay locked until the commit, so a later update of one cannot find another
-        # version and is held like the write-only rows (the last per position)
+        self._open_orders: list[str] | None = None
+        self._all_orders: list[str] | None = None
+        self._orders_complete = False
+        self._fill_ids: set[str] | None = None
+        # positions and orders this unit of work wrote or read with grouped commits: their
+        # updates are held (the last per row, a position's at the version it had before) and
+        # sent in one batch with the next statement that reads their table or at the durable
+        # commit, where a row count that differs raises ConcurrencyConflict
         self._locked: set[str] = set()
-        self._locked_orders: set[str] = set()  # the same for orders (their updates held alike)
+        self._locked_orders: set[str] = set()
+        # whether strings sort by code point in this database (SQLite; PostgreSQL with the C
+        # collation), so that a kept row is placed in the query's order (None: not asked)
+        self._bytewise: bool | None = None
         # row replacements (delete the row of a key, insert its new row), the last per key
         self._deferred: Replacements = {}
         self._appends = itertools.count()  # the keys of held appends (never replaced)
@@ -125,7 +144,8 @@ class SqlUnitOfWork:
         self._sending_points = False
         self._loaded: dict[str, int] = {}
         # grouped commits (see group_commits): commit points made durable every ``_group``
-        # commits; between them the transaction stays open on ``_held``
+        # commits; between them the transaction stays open on ``_held``, and between durable
+        # commits the connection stays checked out there (no pool round trip, no pre-ping)
         self._group = 1
         self._group_thread = 0  # the thread that groups (others commit each time)
         self._points = 0  # commit points not yet durable
@@ -210,11 +230,11 @@ class SqlUnitOfWork:
         finally:
             self._sending_points = False
 
-    def _flush_held(self, update: Executable) -> None:
-        """Send the held updates of one table only (before a statement on that table)."""
-        sid = id(update)
-        points = {k: v for k, v in self._pt_deferred.items() if k[0] == sid}
-        mine = {k: v for k, v in self._deferred.items() if k[0] == sid}
+    def _flush_held(self, *writes: Executable) -> None:
+        """Send the held writes of one table only (before a statement that reads it)."""
+        sids = {id(w) for w in writes}
+        points = {k: v for k, v in self._pt_deferred.items() if k[0] in sids}
+        mine = {k: v for k, v in self._deferred.items() if k[0] in sids}
         for k in points:
             del self._pt_deferred[k]
         for k in mine:
@@ -237,17 +257,20 @@ class SqlUnitOfWork:
             got[1].append(dparams)
             got[3].append(row)
         for dstmt, dels, istmt, rows in tables.values():
-            if dstmt is not None:  # (None: appends and position updates)
+            many = None if dstmt is None else self._stmts.deletes_of_many.get(id(dstmt))
+            if many is not None and len(dels) > 1:  # one statement for all the keys
+                stmt, name, key = many
+                for at in range(0, len(dels), _KEYS_A_DELETE):
+                    keys = [key(p) for p in dels[at:at + _KEYS_A_DELETE]]
+                    self._execute(stmt, {"k_run": dels[0]["k_run"], name: keys}, flush=False)
+            elif dstmt is not None:  # (None: appends and position updates)
                 self._execute(dstmt, dels if len(dels) > 1 else dels[0], flush=False)
-            # (the rows kept show the held updates already)
-            kept = self._open_rows, self._open_orders
             res = self._execute(istmt, rows if len(rows) > 1 else rows[0], flush=False)
-            if istmt is self._stmts.position_update or istmt is self._stmts.order_update:
-                self._open_rows, self._open_orders = kept
-                if res.rowcount != len(rows):  # (the rows are locked: not expected)
-                    raise ConcurrencyConflict(
-                        f"held updates of {sorted(r['k_id'] for r in rows)} found "
-                        f"{res.rowcount} of their {len(rows)} rows as read")
+            # held updates and deletes: one row each (no other writer: a miss is not expected)
+            if id(istmt) in self._stmts.held_checked and res.rowcount != len(rows):
+                raise ConcurrencyConflict(
+                    f"held writes of {sorted(r['k_id'] for r in rows)} found "
+                    f"{res.rowcount} of their {len(rows)} rows as read")
         if kv:
             rows = list(kv.values())
             self._kv_read.update((r["key"], r["value"]) for r in rows)  # stored as of now
@@ -255,22 +278,75 @@ class SqlUnitOfWork:
 
     def _merge_points(self, held: Replacements) -> None:
         # a block's held writes join the points': the last per key, but a held position
-        # update that replaces the points' unsent one expects the version that one expected
-        sid = id(self._stmts.position_update)
+        # update that replaces the points' unsent one expects the version that one expected,
+        # and so does a held delete that makes the points' unsent update moot
+        upd, dele = id(self._stmts.position_update), id(self._stmts.position_delete)
         for key, value in held.items():
-            earlier = self._pt_deferred.get(key)
-            if earlier is not None and key[0] == sid:
+            if key[0] == upd:
+                earlier = self._pt_deferred.get(key)
+            elif key[0] == dele:
+                earlier = self._pt_deferred.pop((upd, key[1]), None)
+            else:
+                earlier = None
+            if earlier is not None:
                 value = (None, {}, value[2], {**value[3], "k_version": earlier[3]["k_version"]})
             self._pt_deferred[key] = value
 
 
     def _forget_reads(self) -> None:
         self._kv_read = {}
+        self._kv_used, self._kv_watch = set(), set()
         self._open_rows = None
-        self._open_orders = None
-        self._order_rows = {}
+        self._forget_orders()
+        self._fill_ids = None
         self._locked = set()
+
+    def _forget_orders(self) -> None:
+        self._order_rows = {}
+        self._open_orders = self._all_orders = None
+        self._orders_complete = False
         self._locked_orders = set()
+
+    def _end_transaction(self) -> None:
+        # a durable commit with grouped commits: what other processes may write is read
+        # again (kv_state); the rows of this run's orders, positions and fills are kept
+        self._kv_read = {}
+        self._kv_watch, self._kv_used = self._kv_used, set()
+
+    def sorts_bytewise(self) -> bool:
+        """Return True when this database orders strings by code point (so kept rows can be
+        placed in a query's order): SQLite, or PostgreSQL whose database collation is C."""
+        if self._bytewise is None:
+            self._bytewise = self.engine.dialect.name == "sqlite"
+            if self.engine.dialect.name == "postgresql":
+                version = self.engine.dialect.server_version_info or (0,)
+                provider = "datlocprovider" if version >= (15,) else "'c'"
+                row = self.connection.exec_driver_sql(
+                    f"SELECT {provider}, datcollate FROM pg_database "
+                    "WHERE datname = current_database()").first()
+                self._bytewise = row is not None and str(row[0]) == "c" \
+                    and str(row[1]) in ("C", "POSIX")
+        return self._bytewise
+
+    def _placed(self, ids: list[str] | None, rows: dict[str, Any], new: str,
+                key: Callable[[Any], tuple[Any, str]]) -> list[str] | None:
+        """Return ``ids`` (in the order of ``key`` of their rows) with ``new`` put in its
+        place, or None when its place is not known (a tie on time with strings that do not
+        sort by code point here)."""
+        if ids is None:
+            return None
+        k = key(rows[new])
+        if not ids:
+            return [new]
+        last = key(rows[ids[-1]])[0]
+        if k[0] is None or last is None:  # (not null in the schema)
+            return None
+        if k[0] > last:  # later than every row: last (the ids need not be compared)
+            return [*ids, new]
+        if not self.sorts_bytewise():
+            return None
+        at = bisect.bisect_right(ids, k, key=lambda i: key(rows[i]))
+        return [*ids[:at], new, *ids[at:]]
 
     def _held_writes(self) -> bool:
         return bool(self._deferred or self._kv_pending or self._pt_deferred or self._pt_kv)
@@ -285,12 +361,14 @@ class SqlUnitOfWork:
             elif id(stmt) in self._stmts.on_orders:
                 self._flush_held(self._stmts.order_update)
         table = getattr(stmt, "table", None)
-        if table is t.positions:  # a write to positions
-            self._open_rows = None
-        elif table is t.orders:  # a write to orders (the repository keeps what it can)
-            self._open_orders = None
-            if stmt is not self._stmts.order_update and stmt is not self._stmts.order_insert:
-                self._order_rows = {}
+        if table is not None and id(stmt) not in self._stmts.followed:
+            if table is t.positions:  # a write the repository does not follow
+                self._open_rows = None
+                self._locked = set()
+            elif table is t.orders:
+                self._forget_orders()
+            elif table is t.fills:
+                self._fill_ids = None
         if not self._sending_points and getattr(stmt, "is_dml", False):
             if self._points and not self._sp and not self._committing and self._grouping():
                 # the first write of a block over pending commit points: leaving the block
@@ -340,17 +418,18 @@ class SqlUnitOfWork:
     ) -> None:
         conn, self._conn = self._conn, None
         self._run_pending = False
+        dirty = bool(self._deferred or self._kv_pending)
         self._deferred, self._kv_pending = {}, {}
         if conn is None:
             self._forget_reads()
             return
         keep = False
         try:
-            self._undo(conn)
-            keep = self._points > 0 and self._grouping()
+            self._undo(conn, dirty)
+            keep = self._grouping()
         finally:
             self._sp, self._wrote = False, False
-            if keep:  # the points stay pending on this connection until the next real commit
+            if keep:  # pending points, or only the connection, stay until the next block
                 self._held = conn
             else:
                 self._forget_reads()
@@ -359,12 +438,17 @@ class SqlUnitOfWork:
     def _grouping(self) -> bool:
         return self._group > 1 and threading.get_ident() == self._group_thread
 
-    def _undo(self, conn: Connection) -> None:
-        # roll back what this block wrote since its last commit, keeping the commit points
+    def _undo(self, conn: Connection, dirty: bool) -> None:
+        # roll back what this block wrote since its last commit, keeping the commit points;
+        # ``dirty``: the block held writes (dropped now), so the kept rows may show them
         sp, self._sp = self._sp, False
         self._sp_pt, sp_pt = None, self._sp_pt
-        if not self._points or not self._grouping():
-            self._forget_reads()
+        grouping = self._grouping()
+        if not self._points or not grouping:
+            if not grouping or dirty or self._wrote:
+                self._forget_reads()
+            elif conn.in_transaction():  # it only read: the rows kept are as stored, but
+                self._end_transaction()  # its transaction ends
             self._sp_at_point = False
             if conn.in_transaction():
                 conn.rollback()
@@ -377,6 +461,8 @@ class SqlUnitOfWork:
                 self._pt_kv = {**sp_pt[1], **self._pt_kv}
         elif self._wrote:  # a write no savepoint covers (not expected): undo everything
             self._lose_points(conn)
+        elif dirty:
+            self._forget_reads()
 
     def _lose_points(self, conn: Connection) -> None:
         # the transaction of the points is rolled back: the store is as of the last durable
@@ -438,14 +524,17 @@ class SqlUnitOfWork:
             self._committing = False
         self._points = 0
         self._sp_at_point = False
-        self._forget_reads()
+        if self._grouping():
+            self._end_transaction()
+        else:
+            self._forget_reads()
 
     def rollback(self) -> None:
         conn = self.connection
         self._run_pending = False
+        dirty = bool(self._deferred or self._kv_pending)
         self._deferred, self._kv_pending = {}, {}
-        self._forget_reads()
-        self._undo(conn)
+        self._undo(conn, dirty)
         self._wrote = False
 
     # --- grouped commits ----------------------------------------------------------------
@@ -460,6 +549,12 @@ class SqlUnitOfWork:
         connections see the points at the next real commit (on SQLite a writer waits for it);
         a crash loses the points since the last real commit, exactly as if it had happened
         there. ``group_commits(1)`` makes the pending points durable at once.
+
+        Only for the run's only writer (a run holding its lease, with nothing else writing
+        the database meanwhile): the run's orders, positions and fills read or written are
+        kept across durable commits, so another process's change to them would be missed
+        (a held update that finds its row changed raises ConcurrencyConflict when sent);
+        ``kv_state`` is read again after each durable commit.
         """
         if every < 1:
             raise ValueError(f"group_commits {every}: expected a count >= 1")
