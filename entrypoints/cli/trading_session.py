@@ -94,8 +94,9 @@ def load_strategy(spec: str) -> SignalSource:
 
 
 #: replay steps per durable commit when nothing else writes the database meanwhile (a crash
-#: loses at most this many steps, which the resume replays)
-REPLAY_COMMIT_EVERY = 32
+#: loses at most this many steps, which the resume replays; a kill written by another process
+#: is seen at the next durable commit: a fraction of a second of a replay as fast as possible)
+REPLAY_COMMIT_EVERY = 128
 
 
 class Session:
