@@ -42,7 +42,7 @@ def make_panel(folder: Path, tickers: int, years: int, alerts_per_year: float = 
     import exchange_calendars as xcals
 
     rng = np.random.default_rng(seed)
-    cal = xcals.get_calendar("XNYS")
+    cal = xcals.get_calendar("XNYS", start="1990-01-02")
     end = pd.Timestamp("2023-12-29")
     start = pd.Timestamp(f"{end.year - years + 1}-01-03")
     days = cal.sessions_in_range(start, end)
@@ -70,7 +70,8 @@ def make_panel(folder: Path, tickers: int, years: int, alerts_per_year: float = 
                            "sentiment": 1.0, "headline": f"{tk} synthetic alert"})
     df = pd.concat(frames).sort_values(["date", "ticker"], kind="stable")
     prices = folder / "prices.parquet"
-    df.to_parquet(prices, index=False)
+    # row groups of 65,536 rows, as a streaming writer makes them: the replay reads one at a time
+    df.to_parquet(prices, index=False, row_group_size=65_536)
     alerts.sort(key=lambda a: str(a["known_at"]))
     path = folder / "alerts.jsonl"
     path.write_text("".join(json.dumps(a) + "\n" for a in alerts))
