@@ -73,9 +73,12 @@ def write_session_table(path: Path = SESSION_TABLE) -> Path:
 def _table() -> tuple[NDArray[np.datetime64], NDArray[np.int64], NDArray[np.int64]] | None:
     try:
         with np.load(SESSION_TABLE) as z:
-            return z["days"], z["opens"], z["closes"]
+            arrays = z["days"], z["opens"], z["closes"]
     except (OSError, KeyError, ValueError):
         return None
+    for a in arrays:  # shared by every caller: read-only
+        a.flags.writeable = False
+    return arrays
 
 
 def schedule_ns(name: str = "XNYS") -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -181,24 +184,10 @@ def session_bounds_ns(
     opens = cal.schedule["open"]
     closes = cal.schedule["close"]
     o = opens.reindex(idx)
-    c = closes.reindex(idx)
     missing = o.isna().to_numpy()
+    o_ns, c_ns = _utc_ns(o), _utc_ns(closes.reindex(idx))
     if missing.any():
-        ny = idx[missing].tz_localize("America/New_York")
-        o[missing] = (ny + pd.Timedelta(hours=9, minutes=30)).tz_convert("UTC")
-        c[missing] = (ny + pd.Timedelta(hours=16)).tz_convert("UTC")
-    o_ns = (
-        o.dt.tz_convert("UTC")
-        .dt.tz_localize(None)
-        .to_numpy("datetime64[ns]")
-        .astype(np.int64)
-    )
-    c_ns = (
-        c.dt.tz_convert("UTC")
-        .dt.tz_localize(None)
-        .to_numpy("datetime64[ns]")
-        .astype(np.int64)
-    )
+        o_ns[missing], c_ns[missing] = _regular_hours_ns(idx[missing])
     _table_overrides(idx, o_ns, c_ns, name)
     return o_ns, c_ns
 
