@@ -607,15 +607,15 @@ def _parsed_state(raw: str) -> BreakerState:
     every signal reads the state back)."""
     st = _PARSED.get(raw)
     if st is None:
-        if len(_PARSED) >= 8:
-            _PARSED.clear()
-        st = _PARSED[raw] = BreakerState.from_record(json.loads(raw))
+        st = BreakerState.from_record(json.loads(raw))
+        _remember_state(raw, st)
     return st
 
 
 def _remember_state(raw: str, st: BreakerState) -> None:
-    """Record that ``raw`` (what :meth:`RiskService.save` wrote) reads back as ``st``
-    (:meth:`BreakerState.from_record` of :meth:`~BreakerState.to_record` is the same state)."""
+    """Record that ``raw`` reads back as ``st`` (parsed, or what :meth:`RiskService.save`
+    wrote: :meth:`BreakerState.from_record` of :meth:`~BreakerState.to_record` is the same
+    state); the last few records only."""
     if len(_PARSED) >= 8:
         _PARSED.clear()
     _PARSED[raw] = st

@@ -11,9 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["first_minute_stream", "register_tiny_agent"]
+if TYPE_CHECKING:
+    from domain.market import Bar
+
+__all__ = ["Recorder", "first_minute_stream", "register_tiny_agent"]
+
+
+class Recorder:
+    """Stands in for the agents' source: the warm-up bars and each observed step's bars."""
+
+    def __init__(self) -> None:
+        self.warm: list[Bar] = []
+        self.steps: list[dict[str, Bar]] = []
+
+    def warm_up(self, bars: Sequence[Bar]) -> None:
+        self.warm.extend(bars)
+
+    def observe(self, bars: Mapping[str, Bar]) -> None:
+        self.steps.append(dict(bars))
 
 
 def register_tiny_agent(d: Path, name: str = "msft", *, seeds: Sequence[int] = (5, 6),

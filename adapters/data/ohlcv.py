@@ -24,6 +24,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "BarSource",
     "DataError",
+    "canonical_column",
     "canonicalize",
     "fetch_ohlcv",
     "frame_to_series",
@@ -53,6 +54,13 @@ _ALIASES = {
     "adjusted_close": "adj_close",
     "adjusted close": "adj_close",
 }
+
+
+def canonical_column(name: object) -> str:
+    """Return the canonical name of an input column (``Symbol`` -> ``ticker``, ``T`` ->
+    ``date``; others lower-cased and stripped)."""
+    key = str(name).strip().lower()
+    return _ALIASES.get(key, key)
 
 
 class DataError(ValueError):
@@ -102,10 +110,7 @@ def canonicalize(
     DataError
         If a column is missing or a value cannot be parsed.
     """
-    cols = {
-        c: _ALIASES.get(str(c).strip().lower(), str(c).strip().lower())
-        for c in df.columns
-    }
+    cols = {c: canonical_column(c) for c in df.columns}
     out = df.rename(columns=cols)
     out = out.loc[:, ~out.columns.duplicated()]
     if "ticker" not in out.columns:

@@ -100,7 +100,7 @@ def _parquet_columns(p: Path) -> pd.DataFrame | None:
     the canonical layout needs is missing)."""
     import pyarrow.parquet as pq
 
-    from adapters.data.ohlcv import CANONICAL_COLUMNS
+    from adapters.data.ohlcv import CANONICAL_COLUMNS, canonical_column
 
     if not p.is_file():
         return None
@@ -113,7 +113,7 @@ def _parquet_columns(p: Path) -> pd.DataFrame | None:
         return None  # a stored index comes back as the frame's index, not a column
     renamed: dict[str, str] = {}  # canonical name -> the file's first column of that name
     for name in schema.names:
-        renamed.setdefault(_canonical_name(name), name)
+        renamed.setdefault(canonical_column(name), name)
     if any(c not in renamed for c in CANONICAL_COLUMNS if c != "ticker"):
         return None
     wanted = {c: renamed[c] for c in _TARGETS if c in renamed}
@@ -125,12 +125,6 @@ def _parquet_columns(p: Path) -> pd.DataFrame | None:
         return None
     raw.columns = list(wanted)
     return raw
-
-
-def _canonical_name(name: str) -> str:
-    from adapters.data.ohlcv import _ALIASES
-
-    return _ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
 
 
 def _series_of(raw: pd.DataFrame, ticker: str | None) -> dict[str, pd.Series]:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from adapters.data.calendar import session_bounds_ns
-from adapters.data.ohlcv import _ALIASES, _exchange_dates
+from adapters.data.ohlcv import _exchange_dates, canonical_column
 from domain.market_data.validation import rows_clean
 
 __all__ = ["FastBatch", "FastBatches"]
@@ -63,7 +63,7 @@ class FastBatches:
     def _pick(self, schema: pa.Schema) -> list[str] | None:
         found: dict[str, str] = {}
         for name in schema.names:
-            key = _ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+            key = canonical_column(name)
             if key in found:
                 if key in _NEEDED:
                     return None  # two columns for one field: canonicalize keeps the first

@@ -17,7 +17,8 @@ next stop, each session's open and close, so the test is deterministic and fast.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +28,7 @@ import pandas as pd
 import pytest
 from dependency_injector import providers
 from trading_cli_support import _environment
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from adapters.alpaca_server import AlpacaCompatServer
 from adapters.alpaca_server.replay import (
@@ -100,6 +101,34 @@ def minute_market(tmp_path: Path
     yield from _market(tmp_path, minutes=True)
 
 
+@contextmanager
+def _live_cli(tmp_path: Path, server: AlpacaCompatServer, replay: HistoryReplay, models: Path,
+              nap: Callable[[float], None]) -> Iterator[None]:
+    """The CLI wired to the loopback server: its keys and URL, the registry, a home, the
+    replay's clock, and ``nap`` as the run's sleep (the market moves on while it waits)."""
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
+           "CATALYST_ALPACA_BASE_URL": server.base_url, "CATALYST_MODELS": str(models),
+           "CATALYST_MODELS_DB": "none", "CATALYST_HOME": str(tmp_path / "home"),
+           # daily bars: the last close stays a fresh price over a long weekend
+           "CATALYST_RISK__MAX_PRICE_AGE_S": str(5 * 86_400)}
+    with _environment(tmp_path, env):
+        c = get_container()
+        c.core.clock.override(providers.Object(ReplayClock(replay)))
+        c.core.sleep.override(providers.Object(nap))
+        # the loopback server has no request quota: lift the pacing kept under Alpaca's
+        c.gateways.alpaca_broker.add_kwargs(rate_per_minute=600_000, burst=1_000)
+        c.gateways.alpaca_price_feed.add_kwargs(rate_per_minute=600_000, burst=1_000)
+        yield
+
+
+def _run_agents(agent: str, steps: int, db: Path, run: str) -> Result:
+    """``catalyst run --broker alpaca --agent AGENT`` for ``steps`` steps into ``db``."""
+    return CliRunner().invoke(app, [
+        "run", "--broker", "alpaca", "--agent", agent, "--tickers", ",".join(TICKERS),
+        "--interval", "0", "--threshold", "0.1", "--max-steps", str(steps),
+        "--reconcile-interval", "0", "--db", f"sqlite:///{db}", "--run", run, "--json"])
+
+
 def _uow(db: Path, run: str) -> UnitOfWork:
     from adapters.sqlalchemy import make_engine, sql_uow_factory
 
@@ -132,23 +161,8 @@ def test_agent_trades_on_loopback_alpaca_and_swaps_versions_mid_run(
     # a step at each open from START on; the last session's bar has no next open
     steps = SESSIONS - 1 - START + 1
     db = tmp_path / "live.db"
-    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
-           "CATALYST_ALPACA_BASE_URL": server.base_url, "CATALYST_MODELS": str(models),
-           "CATALYST_MODELS_DB": "none", "CATALYST_HOME": str(tmp_path / "home"),
-           # daily bars: the last close stays a fresh price over a long weekend
-           "CATALYST_RISK__MAX_PRICE_AGE_S": str(5 * 86_400)}
-    with _environment(tmp_path, env):
-        c = get_container()
-        c.core.clock.override(providers.Object(ReplayClock(replay)))
-        c.core.sleep.override(providers.Object(nap))
-        # the loopback server has no request quota: lift the pacing kept under Alpaca's
-        c.gateways.alpaca_broker.add_kwargs(rate_per_minute=600_000, burst=1_000)
-        c.gateways.alpaca_price_feed.add_kwargs(rate_per_minute=600_000, burst=1_000)
-        r = CliRunner().invoke(app, [
-            "run", "--broker", "alpaca", "--agent", "msft", "--tickers", ",".join(TICKERS),
-            "--interval", "0", "--threshold", "0.1", "--max-steps", str(steps),
-            "--reconcile-interval", "0", "--db", f"sqlite:///{db}", "--run", "agents",
-            "--json"])
+    with _live_cli(tmp_path, server, replay, models, nap):
+        r = _run_agents("msft", steps, db, "agents")
         listed = CliRunner().invoke(app, ["orders", "--json", "--db", f"sqlite:///{db}",
                                           "--run", "agents", "--limit", "0"])
         shown = CliRunner().invoke(app, ["rl", "status", "--run", "agents", "--db",
@@ -247,21 +261,8 @@ def test_on_a_minute_bar_feed_the_agent_decides_once_per_completed_session(
 
     steps = SESSIONS - START
     db = tmp_path / "live.db"
-    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
-           "CATALYST_ALPACA_BASE_URL": server.base_url, "CATALYST_MODELS": str(models),
-           "CATALYST_MODELS_DB": "none", "CATALYST_HOME": str(tmp_path / "home"),
-           "CATALYST_RISK__MAX_PRICE_AGE_S": str(5 * 86_400)}
-    with _environment(tmp_path, env):
-        c = get_container()
-        c.core.clock.override(providers.Object(ReplayClock(replay)))
-        c.core.sleep.override(providers.Object(nap))
-        c.gateways.alpaca_broker.add_kwargs(rate_per_minute=600_000, burst=1_000)
-        c.gateways.alpaca_price_feed.add_kwargs(rate_per_minute=600_000, burst=1_000)
-        r = CliRunner().invoke(app, [
-            "run", "--broker", "alpaca", "--agent", "msft@1", "--tickers", ",".join(TICKERS),
-            "--interval", "0", "--threshold", "0.1", "--max-steps", str(steps),
-            "--reconcile-interval", "0", "--db", f"sqlite:///{db}", "--run", "minutes",
-            "--json"])
+    with _live_cli(tmp_path, server, replay, models, nap):
+        r = _run_agents("msft@1", steps, db, "minutes")
     assert r.exit_code == 0, r.output[-4000:]
     assert json.loads(r.stdout)["steps"] == steps
     status: dict[str, Any] = json.loads(

@@ -12,7 +12,6 @@ hand them the completed daily bars instead, once per session, never the session 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +34,7 @@ from application.engine import WallClockDriver
 from application.live import CompletedDailyBars
 from domain.clock import Clock
 from domain.market import Bar
-from tests.agent_support import first_minute_stream
+from tests.agent_support import Recorder, first_minute_stream
 
 KEY, SECRET = "PKDAILYBARS000000001", "dailyBarsSecret0000000000000000000001"
 TICKERS = ("AAPL", "MSFT")
@@ -49,18 +48,6 @@ class ReplayClock(Clock):
 
     def now(self) -> datetime:
         return self.replay.now
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.warm: list[Bar] = []
-        self.steps: list[dict[str, Bar]] = []
-
-    def warm_up(self, bars: Sequence[Bar]) -> None:
-        self.warm.extend(bars)
-
-    def observe(self, bars: Mapping[str, Bar]) -> None:
-        self.steps.append(dict(bars))
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ partial bar that changes until the close).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
@@ -17,6 +16,7 @@ from adapters.rl.inference import session_stamp
 from application.live import CompletedDailyBars
 from domain.errors import BrokerError
 from domain.market import Bar, MarketClock
+from tests.agent_support import Recorder
 
 DAYS = [date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5),
         date(2024, 1, 8)]
@@ -76,18 +76,6 @@ class FakeClock:
                                    next_open=o if now < o else _utc(after, 14, 30),
                                    next_close=c)
         raise AssertionError("past the calendar")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.warm: list[Bar] = []
-        self.steps: list[dict[str, Bar]] = []
-
-    def warm_up(self, bars: Sequence[Bar]) -> None:
-        self.warm.extend(bars)
-
-    def observe(self, bars: Mapping[str, Bar]) -> None:
-        self.steps.append(dict(bars))
 
 
 def _close(t: str, d: date) -> Bar:
