@@ -4,6 +4,10 @@ Each function reads one run's books through a unit of work (opened for that run 
 ``uow.for_run(name)``) and returns frozen values; nothing here formats text or writes, except
 :func:`performance`, which recomputes the run's period metrics and stores them as the tracker
 does at the end of a run. Callers render the values as they like (tables, JSON, charts).
+
+Why one module: every read model resolves the run and reads through the same unit of work the
+same way, and the CLI and the dashboard import them from one place; the seam for a split is
+trading books against agents and models.
 """
 
 from __future__ import annotations

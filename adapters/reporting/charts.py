@@ -6,6 +6,10 @@ figure costs far more than writing it); the others return the same dict as a
 ``plotly.graph_objects.Figure``, which the dashboard shows with ``st.plotly_chart``. The
 series helpers (daily returns, drawdown, monthly returns, drawdown periods, rolling Sharpe)
 are the numbers behind the charts and the tables.
+
+Why one module: every chart of the tearsheet and the dashboard is built from the same series
+helpers, template and date formatting, and each chart exists in both forms (plain dict and
+validated figure) side by side.
 """
 
 from __future__ import annotations

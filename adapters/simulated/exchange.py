@@ -34,6 +34,10 @@ Rules (details in ``docs/simulator.md``; prices from :mod:`domain.fill_rules`, c
 Money (cash, average entry prices, fills) is exact ``Decimal``; the float shadows
 ``cash_f`` / ``pos_f`` only serve per-bar equity curves. Nothing here reads the wall clock
 or a random source: the same bars, orders and seed give the same events, ids included.
+
+Why one module: accepting an order, matching it on a bar and booking its fill change the same
+order book, ledger and event queue in one step; the book itself and the price history are
+already apart (``book.py``, ``prices.py``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ is the engine's driver over it: each step's rows go to the simulated exchange as
 tuples (``process_bars``), and the step's bars reach the engine as a mapping that builds a
 domain :class:`Bar` only for the tickers somebody asks for (open positions, strategies).
 The older :func:`replay_into` (a :class:`BarReplay` over domain bars) serves tests and fakes.
+
+Why one module: :class:`DailyBars` and its driver :class:`ArrayReplay` share the batch state
+(clean batches, the day two batches share) that makes streaming give the same bars as loading;
+the fast Arrow read is apart (``bar_batches.py``).
 """
 
 from __future__ import annotations

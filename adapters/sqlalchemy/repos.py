@@ -2,6 +2,10 @@
 their events, fills, positions (versioned), the journal, the key-value state and the report
 rows. Each runs its statements through the unit of work (which holds some writes back; see
 there) and reads and writes the unit of work's run only.
+
+Why one module: the repositories are small and share the row mappings and the unit of work's
+protocol for held writes and kept rows; splitting them by table is the seam to take when one
+grows.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ with ``?run=`` (else ``--run``, else the latest). Every number comes from the re
 ``CATALYST_DASHBOARD_REFRESH_S`` seconds while a run trades. Kill, resume, promote and
 rollback need the configured admin token, a typed confirmation and the operator's name;
 without a token they are disabled.
+
+Why one module: it is the one Streamlit script; its pages share the session state, the run
+selection and the admin forms, and Streamlit runs it as one file.
 """
 
 from __future__ import annotations
